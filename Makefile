@@ -1,0 +1,42 @@
+# Warden: `make up` starts the local stack with everything it needs; `make test` runs every test.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+export PATH := $(ROOT)/.tools/node/bin:$(ROOT)/.tools/bin:$(ROOT)/node_modules/.bin:$(PATH)
+export NX_DAEMON := false
+export NX_NO_CLOUD := true
+export NX_SKIP_NX_CACHE := false
+
+TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
+
+.PHONY: setup up test test-unit test-integration lint typecheck format bench clean
+
+setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm dependencies (idempotent).
+	@bash scripts/setup.sh
+
+up: setup ## Start nats-server, redis, VictoriaMetrics and every service; Ctrl-C stops them in order.
+	@node deploy/local/src/up.ts
+
+test: setup lint typecheck ## Lint, format check, type check, then every unit and integration test.
+	@node --test --test-concurrency=2 --test-timeout=300000 $(TEST_FILES)
+
+test-unit: setup ## Unit tests only (no servers).
+	@node --test 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts'
+
+test-integration: setup ## Integration tests against real servers.
+	@node --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'
+
+lint: setup ## ESLint and Prettier.
+	@eslint --max-warnings=0 .
+	@prettier --check --log-level=warn .
+
+typecheck: setup ## TypeScript, strict, whole workspace.
+	@tsc -p tsconfig.json
+
+format: setup
+	@prettier --write --log-level=warn .
+
+bench: setup ## make bench NAME=<benchmark> (make bench NAME=list shows them).
+	@node bench/src/run.ts $(NAME)
+
+clean: ## Remove installed tools, dependencies and local stack data.
+	rm -rf .tools node_modules .nx .warden

@@ -1,0 +1,402 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { z } from 'zod';
+import type { DataOf, EventDef, ReplyOf, RequestDef } from './define.ts';
+import { filterOf, subjectOf } from './define.ts';
+import type { Envelope } from './envelope.ts';
+import { newEnvelope } from './envelope.ts';
+import {
+  EventsError,
+  InvalidPayloadError,
+  PayloadTooLargeError,
+  RemoteError,
+  RequestTimeoutError,
+} from './errors.ts';
+import type { BusMetrics } from './metrics.ts';
+import { createBusMetrics } from './metrics.ts';
+
+/** The logging surface the bus needs; a pino logger fits it. */
+export type BusLogger = {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+};
+
+const silentLogger: BusLogger = { debug() {}, warn() {}, error() {} };
+
+export type BusOptions = {
+  /** This service instance, written into every envelope's `source`. */
+  source: string;
+  logger?: BusLogger;
+  metrics?: BusMetrics;
+  /** Largest encoded message accepted either way; defaults to 1 MiB, nats-server's default max_payload. */
+  maxPayloadBytes?: number;
+};
+
+export type PublishOptions<Q extends string> = {
+  qualifiers?: Record<Q, string>;
+  /** Milliseconds to wait for the JetStream ack. */
+  timeoutMs?: number;
+};
+
+export type ConsumeOptions<Q extends string> = {
+  /** Durable consumer name; every instance of a service shares it, so each event is handled once. */
+  durable: string;
+  filter?: Partial<Record<Q, string>>;
+  /** Where a new durable starts; an existing one resumes where it stopped. */
+  deliver?: 'all' | 'new';
+  /** Deliveries before a failing event is given up on (and logged). */
+  maxDeliver?: number;
+  ackWaitMs?: number;
+  /** Delay before a failed event is delivered again. */
+  retryDelayMs?: number;
+};
+
+export type Handler<T> = (event: Envelope<T>, subject: string) => Promise<void> | void;
+
+export type RunningConsumer = {
+  /** Stops pulling; in-flight handlers finish first. */
+  stop(): Promise<void>;
+  /** Resolves when the consumer stops. */
+  readonly closed: Promise<void>;
+};
+
+type ReplyWire<T> =
+  | { id: string; time: string; source: string; schema: string; ok: true; data: T }
+  | {
+      id: string;
+      time: string;
+      source: string;
+      schema: string;
+      ok: false;
+      error: { code: string; message: string };
+    };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The typed, validating bus every service uses. Publishing validates against the subject's
+ * schema and refuses a bad payload; receiving validates again and terminates (never redelivers)
+ * a bad message, counting it and logging the subject and the reason.
+ */
+export class Bus {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly metrics: BusMetrics;
+  private readonly source: string;
+  private readonly log: BusLogger;
+  private readonly maxPayload: number;
+
+  constructor(nc: NatsConnection, options: BusOptions) {
+    this.nc = nc;
+    this.js = jetstream(nc);
+    this.source = options.source;
+    this.log = options.logger ?? silentLogger;
+    this.metrics = options.metrics ?? createBusMetrics();
+    this.maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
+  }
+
+  /** Validates and publishes one event; resolves with the JetStream ack for stored events. */
+  async publish<E extends EventDef<unknown, string>>(
+    def: E,
+    data: DataOf<E>,
+    options: PublishOptions<E['qualifiers'][number]> = {},
+  ): Promise<PubAck | undefined> {
+    const subject = subjectOf(def, options.qualifiers);
+    const envelope = newEnvelope(def.schema, this.source, this.validateOut(def.schema, def.data, data));
+    const payload = this.encode(subject, envelope);
+    this.metrics.published.inc({ schema: def.schema });
+    if (def.stream === null) {
+      this.nc.publish(subject, payload);
+      return undefined;
+    }
+    // The event id doubles as the JetStream message id, so a retried publish is stored once.
+    return this.js.publish(subject, payload, {
+      msgID: envelope.id,
+      timeout: options.timeoutMs ?? 5000,
+      retries: 3,
+    });
+  }
+
+  /**
+   * Consumes a stored event type through a durable pull consumer. The handler's success acks;
+   * its failure asks for redelivery after `retryDelayMs`, up to `maxDeliver` times.
+   */
+  async consume<E extends EventDef<unknown, string>>(
+    def: E,
+    handler: Handler<DataOf<E>>,
+    options: ConsumeOptions<E['qualifiers'][number]>,
+  ): Promise<RunningConsumer> {
+    if (def.stream === null)
+      throw new EventsError('not_stored', `${def.schema} is not stored; use subscribe()`);
+    const jsm = await jetstreamManager(this.nc);
+    const config: Partial<ConsumerConfig> = {
+      durable_name: options.durable,
+      filter_subject: filterOf(def, options.filter),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: options.deliver === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+      max_deliver: options.maxDeliver ?? 10,
+      ack_wait: (options.ackWaitMs ?? 30_000) * 1_000_000,
+    };
+    const existing = await jsm.consumers.info(def.stream, options.durable).catch(() => null);
+    if (existing) {
+      await jsm.consumers.update(def.stream, options.durable, {
+        filter_subject: config.filter_subject,
+        max_deliver: config.max_deliver,
+        ack_wait: config.ack_wait,
+      });
+    } else {
+      await jsm.consumers.add(def.stream, config);
+    }
+    const consumer = await this.js.consumers.get(def.stream, options.durable);
+    const messages = await consumer.consume();
+    const retryDelay = options.retryDelayMs ?? 1000;
+    const maxDeliver = config.max_deliver ?? 10;
+    const closed = this.pump(def, handler, messages, retryDelay, maxDeliver);
+    return {
+      closed,
+      stop: async () => {
+        await messages.close();
+        await closed;
+      },
+    };
+  }
+
+  /** Subscribes to a core (not stored) event type, validating each message. */
+  subscribe<E extends EventDef<unknown, string>>(
+    def: E,
+    handler: Handler<DataOf<E>>,
+    options: { filter?: Partial<Record<E['qualifiers'][number], string>>; queue?: string } = {},
+  ): Subscription {
+    return this.nc.subscribe(filterOf(def, options.filter), {
+      ...(options.queue ? { queue: options.queue } : {}),
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error({ err, schema: def.schema }, 'subscription error');
+          return;
+        }
+        const event = this.decodeIn(def.schema, def.envelope, msg.subject, msg.data);
+        if (!event) {
+          this.metrics.received.inc({ schema: def.schema, outcome: 'invalid' });
+          return;
+        }
+        Promise.resolve()
+          .then(() => handler(event as Envelope<DataOf<E>>, msg.subject))
+          .then(
+            () => this.metrics.received.inc({ schema: def.schema, outcome: 'ack' }),
+            (cause: unknown) => {
+              this.metrics.received.inc({ schema: def.schema, outcome: 'failed' });
+              this.log.error({ err: cause, subject: msg.subject }, 'handler failed');
+            },
+          );
+      },
+    });
+  }
+
+  /** Sends a validated request and returns the validated reply, or throws the responder's error. */
+  async request<R extends RequestDef>(
+    def: R,
+    data: DataOf<R>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<ReplyOf<R>> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const envelope = newEnvelope(def.subject, this.source, this.validateOut(def.subject, def.request, data));
+    const payload = this.encode(def.subject, envelope);
+    const started = process.hrtime.bigint();
+    const observe = (outcome: string): void => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics.requestSeconds.observe({ subject: def.subject, outcome }, seconds);
+    };
+    let msg: Msg;
+    try {
+      msg = await this.nc.request(def.subject, payload, { timeout: timeoutMs });
+    } catch (cause) {
+      observe('timeout');
+      throw new RequestTimeoutError(def.subject, timeoutMs, { cause });
+    }
+    let reply: ReplyWire<unknown>;
+    try {
+      reply = JSON.parse(decoder.decode(msg.data)) as ReplyWire<unknown>;
+    } catch {
+      observe('invalid');
+      throw new InvalidPayloadError(`${def.subject} reply`, ['not JSON']);
+    }
+    if (reply.ok !== true) {
+      observe('error');
+      const error = reply.ok === false ? reply.error : { code: 'malformed_reply', message: 'no ok field' };
+      throw new RemoteError(def.subject, error?.code ?? 'unknown', error?.message ?? '');
+    }
+    const parsed = def.reply.safeParse(reply.data);
+    if (!parsed.success) {
+      observe('invalid');
+      this.metrics.invalid.inc({ schema: def.subject, direction: 'in', reason: 'schema' });
+      throw new InvalidPayloadError(`${def.subject} reply`, describeIssues(parsed.error));
+    }
+    observe('ok');
+    return parsed.data as ReplyOf<R>;
+  }
+
+  /**
+   * Answers a request subject in a queue group (every instance of a service shares the load).
+   * An invalid request gets an `invalid_payload` error reply; a handler error gets its code.
+   */
+  serve<R extends RequestDef>(
+    def: R,
+    handler: (data: DataOf<R>, request: Envelope<DataOf<R>>) => Promise<ReplyOf<R>> | ReplyOf<R>,
+    options: { queue: string },
+  ): Subscription {
+    return this.nc.subscribe(def.subject, {
+      queue: options.queue,
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error({ err, subject: def.subject }, 'responder subscription error');
+          return;
+        }
+        void this.answer(def, handler, msg);
+      },
+    });
+  }
+
+  private async answer<R extends RequestDef>(
+    def: R,
+    handler: (data: DataOf<R>, request: Envelope<DataOf<R>>) => Promise<ReplyOf<R>> | ReplyOf<R>,
+    msg: Msg,
+  ): Promise<void> {
+    const base = {
+      id: '',
+      time: new Date().toISOString(),
+      source: this.source,
+      schema: `${def.subject}.reply`,
+    };
+    const respond = (reply: ReplyWire<unknown>): void => {
+      if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+    };
+    const request = this.decodeIn(def.subject, def.requestEnvelope, msg.subject, msg.data);
+    if (!request) {
+      respond({
+        ...base,
+        id: crypto.randomUUID(),
+        ok: false,
+        error: { code: 'invalid_payload', message: 'see the responder log' },
+      });
+      return;
+    }
+    try {
+      const result = await handler(request.data as DataOf<R>, request as Envelope<DataOf<R>>);
+      const checked = def.reply.safeParse(result);
+      if (!checked.success) {
+        this.metrics.invalid.inc({ schema: def.subject, direction: 'out', reason: 'schema' });
+        this.log.error(
+          { subject: def.subject, issues: describeIssues(checked.error) },
+          'handler produced an invalid reply',
+        );
+        respond({
+          ...base,
+          id: request.id,
+          ok: false,
+          error: { code: 'internal', message: 'invalid reply' },
+        });
+        return;
+      }
+      respond({ ...base, id: request.id, ok: true, data: checked.data });
+    } catch (cause) {
+      const code = cause instanceof EventsError ? cause.code : errorCode(cause);
+      const message = cause instanceof Error ? cause.message : String(cause);
+      this.log.warn({ subject: def.subject, code, err: cause }, 'request failed');
+      respond({ ...base, id: request.id, ok: false, error: { code, message } });
+    }
+  }
+
+  private async pump<E extends EventDef<unknown, string>>(
+    def: E,
+    handler: Handler<DataOf<E>>,
+    messages: ConsumerMessages,
+    retryDelayMs: number,
+    maxDeliver: number,
+  ): Promise<void> {
+    for await (const msg of messages) {
+      await this.handleStored(def, handler, msg, retryDelayMs, maxDeliver);
+    }
+  }
+
+  private async handleStored<E extends EventDef<unknown, string>>(
+    def: E,
+    handler: Handler<DataOf<E>>,
+    msg: JsMsg,
+    retryDelayMs: number,
+    maxDeliver: number,
+  ): Promise<void> {
+    const event = this.decodeIn(def.schema, def.envelope, msg.subject, msg.data);
+    if (!event) {
+      // Redelivering a message that can never validate would loop forever: terminate it.
+      msg.term('invalid payload');
+      this.metrics.received.inc({ schema: def.schema, outcome: 'invalid' });
+      return;
+    }
+    try {
+      await handler(event as Envelope<DataOf<E>>, msg.subject);
+      msg.ack();
+      this.metrics.received.inc({ schema: def.schema, outcome: 'ack' });
+    } catch (cause) {
+      const lastTry = msg.info.deliveryCount >= maxDeliver;
+      this.metrics.received.inc({ schema: def.schema, outcome: lastTry ? 'failed' : 'retry' });
+      this.log.error(
+        { err: cause, subject: msg.subject, eventId: event.id, delivery: msg.info.deliveryCount, maxDeliver },
+        lastTry
+          ? 'handler failed on the last delivery; giving up on this event'
+          : 'handler failed; will retry',
+      );
+      if (lastTry) msg.term('handler failed');
+      else msg.nak(retryDelayMs);
+    }
+  }
+
+  private validateOut<T>(schema: string, validator: z.ZodType<T>, data: unknown): T {
+    const parsed = validator.safeParse(data);
+    if (!parsed.success) {
+      this.metrics.invalid.inc({ schema, direction: 'out', reason: 'schema' });
+      throw new InvalidPayloadError(schema, describeIssues(parsed.error));
+    }
+    return parsed.data;
+  }
+
+  private encode(subject: string, value: unknown): Uint8Array {
+    const payload = encoder.encode(JSON.stringify(value));
+    if (payload.byteLength > this.maxPayload)
+      throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
+    return payload;
+  }
+
+  /** Decodes and validates one received message; on failure counts, logs, and returns null. */
+  private decodeIn<T>(schema: string, validator: z.ZodType<T>, subject: string, data: Uint8Array): T | null {
+    const reject = (reason: string, issues: readonly string[]): null => {
+      this.metrics.invalid.inc({ schema, direction: 'in', reason });
+      this.log.warn({ subject, schema, reason, issues }, 'rejected an invalid message');
+      return null;
+    };
+    if (data.byteLength > this.maxPayload) return reject('too_large', [`${data.byteLength} bytes`]);
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(data));
+    } catch (cause) {
+      return reject('not_json', [cause instanceof Error ? cause.message : String(cause)]);
+    }
+    const parsed = validator.safeParse(value);
+    if (!parsed.success) return reject('schema', describeIssues(parsed.error));
+    return parsed.data;
+  }
+}
+
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map(
+    (issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+  );
+}
+
+function errorCode(cause: unknown): string {
+  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string')
+    return cause.code;
+  return 'internal';
+}

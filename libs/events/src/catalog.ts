@@ -1,0 +1,373 @@
+import { z } from 'zod';
+import { defineEvent, defineRequest, StreamName } from './define.ts';
+
+/**
+ * The subject and schema catalogue of DESIGN §2. This file is the contract: every publisher and
+ * every subscriber uses these definitions, and `permissions.ts` derives each service's NATS
+ * permissions from them.
+ */
+
+const name = z.string().min(1).max(253);
+const namespace = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS-1123 label');
+const spiffeId = z.string().startsWith('spiffe://').max(2048);
+const revision = z.number().int().positive();
+const sha256 = z.string().regex(/^[a-f0-9]{64}$/, 'a hex SHA-256 digest');
+const labels = z.record(z.string().max(317), z.string().max(63));
+const reason = z.string().min(1).max(4096);
+const isoTime = z.iso.datetime({ offset: true });
+const workloadRef = z.object({ namespace, workload: name });
+
+// ---- policy ----------------------------------------------------------------------------------
+
+export const PolicyKind = {
+  authorizationPolicy: 'authorization-policy',
+  rego: 'rego',
+  meshDefaults: 'mesh-defaults',
+} as const;
+
+export const policySubmit = defineEvent({
+  schema: 'warden.policy.v1.submit',
+  stream: StreamName.policy,
+  data: z.object({
+    kind: z.enum([PolicyKind.authorizationPolicy, PolicyKind.rego, PolicyKind.meshDefaults]),
+    /** The policy text: YAML (possibly multi-document) or a Rego module. */
+    text: z.string().min(1),
+    /** The file name the text came from, for error positions. */
+    file: z.string().max(1024).optional(),
+    entrypoint: z.string().max(1024).optional(),
+    data: z.record(z.string(), z.unknown()).optional(),
+    dryRun: z.boolean().default(false),
+  }),
+});
+
+const positionedReason = z.object({
+  message: reason,
+  file: z.string().max(1024).optional(),
+  line: z.number().int().positive().optional(),
+  column: z.number().int().positive().optional(),
+});
+
+export const policyCommitted = defineEvent({
+  schema: 'warden.policy.v1.committed',
+  stream: StreamName.policy,
+  data: z.object({
+    submissionId: z.string().min(1),
+    revision,
+    keys: z.array(z.string().min(1)).max(100_000),
+    bundleDigest: sha256.optional(),
+    dryRun: z.boolean(),
+  }),
+});
+
+export const policyRejected = defineEvent({
+  schema: 'warden.policy.v1.rejected',
+  stream: StreamName.policy,
+  data: z.object({ submissionId: z.string().min(1), reasons: z.array(positionedReason).min(1) }),
+});
+
+export const policyApplied = defineEvent({
+  schema: 'warden.policy.v1.applied',
+  stream: StreamName.policy,
+  data: z.object({ revision, decisionPoint: name }),
+});
+
+// ---- telemetry -------------------------------------------------------------------------------
+
+const endpoint = z.object({
+  namespace: namespace.optional(),
+  workload: name.optional(),
+  principal: spiffeId.optional(),
+  address: z.string().max(64).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+});
+
+export const accessRecord = z.object({
+  time: isoTime,
+  source: endpoint,
+  destination: endpoint,
+  protocol: z.enum(['http', 'grpc', 'tcp']),
+  method: z.string().max(32).optional(),
+  path: z.string().max(8192).optional(),
+  status: z.number().int().min(0).max(999).optional(),
+  durationMs: z.number().nonnegative().optional(),
+  bytesSent: z.number().int().nonnegative().optional(),
+  bytesReceived: z.number().int().nonnegative().optional(),
+  decision: z.enum(['allow', 'deny']).optional(),
+});
+
+export const telemetryAccess = defineEvent({
+  schema: 'warden.telemetry.v1.access',
+  qualifiers: ['namespace', 'workload'],
+  stream: StreamName.telemetry,
+  data: z.object({ records: z.array(accessRecord).min(1).max(10_000) }),
+});
+
+export const telemetryFeatures = defineEvent({
+  schema: 'warden.telemetry.v1.features',
+  qualifiers: ['namespace', 'workload'],
+  stream: StreamName.telemetry,
+  data: z.object({
+    windowStart: isoTime,
+    windowEnd: isoTime,
+    features: z.record(z.string().max(128), z.number()),
+  }),
+});
+
+// ---- alerts ----------------------------------------------------------------------------------
+
+export const Severity = { critical: 'critical', warning: 'warning', info: 'info' } as const;
+
+export const alert = defineEvent({
+  schema: 'warden.alert.v1',
+  qualifiers: ['severity', 'namespace', 'workload'],
+  stream: StreamName.alerts,
+  data: z.object({
+    alertId: z.string().min(1),
+    status: z.enum(['firing', 'resolved']),
+    severity: z.enum([Severity.critical, Severity.warning, Severity.info]),
+    rule: name,
+    target: workloadRef,
+    summary: z.string().max(4096),
+    labels: labels.default({}),
+    startsAt: isoTime,
+    endsAt: isoTime.optional(),
+  }),
+});
+
+// ---- enforcement -----------------------------------------------------------------------------
+
+const ttlSeconds = z
+  .number()
+  .int()
+  .positive()
+  .max(30 * 24 * 3600);
+
+const containmentTarget = z.union([
+  z.object({ workload: workloadRef }),
+  z.object({ principal: spiffeId }),
+  z.object({ address: z.string().min(1).max(64) }),
+]);
+
+export const enforceDeny = defineEvent({
+  schema: 'warden.enforce.v1.deny',
+  stream: StreamName.enforcement,
+  data: z.object({
+    ruleId: z.string().min(1).max(128),
+    source: containmentTarget.optional(),
+    destination: containmentTarget.optional(),
+    ttlSeconds,
+    reason,
+    alertId: z.string().optional(),
+  }),
+});
+
+export const enforceQuarantine = defineEvent({
+  schema: 'warden.enforce.v1.quarantine',
+  stream: StreamName.enforcement,
+  data: z.object({ target: containmentTarget, ttlSeconds, reason, alertId: z.string().optional() }),
+});
+
+export const enforceRelease = defineEvent({
+  schema: 'warden.enforce.v1.release',
+  stream: StreamName.enforcement,
+  data: z.object({ ruleId: z.string().min(1).max(128), reason }),
+});
+
+export const enforceRevoke = defineEvent({
+  schema: 'warden.enforce.v1.revoke',
+  stream: StreamName.enforcement,
+  data: z.union([
+    z.object({ principal: spiffeId, reason, alertId: z.string().optional() }),
+    z.object({ serial: z.string().min(1).max(128), reason, alertId: z.string().optional() }),
+  ]),
+});
+
+// ---- audit -----------------------------------------------------------------------------------
+
+export const audit = defineEvent({
+  schema: 'warden.audit.v1',
+  qualifiers: ['kind'],
+  stream: StreamName.audit,
+  data: z.object({
+    actor: z.string().min(1).max(2048),
+    action: z.string().min(1).max(128),
+    target: z.string().max(2048),
+    outcome: z.enum(['success', 'failure', 'denied']),
+    details: z.record(z.string(), z.unknown()).default({}),
+  }),
+});
+
+// ---- identity --------------------------------------------------------------------------------
+
+export const identityIssued = defineEvent({
+  schema: 'warden.identity.v1.issued',
+  stream: StreamName.identity,
+  data: z.object({
+    serial: z.string().min(1).max(128),
+    spiffeId,
+    notBefore: isoTime,
+    notAfter: isoTime,
+    issuer: z.string().max(2048),
+  }),
+});
+
+export const identityRevoked = defineEvent({
+  schema: 'warden.identity.v1.revoked',
+  stream: StreamName.identity,
+  data: z.object({
+    serials: z.array(z.string().min(1).max(128)).max(100_000),
+    spiffeId: spiffeId.optional(),
+    reason,
+  }),
+});
+
+export const identityBundle = defineEvent({
+  schema: 'warden.identity.v1.bundle',
+  stream: StreamName.identity,
+  data: z.object({
+    trustDomain: z.string().min(1).max(255),
+    sequence: z.number().int().nonnegative(),
+    rootsPem: z.array(z.string().min(1)).min(1),
+  }),
+});
+
+export const identityEntry = defineEvent({
+  schema: 'warden.identity.v1.entry',
+  stream: StreamName.identity,
+  data: z.object({
+    op: z.enum(['upsert', 'delete']),
+    spiffeId,
+    host: name,
+    selectors: z.record(z.string().max(128), z.string().max(1024)).default({}),
+  }),
+});
+
+// ---- topology --------------------------------------------------------------------------------
+
+const workloadRegistration = z.object({
+  namespace,
+  workload: name,
+  address: z.string().min(1).max(64),
+  port: z.number().int().min(1).max(65535),
+  protocol: z.enum(['http', 'grpc', 'tcp']),
+  serviceAccount: name,
+  labels: labels.default({}),
+});
+
+export const topologyChanged = defineEvent({
+  schema: 'warden.topology.v1.changed',
+  stream: StreamName.topology,
+  data: z.object({
+    changes: z
+      .array(
+        z.object({
+          op: z.enum(['added', 'updated', 'removed']),
+          kind: z.enum(['namespace', 'service', 'workload']),
+          key: z.string().min(1),
+        }),
+      )
+      .min(1),
+  }),
+});
+
+export const topologyRegister = defineEvent({
+  schema: 'warden.topology.v1.register',
+  stream: StreamName.topology,
+  data: workloadRegistration,
+});
+
+export const topologyDeregister = defineEvent({
+  schema: 'warden.topology.v1.deregister',
+  stream: StreamName.topology,
+  data: workloadRef,
+});
+
+export const topologyHeartbeat = defineEvent({
+  schema: 'warden.topology.v1.heartbeat',
+  qualifiers: ['namespace', 'workload'],
+  stream: null,
+  data: z.object({
+    address: z.string().max(64).optional(),
+    intervalSeconds: z.number().positive().max(3600),
+  }),
+});
+
+// ---- request/reply ---------------------------------------------------------------------------
+
+export const caSign = defineRequest({
+  subject: 'warden.ca.v1.sign',
+  request: z.object({
+    csrPem: z.string().min(1).max(16_384),
+    evidence: z.discriminatedUnion('type', [
+      z.object({ type: z.literal('join-token'), token: z.string().min(1).max(512) }),
+      z.object({
+        type: z.literal('svid'),
+        chainPem: z.string().min(1).max(65_536),
+        signature: z.string().max(1024),
+      }),
+      z.object({ type: z.literal('k8s-sat'), token: z.string().min(1).max(16_384) }),
+    ]),
+    ttlSeconds: z.number().int().positive().optional(),
+  }),
+  reply: z.object({
+    chainPem: z.array(z.string().min(1)).min(1),
+    spiffeId,
+    serial: z.string(),
+    notAfter: isoTime,
+  }),
+});
+
+export const caBundle = defineRequest({
+  subject: 'warden.ca.v1.bundle',
+  request: z.object({}),
+  reply: identityBundle.data,
+});
+
+export const policyStatus = defineRequest({
+  subject: 'warden.policy.v1.status',
+  request: z.object({}),
+  reply: z.object({
+    revision: z.number().int().nonnegative(),
+    rollout: z.array(
+      z.object({ decisionPoint: name, revision: z.number().int().nonnegative(), at: isoTime }),
+    ),
+  }),
+});
+
+export const topologyQuery = defineRequest({
+  subject: 'warden.topology.v1.query',
+  request: z.object({
+    what: z.enum(['registry', 'graph']),
+    namespace: namespace.optional(),
+    workload: name.optional(),
+    since: isoTime.optional(),
+    until: isoTime.optional(),
+  }),
+  reply: z.object({ items: z.array(z.record(z.string(), z.unknown())) }),
+});
+
+/** Every event type, for provisioning, documentation and permission checks. */
+export const events = {
+  policySubmit,
+  policyCommitted,
+  policyRejected,
+  policyApplied,
+  telemetryAccess,
+  telemetryFeatures,
+  alert,
+  enforceDeny,
+  enforceQuarantine,
+  enforceRelease,
+  enforceRevoke,
+  audit,
+  identityIssued,
+  identityRevoked,
+  identityBundle,
+  identityEntry,
+  topologyChanged,
+  topologyRegister,
+  topologyDeregister,
+  topologyHeartbeat,
+} as const;
+
+export const requests = { caSign, caBundle, policyStatus, topologyQuery } as const;

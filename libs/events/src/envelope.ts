@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * Every event carries these four fields beside its payload (DESIGN §2). The payload sits under
+ * `data`, CloudEvents-style, so one envelope schema serves every subject.
+ */
+export const envelopeFields = {
+  id: z.string().min(1).max(128),
+  time: z.iso.datetime({ offset: true }),
+  source: z.string().min(1).max(256),
+  schema: z.string().min(1).max(128),
+};
+
+export type Envelope<T> = {
+  id: string;
+  time: string;
+  source: string;
+  schema: string;
+  data: T;
+};
+
+export function newEnvelope<T>(schema: string, source: string, data: T): Envelope<T> {
+  return { id: randomUUID(), time: new Date().toISOString(), source, schema, data };
+}

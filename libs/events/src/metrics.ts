@@ -1,0 +1,39 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/** The bus's own metrics, registered in the service's registry. */
+export type BusMetrics = {
+  published: Counter<'schema'>;
+  received: Counter<'schema' | 'outcome'>;
+  invalid: Counter<'schema' | 'direction' | 'reason'>;
+  requestSeconds: Histogram<'subject' | 'outcome'>;
+};
+
+export function createBusMetrics(registry: Registry = new Registry()): BusMetrics {
+  return {
+    published: new Counter({
+      name: 'warden_bus_published_total',
+      help: 'Events published, by schema.',
+      labelNames: ['schema'],
+      registers: [registry],
+    }),
+    received: new Counter({
+      name: 'warden_bus_received_total',
+      help: 'Events received, by schema and outcome (ack, retry, invalid, failed).',
+      labelNames: ['schema', 'outcome'],
+      registers: [registry],
+    }),
+    invalid: new Counter({
+      name: 'warden_bus_invalid_messages_total',
+      help: 'Messages that failed their schema: rejected on publish (out) or terminated on receipt (in).',
+      labelNames: ['schema', 'direction', 'reason'],
+      registers: [registry],
+    }),
+    requestSeconds: new Histogram({
+      name: 'warden_bus_request_seconds',
+      help: 'Request/reply round trips made by this service.',
+      labelNames: ['subject', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,222 @@
+import * as catalog from './catalog.ts';
+import type { EventDef, RequestDef } from './define.ts';
+import { BucketName, filterOf, ObjectStoreName, StreamName } from './define.ts';
+import { kvStreamName, objectStreamName } from './streams.ts';
+
+/**
+ * Who may do what on the bus: one row per principal (each service, people, the operator).
+ * nats-server's per-user permissions are generated from this table, so a service that
+ * publishes outside its row is refused by the server itself (DESIGN §7).
+ */
+export const Principal = {
+  ca: 'ca',
+  agent: 'agent',
+  policy: 'policy',
+  topology: 'topology',
+  telemetryIngest: 'telemetry-ingest',
+  detector: 'detector',
+  enforcer: 'enforcer',
+  console: 'console',
+  /** People and their tools: submit policy, read alerts, register workloads, contain by hand. */
+  user: 'user',
+  /** A workload registering itself and sending heartbeats. */
+  workload: 'workload',
+} as const;
+export type Principal = (typeof Principal)[keyof typeof Principal];
+
+export const servicePrincipals = [
+  Principal.ca,
+  Principal.agent,
+  Principal.policy,
+  Principal.topology,
+  Principal.telemetryIngest,
+  Principal.detector,
+  Principal.enforcer,
+  Principal.console,
+] as const;
+export type ServiceName = (typeof servicePrincipals)[number];
+
+export type Grant = {
+  /** Events this principal publishes. Publishing a stored event also lets it provision that stream. */
+  publishes: readonly EventDef[];
+  /** Events it consumes. */
+  subscribes: readonly EventDef[];
+  /** Request subjects it answers. */
+  serves: readonly RequestDef[];
+  /** Request subjects it calls. */
+  requests: readonly RequestDef[];
+  writesBuckets: readonly BucketName[];
+  readsBuckets: readonly BucketName[];
+  writesObjects: readonly ObjectStoreName[];
+  readsObjects: readonly ObjectStoreName[];
+};
+
+const none = {
+  publishes: [],
+  subscribes: [],
+  serves: [],
+  requests: [],
+  writesBuckets: [],
+  readsBuckets: [],
+  writesObjects: [],
+  readsObjects: [],
+} satisfies Grant;
+
+const e = catalog;
+const enforceAll = [e.enforceDeny, e.enforceQuarantine, e.enforceRelease, e.enforceRevoke];
+
+export const grants: Readonly<Record<Principal, Grant>> = {
+  ca: {
+    ...none,
+    publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, e.audit],
+    subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
+    serves: [e.caSign, e.caBundle],
+  },
+  agent: {
+    ...none,
+    publishes: [e.audit, e.topologyHeartbeat],
+    subscribes: [e.identityRevoked, e.identityBundle, e.identityEntry],
+    requests: [e.caSign, e.caBundle],
+  },
+  policy: {
+    ...none,
+    publishes: [e.policyCommitted, e.policyRejected, e.audit],
+    subscribes: [e.policySubmit, e.policyApplied, e.topologyChanged],
+    serves: [e.policyStatus],
+    requests: [e.topologyQuery],
+    writesBuckets: [BucketName.policy],
+    readsBuckets: [BucketName.policy],
+    writesObjects: [ObjectStoreName.bundles],
+    readsObjects: [ObjectStoreName.bundles],
+  },
+  topology: {
+    ...none,
+    publishes: [e.topologyChanged, e.audit],
+    subscribes: [e.topologyRegister, e.topologyDeregister, e.topologyHeartbeat, e.telemetryAccess],
+    serves: [e.topologyQuery],
+  },
+  'telemetry-ingest': {
+    ...none,
+    publishes: [e.telemetryAccess, e.telemetryFeatures, e.audit],
+  },
+  detector: {
+    ...none,
+    publishes: [e.alert, e.audit],
+    subscribes: [e.telemetryFeatures, e.telemetryAccess],
+  },
+  enforcer: {
+    ...none,
+    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.audit],
+    subscribes: [
+      e.alert,
+      ...enforceAll,
+      e.policyCommitted,
+      e.identityRevoked,
+      e.identityBundle,
+      e.topologyChanged,
+    ],
+    requests: [e.caBundle, e.topologyQuery],
+    writesBuckets: [BucketName.containment],
+    readsBuckets: [BucketName.containment, BucketName.policy],
+    readsObjects: [ObjectStoreName.bundles],
+  },
+  console: {
+    ...none,
+    publishes: [e.policySubmit, ...enforceAll, e.audit],
+    subscribes: [
+      e.alert,
+      e.audit,
+      e.policyCommitted,
+      e.policyRejected,
+      e.policyApplied,
+      e.identityIssued,
+      e.identityRevoked,
+      e.topologyChanged,
+    ],
+    requests: [e.caBundle, e.policyStatus, e.topologyQuery],
+    readsBuckets: [BucketName.containment],
+  },
+  user: {
+    ...none,
+    publishes: [e.policySubmit, ...enforceAll, e.identityEntry, e.topologyRegister, e.topologyDeregister],
+    subscribes: [e.alert, e.audit, e.policyCommitted, e.policyRejected],
+    requests: [e.policyStatus, e.topologyQuery, e.caBundle],
+  },
+  workload: {
+    ...none,
+    publishes: [e.topologyRegister, e.topologyDeregister, e.topologyHeartbeat],
+  },
+};
+
+/** The inbox prefix of a principal: replies to it can be read by it alone. */
+export const inboxPrefix = (principal: Principal): string => `_INBOX_${principal.replace(/-/g, '_')}`;
+
+export type NatsPermissions = {
+  publish: { allow: string[] };
+  subscribe: { allow: string[] };
+};
+
+/** The nats-server permissions for one principal, derived from its grant. */
+export function natsPermissions(principal: Principal): NatsPermissions {
+  const grant = grants[principal];
+  const publish = new Set<string>(['$JS.API.INFO']);
+  const subscribe = new Set<string>([`${inboxPrefix(principal)}.>`]);
+
+  const readStream = (stream: string): void => {
+    publish.add(`$JS.API.STREAM.INFO.${stream}`);
+    publish.add(`$JS.API.CONSUMER.*.${stream}`);
+    publish.add(`$JS.API.CONSUMER.*.${stream}.>`);
+    publish.add(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`);
+    publish.add(`$JS.API.DIRECT.GET.${stream}`);
+    publish.add(`$JS.API.DIRECT.GET.${stream}.>`);
+    publish.add(`$JS.API.STREAM.MSG.GET.${stream}`);
+    publish.add(`$JS.ACK.${stream}.>`);
+  };
+  // Services create the streams they write; people and workloads only publish into them.
+  const provisions = (servicePrincipals as readonly Principal[]).includes(principal);
+  const ownStream = (stream: string): void => {
+    publish.add(`$JS.API.STREAM.INFO.${stream}`);
+    if (!provisions) return;
+    publish.add(`$JS.API.STREAM.CREATE.${stream}`);
+    publish.add(`$JS.API.STREAM.UPDATE.${stream}`);
+  };
+
+  for (const def of grant.publishes) {
+    publish.add(filterOf(def));
+    if (def.stream) ownStream(def.stream);
+  }
+  for (const def of grant.subscribes) {
+    if (def.stream) readStream(def.stream);
+    else subscribe.add(filterOf(def));
+  }
+  for (const def of grant.serves) subscribe.add(def.subject);
+  for (const def of grant.requests) publish.add(def.subject);
+  for (const bucket of grant.writesBuckets) {
+    ownStream(kvStreamName(bucket));
+    publish.add(`$KV.${bucket}.>`);
+  }
+  for (const bucket of grant.readsBuckets) readStream(kvStreamName(bucket));
+  for (const store of grant.writesObjects) {
+    ownStream(objectStreamName(store));
+    publish.add(`$O.${store}.>`);
+    // Replacing an object purges its old chunks.
+    publish.add(`$JS.API.STREAM.PURGE.${objectStreamName(store)}`);
+  }
+  for (const store of grant.readsObjects) readStream(objectStreamName(store));
+
+  return { publish: { allow: [...publish].sort() }, subscribe: { allow: [...subscribe].sort() } };
+}
+
+/** Streams, buckets and object stores a service creates at boot: the ones it writes. */
+export function ownedResources(principal: Principal): {
+  streams: StreamName[];
+  buckets: BucketName[];
+  objectStores: ObjectStoreName[];
+} {
+  const grant = grants[principal];
+  const streams = new Set<StreamName>();
+  for (const def of grant.publishes) if (def.stream) streams.add(def.stream);
+  return { streams: [...streams], buckets: [...grant.writesBuckets], objectStores: [...grant.writesObjects] };
+}
+
+export const allStreams: readonly StreamName[] = Object.values(StreamName);

@@ -1,0 +1,183 @@
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { nanos } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Objm } from '@nats-io/obj';
+import { events } from './catalog.ts';
+import { BucketName, filterOf, ObjectStoreName, StreamName } from './define.ts';
+import { EventsError } from './errors.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const GIB = 1024 ** 3;
+
+export type StreamSpec = {
+  name: StreamName;
+  description: string;
+  maxAgeMs: number;
+  maxBytes: number;
+  /** Audit is append-only: nobody deletes or purges it, not even its owner. */
+  appendOnly: boolean;
+};
+
+/** Retention per stream, DESIGN §2. `0` age and `-1` bytes mean unlimited. */
+export const streamSpecs: readonly StreamSpec[] = [
+  {
+    name: StreamName.policy,
+    description: 'policy submissions and lifecycle',
+    maxAgeMs: 0,
+    maxBytes: -1,
+    appendOnly: false,
+  },
+  {
+    name: StreamName.telemetry,
+    description: 'access records and windowed features',
+    maxAgeMs: 24 * HOUR_MS,
+    maxBytes: 4 * GIB,
+    appendOnly: false,
+  },
+  { name: StreamName.alerts, description: 'alerts', maxAgeMs: 30 * DAY_MS, maxBytes: -1, appendOnly: false },
+  {
+    name: StreamName.enforcement,
+    description: 'containment actions',
+    maxAgeMs: 0,
+    maxBytes: -1,
+    appendOnly: false,
+  },
+  { name: StreamName.audit, description: 'audit log', maxAgeMs: 0, maxBytes: -1, appendOnly: true },
+  {
+    name: StreamName.identity,
+    description: 'issuance, revocation, bundles, entries',
+    maxAgeMs: 0,
+    maxBytes: -1,
+    appendOnly: false,
+  },
+  {
+    name: StreamName.topology,
+    description: 'registry changes and registrations',
+    maxAgeMs: 7 * DAY_MS,
+    maxBytes: -1,
+    appendOnly: false,
+  },
+];
+
+export const bucketSpecs: readonly { name: BucketName; history: number }[] = [
+  { name: BucketName.policy, history: 16 },
+  { name: BucketName.containment, history: 8 },
+];
+
+export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [{ name: ObjectStoreName.bundles }];
+
+/** The subject filters each stream captures, derived from the catalogue. */
+export function streamSubjects(stream: StreamName): string[] {
+  return Object.values(events)
+    .filter((def) => def.stream === stream)
+    .map((def) => filterOf(def));
+}
+
+/** JetStream stream names behind KV buckets and object stores. */
+export const kvStreamName = (bucket: BucketName): string => `KV_${bucket}`;
+export const objectStreamName = (store: ObjectStoreName): string => `OBJ_${store}`;
+
+/** How long JetStream remembers a message id to drop a re-published duplicate. */
+export const DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
+  return {
+    name: spec.name,
+    description: spec.description,
+    subjects: streamSubjects(spec.name),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(spec.maxAgeMs),
+    max_bytes: spec.maxBytes,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    deny_delete: spec.appendOnly,
+    deny_purge: spec.appendOnly,
+    num_replicas: 1,
+  };
+}
+
+export class ProvisioningError extends EventsError {
+  constructor(what: string, cause: unknown) {
+    super(
+      'provisioning_failed',
+      `cannot provision ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+    this.name = 'ProvisioningError';
+  }
+}
+
+export type ProvisionTargets = {
+  streams?: readonly StreamName[];
+  buckets?: readonly BucketName[];
+  objectStores?: readonly ObjectStoreName[];
+};
+
+/**
+ * Creates or updates the named streams and buckets so that they match the catalogue. Safe to
+ * run any number of times, by any number of services at once.
+ */
+export async function provision(nc: NatsConnection, targets: ProvisionTargets): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (const name of targets.streams ?? []) {
+    const spec = streamSpecs.find((s) => s.name === name);
+    if (!spec) throw new ProvisioningError(name, new Error('not in the catalogue'));
+    await ensureStream(jsm, spec);
+  }
+  for (const name of targets.buckets ?? []) {
+    const spec = bucketSpecs.find((b) => b.name === name);
+    if (!spec) throw new ProvisioningError(name, new Error('not in the catalogue'));
+    try {
+      await new Kvm(nc).create(spec.name, { history: spec.history, storage: StorageType.File });
+    } catch (err) {
+      throw new ProvisioningError(`KV ${name}`, err);
+    }
+  }
+  for (const name of targets.objectStores ?? []) {
+    try {
+      await new Objm(nc).create(name, { storage: StorageType.File });
+    } catch (err) {
+      throw new ProvisioningError(`object store ${name}`, err);
+    }
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<void> {
+  const wanted = streamConfig(spec);
+  try {
+    const current = await jsm.streams.info(spec.name).catch((err: unknown) => {
+      if (isNotFound(err)) return null;
+      throw err;
+    });
+    if (!current) {
+      await jsm.streams.add(wanted);
+      return;
+    }
+    const cfg = current.config;
+    const same =
+      sameSet(cfg.subjects ?? [], wanted.subjects ?? []) &&
+      cfg.max_age === wanted.max_age &&
+      cfg.max_bytes === wanted.max_bytes &&
+      cfg.duplicate_window === wanted.duplicate_window &&
+      cfg.deny_delete === wanted.deny_delete &&
+      cfg.deny_purge === wanted.deny_purge &&
+      cfg.description === wanted.description;
+    if (!same) await jsm.streams.update(spec.name, wanted);
+  } catch (err) {
+    throw new ProvisioningError(`stream ${spec.name}`, err);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /stream not found/i.test(err.message);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

@@ -1,0 +1,12 @@
+export type { NatsCredential, NatsIdentity } from './credentials.ts';
+export { ensureCredentials, natsIdentities, seedFile } from './credentials.ts';
+export type { NatsServer, NatsServerOptions } from './nats.ts';
+export { natsConfig, startNats } from './nats.ts';
+export { binary, MissingBinaryError, repoRoot, toolsBin } from './paths.ts';
+export { freePort } from './ports.ts';
+export type { ServerProcess, SpawnOptions } from './process.ts';
+export { httpOk, startProcess, StartError } from './process.ts';
+export type { RedisServer } from './redis.ts';
+export { redisPing, startRedis } from './redis.ts';
+export type { VictoriaMetricsServer } from './victoria.ts';
+export { startVictoriaMetrics } from './victoria.ts';

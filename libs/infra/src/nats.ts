@@ -1,0 +1,87 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { natsPermissions } from '@warden/events';
+import type { Principal } from '@warden/events';
+import type { NatsCredential } from './credentials.ts';
+import { binary } from './paths.ts';
+import { freePort } from './ports.ts';
+import { httpOk, startProcess } from './process.ts';
+import type { ServerProcess } from './process.ts';
+
+export type NatsServerOptions = {
+  /** Data (JetStream store), config and log live here; reuse it to resume with the same data. */
+  dir: string;
+  port?: number;
+  monitorPort?: number;
+  /** Per-identity credentials; without them the server runs with no authentication (unit tests only). */
+  credentials?: ReadonlyMap<string, NatsCredential>;
+};
+
+export type NatsServer = ServerProcess & {
+  readonly url: string;
+  readonly port: number;
+  readonly monitorUrl: string;
+  readonly configFile: string;
+};
+
+/**
+ * The nats-server configuration: JetStream on file storage, loopback only, and one nkey user per
+ * identity with the permissions derived from the table in `@warden/events`. JSON is valid NATS
+ * configuration syntax, so it is generated as JSON.
+ */
+export function natsConfig(options: {
+  port: number;
+  monitorPort: number;
+  storeDir: string;
+  credentials?: ReadonlyMap<string, NatsCredential>;
+}): Record<string, unknown> {
+  const config: Record<string, unknown> = {
+    host: '127.0.0.1',
+    port: options.port,
+    http: `127.0.0.1:${options.monitorPort}`,
+    server_name: 'warden-local',
+    max_payload: 1024 * 1024,
+    jetstream: {
+      store_dir: options.storeDir,
+      max_memory_store: 256 * 1024 * 1024,
+      max_file_store: 8 * 1024 ** 3,
+    },
+  };
+  if (options.credentials) {
+    config['authorization'] = {
+      users: [...options.credentials.values()].map((cred) =>
+        cred.identity === 'admin'
+          ? { nkey: cred.publicKey }
+          : {
+              nkey: cred.publicKey,
+              permissions: { ...natsPermissions(cred.identity as Principal), allow_responses: true },
+            },
+      ),
+    };
+  }
+  return config;
+}
+
+export async function startNats(options: NatsServerOptions): Promise<NatsServer> {
+  const port = options.port ?? (await freePort());
+  const monitorPort = options.monitorPort ?? (await freePort());
+  const storeDir = join(options.dir, 'jetstream');
+  mkdirSync(storeDir, { recursive: true });
+  const configFile = join(options.dir, 'nats.conf');
+  const config = natsConfig({
+    port,
+    monitorPort,
+    storeDir,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  });
+  writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const server = await startProcess({
+    name: 'nats-server',
+    command: binary('nats-server'),
+    args: ['-c', configFile],
+    logFile: join(options.dir, 'nats-server.log'),
+    ready: () => httpOk(`${monitorUrl}/healthz?js-enabled-only=true`),
+  });
+  return { ...server, url: `nats://127.0.0.1:${port}`, port, monitorUrl, configFile };
+}

@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** The repository root: this file lives in libs/infra/src. */
+export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
+
+/** Where set-up puts the Go-built tools; WARDEN_TOOLS_BIN overrides it. */
+export const toolsBin = process.env['WARDEN_TOOLS_BIN'] ?? join(repoRoot, '.tools', 'bin');
+
+export class MissingBinaryError extends Error {
+  readonly code = 'missing_binary';
+  constructor(name: string, looked: readonly string[]) {
+    super(`${name} not found (looked in ${looked.join(', ')}); run 'make setup' first`);
+    this.name = 'MissingBinaryError';
+  }
+}
+
+/** Finds a binary in the tools folder, then on PATH. */
+export function binary(
+  name: 'nats-server' | 'victoria-metrics' | 'opa' | 'redis-server' | 'haproxy',
+): string {
+  const dirs = [toolsBin, ...(process.env['PATH'] ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/bin'];
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new MissingBinaryError(name, dirs);
+}

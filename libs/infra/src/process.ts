@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export class StartError extends Error {
+  readonly code = 'start_failed';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+export type ServerProcess = {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal) once the process has gone. */
+  readonly exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once, as a crash would. */
+  kill(): Promise<void>;
+};
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A test run that ends without stopping its servers must not leave them behind.
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+export type SpawnOptions = {
+  name: string;
+  command: string;
+  args: readonly string[];
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  /** Polled until true; the server counts as started then. */
+  ready: () => Promise<boolean>;
+  readyTimeoutMs?: number;
+};
+
+/** Starts a server process, sends its output to a log file, and waits until it is ready. */
+export async function startProcess(options: SpawnOptions): Promise<ServerProcess> {
+  installExitHook();
+  mkdirSync(dirname(options.logFile), { recursive: true });
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const child = spawn(options.command, options.args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  running.add(child);
+  const exited = new Promise<number | string>((resolveExit) => {
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolveExit(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      running.delete(child);
+      resolveExit(err.message);
+    });
+  });
+  let gone: number | string | undefined;
+  void exited.then((how) => {
+    gone = how;
+  });
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (gone !== undefined) {
+      throw new StartError(`${options.name} exited (${gone}) before it was ready; see ${options.logFile}`);
+    }
+    if (await options.ready().catch(() => false)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new StartError(
+        `${options.name} not ready within ${options.readyTimeoutMs ?? 30_000} ms; see ${options.logFile}`,
+      );
+    }
+    await sleep(25);
+  }
+
+  const stop = async (graceMs = 10_000): Promise<void> => {
+    if (gone !== undefined) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  const kill = async (): Promise<void> => {
+    if (gone !== undefined) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { name: options.name, child, exited, stop, kill };
+}
+
+/** True when an HTTP GET of `url` answers 200. */
+export async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  await res.body?.cancel();
+  return res.ok;
+}

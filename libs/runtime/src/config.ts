@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  readonly problems: readonly string[];
+  constructor(service: string, problems: readonly string[]) {
+    super(`${service}: invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const port = z.coerce.number().int().min(0).max(65535);
+
+/** The settings every service reads, by environment variable. */
+export const baseConfigShape = {
+  WARDEN_NATS_URL: z
+    .string()
+    .regex(/^(nats|tls):\/\/[^\s]+$/, 'a nats:// or tls:// URL')
+    .default('nats://127.0.0.1:4222'),
+  /** This service's nkey seed file (the server refuses a connection without it when auth is on). */
+  WARDEN_NATS_SEED_FILE: z.string().min(1).optional(),
+  WARDEN_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one and logs it. */
+  WARDEN_HTTP_PORT: port.default(0),
+  WARDEN_LOG_LEVEL: logLevel.default('info'),
+  /** This instance's name in events and logs; defaults to <service>-<host>-<pid>. */
+  WARDEN_INSTANCE: z.string().min(1).max(200).optional(),
+  /** Milliseconds a shutdown may take before the process exits anyway. */
+  WARDEN_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+};
+
+export const baseConfig = z.object(baseConfigShape);
+export type BaseConfig = z.infer<typeof baseConfig>;
+
+/**
+ * Reads and validates configuration from the environment. Every bad or missing value is reported
+ * at once, naming the variable, the value given and what was expected.
+ */
+export function loadConfig<S extends z.ZodObject>(
+  service: string,
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const key = String(issue.path[0] ?? '(root)');
+    const given = env[key];
+    return `${key}=${given === undefined ? '(unset)' : JSON.stringify(given)}: ${issue.message}`;
+  });
+  throw new ConfigError(service, problems);
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { nkeyAuthenticator } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { inboxPrefix } from '@warden/events';
+import type { Principal } from '@warden/events';
+import type { Logger } from 'pino';
+
+export class NatsCredentialsError extends Error {
+  readonly code = 'bad_credentials';
+  constructor(file: string, cause: unknown) {
+    super(
+      `cannot read the NATS nkey seed from ${file}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = 'NatsCredentialsError';
+  }
+}
+
+/**
+ * One connection per service, authenticated with the service's own nkey and using its own inbox
+ * prefix, which its permissions let only it read. Reconnects forever: a NATS restart is an outage
+ * to ride out, not a reason to exit.
+ */
+export async function connectNats(options: {
+  url: string;
+  principal: Principal | 'admin';
+  instance: string;
+  seedFile?: string | undefined;
+  seed?: string | undefined;
+  logger?: Logger;
+}): Promise<NatsConnection> {
+  let seed = options.seed;
+  if (!seed && options.seedFile) {
+    try {
+      seed = readFileSync(options.seedFile, 'utf8').trim();
+    } catch (cause) {
+      throw new NatsCredentialsError(options.seedFile, cause);
+    }
+  }
+  const nc = await connect({
+    servers: options.url,
+    name: options.instance,
+    ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) } : {}),
+    ...(options.principal === 'admin' ? {} : { inboxPrefix: inboxPrefix(options.principal) }),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+  });
+  const log = options.logger;
+  if (log) {
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'error' || status.type === 'disconnect')
+          log.warn({ nats: status }, 'nats connection status');
+        else log.debug({ nats: status }, 'nats connection status');
+      }
+    })();
+  }
+  return nc;
+}

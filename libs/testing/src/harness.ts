@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Principal } from '@warden/events';
+import {
+  ensureCredentials,
+  redisPing,
+  seedFile,
+  startNats,
+  startRedis,
+  startVictoriaMetrics,
+} from '@warden/infra';
+import type {
+  NatsCredential,
+  NatsIdentity,
+  NatsServer,
+  RedisServer,
+  VictoriaMetricsServer,
+} from '@warden/infra';
+import { connectNats } from '@warden/runtime';
+
+export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `warden-${prefix}-`));
+
+export type TestNats = {
+  readonly server: NatsServer;
+  readonly url: string;
+  readonly dir: string;
+  readonly credsDir: string;
+  readonly credentials: ReadonlyMap<NatsIdentity, NatsCredential>;
+  /** A connection as one identity: a service principal, 'user', 'workload' or the unrestricted 'admin'. */
+  connect(identity: Principal | 'admin'): Promise<NatsConnection>;
+  /** Deletes every stream (and so every KV bucket and object store): a clean JetStream. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/**
+ * A real nats-server with JetStream and the generated per-service permissions, on free loopback
+ * ports, with its store in a temporary folder that `stop()` removes.
+ */
+export async function startTestNats(options: { auth?: boolean } = {}): Promise<TestNats> {
+  const dir = tempDir('nats');
+  const credsDir = join(dir, 'creds');
+  const credentials = ensureCredentials(credsDir);
+  const server = await startNats({ dir, ...(options.auth === false ? {} : { credentials }) });
+  const connections = new Set<NatsConnection>();
+  const connect = async (identity: Principal | 'admin'): Promise<NatsConnection> => {
+    const nc = await connectNats({
+      url: server.url,
+      principal: identity,
+      instance: `test-${identity}`,
+      seedFile: options.auth === false ? undefined : seedFile(credsDir, identity),
+    });
+    connections.add(nc);
+    void nc.closed().then(() => connections.delete(nc));
+    return nc;
+  };
+  return {
+    server,
+    url: server.url,
+    dir,
+    credsDir,
+    credentials,
+    connect,
+    reset: async () => {
+      const nc = await connect('admin');
+      try {
+        const jsm = await jetstreamManager(nc);
+        for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
+      } finally {
+        await nc.close();
+      }
+    },
+    stop: async () => {
+      await Promise.all([...connections].map((nc) => nc.close().catch(() => undefined)));
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestRedis = {
+  readonly server: RedisServer;
+  readonly url: string;
+  readonly port: number;
+  /** FLUSHALL. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export async function startTestRedis(): Promise<TestRedis> {
+  const dir = tempDir('redis');
+  const server = await startRedis({ dir });
+  return {
+    server,
+    url: server.url,
+    port: server.port,
+    reset: async () => {
+      await redisCommand(server.port, ['FLUSHALL']);
+      if (!(await redisPing(server.port))) throw new Error('redis did not answer after FLUSHALL');
+    },
+    stop: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestVictoriaMetrics = {
+  readonly server: VictoriaMetricsServer;
+  readonly url: string;
+  /** Deletes every series. */
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export async function startTestVictoriaMetrics(): Promise<TestVictoriaMetrics> {
+  const dir = tempDir('vm');
+  const server = await startVictoriaMetrics({ dir });
+  return {
+    server,
+    url: server.url,
+    reset: async () => {
+      const res = await fetch(
+        `${server.url}/api/v1/admin/tsdb/delete_series?match[]=${encodeURIComponent('{__name__=~".+"}')}`,
+        {
+          method: 'POST',
+        },
+      );
+      if (res.status !== 204 && !res.ok)
+        throw new Error(`victoria-metrics delete_series answered ${res.status}`);
+      await res.body?.cancel();
+    },
+    stop: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Sends one RESP command and resolves with the raw first reply line. */
+export async function redisCommand(port: number, args: readonly string[]): Promise<string> {
+  const { connect } = await import('node:net');
+  const wire = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  return new Promise((resolveReply, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(5000, () => {
+      socket.destroy();
+      reject(new Error('redis command timed out'));
+    });
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(wire));
+    socket.once('data', (chunk) => {
+      socket.destroy();
+      resolveReply(chunk.toString().split('\r\n')[0] ?? '');
+    });
+  });
+}
+
+type Started<T extends { stop(): Promise<void>; reset(): Promise<void> }> = { get(): T };
+
+/**
+ * Registers node:test hooks in the current suite: start once before its tests, reset before each
+ * test (per-test isolation), stop after. `get()` returns the running server inside a test.
+ */
+function useServer<T extends { stop(): Promise<void>; reset(): Promise<void> }>(
+  start: () => Promise<T>,
+): Started<T> {
+  let server: T | undefined;
+  before(async () => {
+    server = await start();
+  });
+  beforeEach(async () => {
+    await server?.reset();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  return {
+    get: () => {
+      if (!server) throw new Error('server not started: call get() inside a test');
+      return server;
+    },
+  };
+}
+
+export const useNats = (options: { auth?: boolean } = {}): Started<TestNats> =>
+  useServer(() => startTestNats(options));
+export const useRedis = (): Started<TestRedis> => useServer(startTestRedis);
+export const useVictoriaMetrics = (): Started<TestVictoriaMetrics> => useServer(startTestVictoriaMetrics);

