@@ -52,6 +52,9 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
   mkdirSync(dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const child = spawn(options.command, options.args, {
+    // Its own process group: a Ctrl-C in the terminal reaches only the supervisor, which then
+    // stops children in order (services before the NATS server they drain into).
+    detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
   });

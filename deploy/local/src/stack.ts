@@ -1,0 +1,266 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { servicePrincipals } from '@warden/events';
+import type { ServiceName } from '@warden/events';
+import {
+  ensureCredentials,
+  freePort,
+  httpOk,
+  repoRoot,
+  seedFile,
+  startNats,
+  startProcess,
+  startRedis,
+  startVictoriaMetrics,
+} from '@warden/infra';
+import type { ServerProcess } from '@warden/infra';
+import { Backoff } from './backoff.ts';
+
+export const ComponentState = {
+  pending: 'pending',
+  starting: 'starting',
+  ready: 'ready',
+  down: 'down',
+  stopped: 'stopped',
+} as const;
+export type ComponentState = (typeof ComponentState)[keyof typeof ComponentState];
+
+export type ComponentStatus = {
+  name: string;
+  kind: 'infra' | 'service';
+  state: ComponentState;
+  url: string;
+  pid: number | null;
+  restarts: number;
+  lastExit: string | null;
+};
+
+export type StackPorts = {
+  nats: number;
+  natsMonitor: number;
+  redis: number;
+  victoriaMetrics: number;
+  services: Record<ServiceName, number>;
+};
+
+/** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
+export const defaultPorts: StackPorts = {
+  nats: 4222,
+  natsMonitor: 8222,
+  redis: 6380,
+  victoriaMetrics: 8428,
+  services: {
+    ca: 9401,
+    agent: 9402,
+    policy: 9403,
+    topology: 9404,
+    'telemetry-ingest': 9405,
+    detector: 9406,
+    enforcer: 9407,
+    console: 9408,
+  },
+};
+
+export async function ephemeralPorts(): Promise<StackPorts> {
+  const services = {} as Record<ServiceName, number>;
+  for (const name of servicePrincipals) services[name] = await freePort();
+  return {
+    nats: await freePort(),
+    natsMonitor: await freePort(),
+    redis: await freePort(),
+    victoriaMetrics: await freePort(),
+    services,
+  };
+}
+
+export type StackOptions = {
+  /** Everything the stack keeps lives here: JetStream, Redis and VictoriaMetrics data, credentials, logs. */
+  dir: string;
+  ports: StackPorts;
+  services?: readonly ServiceName[];
+  /** One line per state change. */
+  onEvent?: (line: string) => void;
+  backoff?: { baseMs?: number; maxMs?: number; stableMs?: number };
+};
+
+type Unit = {
+  status: ComponentStatus;
+  launch: () => Promise<ServerProcess>;
+  current: ServerProcess | null;
+  loop: Promise<void> | null;
+};
+
+/**
+ * Starts the infrastructure, then every service, and keeps them running: a process that dies is
+ * shown as down and started again with backoff, on the same ports and with the same data.
+ */
+export class Stack {
+  private readonly options: StackOptions;
+  private readonly units: Unit[] = [];
+  private stopping = false;
+  readonly statusFile: string;
+
+  constructor(options: StackOptions) {
+    this.options = options;
+    this.statusFile = join(options.dir, 'status.json');
+  }
+
+  get natsUrl(): string {
+    return `nats://127.0.0.1:${this.options.ports.nats}`;
+  }
+
+  get credsDir(): string {
+    return join(this.options.dir, 'creds');
+  }
+
+  status(): ComponentStatus[] {
+    return this.units.map((u) => ({ ...u.status }));
+  }
+
+  /** Starts everything in dependency order and resolves once every component is ready. */
+  async start(): Promise<void> {
+    const { dir, ports } = this.options;
+    mkdirSync(dir, { recursive: true });
+    const credentials = ensureCredentials(this.credsDir);
+    const logs = join(dir, 'logs');
+
+    const infra: Unit[] = [
+      this.unit('nats-server', 'infra', this.natsUrl, () =>
+        startNats({ dir: join(dir, 'nats'), port: ports.nats, monitorPort: ports.natsMonitor, credentials }),
+      ),
+      this.unit('redis-server', 'infra', `redis://127.0.0.1:${ports.redis}`, () =>
+        startRedis({ dir: join(dir, 'redis'), port: ports.redis, persist: true }),
+      ),
+      this.unit('victoria-metrics', 'infra', `http://127.0.0.1:${ports.victoriaMetrics}`, () =>
+        startVictoriaMetrics({ dir: join(dir, 'victoria-metrics'), port: ports.victoriaMetrics }),
+      ),
+    ];
+    await Promise.all(infra.map((u) => this.supervise(u)));
+
+    const services = (this.options.services ?? servicePrincipals).map((name) => {
+      const port = ports.services[name];
+      const url = `http://127.0.0.1:${port}`;
+      return this.unit(name, 'service', url, () =>
+        startProcess({
+          name,
+          command: process.execPath,
+          args: [join(repoRoot, 'services', name, 'src', 'main.ts')],
+          logFile: join(logs, `${name}.log`),
+          env: {
+            ...process.env,
+            WARDEN_NATS_URL: this.natsUrl,
+            WARDEN_NATS_SEED_FILE: seedFile(this.credsDir, name),
+            WARDEN_HTTP_PORT: String(port),
+            WARDEN_INSTANCE: `${name}-local`,
+            WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
+            WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
+          },
+          ready: () => httpOk(`${url}/readyz`),
+          readyTimeoutMs: 60_000,
+        }),
+      );
+    });
+    await Promise.all(services.map((u) => this.supervise(u)));
+  }
+
+  /** Stops services first (they drain NATS), then the infrastructure, newest first. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const services = this.units.filter((u) => u.status.kind === 'service');
+    const infra = this.units.filter((u) => u.status.kind === 'infra').reverse();
+    await Promise.all(services.map((u) => this.stopUnit(u)));
+    for (const u of infra) await this.stopUnit(u);
+    this.writeStatus();
+  }
+
+  /** The pid of a running component, for tests and operators that want to kill it. */
+  pid(name: string): number | null {
+    return this.units.find((u) => u.status.name === name)?.status.pid ?? null;
+  }
+
+  private unit(name: string, kind: 'infra' | 'service', url: string, launch: () => Promise<ServerProcess>): Unit {
+    const unit: Unit = {
+      status: { name, kind, state: ComponentState.pending, url, pid: null, restarts: 0, lastExit: null },
+      launch,
+      current: null,
+      loop: null,
+    };
+    this.units.push(unit);
+    return unit;
+  }
+
+  /** Resolves when the unit is first ready; keeps restarting it in the background after that. */
+  private supervise(unit: Unit): Promise<void> {
+    const backoff = new Backoff(this.options.backoff);
+    let firstReady: (() => void) | undefined;
+    let firstFailed: ((err: Error) => void) | undefined;
+    const ready = new Promise<void>((resolveReady, reject) => {
+      firstReady = resolveReady;
+      firstFailed = reject;
+    });
+    unit.loop = (async () => {
+      let attempts = 0;
+      while (!this.stopping) {
+        this.setState(unit, ComponentState.starting);
+        const startedAt = Date.now();
+        try {
+          unit.current = await unit.launch();
+          unit.status.pid = unit.current.child.pid ?? null;
+          this.setState(unit, ComponentState.ready);
+          firstReady?.();
+          firstReady = undefined;
+          const how = await unit.current.exited;
+          unit.status.lastExit = String(how);
+        } catch (err) {
+          unit.status.lastExit = err instanceof Error ? err.message : String(err);
+        }
+        unit.current = null;
+        unit.status.pid = null;
+        if (this.stopping) break;
+        attempts++;
+        if (firstReady && attempts >= 5) {
+          firstFailed?.(new Error(`${unit.status.name} failed to start ${attempts} times: ${unit.status.lastExit}`));
+          firstReady = undefined;
+        }
+        unit.status.restarts++;
+        const delay = backoff.next(Date.now() - startedAt);
+        this.setState(unit, ComponentState.down, `(${unit.status.lastExit}); restarting in ${delay} ms`);
+        await sleep(delay);
+      }
+      this.setState(unit, ComponentState.stopped);
+    })();
+    return ready;
+  }
+
+  private async stopUnit(unit: Unit): Promise<void> {
+    await unit.current?.stop();
+    await unit.loop;
+  }
+
+  private setState(unit: Unit, state: ComponentState, detail = ''): void {
+    unit.status.state = state;
+    this.options.onEvent?.(`${unit.status.name} ${state}${detail ? ` ${detail}` : ''}`);
+    this.writeStatus();
+  }
+
+  /** status.json is replaced atomically so a reader never sees half a file. */
+  private writeStatus(): void {
+    const tmp = `${this.statusFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ updatedAt: new Date().toISOString(), components: this.status() }, null, 2));
+    renameSync(tmp, this.statusFile);
+  }
+}
+
+/** The status table `make up` prints. */
+export function formatStatus(rows: readonly ComponentStatus[]): string {
+  const header = ['COMPONENT', 'STATE', 'PID', 'RESTARTS', 'URL'];
+  const lines = rows.map((r) => [r.name, r.state, String(r.pid ?? '-'), String(r.restarts), r.url]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), ...lines.map(fmt)].join('\n');
+}

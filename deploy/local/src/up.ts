@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '@warden/infra';
+import { defaultPorts, ephemeralPorts, formatStatus, Stack } from './stack.ts';
+
+const usage = `usage: node deploy/local/src/up.ts [--dir DIR] [--ephemeral-ports]
+
+Starts nats-server (JetStream), redis-server, VictoriaMetrics and every Warden service, prints a
+status table, and keeps them running (a process that dies is restarted with backoff).
+Ctrl-C stops everything in order. A second run resumes with the same data.
+
+  --dir DIR           where data, credentials and logs live (default: .warden)
+  --ephemeral-ports   use free ports instead of the fixed defaults (nats 4222, redis 6380,
+                      victoria-metrics 8428, services 9401-9408)
+`;
+
+const { values } = parseArgs({
+  options: {
+    dir: { type: 'string', default: join(repoRoot, '.warden') },
+    'ephemeral-ports': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+
+const log = (line: string): void => {
+  process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+};
+
+const stack = new Stack({
+  dir: values.dir,
+  ports: values['ephemeral-ports'] ? await ephemeralPorts() : defaultPorts,
+  onEvent: log,
+});
+
+let stopping = false;
+const shutdown = (signal: string): void => {
+  if (stopping) {
+    log(`${signal} again: exiting now`);
+    process.exit(1);
+  }
+  stopping = true;
+  log(`${signal}: stopping services, then infrastructure`);
+  stack.stop().then(
+    () => {
+      log('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      log(`stop failed: ${String(err)}`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+try {
+  await stack.start();
+} catch (err) {
+  log(`cannot start the stack: ${err instanceof Error ? err.message : String(err)}`);
+  log(`logs are in ${join(values.dir, 'logs')} and ${values.dir}/<component>/`);
+  await stack.stop();
+  process.exit(1);
+}
+
+process.stdout.write(`\n${formatStatus(stack.status())}\n\n`);
+process.stdout.write(
+  [
+    `NATS credentials: ${stack.credsDir}/<identity>.nk (one nkey seed per service, 'user' and 'admin')`,
+    `Status: ${stack.statusFile}   Logs: ${join(values.dir, 'logs')}`,
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n'),
+);
