@@ -179,7 +179,12 @@ export class Stack {
     return this.units.find((u) => u.status.name === name)?.status.pid ?? null;
   }
 
-  private unit(name: string, kind: 'infra' | 'service', url: string, launch: () => Promise<ServerProcess>): Unit {
+  private unit(
+    name: string,
+    kind: 'infra' | 'service',
+    url: string,
+    launch: () => Promise<ServerProcess>,
+  ): Unit {
     const unit: Unit = {
       status: { name, kind, state: ComponentState.pending, url, pid: null, restarts: 0, lastExit: null },
       launch,
@@ -220,7 +225,9 @@ export class Stack {
         if (this.stopping) break;
         attempts++;
         if (firstReady && attempts >= 5) {
-          firstFailed?.(new Error(`${unit.status.name} failed to start ${attempts} times: ${unit.status.lastExit}`));
+          firstFailed?.(
+            new Error(`${unit.status.name} failed to start ${attempts} times: ${unit.status.lastExit}`),
+          );
           firstReady = undefined;
         }
         unit.status.restarts++;
@@ -247,7 +254,10 @@ export class Stack {
   /** status.json is replaced atomically so a reader never sees half a file. */
   private writeStatus(): void {
     const tmp = `${this.statusFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ updatedAt: new Date().toISOString(), components: this.status() }, null, 2));
+    writeFileSync(
+      tmp,
+      JSON.stringify({ updatedAt: new Date().toISOString(), components: this.status() }, null, 2),
+    );
     renameSync(tmp, this.statusFile);
   }
 }

@@ -24,6 +24,7 @@ export type { BusMetrics } from './metrics.ts';
 export { createBusMetrics } from './metrics.ts';
 export type { Grant, NatsPermissions, ServiceName } from './permissions.ts';
 export {
+  allStreams,
   grants,
   inboxPrefix,
   natsPermissions,

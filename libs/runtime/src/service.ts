@@ -77,22 +77,32 @@ export async function runService<S extends z.ZodObject>(
   });
   log.info({ http: `http://${config.WARDEN_HTTP_HOST}:${ops.port}` }, 'ops endpoints listening');
 
-  phase = 'connecting to nats';
-  nc = await connectNats({
-    url: config.WARDEN_NATS_URL,
-    principal: spec.name,
-    instance,
-    seedFile: config.WARDEN_NATS_SEED_FILE,
-    logger: log,
-  });
-  const bus = new Bus(nc, { source: instance, logger: log, metrics: createBusMetrics(registry) });
+  let bus: Bus;
+  let started: Started;
+  let ctx: ServiceContext<z.infer<S>>;
+  try {
+    phase = 'connecting to nats';
+    nc = await connectNats({
+      url: config.WARDEN_NATS_URL,
+      principal: spec.name,
+      instance,
+      seedFile: config.WARDEN_NATS_SEED_FILE,
+      logger: log,
+    });
+    bus = new Bus(nc, { source: instance, logger: log, metrics: createBusMetrics(registry) });
 
-  phase = 'provisioning';
-  await provisionWithRetry(nc, spec.name, log);
+    phase = 'provisioning';
+    await provisionWithRetry(nc, spec.name, log);
 
-  const ctx: ServiceContext<z.infer<S>> = { name: spec.name, instance, config, log, registry, nc, bus };
-  phase = 'starting components';
-  const started = await spec.start(ctx);
+    ctx = { name: spec.name, instance, config, log, registry, nc, bus };
+    phase = 'starting components';
+    started = await spec.start(ctx);
+  } catch (err) {
+    // A service that cannot start leaves nothing behind: no listener, no connection.
+    await nc?.close().catch(() => undefined);
+    await ops.close();
+    throw err;
+  }
   phase = 'ready';
   up.set(1);
   log.info({ nats: config.WARDEN_NATS_URL }, 'ready');
@@ -159,7 +169,8 @@ async function provisionWithRetry(nc: NatsConnection, name: ServiceName, log: Lo
       log.info(owned, 'provisioned');
       return;
     } catch (err) {
-      if (attempt >= 10) throw err;
+      // Waiting does not fix a permission the server refuses: that is a deployment error.
+      if (attempt >= 10 || /permission/i.test(String(err))) throw err;
       const delay = Math.min(5000, 100 * 2 ** attempt);
       log.warn({ err, attempt, delayMs: delay }, 'provisioning failed; retrying');
       await sleep(delay);

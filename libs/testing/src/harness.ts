@@ -32,7 +32,10 @@ export type TestNats = {
   readonly credentials: ReadonlyMap<NatsIdentity, NatsCredential>;
   /** A connection as one identity: a service principal, 'user', 'workload' or the unrestricted 'admin'. */
   connect(identity: Principal | 'admin'): Promise<NatsConnection>;
-  /** Deletes every stream (and so every KV bucket and object store): a clean JetStream. */
+  /**
+   * Per-test isolation: closes every connection opened through `connect` (so no subscriber or
+   * responder of an earlier test answers) and deletes every stream, KV bucket and object store.
+   */
   reset(): Promise<void>;
   stop(): Promise<void>;
 };
@@ -66,6 +69,7 @@ export async function startTestNats(options: { auth?: boolean } = {}): Promise<T
     credentials,
     connect,
     reset: async () => {
+      await Promise.all([...connections].map((c) => c.close().catch(() => undefined)));
       const nc = await connect('admin');
       try {
         const jsm = await jetstreamManager(nc);

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redisCommand, useRedis, useVictoriaMetrics } from '@warden/testing';
+
+describe('harness: redis-server', () => {
+  const redis = useRedis();
+
+  it('runs a real redis on a loopback port', async () => {
+    assert.equal(await redisCommand(redis.get().port, ['SET', 'k', 'v', 'NX', 'EX', '60']), '+OK');
+    assert.equal(await redisCommand(redis.get().port, ['SET', 'k', 'v', 'NX', 'EX', '60']), '$-1');
+  });
+
+  it('starts each test from an empty database', async () => {
+    assert.equal(await redisCommand(redis.get().port, ['DBSIZE']), ':0');
+  });
+});
+
+describe('harness: victoria-metrics', () => {
+  const vm = useVictoriaMetrics();
+
+  it('accepts InfluxDB line protocol and answers PromQL', async () => {
+    const write = await fetch(`${vm.get().url}/api/v2/write?bucket=warden`, {
+      method: 'POST',
+      body: 'requests,workload=cart,namespace=shop count=42',
+    });
+    assert.equal(write.status, 204);
+    await fetch(`${vm.get().url}/internal/force_flush`);
+    const query = await fetch(
+      `${vm.get().url}/api/v1/query?query=${encodeURIComponent('requests_count{workload="cart"}')}`,
+    );
+    const body = (await query.json()) as { data: { result: { value: [number, string] }[] } };
+    assert.equal(body.data.result[0]?.value[1], '42');
+  });
+
+  it('starts each test with no series', async () => {
+    await fetch(`${vm.get().url}/internal/force_flush`);
+    const res = await fetch(
+      `${vm.get().url}/api/v1/series?match[]=${encodeURIComponent('{__name__=~".+"}')}`,
+    );
+    const body = (await res.json()) as { data: unknown[] };
+    assert.deepEqual(body.data, []);
+  });
+});

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Bus, policySubmit, servicePrincipals } from '@warden/events';
+import { seedFile } from '@warden/infra';
+import { ephemeralPorts, Stack } from '@warden/local-stack';
+import { connectNats } from '@warden/runtime';
+import { tempDir } from '@warden/testing';
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('local stack supervisor', () => {
+  const dir = tempDir('stack');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('restarts a killed service and a killed nats-server without losing an acknowledged event, and resumes its data', async () => {
+    const ports = await ephemeralPorts();
+    const events: string[] = [];
+    const stack = new Stack({ dir, ports, backoff: { baseMs: 100 }, onEvent: (line) => events.push(line) });
+    await stack.start();
+    try {
+      const status = stack.status();
+      assert.equal(status.length, 3 + servicePrincipals.length);
+      assert.ok(status.every((c) => c.state === 'ready'));
+
+      const nc = await connectNats({
+        url: stack.natsUrl,
+        principal: 'user',
+        instance: 'test-user',
+        seedFile: seedFile(stack.credsDir, 'user'),
+      });
+      const bus = new Bus(nc, { source: 'test-user' });
+      const submit = (i: number): Promise<unknown> =>
+        bus.publish(
+          policySubmit,
+          { kind: 'rego', text: `package p${i}`, dryRun: false },
+          { timeoutMs: 10_000 },
+        );
+
+      const total = 300;
+      let acked = 0;
+      for (let i = 0; i < total; i++) {
+        if (i === 100) {
+          const pid = stack.pid('policy');
+          assert.ok(pid);
+          process.kill(pid, 'SIGKILL');
+          await until('policy shown down', () =>
+            events.includes('policy down (SIGKILL); restarting in 100 ms'),
+          );
+        }
+        if (i === 200) {
+          const pid = stack.pid('nats-server');
+          assert.ok(pid);
+          process.kill(pid, 'SIGKILL');
+          await until('nats-server shown down', () => events.some((e) => e.startsWith('nats-server down')));
+        }
+        await submit(i);
+        acked++;
+      }
+      assert.equal(acked, total);
+      await until('policy back up', () => stack.status().find((c) => c.name === 'policy')?.state === 'ready');
+      await until(
+        'nats back up',
+        () => stack.status().find((c) => c.name === 'nats-server')?.state === 'ready',
+      );
+      const policy = stack.status().find((c) => c.name === 'policy');
+      assert.equal(policy?.restarts, 1);
+
+      const admin = await connectNats({
+        url: stack.natsUrl,
+        principal: 'admin',
+        instance: 'test-admin',
+        seedFile: seedFile(stack.credsDir, 'admin'),
+      });
+      const jsm = await jetstreamManager(admin);
+      assert.equal((await jsm.streams.info('WARDEN_POLICY')).state.messages, total);
+      // Every service audited its start; the killed policy service audited a second one.
+      await until('audit of the restart', async () => {
+        const info = await jsm.streams.info('WARDEN_AUDIT', { subjects_filter: 'warden.audit.v1.service' });
+        return info.state.messages >= servicePrincipals.length + 1;
+      });
+      await admin.close();
+      await nc.close();
+    } finally {
+      await stack.stop();
+    }
+    assert.ok(stack.status().every((c) => c.state === 'stopped'));
+    assert.ok(stack.status().every((c) => c.pid === null));
+
+    // A second start on the same folder resumes with the same data.
+    const again = new Stack({ dir, ports, services: ['policy'] });
+    await again.start();
+    try {
+      const admin = await connectNats({
+        url: again.natsUrl,
+        principal: 'admin',
+        instance: 'test-admin',
+        seedFile: seedFile(again.credsDir, 'admin'),
+      });
+      const jsm = await jetstreamManager(admin);
+      assert.equal((await jsm.streams.info('WARDEN_POLICY')).state.messages, 300);
+      await admin.close();
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('leaves no process behind when stopped', async () => {
+    const stack = new Stack({
+      dir: tempDir('stack-stop'),
+      ports: await ephemeralPorts(),
+      services: ['ca', 'console'],
+    });
+    await stack.start();
+    const pids = stack.status().map((c) => c.pid);
+    await stack.stop();
+    for (const pid of pids) {
+      assert.ok(pid !== null);
+      assert.equal(isAlive(pid), false, `pid ${pid} still running`);
+    }
+  });
+});
