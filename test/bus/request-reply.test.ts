@@ -60,10 +60,11 @@ describe('typed request/reply', () => {
     // A raw responder that skips validation: the requester rejects the reply itself.
     const admin = await nats.get().connect('admin');
     admin.subscribe('warden.topology.v1.query', {
-      callback: (_err, msg) => msg.respond(JSON.stringify({ ok: true, data: { items: 'not a list' } })),
+      callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ ok: true, data: { items: 'not a list' } }));
+      },
     });
     await admin.flush();
-    const topologyQuery = (await import('@warden/events')).topologyQuery;
     await assert.rejects(client.request(topologyQuery, { what: 'registry' }), InvalidPayloadError);
   });
 

@@ -10,6 +10,7 @@ import {
   InvalidSubjectError,
   PayloadTooLargeError,
   provision,
+  telemetryAccess,
   topologyRegister,
 } from '@warden/events';
 import type { DataOf, Envelope } from '@warden/events';
@@ -75,11 +76,7 @@ describe('validation on the bus', () => {
     const nc = await nats.get().connect('admin');
     const bus = new Bus(nc, { source: 'test' });
     await assert.rejects(
-      bus.publish(
-        (await import('@warden/events')).telemetryAccess,
-        { records: [] },
-        { qualifiers: { namespace: 'a.b', workload: '*' } },
-      ),
+      bus.publish(telemetryAccess, { records: [] }, { qualifiers: { namespace: 'a.b', workload: '*' } }),
       InvalidSubjectError,
     );
   });
