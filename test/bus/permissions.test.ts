@@ -51,11 +51,7 @@ describe('per-service NATS permissions', () => {
     assert.match(await violation, /Publish to "warden\.policy\.v1\.committed"/);
 
     // Nothing reached the stream.
-    const info = await (
-      await import('@nats-io/jetstream')
-    )
-      .jetstreamManager(admin)
-      .then((jsm) => jsm.streams.info('WARDEN_POLICY'));
+    const info = await (await jetstreamManager(admin)).streams.info('WARDEN_POLICY');
     assert.equal(info.state.messages, 0);
 
     // Its own subject is fine.

@@ -7,6 +7,7 @@ import {
   policyStatus,
   RemoteError,
   RequestTimeoutError,
+  topologyQuery,
 } from '@warden/events';
 import { useNats } from '@warden/testing';
 

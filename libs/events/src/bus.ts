@@ -1,7 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
-import type { z } from 'zod';
 import type { DataOf, EventDef, ReplyOf, RequestDef } from './define.ts';
 import { filterOf, subjectOf } from './define.ts';
 import type { Envelope } from './envelope.ts';
@@ -15,6 +14,7 @@ import {
 } from './errors.ts';
 import type { BusMetrics } from './metrics.ts';
 import { createBusMetrics } from './metrics.ts';
+import type { Validator } from './validate.ts';
 
 /** The logging surface the bus needs; a pino logger fits it. */
 export type BusLogger = {
@@ -105,7 +105,11 @@ export class Bus {
     options: PublishOptions<E['qualifiers'][number]> = {},
   ): Promise<PubAck | undefined> {
     const subject = subjectOf(def, options.qualifiers);
-    const envelope = newEnvelope(def.schema, this.source, this.validateOut(def.schema, def.data, data));
+    const envelope = newEnvelope(
+      def.schema,
+      this.source,
+      this.validateOut(def.schema, def.validateData, data),
+    );
     const payload = this.encode(subject, envelope);
     this.metrics.published.inc({ schema: def.schema });
     if (def.stream === null) {
@@ -177,7 +181,7 @@ export class Bus {
           this.log.error({ err, schema: def.schema }, 'subscription error');
           return;
         }
-        const event = this.decodeIn(def.schema, def.envelope, msg.subject, msg.data);
+        const event = this.decodeIn(def.schema, def.validateEnvelope, msg.subject, msg.data);
         if (!event) {
           this.metrics.received.inc({ schema: def.schema, outcome: 'invalid' });
           return;
@@ -202,7 +206,11 @@ export class Bus {
     options: { timeoutMs?: number } = {},
   ): Promise<ReplyOf<R>> {
     const timeoutMs = options.timeoutMs ?? 5000;
-    const envelope = newEnvelope(def.subject, this.source, this.validateOut(def.subject, def.request, data));
+    const envelope = newEnvelope(
+      def.subject,
+      this.source,
+      this.validateOut(def.subject, def.validateRequest, data),
+    );
     const payload = this.encode(def.subject, envelope);
     const started = process.hrtime.bigint();
     const observe = (outcome: string): void => {
@@ -228,14 +236,14 @@ export class Bus {
       const error = reply.ok === false ? reply.error : { code: 'malformed_reply', message: 'no ok field' };
       throw new RemoteError(def.subject, error?.code ?? 'unknown', error?.message ?? '');
     }
-    const parsed = def.reply.safeParse(reply.data);
-    if (!parsed.success) {
+    const parsed = def.validateReply(reply.data);
+    if (!parsed.ok) {
       observe('invalid');
       this.metrics.invalid.inc({ schema: def.subject, direction: 'in', reason: 'schema' });
-      throw new InvalidPayloadError(`${def.subject} reply`, describeIssues(parsed.error));
+      throw new InvalidPayloadError(`${def.subject} reply`, parsed.issues);
     }
     observe('ok');
-    return parsed.data as ReplyOf<R>;
+    return parsed.value as ReplyOf<R>;
   }
 
   /**
@@ -273,7 +281,7 @@ export class Bus {
     const respond = (reply: ReplyWire<unknown>): void => {
       if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
     };
-    const request = this.decodeIn(def.subject, def.requestEnvelope, msg.subject, msg.data);
+    const request = this.decodeIn(def.subject, def.validateRequestEnvelope, msg.subject, msg.data);
     if (!request) {
       respond({
         ...base,
@@ -285,13 +293,10 @@ export class Bus {
     }
     try {
       const result = await handler(request.data as DataOf<R>, request as Envelope<DataOf<R>>);
-      const checked = def.reply.safeParse(result);
-      if (!checked.success) {
+      const checked = def.validateReply(result);
+      if (!checked.ok) {
         this.metrics.invalid.inc({ schema: def.subject, direction: 'out', reason: 'schema' });
-        this.log.error(
-          { subject: def.subject, issues: describeIssues(checked.error) },
-          'handler produced an invalid reply',
-        );
+        this.log.error({ subject: def.subject, issues: checked.issues }, 'handler produced an invalid reply');
         respond({
           ...base,
           id: request.id,
@@ -300,7 +305,7 @@ export class Bus {
         });
         return;
       }
-      respond({ ...base, id: request.id, ok: true, data: checked.data });
+      respond({ ...base, id: request.id, ok: true, data: checked.value });
     } catch (cause) {
       const code = cause instanceof EventsError ? cause.code : errorCode(cause);
       const message = cause instanceof Error ? cause.message : String(cause);
@@ -328,7 +333,7 @@ export class Bus {
     retryDelayMs: number,
     maxDeliver: number,
   ): Promise<void> {
-    const event = this.decodeIn(def.schema, def.envelope, msg.subject, msg.data);
+    const event = this.decodeIn(def.schema, def.validateEnvelope, msg.subject, msg.data);
     if (!event) {
       // Redelivering a message that can never validate would loop forever: terminate it.
       msg.term('invalid payload');
@@ -353,13 +358,13 @@ export class Bus {
     }
   }
 
-  private validateOut<T>(schema: string, validator: z.ZodType<T>, data: unknown): T {
-    const parsed = validator.safeParse(data);
-    if (!parsed.success) {
+  private validateOut<T>(schema: string, validate: Validator<T>, data: unknown): T {
+    const parsed = validate(data);
+    if (!parsed.ok) {
       this.metrics.invalid.inc({ schema, direction: 'out', reason: 'schema' });
-      throw new InvalidPayloadError(schema, describeIssues(parsed.error));
+      throw new InvalidPayloadError(schema, parsed.issues);
     }
-    return parsed.data;
+    return parsed.value;
   }
 
   private encode(subject: string, value: unknown): Uint8Array {
@@ -370,7 +375,7 @@ export class Bus {
   }
 
   /** Decodes and validates one received message; on failure counts, logs, and returns null. */
-  private decodeIn<T>(schema: string, validator: z.ZodType<T>, subject: string, data: Uint8Array): T | null {
+  private decodeIn<T>(schema: string, validate: Validator<T>, subject: string, data: Uint8Array): T | null {
     const reject = (reason: string, issues: readonly string[]): null => {
       this.metrics.invalid.inc({ schema, direction: 'in', reason });
       this.log.warn({ subject, schema, reason, issues }, 'rejected an invalid message');
@@ -383,16 +388,10 @@ export class Bus {
     } catch (cause) {
       return reject('not_json', [cause instanceof Error ? cause.message : String(cause)]);
     }
-    const parsed = validator.safeParse(value);
-    if (!parsed.success) return reject('schema', describeIssues(parsed.error));
-    return parsed.data;
+    const parsed = validate(value);
+    if (!parsed.ok) return reject('schema', parsed.issues);
+    return parsed.value;
   }
-}
-
-function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map(
-    (issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`,
-  );
 }
 
 function errorCode(cause: unknown): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineEvent, defineRequest, StreamName } from './define.ts';
+import { isoTime } from './validate.ts';
 
 /**
  * The subject and schema catalogue of DESIGN §2. This file is the contract: every publisher and
@@ -9,12 +10,14 @@ import { defineEvent, defineRequest, StreamName } from './define.ts';
 
 const name = z.string().min(1).max(253);
 const namespace = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS-1123 label');
-const spiffeId = z.string().startsWith('spiffe://').max(2048);
+const spiffeId = z
+  .string()
+  .regex(/^spiffe:\/\//, 'a spiffe:// URI')
+  .max(2048);
 const revision = z.number().int().positive();
 const sha256 = z.string().regex(/^[a-f0-9]{64}$/, 'a hex SHA-256 digest');
 const labels = z.record(z.string().max(317), z.string().max(63));
 const reason = z.string().min(1).max(4096);
-const isoTime = z.iso.datetime({ offset: true });
 const workloadRef = z.object({ namespace, workload: name });
 
 // ---- policy ----------------------------------------------------------------------------------

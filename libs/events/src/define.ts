@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { envelopeFields } from './envelope.ts';
 import { InvalidSubjectError } from './errors.ts';
+import type { Validator } from './validate.ts';
+import { compileValidator } from './validate.ts';
 
 /** Streams, key-value buckets and object stores of DESIGN §2, by name. */
 export const StreamName = {
@@ -36,6 +38,14 @@ export type EventDef<TData = unknown, TQualifier extends string = string> = {
   readonly stream: StreamName | null;
   readonly data: z.ZodType<TData>;
   readonly envelope: z.ZodType<{ id: string; time: string; source: string; schema: string; data: TData }>;
+  readonly validateData: Validator<TData>;
+  readonly validateEnvelope: Validator<{
+    id: string;
+    time: string;
+    source: string;
+    schema: string;
+    data: TData;
+  }>;
 };
 
 export type RequestDef<TReq = unknown, TRes = unknown> = {
@@ -50,6 +60,15 @@ export type RequestDef<TReq = unknown, TRes = unknown> = {
     schema: string;
     data: TReq;
   }>;
+  readonly validateRequest: Validator<TReq>;
+  readonly validateRequestEnvelope: Validator<{
+    id: string;
+    time: string;
+    source: string;
+    schema: string;
+    data: TReq;
+  }>;
+  readonly validateReply: Validator<TRes>;
 };
 
 export type DataOf<E> = E extends EventDef<infer T> ? T : E extends RequestDef<infer T> ? T : never;
@@ -67,13 +86,16 @@ export function defineEvent<TData, const TQualifier extends string = never>(spec
   data: z.ZodType<TData>;
 }): EventDef<TData, TQualifier> {
   if (!SUBJECT_PREFIX.test(spec.schema)) throw new InvalidSubjectError(`bad subject prefix ${spec.schema}`);
+  const envelope = z.object({ ...envelopeFields, schema: z.literal(spec.schema), data: spec.data });
   return {
     kind: 'event',
     schema: spec.schema,
     qualifiers: spec.qualifiers ?? [],
     stream: spec.stream,
     data: spec.data,
-    envelope: z.object({ ...envelopeFields, schema: z.literal(spec.schema), data: spec.data }),
+    envelope,
+    validateData: compileValidator(spec.data),
+    validateEnvelope: compileValidator(envelope),
   };
 }
 
@@ -83,12 +105,20 @@ export function defineRequest<TReq, TRes>(spec: {
   reply: z.ZodType<TRes>;
 }): RequestDef<TReq, TRes> {
   if (!SUBJECT_PREFIX.test(spec.subject)) throw new InvalidSubjectError(`bad subject ${spec.subject}`);
+  const requestEnvelope = z.object({
+    ...envelopeFields,
+    schema: z.literal(spec.subject),
+    data: spec.request,
+  });
   return {
     kind: 'request',
     subject: spec.subject,
     request: spec.request,
     reply: spec.reply,
-    requestEnvelope: z.object({ ...envelopeFields, schema: z.literal(spec.subject), data: spec.request }),
+    requestEnvelope,
+    validateRequest: compileValidator(spec.request),
+    validateRequestEnvelope: compileValidator(requestEnvelope),
+    validateReply: compileValidator(spec.reply),
   };
 }
 

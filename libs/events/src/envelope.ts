@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { isoTime } from './validate.ts';
 
 /**
  * Every event carries these four fields beside its payload (DESIGN §2). The payload sits under
@@ -7,7 +8,7 @@ import { z } from 'zod';
  */
 export const envelopeFields = {
   id: z.string().min(1).max(128),
-  time: z.iso.datetime({ offset: true }),
+  time: isoTime,
   source: z.string().min(1).max(256),
   schema: z.string().min(1).max(128),
 };

@@ -44,3 +44,5 @@ export {
   streamSpecs,
   streamSubjects,
 } from './streams.ts';
+export type { Validator } from './validate.ts';
+export { compileValidator, jsonSchemaOf } from './validate.ts';
