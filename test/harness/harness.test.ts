@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCommand, useRedis, useVictoriaMetrics } from '@warden/testing';
 
 describe('harness: redis-server', () => {
@@ -24,12 +25,19 @@ describe('harness: victoria-metrics', () => {
       body: 'requests,workload=cart,namespace=shop count=42',
     });
     assert.equal(write.status, 204);
-    await fetch(`${vm.get().url}/internal/force_flush`);
-    const query = await fetch(
-      `${vm.get().url}/api/v1/query?query=${encodeURIComponent('requests_count{workload="cart"}')}`,
-    );
-    const body = (await query.json()) as { data: { result: { value: [number, string] }[] } };
-    assert.equal(body.data.result[0]?.value[1], '42');
+    // Freshly written samples become searchable within a moment, not at once: poll briefly.
+    const deadline = Date.now() + 10_000;
+    let value: string | undefined;
+    while (value === undefined && Date.now() < deadline) {
+      await fetch(`${vm.get().url}/internal/force_flush`);
+      const query = await fetch(
+        `${vm.get().url}/api/v1/query?query=${encodeURIComponent('requests_count{workload="cart"}')}`,
+      );
+      const body = (await query.json()) as { data: { result: { value: [number, string] }[] } };
+      value = body.data.result[0]?.value[1];
+      if (value === undefined) await sleep(100);
+    }
+    assert.equal(value, '42');
   });
 
   it('starts each test with no series', async () => {
