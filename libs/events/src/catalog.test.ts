@@ -95,6 +95,10 @@ describe('permissions table', () => {
     );
   });
 
+  it('lets people follow alerts live, as DESIGN §2 promises', () => {
+    assert.ok(natsPermissions(Principal.user).subscribe.allow.includes('warden.alert.>'));
+  });
+
   it('never grants a wildcard over another principal subjects', () => {
     for (const principal of Object.values(Principal)) {
       const { publish, subscribe } = natsPermissions(principal);

@@ -49,6 +49,8 @@ export type Grant = {
   readsBuckets: readonly BucketName[];
   writesObjects: readonly ObjectStoreName[];
   readsObjects: readonly ObjectStoreName[];
+  /** Core-NATS subscriptions wider than one event type, where DESIGN §2 promises them to users. */
+  subscribeWildcards?: readonly string[];
 };
 
 const none = {
@@ -141,6 +143,8 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.policySubmit, ...enforceAll, e.identityEntry, e.topologyRegister, e.topologyDeregister],
     subscribes: [e.alert, e.audit, e.policyCommitted, e.policyRejected],
     requests: [e.policyStatus, e.topologyQuery, e.caBundle],
+    // "Users integrate by subscribing to warden.alert.>": only alerts live under that prefix.
+    subscribeWildcards: ['warden.alert.>'],
   },
   workload: {
     ...none,
@@ -185,10 +189,12 @@ export function natsPermissions(principal: Principal): NatsPermissions {
     publish.add(filterOf(def));
     if (def.stream) ownStream(def.stream);
   }
+  // A stored event can be read through a JetStream consumer or live, with a plain subscription.
   for (const def of grant.subscribes) {
     if (def.stream) readStream(def.stream);
-    else subscribe.add(filterOf(def));
+    subscribe.add(filterOf(def));
   }
+  for (const pattern of grant.subscribeWildcards ?? []) subscribe.add(pattern);
   for (const def of grant.serves) subscribe.add(def.subject);
   for (const def of grant.requests) publish.add(def.subject);
   for (const bucket of grant.writesBuckets) {

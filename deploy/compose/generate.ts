@@ -1,0 +1,56 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { servicePrincipals } from '@warden/events';
+import { ensureCredentials, natsConfig, repoRoot, seedFile } from '@warden/infra';
+import type { NatsCredential, NatsIdentity } from '@warden/infra';
+
+/**
+ * Writes what docker-compose.yml mounts and the repository must not hold: the nats-server
+ * configuration (public keys and per-service permissions only) and one nkey seed per identity.
+ * Existing seeds are kept, so running it again only picks up permission changes.
+ *
+ *   node deploy/compose/generate.ts && docker compose up
+ */
+
+export const composeDir = import.meta.dirname;
+export const natsConfigFile = join(composeDir, 'nats.conf');
+export const credsDir = join(composeDir, 'creds');
+
+/** The generated configuration, changed only where containers differ from the local stack. */
+export function composeNatsConfig(credentials: ReadonlyMap<string, NatsCredential>): Record<string, unknown> {
+  return {
+    ...natsConfig({ port: 4222, monitorPort: 8222, storeDir: '/data/jetstream', credentials }),
+    // natsConfig binds to loopback for the local stack; in a container the services are elsewhere.
+    host: '0.0.0.0',
+    http: '0.0.0.0:8222',
+    server_name: 'warden-compose',
+  };
+}
+
+export function generate(dir: string = composeDir): {
+  configFile: string;
+  credentials: Map<NatsIdentity, NatsCredential>;
+} {
+  const creds = join(dir, 'creds');
+  const credentials = ensureCredentials(creds);
+  // Compose mounts a file secret as a bind mount with the host's owner and mode, and the images run
+  // as uid 1000 (node), which may not be the host user. The directory stays 0700 (closed to other
+  // host users); the seeds the services read are made readable inside it. The operator's and
+  // people's seeds stay 0600.
+  chmodSync(creds, 0o700);
+  for (const name of servicePrincipals) chmodSync(seedFile(creds, name), 0o644);
+  const configFile = join(dir, 'nats.conf');
+  // JSON is valid nats-server configuration syntax. It holds public keys only.
+  writeFileSync(configFile, `${JSON.stringify(composeNatsConfig(credentials), null, 2)}\n`, { mode: 0o644 });
+  chmodSync(configFile, 0o644);
+  return { configFile, credentials };
+}
+
+if (import.meta.main) {
+  const { configFile, credentials } = generate();
+  const show = (file: string): string => relative(repoRoot, file);
+  process.stdout.write(
+    `wrote ${show(configFile)} and ${credentials.size} nkey seeds in ${show(credsDir)}/\n` +
+      'start the stack with: docker compose up --build\n',
+  );
+}

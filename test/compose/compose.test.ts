@@ -1,0 +1,501 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse, parseAllDocuments } from 'yaml';
+import { composeNatsConfig, credsDir, generate } from '../../deploy/compose/generate.ts';
+
+/**
+ * The container deployment, checked without a Docker engine: docker-compose.yml, the services'
+ * Dockerfiles, the compose generator and the Kubernetes pattern must agree with the workspace.
+ */
+
+const root = resolve(import.meta.dirname, '..', '..');
+const read = (path: string): string => readFileSync(join(root, path), 'utf8');
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown, what: string): Obj {
+  assert.ok(
+    value !== null && typeof value === 'object' && !Array.isArray(value),
+    `${what} should be a mapping, got ${JSON.stringify(value)}`,
+  );
+  return value as Obj;
+}
+
+function list(value: unknown, what: string): unknown[] {
+  assert.ok(Array.isArray(value), `${what} should be a list, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function str(value: unknown, what: string): string {
+  assert.equal(typeof value, 'string', `${what} should be a string, got ${JSON.stringify(value)}`);
+  return value as string;
+}
+
+const packageJson = (dir: string): Obj =>
+  obj(JSON.parse(read(join(dir, 'package.json'))), `${dir}/package.json`);
+
+/** Warden services are the folders of services/ that are workspaces. */
+const wardenServices = readdirSync(join(root, 'services'), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(root, 'services', d.name, 'package.json')))
+  .map((d) => d.name)
+  .sort();
+
+/** The node major the workspace runs on, from package.json engines (">=24 <25" gives 24). */
+const nodeMajor = Number(
+  /\d+/.exec(str(obj(packageJson('.')['engines'], 'engines')['node'], 'engines.node'))?.[0],
+);
+
+/** Versions pinned in tools/go.mod, the one place the Go-built tools are pinned. */
+function goModVersion(module: string): string {
+  const match = new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm').exec(read('tools/go.mod'));
+  assert.ok(match?.[1], `${module} is pinned in tools/go.mod`);
+  return match[1];
+}
+
+const compose = obj(parse(read('docker-compose.yml'), { merge: true }), 'docker-compose.yml');
+const composeServices = obj(compose['services'], 'services');
+const service = (name: string): Obj => obj(composeServices[name], `service ${name}`);
+
+function environment(svc: Obj, name: string): Record<string, string> {
+  const env = svc['environment'];
+  if (Array.isArray(env)) {
+    return Object.fromEntries(
+      env.map((entry) => {
+        const [key = '', ...rest] = str(entry, `${name} environment entry`).split('=');
+        return [key, rest.join('=')];
+      }),
+    );
+  }
+  return Object.fromEntries(
+    Object.entries(obj(env, `${name}.environment`)).map(([key, value]) => [key, String(value)]),
+  );
+}
+
+/** The Warden service a compose service builds, from its build.dockerfile path. */
+function builtService(svc: Obj, name: string): string | null {
+  if (svc['build'] === undefined) return null;
+  const build = obj(svc['build'], `${name}.build`);
+  const dockerfile = str(build['dockerfile'], `${name}.build.dockerfile`);
+  const match = /^services\/([^/]+)\/Dockerfile$/.exec(dockerfile);
+  assert.ok(match?.[1], `${name}: build.dockerfile ${dockerfile} is services/<name>/Dockerfile`);
+  return match[1];
+}
+
+type Instruction = { op: string; args: string };
+
+/** Dockerfile instructions, continuation lines joined, comments dropped. */
+function instructions(text: string): Instruction[] {
+  const logical = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  return logical
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [op = '', ...rest] = line.split(/\s+/);
+      return { op: op.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+type Stage = { from: string; name: string | null; body: Instruction[] };
+
+function stages(text: string): Stage[] {
+  const result: Stage[] = [];
+  for (const ins of instructions(text)) {
+    if (ins.op === 'FROM') {
+      const [from = '', as, name] = ins.args.replace(/--platform=\S+\s+/, '').split(/\s+/);
+      result.push({ from, name: as?.toUpperCase() === 'AS' ? (name ?? null) : null, body: [] });
+    } else {
+      const current = result.at(-1);
+      assert.ok(current, `${ins.op} before the first FROM`);
+      current.body.push(ins);
+    }
+  }
+  return result;
+}
+
+const dockerfile = (name: string): string => read(join('services', name, 'Dockerfile'));
+
+/** Every @warden/* workspace a package depends on, directly or through another one, as folders. */
+function wardenDependencyDirs(dir: string): string[] {
+  const byName = new Map<string, string>();
+  for (const parent of ['libs', 'services']) {
+    for (const d of readdirSync(join(root, parent))) {
+      if (existsSync(join(root, parent, d, 'package.json')))
+        byName.set(str(packageJson(join(parent, d))['name'], `${parent}/${d} name`), `${parent}/${d}`);
+    }
+  }
+  const found = new Set<string>();
+  const visit = (current: string): void => {
+    const deps = obj(packageJson(current)['dependencies'] ?? {}, `${current} dependencies`);
+    for (const dep of Object.keys(deps).filter((d) => d.startsWith('@warden/'))) {
+      const depDir = byName.get(dep);
+      assert.ok(depDir, `${current} depends on ${dep}, which is no workspace`);
+      if (!found.has(depDir)) {
+        found.add(depDir);
+        visit(depDir);
+      }
+    }
+  };
+  visit(dir);
+  return [...found].sort();
+}
+
+describe('docker-compose.yml', () => {
+  it('parses, and every service has an image or a build', () => {
+    assert.ok(Object.keys(composeServices).length > 0, 'compose has services');
+    for (const [name, value] of Object.entries(composeServices)) {
+      const svc = obj(value, `service ${name}`);
+      assert.ok(svc['image'] !== undefined || svc['build'] !== undefined, `${name} has image or build`);
+    }
+  });
+
+  it('builds each service from an existing Dockerfile with the repository root as context', () => {
+    for (const [name, value] of Object.entries(composeServices)) {
+      const svc = obj(value, `service ${name}`);
+      if (svc['build'] === undefined) continue;
+      const build = obj(svc['build'], `${name}.build`);
+      assert.equal(build['context'], '.', `${name}: build context is the repository root`);
+      const file = str(build['dockerfile'], `${name}.build.dockerfile`);
+      assert.ok(existsSync(join(root, file)), `${name}: ${file} exists`);
+    }
+  });
+
+  it('has exactly one compose service per folder of services/, named after it, and no other builds', () => {
+    assert.ok(wardenServices.length > 0, 'services/ has services');
+    const built = Object.entries(composeServices)
+      .map(([name, value]) => [name, builtService(obj(value, name), name)] as const)
+      .filter((entry): entry is readonly [string, string] => entry[1] !== null);
+    assert.deepEqual(built.map(([, target]) => target).sort(), wardenServices, 'one build per service');
+    for (const [name, target] of built)
+      assert.equal(name, target, `compose service ${name} builds ${target}`);
+  });
+
+  it('runs only the infrastructure from images, with pinned tags that match tools/go.mod', () => {
+    const images = Object.entries(composeServices)
+      .filter(([, value]) => obj(value, 'service')['build'] === undefined)
+      .map(([name, value]) => [name, str(obj(value, name)['image'], `${name}.image`)] as const);
+    assert.deepEqual(images.map(([name]) => name).sort(), ['nats', 'redis', 'victoria-metrics']);
+    for (const [name, image] of images) {
+      const tag = image.split(':')[1];
+      assert.ok(tag && tag !== 'latest', `${name}: ${image} has a pinned tag`);
+    }
+    const natsVersion = goModVersion('github.com/nats-io/nats-server/v2').slice(1);
+    assert.match(str(service('nats')['image'], 'nats.image'), new RegExp(`^nats:${natsVersion}-alpine$`));
+    const vmVersion = goModVersion('github.com/VictoriaMetrics/VictoriaMetrics');
+    assert.equal(service('victoria-metrics')['image'], `victoriametrics/victoria-metrics:${vmVersion}`);
+    assert.match(str(service('redis')['image'], 'redis.image'), /^redis:7(\.\d+)*(-alpine)?$/);
+  });
+
+  it('configures nats from the generated file, with JetStream data on a named volume', () => {
+    const nats = service('nats');
+    const volumes = list(nats['volumes'], 'nats.volumes').map((v) => str(v, 'nats volume'));
+    const configMount = volumes.find((v) => v.startsWith('./deploy/compose/nats.conf:'));
+    assert.ok(configMount, 'deploy/compose/nats.conf is mounted');
+    assert.ok(configMount.endsWith(':ro'), 'deploy/compose/nats.conf is mounted read-only');
+    const configPath = configMount.split(':')[1] ?? '';
+    const command = list(nats['command'], 'nats.command').map(String);
+    assert.ok(command.includes(configPath), `nats-server reads ${configPath}`);
+    const dataMount = volumes.find((v) => !v.startsWith('.') && !v.startsWith('/'));
+    assert.ok(dataMount, 'nats has a named volume');
+    const [volume = '', target = ''] = dataMount.split(':');
+    assert.ok(volume in obj(compose['volumes'], 'volumes'), `${volume} is a declared volume`);
+    const storeDir = str(
+      obj(composeNatsConfig(new Map())['jetstream'], 'jetstream')['store_dir'],
+      'jetstream.store_dir',
+    );
+    assert.ok(
+      storeDir.startsWith(`${target}/`),
+      `the JetStream store ${storeDir} is on the volume at ${target}`,
+    );
+    assert.ok(nats['healthcheck'], 'nats has a healthcheck (services wait for it)');
+    const redis = service('redis');
+    assert.ok(
+      list(redis['command'], 'redis.command').join(' ').includes('--appendonly yes'),
+      'redis appendonly',
+    );
+  });
+
+  for (const name of wardenServices) {
+    describe(`service ${name}`, () => {
+      const svc = (): Obj => service(name);
+
+      it('has a healthcheck on /readyz and restarts unless stopped', () => {
+        const test = obj(svc()['healthcheck'], `${name}.healthcheck`)['test'];
+        const command = Array.isArray(test) ? test.join(' ') : str(test, `${name}.healthcheck.test`);
+        assert.match(command, /\/readyz\b/);
+        assert.equal(svc()['restart'], 'unless-stopped');
+      });
+
+      it('waits for nats to be healthy', () => {
+        const dependsOn = obj(svc()['depends_on'], `${name}.depends_on`);
+        assert.equal(obj(dependsOn['nats'], `${name}.depends_on.nats`)['condition'], 'service_healthy');
+      });
+
+      it('reaches nats on the compose network and serves its ops endpoints on every interface', () => {
+        const env = environment(svc(), name);
+        assert.equal(env['WARDEN_NATS_URL'], 'nats://nats:4222');
+        assert.equal(env['WARDEN_HTTP_HOST'], '0.0.0.0');
+        assert.equal(env['WARDEN_HTTP_PORT'], '9464');
+      });
+
+      it('reads its own nkey seed, mounted read-only from the file generate.ts writes', () => {
+        const env = environment(svc(), name);
+        const seedPath = env['WARDEN_NATS_SEED_FILE'];
+        assert.ok(seedPath, 'WARDEN_NATS_SEED_FILE is set');
+        const secrets = list(svc()['secrets'], `${name}.secrets`).map((s) => obj(s, `${name} secret`));
+        const mounted = secrets.find((s) => {
+          const target = str(s['target'] ?? s['source'], 'secret target');
+          return (target.startsWith('/') ? target : `/run/secrets/${target}`) === seedPath;
+        });
+        assert.ok(mounted, `a secret is mounted at ${seedPath}`);
+        const source = str(mounted['source'], 'secret source');
+        const file = str(obj(obj(compose['secrets'], 'secrets')[source], `secret ${source}`)['file'], 'file');
+        assert.equal(resolve(root, file), join(credsDir, `${name}.nk`), `${source} is this service's seed`);
+        const users = Object.entries(composeServices).filter(([, other]) =>
+          (obj(other, 'service')['secrets'] as unknown[] | undefined)?.some(
+            (s) => obj(s, 'secret')['source'] === source,
+          ),
+        );
+        assert.deepEqual(
+          users.map(([user]) => user),
+          [name],
+          `${source} is mounted by ${name} alone`,
+        );
+      });
+    });
+  }
+
+  it('exposes the console on a host port', () => {
+    assert.ok(list(service('console')['ports'], 'console.ports').length > 0);
+  });
+});
+
+describe('service Dockerfiles', () => {
+  for (const name of wardenServices) {
+    describe(`services/${name}/Dockerfile`, () => {
+      const parsed = (): Stage[] => stages(dockerfile(name));
+      const final = (): Stage => {
+        const last = parsed().at(-1);
+        assert.ok(last, 'the Dockerfile has a stage');
+        return last;
+      };
+
+      it(`bases its node stages on node ${nodeMajor}, the major of package.json engines, slim`, () => {
+        assert.ok(Number.isInteger(nodeMajor), 'package.json engines names a node major');
+        const nodeStages = parsed().filter((s) => s.from.startsWith('node:'));
+        assert.ok(nodeStages.length >= 2, 'a build stage and a runtime stage on node');
+        for (const stage of nodeStages)
+          assert.match(stage.from, new RegExp(`^node:${nodeMajor}(\\.[\\d.]+)?-slim$`));
+        assert.match(final().from, /^node:/, 'the final stage runs on node');
+      });
+
+      it('installs production dependencies of this workspace only, from the lockfile', () => {
+        const body = parsed().flatMap((s) => s.body);
+        const install = body.find((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
+        assert.ok(install, 'npm ci runs');
+        assert.match(install.args, /--omit=dev\b/);
+        assert.match(install.args, new RegExp(`--workspace[= ]@warden/${name}(\\s|$)`));
+        assert.match(install.args, /--include-workspace-root=false\b/);
+        const copies = body.filter((i) => i.op === 'COPY').map((i) => i.args);
+        const manifests = [
+          'package-lock.json',
+          ...wardenDependencyDirs(join('services', name)),
+          `services/${name}`,
+        ];
+        for (const dir of manifests) {
+          const file = dir.endsWith('.json') ? dir : `${dir}/package.json`;
+          assert.ok(
+            copies.some((c) => c.split(/\s+/).includes(file)),
+            `${file} is copied before npm ci (it is a workspace the service needs)`,
+          );
+        }
+        assert.ok(
+          copies.some((c) => /^libs\/ /.test(c)),
+          'libs/ is copied',
+        );
+        assert.ok(
+          copies.some((c) => c.startsWith(`services/${name}/ `)),
+          `services/${name}/ is copied`,
+        );
+      });
+
+      it('runs its main.ts as a non-root user, with a healthcheck on /readyz', () => {
+        const user = final().body.findLast((i) => i.op === 'USER');
+        assert.ok(user, 'the final stage sets USER');
+        assert.doesNotMatch(user.args, /^(root|0)(:|$)/, 'USER is not root');
+        const cmd = final().body.findLast((i) => i.op === 'CMD');
+        assert.ok(cmd, 'the final stage has a CMD');
+        assert.deepEqual(JSON.parse(cmd.args), ['node', `services/${name}/src/main.ts`]);
+        assert.ok(existsSync(join(root, 'services', name, 'src', 'main.ts')), 'main.ts exists');
+        const healthcheck = final().body.findLast((i) => i.op === 'HEALTHCHECK');
+        assert.ok(healthcheck, 'the final stage has a HEALTHCHECK');
+        assert.match(healthcheck.args, /fetch\(.*\/readyz/);
+      });
+    });
+  }
+
+  it('gives the policy image the opa binary, built at the version tools/go.mod pins', () => {
+    const all = stages(dockerfile('policy'));
+    const version = goModVersion('github.com/open-policy-agent/opa');
+    const builder = all.find((s) =>
+      s.body.some(
+        (i) =>
+          i.op === 'RUN' &&
+          new RegExp(
+            `go install .*github\\.com/open-policy-agent/opa@${version.replaceAll('.', '\\.')}\\b`,
+          ).test(i.args),
+      ),
+    );
+    assert.ok(builder, `a stage runs go install github.com/open-policy-agent/opa@${version}`);
+    assert.match(builder.from, /^golang:1\.26\b/);
+    assert.ok(builder.name, 'the opa stage is named');
+    const final = all.at(-1);
+    assert.ok(final);
+    assert.ok(
+      final.body.some(
+        (i) =>
+          i.op === 'COPY' &&
+          i.args.startsWith(`--from=${builder.name} `) &&
+          i.args.endsWith(' /usr/local/bin/opa'),
+      ),
+      'the final stage copies opa to /usr/local/bin/opa',
+    );
+  });
+
+  it('shares a .dockerignore that keeps dependencies, tools, state, history and secrets out', () => {
+    const patterns = read('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
+    for (const required of ['.git', '.nx', '.tools', '.warden', 'deploy/compose/creds']) {
+      assert.ok(patterns.includes(required), `.dockerignore excludes ${required}`);
+    }
+    assert.ok(
+      patterns.includes('**/node_modules') || patterns.includes('node_modules'),
+      '.dockerignore excludes node_modules',
+    );
+  });
+});
+
+describe('deploy/compose/generate.ts', () => {
+  it('writes a nats.conf for containers and seeds the services can read, keeping the others private', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-compose-'));
+    try {
+      const { configFile, credentials } = generate(dir);
+      const config = obj(JSON.parse(readFileSync(configFile, 'utf8')), 'nats.conf');
+      assert.equal(config['host'], '0.0.0.0');
+      assert.equal(config['port'], 4222);
+      assert.equal(config['http'], '0.0.0.0:8222');
+      assert.equal(obj(config['jetstream'], 'jetstream')['store_dir'], '/data/jetstream');
+      const users = list(obj(config['authorization'], 'authorization')['users'], 'users');
+      assert.equal(users.length, credentials.size, 'one nkey user per identity');
+      const mode = (file: string): number => statSync(file).mode & 0o777;
+      assert.equal(mode(join(dir, 'creds')), 0o700, 'the creds folder is private to the host user');
+      for (const name of wardenServices) assert.equal(mode(join(dir, 'creds', `${name}.nk`)), 0o644, name);
+      for (const name of ['admin', 'user']) assert.equal(mode(join(dir, 'creds', `${name}.nk`)), 0o600, name);
+      const again = generate(dir);
+      assert.deepEqual(
+        [...again.credentials.values()].map((c) => c.publicKey),
+        [...credentials.values()].map((c) => c.publicKey),
+        'a second run keeps the seeds',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is what git ignores', () => {
+    const ignored = read('deploy/compose/.gitignore')
+      .split('\n')
+      .map((line) => line.trim());
+    assert.ok(ignored.includes('creds/'), 'creds/ is ignored');
+    assert.ok(ignored.includes('nats.conf'), 'nats.conf is ignored');
+  });
+});
+
+describe('deploy/kubernetes', () => {
+  const dir = join(root, 'deploy', 'kubernetes');
+  const manifests = (): Obj[] =>
+    readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+      .flatMap((f) =>
+        parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((doc, i) => {
+          assert.deepEqual(doc.errors, [], `${f} document ${i} parses`);
+          const value = obj(doc.toJS(), `${f} document ${i}`);
+          assert.ok(value['apiVersion'] && value['kind'], `${f} document ${i} has apiVersion and kind`);
+          str(obj(value['metadata'], `${f} document ${i} metadata`)['name'], `${f} document ${i} name`);
+          return value;
+        }),
+      );
+  const ofKind = (kind: string): Obj[] => manifests().filter((m) => m['kind'] === kind);
+  const only = (kind: string): Obj => {
+    const found = ofKind(kind);
+    assert.equal(found.length, 1, `one ${kind}`);
+    return found[0] as Obj;
+  };
+  const name = (m: Obj): string => str(obj(m['metadata'], 'metadata')['name'], 'name');
+
+  it('lists every manifest in its kustomization', () => {
+    const kustomization = obj(parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')), 'kustomization');
+    const resources = list(kustomization['resources'], 'resources').map(String).sort();
+    const files = readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+      .sort();
+    assert.deepEqual(resources, files);
+  });
+
+  it('puts everything in the Namespace it declares', () => {
+    const namespace = name(only('Namespace'));
+    for (const m of manifests().filter((m) => m['kind'] !== 'Namespace'))
+      assert.equal(obj(m['metadata'], 'metadata')['namespace'], namespace, `${m['kind']} ${name(m)}`);
+  });
+
+  it('runs the Deployment as non-root, with probes, its own ServiceAccount and its nkey from a Secret', () => {
+    const deployment = only('Deployment');
+    const pod = obj(obj(obj(deployment['spec'], 'spec')['template'], 'template')['spec'], 'pod spec');
+    assert.equal(obj(pod['securityContext'], 'pod securityContext')['runAsNonRoot'], true);
+    assert.equal(pod['serviceAccountName'], name(only('ServiceAccount')));
+    const containers = list(pod['containers'], 'containers').map((c) => obj(c, 'container'));
+    assert.equal(containers.length, 1);
+    const container = containers[0] as Obj;
+    const probePath = (probe: string): unknown =>
+      obj(obj(container[probe], probe)['httpGet'], `${probe}.httpGet`)['path'];
+    assert.equal(probePath('readinessProbe'), '/readyz');
+    assert.equal(probePath('livenessProbe'), '/healthz');
+    const containerSecurity = obj(container['securityContext'], 'container securityContext');
+    assert.equal(containerSecurity['allowPrivilegeEscalation'], false);
+
+    const env = Object.fromEntries(
+      list(container['env'], 'env').map((e) => [obj(e, 'env')['name'], obj(e, 'env')['value']]),
+    );
+    const seedFile = str(env['WARDEN_NATS_SEED_FILE'], 'WARDEN_NATS_SEED_FILE');
+    assert.match(str(env['WARDEN_NATS_URL'], 'WARDEN_NATS_URL'), /^(nats|tls):\/\//);
+    const mount = list(container['volumeMounts'], 'volumeMounts')
+      .map((m) => obj(m, 'volumeMount'))
+      .find((m) => seedFile.startsWith(`${str(m['mountPath'], 'mountPath')}/`));
+    assert.ok(mount, `${seedFile} is on a mounted volume`);
+    assert.equal(mount['readOnly'], true);
+    const volume = list(pod['volumes'], 'volumes')
+      .map((v) => obj(v, 'volume'))
+      .find((v) => v['name'] === mount['name']);
+    assert.ok(volume, `volume ${String(mount['name'])} exists`);
+    assert.ok(str(obj(volume['secret'], 'secret volume')['secretName'], 'secretName'), 'it is a Secret');
+  });
+
+  it('selects the Deployment pods with its Service and Deployment selector', () => {
+    const deployment = only('Deployment');
+    const spec = obj(deployment['spec'], 'spec');
+    const podLabels = obj(obj(obj(spec['template'], 'template')['metadata'], 'metadata')['labels'], 'labels');
+    const matches = (selector: Obj): boolean =>
+      Object.entries(selector).every(([key, value]) => podLabels[key] === value);
+    assert.ok(matches(obj(obj(spec['selector'], 'selector')['matchLabels'], 'matchLabels')));
+    assert.ok(matches(obj(obj(only('Service')['spec'], 'service spec')['selector'], 'service selector')));
+  });
+});
