@@ -27,8 +27,10 @@ install_node() {
 
 install_debian_packages() {
   local missing=()
-  command -v redis-server >/dev/null || missing+=(redis-server)
-  command -v haproxy >/dev/null || missing+=(haproxy)
+  # Daemons live in /usr/sbin, which a non-login PATH may lack.
+  has() { command -v "$1" >/dev/null || [[ -x /usr/sbin/$1 || -x /usr/bin/$1 ]]; }
+  has redis-server || missing+=(redis-server)
+  has haproxy || missing+=(haproxy)
   ((${#missing[@]} == 0)) && return
   say "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
