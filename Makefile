@@ -6,7 +6,7 @@ export NX_DAEMON := false
 export NX_NO_CLOUD := true
 export NX_SKIP_NX_CACHE := false
 
-TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
+TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
 
 .PHONY: setup up test test-unit test-integration lint typecheck format bench clean
 
@@ -20,7 +20,7 @@ test: setup lint typecheck ## Lint, format check, type check, then every unit an
 	@node --test --test-concurrency=2 --test-timeout=300000 $(TEST_FILES)
 
 test-unit: setup ## Unit tests only (no servers).
-	@node --test 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts'
+	@node --test 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts'
 
 test-integration: setup ## Integration tests against real servers.
 	@node --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'

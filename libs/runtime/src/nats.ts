@@ -29,6 +29,8 @@ export async function connectNats(options: {
   seedFile?: string | undefined;
   seed?: string | undefined;
   logger?: Logger;
+  /** For tools (the CLI): fail at once when the server is not there instead of waiting for it. */
+  reconnect?: boolean;
 }): Promise<NatsConnection> {
   let seed = options.seed;
   if (!seed && options.seedFile) {
@@ -43,9 +45,9 @@ export async function connectNats(options: {
     name: options.instance,
     ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) } : {}),
     ...(options.principal === 'admin' ? {} : { inboxPrefix: inboxPrefix(options.principal) }),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
+    ...(options.reconnect === false
+      ? { maxReconnectAttempts: 0, waitOnFirstConnect: false, timeout: 3000 }
+      : { maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true }),
   });
   const log = options.logger;
   if (log) {

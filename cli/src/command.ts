@@ -1,0 +1,43 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Bus } from '@warden/events';
+
+/** Where a command writes: injected so tests read what a person would see. */
+export type Io = {
+  out(text: string): void;
+  err(text: string): void;
+};
+
+export type OutputFormat = 'text' | 'json';
+
+/** What every command gets: the parsed global options and a lazily opened bus. */
+export type CommandContext = {
+  readonly io: Io;
+  readonly output: OutputFormat;
+  /** Opens (once) a NATS connection with the configured identity. */
+  bus(): Promise<Bus>;
+  nc(): Promise<NatsConnection>;
+  /** Resolves on Ctrl-C or when the test says stop; long-running commands end then. */
+  readonly interrupted: Promise<void>;
+};
+
+export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
+
+export type Command = {
+  /** The words that name it: ['events', 'tail']. */
+  readonly path: readonly string[];
+  readonly summary: string;
+  /** Positional arguments, as shown in help: '<event> [qualifier=value ...]'. */
+  readonly args?: string;
+  readonly options?: CommandOptions;
+  run(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number>;
+};
+
+/** A mistake in how the command was called: exit code 2 with the message and the usage. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
