@@ -77,7 +77,7 @@ describe('warden CLI against a real nats-server', () => {
     assert.equal(invalid.code, 1);
     assert.match(
       invalid.err,
-      /invalid payload for warden.policy.v1.submit: kind: must be equal to one of the allowed values.*\[invalid_payload\]/,
+      /invalid payload for warden.policy.v1.submit: kind: "python" is not one of authorization-policy, rego, mesh-defaults, rollback \[invalid_payload\]/,
     );
 
     const refused = await cli([
