@@ -7,10 +7,11 @@ import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
 import { eventCommands } from './commands/events.ts';
+import { policyCommands } from './commands/policy.ts';
 import { stackCommands } from './commands/stack.ts';
 
 /** Every command, by domain. A new domain adds its array here. */
-export const commands: readonly Command[] = [...stackCommands, ...eventCommands];
+export const commands: readonly Command[] = [...stackCommands, ...eventCommands, ...policyCommands];
 
 const globalOptions = {
   server: { type: 'string', short: 's' },

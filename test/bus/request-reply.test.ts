@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Bus,
   EventsError,
@@ -69,8 +70,41 @@ describe('typed request/reply', () => {
     await assert.rejects(client.request(topologyQuery, { what: 'registry' }), InvalidPayloadError);
   });
 
-  it('times out with a clear error when nobody answers', async () => {
+  it('says so when nobody serves the subject, and times out when a responder stays silent', async () => {
     const client = new Bus(await nats.get().connect('console'), { source: 'console-1' });
+    await assert.rejects(client.request(policyStatus, {}, { timeoutMs: 2000 }), (err: unknown) => {
+      assert.ok(err instanceof EventsError);
+      assert.equal(err.code, 'no_responders');
+      return true;
+    });
+    const silent = await nats.get().connect('admin');
+    silent.subscribe('warden.policy.v1.status');
+    await silent.flush();
     await assert.rejects(client.request(policyStatus, {}, { timeoutMs: 200 }), RequestTimeoutError);
+  });
+
+  it('answers only to inbox subjects, so a requester cannot aim a reply at a stream', async () => {
+    const policy = new Bus(await nats.get().connect('policy'), { source: 'policy-1' });
+    policy.serve(policyStatus, () => ({ revision: 1, rollout: [] }), { queue: 'policy' });
+    await policy.nc.flush();
+    const admin = await nats.get().connect('admin');
+    const leaked: string[] = [];
+    admin.subscribe('warden.audit.>', {
+      callback: (_err, msg) => {
+        leaked.push(msg.subject);
+      },
+    });
+    await admin.flush();
+    const envelope = {
+      id: 'x',
+      time: new Date().toISOString(),
+      source: 'evil',
+      schema: 'warden.policy.v1.status',
+      data: {},
+    };
+    admin.publish('warden.policy.v1.status', JSON.stringify(envelope), { reply: 'warden.audit.v1.forged' });
+    await admin.flush();
+    await sleep(300);
+    assert.deepEqual(leaked, []);
   });
 });

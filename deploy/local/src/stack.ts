@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { servicePrincipals } from '@warden/events';
@@ -92,6 +93,20 @@ type Unit = {
 };
 
 /**
+ * The CA's state folder and key-encryption key for the local stack: a random KEK created once in
+ * `<dir>/ca/kek` (0600) so that a second `make up` opens the same sealed keys. Fine for a laptop;
+ * a real deployment keeps the KEK apart from the sealed keys (a secret mount or a KMS).
+ */
+function localCaEnv(dir: string): NodeJS.ProcessEnv {
+  const caDir = join(dir, 'ca');
+  const kekFile = join(caDir, 'kek');
+  mkdirSync(caDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(kekFile))
+    writeFileSync(kekFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  return { WARDEN_CA_DIR: join(caDir, 'state'), WARDEN_CA_KEK_FILE: kekFile };
+}
+
+/**
  * Starts the infrastructure, then every service, and keeps them running: a process that dies is
  * shown as down and started again with backoff, on the same ports and with the same data.
  */
@@ -99,6 +114,8 @@ export class Stack {
   private readonly options: StackOptions;
   private readonly units: Unit[] = [];
   private stopping = false;
+  /** Wakes supervision loops out of a backoff sleep when the stack stops. */
+  private readonly stopSignal = new AbortController();
   readonly statusFile: string;
 
   constructor(options: StackOptions) {
@@ -138,6 +155,7 @@ export class Stack {
     ];
     await Promise.all(infra.map((u) => this.supervise(u)));
 
+    const caEnv = localCaEnv(dir);
     const services = (this.options.services ?? servicePrincipals).map((name) => {
       const port = ports.services[name];
       const url = `http://127.0.0.1:${port}`;
@@ -155,6 +173,7 @@ export class Stack {
             WARDEN_INSTANCE: `${name}-local`,
             WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
+            ...(name === 'ca' ? caEnv : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,
@@ -167,6 +186,7 @@ export class Stack {
   /** Stops services first (they drain NATS), then the infrastructure, newest first. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     const services = this.units.filter((u) => u.status.kind === 'service');
     const infra = this.units.filter((u) => u.status.kind === 'infra').reverse();
     await Promise.all(services.map((u) => this.stopUnit(u)));
@@ -211,6 +231,11 @@ export class Stack {
         const startedAt = Date.now();
         try {
           unit.current = await unit.launch();
+          if (this.stopping) {
+            // stop() ran while this unit was starting: it could not see this process.
+            await unit.current.stop();
+            break;
+          }
           unit.status.pid = unit.current.child.pid ?? null;
           this.setState(unit, ComponentState.ready);
           firstReady?.();
@@ -233,7 +258,7 @@ export class Stack {
         unit.status.restarts++;
         const delay = backoff.next(Date.now() - startedAt);
         this.setState(unit, ComponentState.down, `(${unit.status.lastExit}); restarting in ${delay} ms`);
-        await sleep(delay);
+        await sleep(delay, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
       }
       this.setState(unit, ComponentState.stopped);
     })();

@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataOf, EventDef, ReplyOf, RequestDef } from './define.ts';
 import { filterOf, subjectOf } from './define.ts';
 import type { Envelope } from './envelope.ts';
@@ -38,6 +39,8 @@ export type PublishOptions<Q extends string> = {
   qualifiers?: Record<Q, string>;
   /** Milliseconds to wait for the JetStream ack. */
   timeoutMs?: number;
+  /** The event id, when the caller must know it first (to match a reply event to its request). */
+  id?: string;
 };
 
 export type ConsumeOptions<Q extends string> = {
@@ -61,6 +64,8 @@ export type RunningConsumer = {
   /** Resolves when the consumer stops. */
   readonly closed: Promise<void>;
 };
+
+type HandlingOptions = { retryDelayMs: number; maxDeliver: number; ackWaitMs: number };
 
 type ReplyWire<T> =
   | { id: string; time: string; source: string; schema: string; ok: true; data: T }
@@ -110,18 +115,30 @@ export class Bus {
       this.source,
       this.validateOut(def.schema, def.validateData, data),
     );
+    if (options.id !== undefined) envelope.id = options.id;
     const payload = this.encode(subject, envelope);
     this.metrics.published.inc({ schema: def.schema });
     if (def.stream === null) {
       this.nc.publish(subject, payload);
       return undefined;
     }
-    // The event id doubles as the JetStream message id, so a retried publish is stored once.
-    return this.js.publish(subject, payload, {
-      msgID: envelope.id,
-      timeout: options.timeoutMs ?? 5000,
-      retries: 3,
-    });
+    try {
+      // The event id doubles as the JetStream message id, so a retried publish is stored once.
+      return await this.js.publish(subject, payload, {
+        msgID: envelope.id,
+        timeout: options.timeoutMs ?? 5000,
+        retries: 3,
+      });
+    } catch (cause) {
+      if (isNoResponders(cause)) {
+        throw new EventsError(
+          'no_stream',
+          `${subject}: no stream stores it yet (${def.stream}); is the service that provisions it running?`,
+          { cause },
+        );
+      }
+      throw cause;
+    }
   }
 
   /**
@@ -135,33 +152,69 @@ export class Bus {
   ): Promise<RunningConsumer> {
     if (def.stream === null)
       throw new EventsError('not_stored', `${def.schema} is not stored; use subscribe()`);
+    const stream = def.stream;
     const jsm = await jetstreamManager(this.nc);
+    const ackWaitMs = options.ackWaitMs ?? 30_000;
     const config: Partial<ConsumerConfig> = {
       durable_name: options.durable,
       filter_subject: filterOf(def, options.filter),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: options.deliver === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
       max_deliver: options.maxDeliver ?? 10,
-      ack_wait: (options.ackWaitMs ?? 30_000) * 1_000_000,
+      ack_wait: ackWaitMs * 1_000_000,
     };
-    const existing = await jsm.consumers.info(def.stream, options.durable).catch(() => null);
-    if (existing) {
-      await jsm.consumers.update(def.stream, options.durable, {
-        filter_subject: config.filter_subject,
-        max_deliver: config.max_deliver,
-        ack_wait: config.ack_wait,
+    const ensure = async (): Promise<ConsumerMessages> => {
+      const existing = await jsm.consumers.info(stream, options.durable).catch((err: unknown) => {
+        if (err instanceof Error && /consumer not found/i.test(err.message)) return null;
+        throw err;
       });
-    } else {
-      await jsm.consumers.add(def.stream, config);
-    }
-    const consumer = await this.js.consumers.get(def.stream, options.durable);
-    const messages = await consumer.consume();
-    const retryDelay = options.retryDelayMs ?? 1000;
-    const maxDeliver = config.max_deliver ?? 10;
-    const closed = this.pump(def, handler, messages, retryDelay, maxDeliver);
+      if (existing) {
+        await jsm.consumers.update(stream, options.durable, {
+          filter_subject: config.filter_subject,
+          max_deliver: config.max_deliver,
+          ack_wait: config.ack_wait,
+        });
+      } else {
+        await jsm.consumers.add(stream, config);
+      }
+      const consumer = await this.js.consumers.get(stream, options.durable);
+      // A small batch: every buffered message's ack wait is already running while it waits its
+      // turn, so a large batch behind a slow handler would expire and be redelivered.
+      // Aborting when the consumer vanishes lets the loop below recreate it instead of waiting forever.
+      return consumer.consume({ max_messages: 8, abort_on_missing_resource: true });
+    };
+
+    let stopped = false;
+    let messages = await ensure();
+    const handling: HandlingOptions = {
+      retryDelayMs: options.retryDelayMs ?? 1000,
+      maxDeliver: config.max_deliver ?? 10,
+      ackWaitMs,
+    };
+    const closed = (async () => {
+      for (;;) {
+        try {
+          for await (const msg of messages) await this.handleStored(def, handler, msg, handling);
+        } catch (err) {
+          this.log.error({ err, stream, durable: options.durable }, 'consumer failed');
+        }
+        // A closed or draining connection is the service shutting down, not a lost consumer.
+        const ending = (): boolean => stopped || this.nc.isClosed() || this.nc.isDraining();
+        if (ending()) return;
+        this.log.warn({ stream, durable: options.durable }, 'consumer went away; recreating it');
+        await sleep(1000);
+        if (ending()) return;
+        try {
+          messages = await ensure();
+        } catch (err) {
+          this.log.error({ err, stream, durable: options.durable }, 'cannot recreate the consumer; retrying');
+        }
+      }
+    })();
     return {
       closed,
       stop: async () => {
+        stopped = true;
         await messages.close();
         await closed;
       },
@@ -221,6 +274,12 @@ export class Bus {
     try {
       msg = await this.nc.request(def.subject, payload, { timeout: timeoutMs });
     } catch (cause) {
+      if (isNoResponders(cause)) {
+        observe('no_responders');
+        throw new EventsError('no_responders', `${def.subject}: nobody answers; is its service running?`, {
+          cause,
+        });
+      }
       observe('timeout');
       throw new RequestTimeoutError(def.subject, timeoutMs, { cause });
     }
@@ -278,8 +337,18 @@ export class Bus {
       source: this.source,
       schema: `${def.subject}.reply`,
     };
+    // A reply goes only to an inbox: a requester must not be able to make this service publish
+    // into a stream (for instance the audit log) by naming a stream subject as its reply-to.
+    if (!msg.reply?.startsWith('_INBOX')) {
+      this.metrics.invalid.inc({ schema: def.subject, direction: 'in', reason: 'bad_reply_subject' });
+      this.log.warn(
+        { subject: def.subject, replyTo: msg.reply ?? null },
+        'ignored a request without an inbox reply subject',
+      );
+      return;
+    }
     const respond = (reply: ReplyWire<unknown>): void => {
-      if (msg.reply) msg.respond(encoder.encode(JSON.stringify(reply)));
+      msg.respond(encoder.encode(JSON.stringify(reply)));
     };
     const request = this.decodeIn(def.subject, def.validateRequestEnvelope, msg.subject, msg.data);
     if (!request) {
@@ -314,24 +383,11 @@ export class Bus {
     }
   }
 
-  private async pump<E extends EventDef<unknown, string>>(
-    def: E,
-    handler: Handler<DataOf<E>>,
-    messages: ConsumerMessages,
-    retryDelayMs: number,
-    maxDeliver: number,
-  ): Promise<void> {
-    for await (const msg of messages) {
-      await this.handleStored(def, handler, msg, retryDelayMs, maxDeliver);
-    }
-  }
-
   private async handleStored<E extends EventDef<unknown, string>>(
     def: E,
     handler: Handler<DataOf<E>>,
     msg: JsMsg,
-    retryDelayMs: number,
-    maxDeliver: number,
+    { retryDelayMs, maxDeliver, ackWaitMs }: HandlingOptions,
   ): Promise<void> {
     const event = this.decodeIn(def.schema, def.validateEnvelope, msg.subject, msg.data);
     if (!event) {
@@ -340,6 +396,9 @@ export class Bus {
       this.metrics.received.inc({ schema: def.schema, outcome: 'invalid' });
       return;
     }
+    // A handler that runs long tells the server it is still working, so the event is not
+    // redelivered to another instance meanwhile.
+    const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 2));
     try {
       await handler(event as Envelope<DataOf<E>>, msg.subject);
       msg.ack();
@@ -355,6 +414,8 @@ export class Bus {
       );
       if (lastTry) msg.term('handler failed');
       else msg.nak(retryDelayMs);
+    } finally {
+      clearInterval(keepAlive);
     }
   }
 
@@ -392,6 +453,14 @@ export class Bus {
     if (!parsed.ok) return reject('schema', parsed.issues);
     return parsed.value;
   }
+}
+
+/** nats.js reports "no responders" (and JetStream's "not enabled", its 503) for a subject nobody serves. */
+function isNoResponders(cause: unknown): boolean {
+  return (
+    cause instanceof Error &&
+    /no responders|jetstream is not enabled|503/i.test(`${cause.message} ${String(cause.cause ?? '')}`)
+  );
 }
 
 function errorCode(cause: unknown): string {

@@ -26,21 +26,52 @@ export const PolicyKind = {
   authorizationPolicy: 'authorization-policy',
   rego: 'rego',
   meshDefaults: 'mesh-defaults',
+  /** Makes an earlier revision's policy set current again, as a new revision. */
+  rollback: 'rollback',
 } as const;
+
+/** Policy texts travel inside one message; larger sets are split into several submissions. */
+export const MAX_POLICY_TEXT_BYTES = 512 * 1024;
+const policyText = z.string().min(1).max(MAX_POLICY_TEXT_BYTES);
+const policyFile = z.string().max(1024).optional();
+/** A dry-run revision is evaluated beside the active one and never enforced. */
+const dryRun = z.boolean().optional();
 
 export const policySubmit = defineEvent({
   schema: 'warden.policy.v1.submit',
   stream: StreamName.policy,
-  data: z.object({
-    kind: z.enum([PolicyKind.authorizationPolicy, PolicyKind.rego, PolicyKind.meshDefaults]),
-    /** The policy text: YAML (possibly multi-document) or a Rego module. */
-    text: z.string().min(1),
-    /** The file name the text came from, for error positions. */
-    file: z.string().max(1024).optional(),
-    entrypoint: z.string().max(1024).optional(),
-    data: z.record(z.string(), z.unknown()).optional(),
-    dryRun: z.boolean().default(false),
-  }),
+  data: z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal(PolicyKind.authorizationPolicy),
+      /** AuthorizationPolicy YAML, possibly several documents. */
+      text: policyText,
+      file: policyFile,
+      dryRun,
+    }),
+    z.object({
+      kind: z.literal(PolicyKind.rego),
+      /** One Rego module (v1 or v0 syntax). */
+      text: policyText,
+      file: policyFile,
+      /** Key name of the module; defaults to its package path. */
+      name: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS-1123 label')
+        .optional(),
+      /** The decision rule, slash-separated; OPA-Envoy's default is envoy/authz/allow. */
+      entrypoint: z.string().min(1).max(1024).optional(),
+      data: z.record(z.string(), z.unknown()).optional(),
+      dryRun,
+    }),
+    z.object({
+      kind: z.literal(PolicyKind.meshDefaults),
+      /** YAML: rootNamespace, default (allow|deny) and per-namespace overrides. */
+      text: policyText,
+      file: policyFile,
+      dryRun,
+    }),
+    z.object({ kind: z.literal(PolicyKind.rollback), revision }),
+  ]),
 });
 
 const positionedReason = z.object({
@@ -326,16 +357,58 @@ export const caBundle = defineRequest({
   reply: identityBundle.data,
 });
 
+/** A single-use join token bound to one SPIFFE ID (`warden token create`); the CA stores only its hash. */
+export const caToken = defineRequest({
+  subject: 'warden.ca.v1.token',
+  request: z.object({
+    spiffeId,
+    ttlSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 24 * 3600)
+      .optional(),
+  }),
+  reply: z.object({ token: z.string().min(1).max(512), spiffeId, expiresAt: isoTime }),
+});
+
 export const policyStatus = defineRequest({
   subject: 'warden.policy.v1.status',
-  request: z.object({}),
+  request: z.object({
+    /** Also list every revision (newest first). */
+    history: z.boolean().optional(),
+    /** Also list the policies of the active revision. */
+    policies: z.boolean().optional(),
+  }),
   reply: z.object({
     revision: z.number().int().nonnegative(),
+    dryRunRevision: z.number().int().nonnegative().optional(),
     rollout: z.array(
       z.object({ decisionPoint: name, revision: z.number().int().nonnegative(), at: isoTime }),
     ),
+    history: z
+      .array(
+        z.object({
+          revision,
+          at: isoTime,
+          submissionId: z.string(),
+          dryRun: z.boolean(),
+          keys: z.array(z.string()),
+          rollbackOf: revision.optional(),
+        }),
+      )
+      .optional(),
+    policies: z.array(z.object({ key: z.string(), kind: z.string(), digest: sha256, revision })).optional(),
   }),
 });
+
+const topologyProtocol = z.enum(['http', 'grpc', 'tcp']);
+const graphNode = z.object({
+  namespace: namespace.optional(),
+  workload: name.optional(),
+  address: z.string().max(64).optional(),
+});
+const count = z.number().int().nonnegative();
 
 export const topologyQuery = defineRequest({
   subject: 'warden.topology.v1.query',
@@ -343,10 +416,74 @@ export const topologyQuery = defineRequest({
     what: z.enum(['registry', 'graph']),
     namespace: namespace.optional(),
     workload: name.optional(),
+    /** Graph only: the time range, bucket-aligned (default: the last hour). */
     since: isoTime.optional(),
     until: isoTime.optional(),
+    /** Paging: at most `limit` items, after the item whose key is `after` (the previous `next`). */
+    limit: z.number().int().min(1).max(5000).optional(),
+    after: z.string().max(2048).optional(),
   }),
-  reply: z.object({ items: z.array(z.record(z.string(), z.unknown())) }),
+  reply: z.object({
+    namespaces: z
+      .array(z.object({ name: namespace, labels, serviceAccounts: z.array(name).max(100_000) }))
+      .max(5000),
+    services: z
+      .array(
+        z.object({
+          namespace,
+          name,
+          ports: z
+            .array(
+              z.object({
+                name: z.string().max(63).optional(),
+                port: z.number().int().min(1).max(65535),
+                protocol: topologyProtocol,
+              }),
+            )
+            .max(256),
+          selector: labels,
+          labels,
+        }),
+      )
+      .max(5000),
+    workloads: z
+      .array(
+        z.object({
+          namespace,
+          name,
+          address: z.string().max(64),
+          port: z.number().int().min(0).max(65535),
+          protocol: topologyProtocol,
+          labels,
+          serviceAccount: name,
+          spiffeId,
+          services: z.array(name).max(256),
+          source: z.enum(['kubernetes', 'static', 'registration']),
+        }),
+      )
+      .max(5000),
+    edges: z
+      .array(
+        z.object({
+          source: graphNode,
+          destination: graphNode,
+          method: z.string().max(16),
+          pathPrefix: z.string().max(256),
+          requests: count,
+          errors: count,
+          denies: count,
+          bytes: count,
+          firstSeen: isoTime,
+          lastSeen: isoTime,
+        }),
+      )
+      .max(5000),
+    /** Graph only: the range actually covered, after aligning to buckets. */
+    since: isoTime.optional(),
+    until: isoTime.optional(),
+    /** Present when more items follow: pass it as `after`. */
+    next: z.string().max(2048).optional(),
+  }),
 });
 
 /** Every event type, for provisioning, documentation and permission checks. */
@@ -373,4 +510,4 @@ export const events = {
   topologyHeartbeat,
 } as const;
 
-export const requests = { caSign, caBundle, policyStatus, topologyQuery } as const;
+export const requests = { caSign, caBundle, caToken, policyStatus, topologyQuery } as const;

@@ -72,7 +72,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, e.audit],
     subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
-    serves: [e.caSign, e.caBundle],
+    serves: [e.caSign, e.caBundle, e.caToken],
   },
   agent: {
     ...none,
@@ -142,7 +142,10 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.policySubmit, ...enforceAll, e.identityEntry, e.topologyRegister, e.topologyDeregister],
     subscribes: [e.alert, e.audit, e.policyCommitted, e.policyRejected],
-    requests: [e.policyStatus, e.topologyQuery, e.caBundle],
+    requests: [e.policyStatus, e.topologyQuery, e.caBundle, e.caToken],
+    // `warden policy test` evaluates a stored revision locally, as a decision point would.
+    readsBuckets: [BucketName.policy],
+    readsObjects: [ObjectStoreName.bundles],
     // "Users integrate by subscribing to warden.alert.>": only alerts live under that prefix.
     subscribeWildcards: ['warden.alert.>'],
   },

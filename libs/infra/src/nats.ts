@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { natsPermissions } from '@warden/events';
+import { grants, natsPermissions } from '@warden/events';
 import type { Principal } from '@warden/events';
 import type { NatsCredential } from './credentials.ts';
 import { binary } from './paths.ts';
@@ -54,12 +54,22 @@ export function natsConfig(options: {
           ? { nkey: cred.publicKey }
           : {
               nkey: cred.publicKey,
-              permissions: { ...natsPermissions(cred.identity as Principal), allow_responses: true },
+              permissions: responderPermissions(cred.identity as Principal),
             },
       ),
     };
   }
   return config;
+}
+
+/**
+ * A principal that answers requests may publish one reply to each request it received, and
+ * nothing else beyond its table row: the reply subject is the requester's choice, so it is not
+ * granted wholesale (the bus also answers only to inbox subjects).
+ */
+function responderPermissions(principal: Principal): Record<string, unknown> {
+  const permissions = natsPermissions(principal);
+  return grants[principal].serves.length > 0 ? { ...permissions, allow_responses: { max: 1 } } : permissions;
 }
 
 export async function startNats(options: NatsServerOptions): Promise<NatsServer> {

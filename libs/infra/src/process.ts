@@ -58,8 +58,12 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
   });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Two sources share one log: neither may end it, or the other's last words (a stack trace on
+  // stderr after stdout closed) would be a write after end that crashes the supervisor.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.once('close', () => log.end());
+  log.on('error', () => undefined);
   running.add(child);
   const exited = new Promise<number | string>((resolveExit) => {
     child.once('exit', (code, signal) => {

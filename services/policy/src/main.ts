@@ -1,5 +1,5 @@
 import { main } from '@warden/runtime';
+import { policyConfig } from './config.ts';
+import { startPolicyService } from './service.ts';
 
-// At this stage the service boots, provisions the streams it writes, audits its own lifecycle
-// and reports ready; its capabilities arrive with #4 (policy lifecycle).
-main({ name: 'policy', start: async () => ({}) });
+main({ name: 'policy', config: policyConfig, start: startPolicyService });

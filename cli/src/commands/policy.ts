@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  MAX_POLICY_TEXT_BYTES,
+  policyCommitted,
+  policyRejected,
+  policyStatus,
+  policySubmit,
+} from '@warden/events';
+import type { Bus, DataOf } from '@warden/events';
+import { buildRevision, PolicyStore } from '@warden/policy-store';
+import type { AuthzRequest } from '@warden/policy-engine';
+import type { Command, CommandContext } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { table } from '../table.ts';
+
+type Submission = DataOf<typeof policySubmit>;
+type Outcome = { committed: DataOf<typeof policyCommitted> } | { rejected: DataOf<typeof policyRejected> };
+
+/** The policy files under a path: .yaml/.yml and .rego, in name order. */
+function policyFiles(path: string): string[] {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    throw new UsageError(`no such file or directory: ${path}`);
+  }
+  if (!stat.isDirectory()) return [path];
+  return readdirSync(path)
+    .filter((f) => ['.yaml', '.yml', '.rego'].includes(extname(f)))
+    .sort()
+    .map((f) => join(path, f));
+}
+
+/** What a file holds, judged by its extension and (for YAML) its top-level keys. */
+function submissionFor(file: string, options: { dryRun: boolean; entrypoint?: string }): Submission {
+  const text = readFileSync(file, 'utf8');
+  if (Buffer.byteLength(text) > MAX_POLICY_TEXT_BYTES) {
+    throw new UsageError(
+      `${file} is ${Buffer.byteLength(text)} bytes; one submission holds at most ${MAX_POLICY_TEXT_BYTES}: split it`,
+    );
+  }
+  const name = basename(file);
+  if (extname(file) === '.rego') {
+    return {
+      kind: 'rego',
+      text,
+      file: name,
+      dryRun: options.dryRun,
+      ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
+    };
+  }
+  let first: unknown;
+  try {
+    first = parseYaml(text.split(/^---\s*$/m).find((d) => d.trim()) ?? '');
+  } catch {
+    // The policy service reports YAML errors with their position; send it as it is.
+  }
+  const isMeshDefaults =
+    first !== null && typeof first === 'object' && !('apiVersion' in first) && 'default' in first;
+  return {
+    kind: isMeshDefaults ? 'mesh-defaults' : 'authorization-policy',
+    text,
+    file: name,
+    dryRun: options.dryRun,
+  };
+}
+
+/** Publishes a submission and waits for the policy service's verdict on it. */
+async function submitAndWait(bus: Bus, data: Submission, timeoutMs: number): Promise<Outcome> {
+  const id = randomUUID();
+  let settle: (o: Outcome) => void = () => undefined;
+  const outcome = new Promise<Outcome>((resolveOutcome) => (settle = resolveOutcome));
+  const subs = [
+    bus.subscribe(policyCommitted, (e) => {
+      if (e.data.submissionId === id) settle({ committed: e.data });
+    }),
+    bus.subscribe(policyRejected, (e) => {
+      if (e.data.submissionId === id) settle({ rejected: e.data });
+    }),
+  ];
+  try {
+    await bus.nc.flush();
+    await bus.publish(policySubmit, data, { id });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no verdict from the policy service within ${timeoutMs} ms; is it running?`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([outcome, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    for (const s of subs) s.unsubscribe();
+  }
+}
+
+function report(ctx: CommandContext, file: string, outcome: Outcome): boolean {
+  if ('committed' in outcome) {
+    const c = outcome.committed;
+    if (ctx.output === 'json') ctx.io.out(`${JSON.stringify({ file, ...c })}\n`);
+    else {
+      const changed = c.keys.length ? c.keys.join(', ') : 'no change';
+      ctx.io.out(`${file}: committed revision ${c.revision}${c.dryRun ? ' (dry run)' : ''}: ${changed}\n`);
+    }
+    return true;
+  }
+  if (ctx.output === 'json') ctx.io.out(`${JSON.stringify({ file, ...outcome.rejected })}\n`);
+  for (const r of outcome.rejected.reasons) {
+    ctx.io.err(`${r.file ?? file}:${r.line ?? 1}:${r.column ?? 1}: ${r.message}\n`);
+  }
+  return false;
+}
+
+const timeoutOption = { timeout: { type: 'string', default: '60' } } as const;
+const seconds = (values: Record<string, unknown>): number => {
+  const s = Number(values['timeout']);
+  if (!(s > 0)) throw new UsageError('--timeout must be a positive number of seconds');
+  return s * 1000;
+};
+
+export const policyCommands: Command[] = [
+  {
+    path: ['apply'],
+    summary:
+      'submit policy files (.yaml AuthorizationPolicy or mesh defaults, .rego) and wait for each verdict',
+    args: '-f <file|dir>',
+    options: {
+      file: { type: 'string', short: 'f' },
+      'dry-run': { type: 'boolean', default: false },
+      entrypoint: { type: 'string' },
+      ...timeoutOption,
+    },
+    async run(ctx, _positionals, values) {
+      const path = values['file'];
+      if (typeof path !== 'string') throw new UsageError('apply needs -f <file|dir>');
+      const files = policyFiles(path);
+      if (files.length === 0) throw new UsageError(`no .yaml, .yml or .rego files in ${path}`);
+      const bus = await ctx.bus();
+      let ok = true;
+      for (const file of files) {
+        const entrypoint = typeof values['entrypoint'] === 'string' ? values['entrypoint'] : undefined;
+        const data = submissionFor(file, {
+          dryRun: values['dry-run'] === true,
+          ...(entrypoint ? { entrypoint } : {}),
+        });
+        ok = report(ctx, file, await submitAndWait(bus, data, seconds(values))) && ok;
+      }
+      return ok ? 0 : 1;
+    },
+  },
+  {
+    path: ['policy', 'get'],
+    summary: 'the active revision, its policies and their rollout to decision points',
+    async run(ctx) {
+      const status = await (await ctx.bus()).request(policyStatus, { policies: true });
+      if (ctx.output === 'json') {
+        ctx.io.out(`${JSON.stringify(status, null, 2)}\n`);
+        return 0;
+      }
+      ctx.io.out(
+        `active revision: ${status.revision}${status.dryRunRevision ? `, dry run: ${status.dryRunRevision}` : ''}\n\n`,
+      );
+      ctx.io.out(
+        table(
+          ['POLICY', 'KIND', 'SINCE REVISION'],
+          (status.policies ?? []).map((p) => [p.key, p.kind, String(p.revision)]),
+        ),
+      );
+      ctx.io.out(
+        `\n${table(
+          ['DECISION POINT', 'APPLIED', 'AT'],
+          status.rollout.map((r) => [r.decisionPoint, String(r.revision), r.at]),
+        )}`,
+      );
+      return 0;
+    },
+  },
+  {
+    path: ['policy', 'history'],
+    summary: 'every revision, newest first',
+    async run(ctx) {
+      const status = await (await ctx.bus()).request(policyStatus, { history: true });
+      const rows = status.history ?? [];
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      else {
+        ctx.io.out(
+          table(
+            ['REVISION', 'AT', 'NOTE', 'POLICIES'],
+            rows.map((h) => [
+              `${h.revision}${h.revision === status.revision ? ' *' : ''}`,
+              h.at,
+              h.rollbackOf ? `rollback to ${h.rollbackOf}` : h.dryRun ? 'dry run' : '',
+              String(h.keys.length),
+            ]),
+          ),
+        );
+      }
+      return 0;
+    },
+  },
+  {
+    path: ['policy', 'rollback'],
+    summary: 'make an earlier revision current again (as a new revision)',
+    args: '<revision>',
+    options: timeoutOption,
+    async run(ctx, positionals, values) {
+      const revision = Number(positionals[0]);
+      if (!Number.isInteger(revision) || revision < 1)
+        throw new UsageError('rollback needs a revision number');
+      const outcome = await submitAndWait(await ctx.bus(), { kind: 'rollback', revision }, seconds(values));
+      return report(ctx, `rollback to ${revision}`, outcome) ? 0 : 1;
+    },
+  },
+  {
+    path: ['policy', 'test'],
+    summary: 'evaluate a request (YAML or JSON file) against a revision; exit 0 allow, 3 deny',
+    args: '-f <request-file>',
+    options: { file: { type: 'string', short: 'f' }, revision: { type: 'string' } },
+    async run(ctx, _positionals, values) {
+      const file = values['file'];
+      if (typeof file !== 'string') throw new UsageError('test needs -f <request-file>');
+      let request: AuthzRequest;
+      try {
+        request = parseYaml(readFileSync(file, 'utf8')) as AuthzRequest;
+      } catch (err) {
+        throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const store = await PolicyStore.open(await ctx.nc());
+      const revision =
+        values['revision'] === undefined ? await store.activeRevision() : Number(values['revision']);
+      const manifest = await store.getManifest(revision);
+      if (!manifest) {
+        ctx.io.err(`warden: revision ${revision} does not exist\n`);
+        return 1;
+      }
+      const decision = (await buildRevision(store, manifest)).decide(request);
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(decision, null, 2)}\n`);
+      else {
+        ctx.io.out(
+          `${decision.allowed ? 'ALLOW' : 'DENY'} by ${decision.policy ?? '(none)'} at revision ${decision.revision}\n`,
+        );
+        ctx.io.out(`  ${decision.message}\n`);
+        if (decision.audit.length) ctx.io.out(`  audited by ${decision.audit.join(', ')}\n`);
+      }
+      return decision.allowed ? 0 : 3;
+    },
+  },
+];

@@ -1,0 +1,65 @@
+/**
+ * Errors of the policy engine. Each carries a snake_case `code` used in logs, events and metric
+ * labels; callers check the class, never the message.
+ */
+
+/** Where a problem sits in a policy text: 1-based line and column, plus a dotted field path. */
+export type Issue = {
+  code: string;
+  message: string;
+  line: number;
+  column: number;
+  /** Field path inside the document, e.g. `spec.rules[0].from[0].source.principals[1]`. */
+  path: string;
+  /** Source file name when known (Rego), else absent. */
+  file?: string;
+};
+
+export class PolicyEngineError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PolicyEngineError';
+    this.code = code;
+  }
+}
+
+/** A policy text (YAML or Rego) was rejected; `issues` lists every problem found, each once. */
+export class PolicyRejectedError extends PolicyEngineError {
+  readonly issues: readonly Issue[];
+  constructor(issues: readonly Issue[], options?: ErrorOptions) {
+    const first = issues[0];
+    const where = first ? `${first.file ?? ''}${first.file ? ':' : ''}${first.line}:${first.column}: ` : '';
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    super('policy_rejected', `${where}${first?.message ?? 'policy rejected'}${more}`, options);
+    this.name = 'PolicyRejectedError';
+    this.issues = issues;
+  }
+}
+
+/** The `opa` binary could not be run, or produced no bundle (not a policy mistake). */
+export class RegoToolError extends PolicyEngineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('rego_tool_failed', message, options);
+    this.name = 'RegoToolError';
+  }
+}
+
+/** A Rego decision did not have the shape of OPA-Envoy's `allow` contract. */
+export class InvalidDecisionError extends PolicyEngineError {
+  /** The decision field at fault, e.g. `http_status`. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('invalid_decision', `${field}: ${message}`);
+    this.name = 'InvalidDecisionError';
+    this.field = field;
+  }
+}
+
+/** A request handed to the evaluator is malformed; the decision point denies it. */
+export class InvalidRequestError extends PolicyEngineError {
+  constructor(message: string) {
+    super('invalid_request', message);
+    this.name = 'InvalidRequestError';
+  }
+}

@@ -1,0 +1,42 @@
+export { Action, apiVersions, DecisionReason, defaultMeshDefault } from './authz/model.ts';
+export type {
+  AuthorizationPolicy,
+  AuthzRequest,
+  Condition,
+  Decision,
+  MeshDefault,
+  Operation,
+  Rule,
+  Source,
+} from './authz/model.ts';
+export { attributes, parseConditionKey } from './authz/attributes.ts';
+export type { Attribute } from './authz/attributes.ts';
+export { parseAuthorizationPolicies } from './authz/parse.ts';
+export type { ParseOptions, ParseResult } from './authz/parse.ts';
+export { PolicyRevision } from './authz/revision.ts';
+export type { CustomProvider, RevisionOptions } from './authz/revision.ts';
+export { compileAuthorizationPolicies, Engine } from './authz/engine.ts';
+export {
+  InvalidDecisionError,
+  InvalidRequestError,
+  PolicyEngineError,
+  PolicyRejectedError,
+  RegoToolError,
+} from './errors.ts';
+export type { Issue } from './errors.ts';
+export { compileRego, parseOpaJson, parseOpaText } from './rego/compile.ts';
+export type { CompiledRego, RegoCompileOptions, RegoSource } from './rego/compile.ts';
+export { buildEnvoyInput } from './rego/input.ts';
+export type { EnvoyInput, EnvoyInputOptions } from './rego/input.ts';
+export { validateDecision } from './rego/decision.ts';
+export type { HeaderList, RegoDecision } from './rego/decision.ts';
+export { RegoPolicy } from './rego/policy.ts';
+export type { RegoLoadOptions, RegoOutcome } from './rego/policy.ts';
+export { analyzePolicies, FindingKind } from './analysis/analyze.ts';
+export type { AnalyzeOptions, Finding, KnownWorkload } from './analysis/analyze.ts';
+export { minimizePolicies } from './analysis/minimize.ts';
+export type { MinimizeChange, MinimizeResult } from './analysis/minimize.ts';
+export { checkEquivalence, generateRequests } from './analysis/equivalence.ts';
+export type { EquivalenceReport, Mismatch } from './analysis/equivalence.ts';
+export { generateCorpus } from './analysis/corpus.ts';
+export { fieldCovers, patternCovers, ruleCovers, scopeCovers } from './analysis/subsume.ts';

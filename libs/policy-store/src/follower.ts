@@ -1,0 +1,125 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Bus, policyApplied } from '@warden/events';
+import type { BusLogger } from '@warden/events';
+import { buildEnvoyInput, PolicyRevision, RegoPolicy } from '@warden/policy-engine';
+import type { AuthorizationPolicy, CustomProvider, Engine, MeshDefault } from '@warden/policy-engine';
+import { kvKey } from './layout.ts';
+import type { Manifest } from './layout.ts';
+import { PolicyStore } from './store.ts';
+
+export type FollowerOptions = {
+  nc: NatsConnection;
+  /** This decision point's name in `applied` events and in the rollout status. */
+  decisionPoint: string;
+  /** The engine whose policy set is swapped atomically on each new revision. */
+  engine: Engine;
+  logger?: BusLogger;
+  bus?: Bus;
+};
+
+/**
+ * Keeps a decision point's engine on the active revision: watches `revision.active`, loads the
+ * manifest and its bundles (each checked against its digest), builds the revision, swaps it in
+ * whole, and reports `warden.policy.v1.applied`. A revision that cannot be loaded is not applied:
+ * the decision point keeps enforcing the last good one (DESIGN §7) and says why in the log.
+ */
+export class PolicyFollower {
+  private readonly options: FollowerOptions;
+  private readonly bus: Bus;
+  private stopped = false;
+  private watcher: { stop(): void } | null = null;
+  private applied = 0;
+
+  constructor(options: FollowerOptions) {
+    this.options = options;
+    this.bus =
+      options.bus ??
+      new Bus(options.nc, {
+        source: options.decisionPoint,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+  }
+
+  get appliedRevision(): number {
+    return this.applied;
+  }
+
+  async start(): Promise<void> {
+    const store = await PolicyStore.open(this.options.nc);
+    await this.follow(store, await store.activeRevision());
+    const watch = await store.kv.watch({ key: kvKey.active });
+    this.watcher = watch;
+    void (async () => {
+      for await (const entry of watch) {
+        if (this.stopped) break;
+        if (entry.operation !== 'PUT') continue;
+        await this.follow(store, Number(entry.string()));
+      }
+    })();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.stop();
+  }
+
+  private async follow(store: PolicyStore, revision: number): Promise<void> {
+    if (!Number.isInteger(revision) || revision <= this.applied) return;
+    try {
+      const manifest = await store.getManifest(revision);
+      if (!manifest) throw new Error(`manifest of revision ${revision} is missing`);
+      const built = await buildRevision(store, manifest);
+      if (!this.options.engine.swap(built)) return;
+      this.applied = revision;
+      await this.bus.publish(policyApplied, { revision, decisionPoint: this.options.decisionPoint });
+    } catch (err) {
+      this.options.logger?.error(
+        { err, revision, keeping: this.applied },
+        'cannot apply policy revision; keeping the last good one',
+      );
+    }
+  }
+}
+
+/** Builds an engine revision from a manifest: AuthorizationPolicies, mesh defaults, Rego providers. */
+export async function buildRevision(store: PolicyStore, manifest: Manifest): Promise<PolicyRevision> {
+  const policies: AuthorizationPolicy[] = [];
+  const providers = new Map<string, CustomProvider>();
+  let meshDefault: MeshDefault | undefined;
+  for (const key of Object.keys(manifest.entries).sort()) {
+    const entry = manifest.entries[key];
+    if (!entry) continue;
+    const bundle = await store.getBundle(entry.digest);
+    if (bundle.kind === 'authorization-policy') {
+      policies.push(bundle.policy as unknown as AuthorizationPolicy);
+    } else if (bundle.kind === 'mesh-defaults') {
+      meshDefault = bundle.meshDefault;
+    } else {
+      const rego = await RegoPolicy.load(
+        {
+          wasm: Buffer.from(bundle.wasmBase64, 'base64'),
+          entrypoint: bundle.entrypoint,
+          regoVersion: bundle.regoVersion,
+        },
+        bundle.data ? { data: bundle.data } : {},
+      );
+      providers.set(bundle.name, (request) => {
+        try {
+          const decision = rego.evaluate(buildEnvoyInput(request));
+          return { allowed: decision.allowed, reason: `rego[${bundle.name}]` };
+        } catch (err) {
+          // Fail closed: a Rego policy that cannot decide denies.
+          return {
+            allowed: false,
+            reason: `rego[${bundle.name}] failed: ${err instanceof Error ? err.message : String(err)}`,
+          };
+        }
+      });
+    }
+  }
+  return new PolicyRevision(policies, {
+    revision: manifest.revision,
+    providers,
+    ...(meshDefault ? { meshDefault } : {}),
+  });
+}

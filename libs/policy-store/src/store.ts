@@ -1,0 +1,147 @@
+import { Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Objm } from '@nats-io/obj';
+import type { ObjectStore } from '@nats-io/obj';
+import { BucketName, ObjectStoreName } from '@warden/events';
+import type { Bundle, Manifest } from './layout.ts';
+import {
+  bundle as bundleSchema,
+  canonicalJson,
+  kvKey,
+  manifest as manifestSchema,
+  objectName,
+  sha256,
+} from './layout.ts';
+
+export class PolicyStoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PolicyStoreError';
+    this.code = code;
+  }
+}
+
+/** Another writer moved `revision.latest` first; the caller re-reads and tries again. */
+export class RevisionConflictError extends PolicyStoreError {
+  constructor(expected: number) {
+    super('revision_conflict', `revision.latest moved past ${expected}`);
+    this.name = 'RevisionConflictError';
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Reads (and, for the policy service, writes) revisions in the KV bucket and object store. */
+export class PolicyStore {
+  readonly kv: KV;
+  readonly objects: ObjectStore;
+
+  private constructor(kv: KV, objects: ObjectStore) {
+    this.kv = kv;
+    this.objects = objects;
+  }
+
+  /** Opens the bucket and object store, which the policy service provisions. */
+  static async open(nc: NatsConnection): Promise<PolicyStore> {
+    const kv = await new Kvm(nc).open(BucketName.policy);
+    const objects = await new Objm(nc).open(ObjectStoreName.bundles);
+    return new PolicyStore(kv, objects);
+  }
+
+  async number(key: string): Promise<number> {
+    const entry = await this.kv.get(key);
+    if (!entry || entry.operation !== 'PUT' || entry.length === 0) return 0;
+    const n = Number(entry.string());
+    return Number.isInteger(n) && n >= 0 ? n : 0;
+  }
+
+  activeRevision(): Promise<number> {
+    return this.number(kvKey.active);
+  }
+
+  dryRunRevision(): Promise<number> {
+    return this.number(kvKey.dryRun);
+  }
+
+  /**
+   * Hands out the next revision number with compare-and-set on `revision.latest`, so two policy
+   * service instances can never commit the same number.
+   */
+  async nextRevision(): Promise<number> {
+    const entry = await this.kv.get(kvKey.latest);
+    const current = entry && entry.operation === 'PUT' && entry.length > 0 ? Number(entry.string()) : 0;
+    const next = current + 1;
+    try {
+      if (!entry) await this.kv.create(kvKey.latest, String(next));
+      else await this.kv.update(kvKey.latest, String(next), entry.revision);
+    } catch (cause) {
+      throw Object.assign(new RevisionConflictError(current), { cause });
+    }
+    return next;
+  }
+
+  /** Stores content under its digest (once) and returns the digest. */
+  async putContent(kind: 'bundle' | 'source', bytes: Uint8Array): Promise<string> {
+    const digest = sha256(bytes);
+    const name = kind === 'bundle' ? objectName.bundle(digest) : objectName.source(digest);
+    if (!(await this.objects.info(name))) await this.objects.putBlob({ name }, bytes);
+    return digest;
+  }
+
+  async putBundle(content: Bundle): Promise<string> {
+    return this.putContent('bundle', encoder.encode(canonicalJson(content)));
+  }
+
+  /** Loads a bundle and checks it against its digest: a decision point never runs altered policy. */
+  async getBundle(digest: string): Promise<Bundle> {
+    const bytes = await this.objects.getBlob(objectName.bundle(digest));
+    if (!bytes) throw new PolicyStoreError('missing_bundle', `bundle ${digest} is not in the object store`);
+    if (sha256(bytes) !== digest)
+      throw new PolicyStoreError('corrupt_bundle', `bundle ${digest} does not match its digest`);
+    return bundleSchema.parse(JSON.parse(decoder.decode(bytes)));
+  }
+
+  async getSource(digest: string): Promise<string | null> {
+    const bytes = await this.objects.getBlob(objectName.source(digest));
+    return bytes ? decoder.decode(bytes) : null;
+  }
+
+  async putManifest(m: Manifest): Promise<string> {
+    const bytes = encoder.encode(canonicalJson(m));
+    await this.objects.putBlob({ name: objectName.manifest(m.revision) }, bytes);
+    return sha256(bytes);
+  }
+
+  async getManifest(revision: number): Promise<Manifest | null> {
+    if (revision <= 0) return null;
+    const bytes = await this.objects.getBlob(objectName.manifest(revision));
+    return bytes ? manifestSchema.parse(JSON.parse(decoder.decode(bytes))) : null;
+  }
+
+  /** Every stored revision's manifest, newest first. */
+  async history(): Promise<Manifest[]> {
+    const infos = await this.objects.list();
+    const revisions = infos
+      .map((i) => /^manifest\/(\d+)$/.exec(i.name)?.[1])
+      .filter((r): r is string => r !== undefined)
+      .map(Number)
+      .sort((a, b) => b - a);
+    const manifests: Manifest[] = [];
+    for (const r of revisions) {
+      const m = await this.getManifest(r);
+      if (m) manifests.push(m);
+    }
+    return manifests;
+  }
+
+  /** Makes a stored revision current (or the dry-run one); decision points watch this key. */
+  async activate(m: Manifest, changedKeys: readonly string[]): Promise<void> {
+    if (!m.dryRun) {
+      for (const key of changedKeys) await this.kv.put(key, String(m.revision));
+    }
+    await this.kv.put(m.dryRun ? kvKey.dryRun : kvKey.active, String(m.revision));
+  }
+}

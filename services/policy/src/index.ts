@@ -1,0 +1,3 @@
+export { policyConfig } from './config.ts';
+export type { PolicyConfig } from './config.ts';
+export { startPolicyService } from './service.ts';

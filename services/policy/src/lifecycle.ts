@@ -1,0 +1,202 @@
+import type { Bus, DataOf, Envelope, policyStatus } from '@warden/events';
+import { policyCommitted, policyRejected } from '@warden/events';
+import type { Issue } from '@warden/policy-engine';
+import type { Manifest, PolicyStore } from '@warden/policy-store';
+import { kvKey, RevisionConflictError } from '@warden/policy-store';
+import type { Logger } from '@warden/runtime';
+import type { Counter } from 'prom-client';
+import type { CompileOptions, Submission } from './compile.ts';
+import { compileSubmission } from './compile.ts';
+
+export type LifecycleMetrics = { outcomes: Counter<'kind' | 'outcome'> };
+
+type Rejection = DataOf<typeof policyRejected>['reasons'];
+
+/**
+ * Turns submissions into revisions. Each accepted submission becomes a new revision holding the
+ * whole policy set (the previous active set with the submitted policies replaced or added); a
+ * rejected one changes nothing and says why, with positions.
+ */
+export class PolicyLifecycle {
+  private readonly store: PolicyStore;
+  private readonly bus: Bus;
+  private readonly log: Logger;
+  private readonly compile: CompileOptions;
+  private readonly metrics: LifecycleMetrics;
+
+  constructor(options: {
+    store: PolicyStore;
+    bus: Bus;
+    log: Logger;
+    compile: CompileOptions;
+    metrics: LifecycleMetrics;
+  }) {
+    this.store = options.store;
+    this.bus = options.bus;
+    this.log = options.log;
+    this.compile = options.compile;
+    this.metrics = options.metrics;
+  }
+
+  /** Handles one submit event; throws only for infrastructure failures (then it is redelivered). */
+  async handle(event: Envelope<Submission>): Promise<void> {
+    const submission = event.data;
+    const done = await this.store.number(kvKey.submission(event.id));
+    if (done > 0) {
+      // A redelivery after a crash between commit and ack: the revision exists already.
+      this.log.info({ submissionId: event.id, revision: done }, 'submission already committed');
+      return;
+    }
+    if (submission.kind === 'rollback') return this.rollback(event.id, submission.revision);
+
+    const result = await compileSubmission(submission, this.compile);
+    if (!result.ok) return this.reject(event.id, submission.kind, result.issues);
+
+    const dryRun = submission.dryRun === true;
+    const base = await this.store.getManifest(await this.store.activeRevision());
+    const entries: Manifest['entries'] = { ...(base?.entries ?? {}) };
+    const changed: string[] = [];
+    const revision = await this.nextRevision();
+    for (const policy of result.policies) {
+      const digest = await this.store.putBundle(policy.bundle);
+      const sourceDigest = await this.store.putContent('source', new TextEncoder().encode(policy.source));
+      if (entries[policy.key]?.digest === digest) continue;
+      entries[policy.key] = { kind: policy.kind, digest, sourceDigest, revision };
+      changed.push(policy.key);
+    }
+    await this.commit(
+      { revision, createdAt: event.time, submissionId: event.id, dryRun, entries },
+      changed,
+      submission.kind,
+    );
+  }
+
+  private async rollback(submissionId: string, target: number): Promise<void> {
+    const old = await this.store.getManifest(target);
+    if (!old) {
+      return this.reject(submissionId, 'rollback', [
+        {
+          code: 'unknown_revision',
+          message: `revision ${target} does not exist`,
+          line: 1,
+          column: 1,
+          path: 'revision',
+        },
+      ]);
+    }
+    const current = await this.store.getManifest(await this.store.activeRevision());
+    const revision = await this.nextRevision();
+    const changed = Object.keys(old.entries).filter(
+      (k) => current?.entries[k]?.digest !== old.entries[k]?.digest,
+    );
+    const removed = Object.keys(current?.entries ?? {}).filter((k) => !(k in old.entries));
+    const entries = Object.fromEntries(
+      Object.entries(old.entries).map(([k, e]) => [k, changed.includes(k) ? { ...e, revision } : e]),
+    );
+    await this.commit(
+      {
+        revision,
+        createdAt: new Date().toISOString(),
+        submissionId,
+        dryRun: false,
+        rollbackOf: target,
+        entries,
+      },
+      [...changed, ...removed],
+      'rollback',
+    );
+  }
+
+  private async nextRevision(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store.nextRevision();
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  private async commit(manifest: Manifest, changed: string[], kind: string): Promise<void> {
+    const digest = await this.store.putManifest(manifest);
+    await this.store.activate(manifest, changed);
+    await this.store.kv.put(kvKey.submission(manifest.submissionId), String(manifest.revision));
+    await this.bus.publish(policyCommitted, {
+      submissionId: manifest.submissionId,
+      revision: manifest.revision,
+      keys: changed,
+      bundleDigest: digest,
+      dryRun: manifest.dryRun,
+    });
+    this.metrics.outcomes.inc({ kind, outcome: 'committed' });
+    this.log.info(
+      { revision: manifest.revision, keys: changed, dryRun: manifest.dryRun },
+      'policy revision committed',
+    );
+  }
+
+  private async reject(submissionId: string, kind: string, issues: readonly Issue[]): Promise<void> {
+    const reasons: Rejection = issues.slice(0, 100).map((i) => ({
+      message: `${i.code}: ${i.message}${i.path ? ` (at ${i.path})` : ''}`.slice(0, 4096),
+      line: Math.max(1, i.line),
+      column: Math.max(1, i.column),
+      ...(i.file ? { file: i.file } : {}),
+    }));
+    await this.bus.publish(policyRejected, { submissionId, reasons });
+    this.metrics.outcomes.inc({ kind, outcome: 'rejected' });
+    this.log.warn({ submissionId, reasons }, 'policy submission rejected');
+  }
+
+  /** The answer to `warden.policy.v1.status`. */
+  async status(request: DataOf<typeof policyStatus>): Promise<StatusReply> {
+    const revision = await this.store.activeRevision();
+    const dryRun = await this.store.dryRunRevision();
+    const rollout: StatusReply['rollout'] = [];
+    const keys = await this.store.kv.keys('rollout.>');
+    for await (const key of keys) {
+      const entry = await this.store.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') continue;
+      const value = entry.json<{ decisionPoint: string; revision: number; at: string }>();
+      rollout.push({ decisionPoint: value.decisionPoint, revision: value.revision, at: value.at });
+    }
+    rollout.sort((a, b) => a.decisionPoint.localeCompare(b.decisionPoint));
+    const reply: StatusReply = { revision, rollout, ...(dryRun > 0 ? { dryRunRevision: dryRun } : {}) };
+    if (request.history) {
+      reply.history = (await this.store.history()).map((m) => ({
+        revision: m.revision,
+        at: m.createdAt,
+        submissionId: m.submissionId,
+        dryRun: m.dryRun,
+        keys: Object.keys(m.entries).sort(),
+        ...(m.rollbackOf ? { rollbackOf: m.rollbackOf } : {}),
+      }));
+    }
+    if (request.policies) {
+      const m = await this.store.getManifest(revision);
+      reply.policies = Object.entries(m?.entries ?? {})
+        .map(([key, e]) => ({ key, kind: e.kind, digest: e.digest, revision: e.revision }))
+        .sort((a, b) => a.key.localeCompare(b.key));
+    }
+    return reply;
+  }
+
+  /** Records what a decision point applied, for the rollout status. */
+  async recordApplied(revision: number, decisionPoint: string, at: string): Promise<void> {
+    await this.store.kv.put(kvKey.rollout(decisionPoint), JSON.stringify({ decisionPoint, revision, at }));
+  }
+}
+
+export type StatusReply = {
+  revision: number;
+  dryRunRevision?: number;
+  rollout: { decisionPoint: string; revision: number; at: string }[];
+  history?: {
+    revision: number;
+    at: string;
+    submissionId: string;
+    dryRun: boolean;
+    keys: string[];
+    rollbackOf?: number;
+  }[];
+  policies?: { key: string; kind: string; digest: string; revision: number }[];
+};

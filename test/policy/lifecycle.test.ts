@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Bus,
+  InvalidPayloadError,
+  policyCommitted,
+  policyRejected,
+  policyStatus,
+  policySubmit,
+} from '@warden/events';
+import type { DataOf, Envelope } from '@warden/events';
+import { binary, seedFile } from '@warden/infra';
+import { policyConfig, startPolicyService } from '@warden/policy';
+import { runService } from '@warden/runtime';
+import type { RunningService } from '@warden/runtime';
+import { useNats } from '@warden/testing';
+
+type Outcome =
+  | { type: 'committed'; event: Envelope<DataOf<typeof policyCommitted>> }
+  | { type: 'rejected'; event: Envelope<DataOf<typeof policyRejected>> };
+
+const allowGet = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-get
+  namespace: shop
+spec:
+  action: ALLOW
+  rules:
+    - to:
+        - operation:
+            methods: ["GET"]
+`;
+
+const denyAdmin = `apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-admin
+  namespace: shop
+spec:
+  action: DENY
+  rules:
+    - to:
+        - operation:
+            paths: ["/admin/*"]
+`;
+
+const request = (method: string, path: string) => ({
+  destination: { namespace: 'shop', labels: { app: 'cart' } },
+  source: { principal: 'spiffe://cluster.local/ns/web/sa/frontend', ip: '10.0.0.1' },
+  http: { method, path },
+});
+
+describe('policy service: lifecycle, rejection, rollout and rollback', () => {
+  const nats = useNats();
+  const children: ChildProcessWithoutNullStreams[] = [];
+  after(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  async function start(): Promise<{
+    service: RunningService;
+    submit: (data: DataOf<typeof policySubmit>) => Promise<Outcome>;
+    user: Bus;
+  }> {
+    const service = await runService(
+      { name: 'policy', config: policyConfig, start: startPolicyService },
+      {
+        WARDEN_NATS_URL: nats.get().url,
+        WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'policy'),
+        WARDEN_LOG_LEVEL: 'silent',
+        WARDEN_OPA_PATH: binary('opa'),
+      },
+    );
+    const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
+    const outcomes = new Map<string, (o: Outcome) => void>();
+    user.subscribe(policyCommitted, (event) =>
+      outcomes.get(event.data.submissionId)?.({ type: 'committed', event }),
+    );
+    user.subscribe(policyRejected, (event) =>
+      outcomes.get(event.data.submissionId)?.({ type: 'rejected', event }),
+    );
+    await user.nc.flush();
+    const submit = async (data: DataOf<typeof policySubmit>): Promise<Outcome> => {
+      const id = randomUUID();
+      const outcome = new Promise<Outcome>((resolveOutcome) => outcomes.set(id, resolveOutcome));
+      await user.publish(policySubmit, data, { id });
+      return Promise.race([
+        outcome,
+        sleep(30_000, undefined, { ref: false }).then(() => {
+          throw new Error(`no outcome for submission ${id}`);
+        }),
+      ]);
+    };
+    return { service, submit, user };
+  }
+
+  it('commits AuthorizationPolicy YAML as increasing revisions and reports status', async () => {
+    const { service, submit, user } = await start();
+    try {
+      const first = await submit({ kind: 'authorization-policy', text: allowGet, file: 'allow-get.yaml' });
+      assert.equal(first.type, 'committed');
+      assert.equal(first.type === 'committed' && first.event.data.revision, 1);
+      assert.deepEqual(first.type === 'committed' && first.event.data.keys, [
+        'authorization-policy.shop.allow-get',
+      ]);
+
+      const second = await submit({ kind: 'authorization-policy', text: `${allowGet}---\n${denyAdmin}` });
+      assert.equal(second.type === 'committed' && second.event.data.revision, 2);
+      // Only the new policy changed; the unchanged one keeps its revision.
+      assert.deepEqual(second.type === 'committed' && second.event.data.keys, [
+        'authorization-policy.shop.deny-admin',
+      ]);
+
+      const status = await user.request(policyStatus, { history: true, policies: true });
+      assert.equal(status.revision, 2);
+      assert.deepEqual(
+        status.policies?.map((p) => [p.key, p.revision]),
+        [
+          ['authorization-policy.shop.allow-get', 1],
+          ['authorization-policy.shop.deny-admin', 2],
+        ],
+      );
+      assert.deepEqual(
+        status.history?.map((h) => h.revision),
+        [2, 1],
+      );
+    } finally {
+      await service.stop('test');
+    }
+  });
+
+  it('rejects bad input with positions and reasons, keeping the previous revision active', async () => {
+    const { service, submit, user } = await start();
+    try {
+      assert.equal((await submit({ kind: 'authorization-policy', text: allowGet })).type, 'committed');
+
+      const badIndent = allowGet.replace('  action: ALLOW', ' action: ALLOW');
+      const unknownField = allowGet.replace('  action: ALLOW', '  action: ALLOW\n  colour: red');
+      const badAction = allowGet.replace('action: ALLOW', 'action: PERMIT');
+      const unsafeRego = 'package demo\n\nallow if {\n  input.user == x\n}\n';
+      const cases: [string, DataOf<typeof policySubmit>, RegExp, number][] = [
+        [
+          'bad indentation',
+          { kind: 'authorization-policy', text: badIndent, file: 'p.yaml' },
+          /yaml_syntax/,
+          7,
+        ],
+        ['unknown field', { kind: 'authorization-policy', text: unknownField, file: 'p.yaml' }, /colour/, 8],
+        [
+          'unknown action',
+          { kind: 'authorization-policy', text: badAction, file: 'p.yaml' },
+          /PERMIT|action/,
+          7,
+        ],
+        [
+          'unsafe Rego variable',
+          { kind: 'rego', text: unsafeRego, file: 'demo.rego', entrypoint: 'demo/allow' },
+          /unsafe|var x/,
+          4,
+        ],
+      ];
+      for (const [what, data, reason, line] of cases) {
+        const outcome = await submit(data);
+        assert.equal(outcome.type, 'rejected', what);
+        if (outcome.type !== 'rejected') continue;
+        const first = outcome.event.data.reasons[0];
+        assert.ok(first, what);
+        assert.match(outcome.event.data.reasons.map((r) => r.message).join('\n'), reason, what);
+        assert.equal(first.line, line, `${what}: ${JSON.stringify(outcome.event.data.reasons)}`);
+        assert.ok(first.column && first.column >= 1, what);
+        assert.ok(first.file, what);
+      }
+      // A 10 MB policy cannot even be submitted: the bus refuses it, naming the limit.
+      await assert.rejects(
+        user.publish(policySubmit, {
+          kind: 'authorization-policy',
+          text: `${allowGet}#${'x'.repeat(10 * 1024 * 1024)}`,
+        }),
+        (err: unknown) =>
+          err instanceof InvalidPayloadError &&
+          /text: must NOT have more than 524288 characters/.test(err.message),
+      );
+      assert.equal((await user.request(policyStatus, {})).revision, 1);
+    } finally {
+      await service.stop('test');
+    }
+  });
+
+  it('rolls out to two decision-point processes, which both report applied, and rolls back', async () => {
+    const { service, submit, user } = await start();
+    const points = await Promise.all(
+      ['dp-a', 'dp-b'].map((name) =>
+        decisionPoint(nats.get().url, seedFile(nats.get().credsDir, 'enforcer'), name, children),
+      ),
+    );
+    try {
+      const r1 = await submit({ kind: 'authorization-policy', text: allowGet });
+      assert.equal(r1.type, 'committed');
+      await waitForRollout(user, 1, ['dp-a', 'dp-b']);
+      for (const dp of points) {
+        assert.equal((await dp.decide(request('GET', '/admin/users'))).allowed, true);
+        assert.equal((await dp.decide(request('POST', '/cart'))).allowed, false);
+      }
+
+      const r2 = await submit({ kind: 'authorization-policy', text: denyAdmin });
+      assert.equal(r2.type === 'committed' && r2.event.data.revision, 2);
+      await waitForRollout(user, 2, ['dp-a', 'dp-b']);
+      for (const dp of points) {
+        const decision = await dp.decide(request('GET', '/admin/users'));
+        assert.equal(decision.allowed, false);
+        assert.equal(decision.policy, 'ns[shop]-policy[deny-admin]-rule[0]');
+      }
+
+      const back = await submit({ kind: 'rollback', revision: 1 });
+      assert.equal(back.type === 'committed' && back.event.data.revision, 3);
+      await waitForRollout(user, 3, ['dp-a', 'dp-b']);
+      for (const dp of points) assert.equal((await dp.decide(request('GET', '/admin/users'))).allowed, true);
+
+      const missing = await submit({ kind: 'rollback', revision: 42 });
+      assert.equal(missing.type, 'rejected');
+      const status = await user.request(policyStatus, { history: true });
+      assert.equal(status.revision, 3);
+      assert.equal(status.history?.[0]?.rollbackOf, 1);
+    } finally {
+      await service.stop('test');
+    }
+  });
+});
+
+type DecisionPoint = {
+  decide(req: unknown): Promise<{ allowed: boolean; policy: string | null; applied: number }>;
+};
+
+async function decisionPoint(
+  url: string,
+  seed: string,
+  name: string,
+  children: ChildProcessWithoutNullStreams[],
+): Promise<DecisionPoint> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'decision-point.ts'), url, seed, name]);
+  children.push(child);
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  assert.deepEqual(JSON.parse(String(first.value)), { ready: true });
+  return {
+    decide: async (req) => {
+      child.stdin.write(`${JSON.stringify(req)}\n`);
+      const line = await lines.next();
+      return JSON.parse(String(line.value)) as { allowed: boolean; policy: string | null; applied: number };
+    },
+  };
+}
+
+async function waitForRollout(user: Bus, revision: number, points: readonly string[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const status = await user.request(policyStatus, {});
+    const done = points.every((p) =>
+      status.rollout.some((r) => r.decisionPoint === p && r.revision >= revision),
+    );
+    if (done) return;
+    if (Date.now() > deadline)
+      throw new Error(`rollout of ${revision} incomplete: ${JSON.stringify(status.rollout)}`);
+    await sleep(50);
+  }
+}
