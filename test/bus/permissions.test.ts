@@ -7,6 +7,7 @@ import {
   Bus,
   ownedResources,
   policyCommitted,
+  policySubmit,
   provision,
   servicePrincipals,
   subjectOf,
@@ -108,5 +109,42 @@ describe('per-service NATS permissions', () => {
       { qualifiers: { namespace: 'shop', workload: 'cart' } },
     );
     assert.equal(await got, subjectOf(topologyHeartbeat, { namespace: 'shop', workload: 'cart' }));
+  });
+
+  it('lets only the owner reconfigure a shared stream: no writer can shrink the audit log', async () => {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: ['WARDEN_AUDIT'] });
+    const detector = await nats.get().connect('detector');
+    const jsm = await jetstreamManager(detector);
+    const info = await jsm.streams.info('WARDEN_AUDIT');
+    await assert.rejects(jsm.streams.update('WARDEN_AUDIT', { ...info.config, max_msgs: 1 }));
+    const enforcer = await jetstreamManager(await nats.get().connect('enforcer'));
+    await enforcer.streams.update('WARDEN_AUDIT', { ...info.config, description: 'audit log' });
+  });
+
+  it("keeps other principals off a service's durable consumer: no draining, acking or deleting it", async () => {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: ['WARDEN_POLICY'] });
+    const policy = new Bus(await nats.get().connect('policy'), { source: 'policy' });
+    const seen: string[] = [];
+    const consumer = await policy.consume(policySubmit, (e) => void seen.push(e.data.kind), {
+      durable: 'policy-submissions',
+    });
+    await consumer.stop();
+
+    const user = await nats.get().connect('user');
+    const jsm = await jetstreamManager(user);
+    await assert.rejects(jsm.consumers.delete('WARDEN_POLICY', 'policy-submissions'));
+    await assert.rejects(jsm.consumers.info('WARDEN_POLICY', 'policy-submissions'));
+    await assert.rejects(
+      user.request('$JS.API.CONSUMER.MSG.NEXT.WARDEN_POLICY.policy-submissions', '{"batch":1}', {
+        timeout: 1000,
+      }),
+    );
+    // The owner still has it.
+    assert.equal(
+      (await (await jetstreamManager(admin)).consumers.info('WARDEN_POLICY', 'policy-submissions')).name,
+      'policy-submissions',
+    );
   });
 });

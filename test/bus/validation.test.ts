@@ -155,24 +155,54 @@ describe('validation on the bus', () => {
     await consumer.stop();
   });
 
+  it('gives up on an event whose handler keeps failing after maxDeliver tries, and moves on', async () => {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: ['WARDEN_TOPOLOGY'] });
+    const bus = new Bus(await nats.get().connect('topology'), { source: 'test-topology' });
+    const calls: string[] = [];
+    const consumer = await bus.consume(
+      topologyRegister,
+      (event) => {
+        calls.push(event.data.workload);
+        if (event.data.workload === 'poison') throw new Error('always fails');
+      },
+      { durable: 'test-poison', retryDelayMs: 10, maxDeliver: 3 },
+    );
+    const user = new Bus(await nats.get().connect('user'), { source: 'u' });
+    await user.publish(topologyRegister, { ...registration, workload: 'poison' });
+    await user.publish(topologyRegister, { ...registration, workload: 'healthy' });
+    const deadline = Date.now() + 5000;
+    while (!calls.includes('healthy') && Date.now() < deadline) await sleep(20);
+    await sleep(500);
+    assert.deepEqual(
+      calls.filter((c) => c === 'poison'),
+      ['poison', 'poison', 'poison'],
+    );
+    assert.ok(calls.includes('healthy'));
+    const info = await (await jetstreamManager(admin)).consumers.info('WARDEN_TOPOLOGY', 'test-poison');
+    assert.equal(info.num_ack_pending, 0);
+    await consumer.stop();
+  });
+
   it('redelivers an event whose handler failed, then acks it', async () => {
     const admin = await nats.get().connect('admin');
     await provision(admin, { streams: ['WARDEN_TOPOLOGY'] });
     const bus = new Bus(await nats.get().connect('topology'), { source: 'test-topology' });
     let calls = 0;
-    const done = new Promise<void>((resolveDone) => {
-      void bus.consume(
-        topologyRegister,
-        () => {
-          calls++;
-          if (calls < 3) throw new Error('transient');
-          resolveDone();
-        },
-        { durable: 'test-retry', retryDelayMs: 10 },
-      );
-    });
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const consumer = await bus.consume(
+      topologyRegister,
+      () => {
+        calls++;
+        if (calls < 3) throw new Error('transient');
+        resolveDone();
+      },
+      { durable: 'test-retry', retryDelayMs: 10 },
+    );
     await new Bus(await nats.get().connect('user'), { source: 'u' }).publish(topologyRegister, registration);
     await done;
     assert.equal(calls, 3);
+    await consumer.stop();
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { provision } from '@warden/events';
 import { seedFile } from '@warden/infra';
 import { ConfigError, NatsCredentialsError, runService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
@@ -16,6 +17,8 @@ describe('service runtime', () => {
   });
 
   it('boots, provisions what it owns, reports ready with metrics, audits its lifecycle and stops cleanly', async () => {
+    // The audit log belongs to the enforcer; the stack creates it before any service starts.
+    await provision(await nats.get().connect('admin'), { streams: ['WARDEN_AUDIT'] });
     let stopped = false;
     const service = await runService(
       {

@@ -38,8 +38,8 @@ describe('local stack supervisor', () => {
     const ports = await ephemeralPorts();
     const events: string[] = [];
     const stack = new Stack({ dir, ports, backoff: { baseMs: 100 }, onEvent: (line) => events.push(line) });
-    await stack.start();
     try {
+      await stack.start();
       const status = stack.status();
       assert.equal(status.length, 3 + servicePrincipals.length);
       assert.ok(status.every((c) => c.state === 'ready'));
@@ -110,8 +110,8 @@ describe('local stack supervisor', () => {
 
     // A second start on the same folder resumes with the same data.
     const again = new Stack({ dir, ports, services: ['policy'] });
-    await again.start();
     try {
+      await again.start();
       const admin = await connectNats({
         url: again.natsUrl,
         principal: 'admin',
@@ -127,14 +127,21 @@ describe('local stack supervisor', () => {
   });
 
   it('leaves no process behind when stopped', async () => {
+    const stopDir = tempDir('stack-stop');
     const stack = new Stack({
-      dir: tempDir('stack-stop'),
+      dir: stopDir,
       ports: await ephemeralPorts(),
-      services: ['ca', 'console'],
+      services: ['detector', 'console'],
     });
-    await stack.start();
-    const pids = stack.status().map((c) => c.pid);
-    await stack.stop();
+    let pids: (number | null)[];
+    try {
+      await stack.start();
+      pids = stack.status().map((c) => c.pid);
+    } finally {
+      await stack.stop();
+      rmSync(stopDir, { recursive: true, force: true });
+    }
+    assert.equal(pids.length, 5);
     for (const pid of pids) {
       assert.ok(pid !== null);
       assert.equal(isAlive(pid), false, `pid ${pid} still running`);

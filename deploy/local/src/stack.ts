@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { servicePrincipals } from '@warden/events';
+import { nkeyAuthenticator } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { allStreams, BucketName, ObjectStoreName, provision, servicePrincipals } from '@warden/events';
 import type { ServiceName } from '@warden/events';
 import {
   ensureCredentials,
@@ -154,6 +156,7 @@ export class Stack {
       ),
     ];
     await Promise.all(infra.map((u) => this.supervise(u)));
+    await this.provisionAll(credentials.get('admin')?.seed);
 
     const caEnv = localCaEnv(dir);
     const services = (this.options.services ?? servicePrincipals).map((name) => {
@@ -181,6 +184,27 @@ export class Stack {
       );
     });
     await Promise.all(services.map((u) => this.supervise(u)));
+  }
+
+  /**
+   * Creates every stream, bucket and object store once, as the operator, before any service
+   * starts: a service may then write a stream whose owner is not up yet (every service writes
+   * the audit log, which the enforcer owns). Each owner re-checks its own at boot.
+   */
+  private async provisionAll(adminSeed: string | undefined): Promise<void> {
+    const nc = await connect({
+      servers: this.natsUrl,
+      ...(adminSeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(adminSeed)) } : {}),
+    });
+    try {
+      await provision(nc, {
+        streams: allStreams,
+        buckets: Object.values(BucketName),
+        objectStores: Object.values(ObjectStoreName),
+      });
+    } finally {
+      await nc.close();
+    }
   }
 
   /** Stops services first (they drain NATS), then the infrastructure, newest first. */

@@ -117,18 +117,20 @@ export class Bus {
     );
     if (options.id !== undefined) envelope.id = options.id;
     const payload = this.encode(subject, envelope);
-    this.metrics.published.inc({ schema: def.schema });
     if (def.stream === null) {
       this.nc.publish(subject, payload);
+      this.metrics.published.inc({ schema: def.schema });
       return undefined;
     }
     try {
       // The event id doubles as the JetStream message id, so a retried publish is stored once.
-      return await this.js.publish(subject, payload, {
+      const ack = await this.js.publish(subject, payload, {
         msgID: envelope.id,
         timeout: options.timeoutMs ?? 5000,
         retries: 3,
       });
+      this.metrics.published.inc({ schema: def.schema });
+      return ack;
     } catch (cause) {
       if (isNoResponders(cause)) {
         throw new EventsError(
@@ -289,6 +291,10 @@ export class Bus {
     } catch {
       observe('invalid');
       throw new InvalidPayloadError(`${def.subject} reply`, ['not JSON']);
+    }
+    if (!reply || typeof reply !== 'object') {
+      observe('invalid');
+      throw new InvalidPayloadError(`${def.subject} reply`, ['not a JSON object']);
     }
     if (reply.ok !== true) {
       observe('error');

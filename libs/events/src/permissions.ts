@@ -51,6 +51,13 @@ export type Grant = {
   readsObjects: readonly ObjectStoreName[];
   /** Core-NATS subscriptions wider than one event type, where DESIGN §2 promises them to users. */
   subscribeWildcards?: readonly string[];
+  /**
+   * Named durable consumers this principal owns, by the event they consume. No other principal
+   * may create, read from, ack on, or delete them, so nobody can drain or switch off a service's
+   * feed. (Durables named at run time, such as one per agent host, are not listed and so not
+   * protected this way.)
+   */
+  durables?: Readonly<Record<string, EventDef>>;
 };
 
 const none = {
@@ -90,6 +97,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     readsBuckets: [BucketName.policy],
     writesObjects: [ObjectStoreName.bundles],
     readsObjects: [ObjectStoreName.bundles],
+    durables: { 'policy-submissions': e.policySubmit, 'policy-rollout': e.policyApplied },
   },
   topology: {
     ...none,
@@ -155,11 +163,26 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
 };
 
+/**
+ * Each stream has one owner, the only principal allowed to create or reconfigure it: a stream
+ * many services write (the audit log above all) must not be reconfigurable by every writer.
+ * Buckets and object stores have one writer each, which owns them.
+ */
+export const streamOwners: Readonly<Record<StreamName, ServiceName>> = {
+  WARDEN_POLICY: 'policy',
+  WARDEN_TELEMETRY: 'telemetry-ingest',
+  WARDEN_ALERTS: 'detector',
+  WARDEN_ENFORCEMENT: 'enforcer',
+  WARDEN_AUDIT: 'enforcer',
+  WARDEN_IDENTITY: 'ca',
+  WARDEN_TOPOLOGY: 'topology',
+};
+
 /** The inbox prefix of a principal: replies to it can be read by it alone. */
 export const inboxPrefix = (principal: Principal): string => `_INBOX_${principal.replace(/-/g, '_')}`;
 
 export type NatsPermissions = {
-  publish: { allow: string[] };
+  publish: { allow: string[]; deny?: string[] };
   subscribe: { allow: string[] };
 };
 
@@ -179,18 +202,17 @@ export function natsPermissions(principal: Principal): NatsPermissions {
     publish.add(`$JS.API.STREAM.MSG.GET.${stream}`);
     publish.add(`$JS.ACK.${stream}.>`);
   };
-  // Services create the streams they write; people and workloads only publish into them.
-  const provisions = (servicePrincipals as readonly Principal[]).includes(principal);
   const ownStream = (stream: string): void => {
     publish.add(`$JS.API.STREAM.INFO.${stream}`);
-    if (!provisions) return;
     publish.add(`$JS.API.STREAM.CREATE.${stream}`);
     publish.add(`$JS.API.STREAM.UPDATE.${stream}`);
   };
 
   for (const def of grant.publishes) {
     publish.add(filterOf(def));
-    if (def.stream) ownStream(def.stream);
+    if (!def.stream) continue;
+    if (streamOwners[def.stream] === principal) ownStream(def.stream);
+    else publish.add(`$JS.API.STREAM.INFO.${def.stream}`);
   }
   // A stored event can be read through a JetStream consumer or live, with a plain subscription.
   for (const def of grant.subscribes) {
@@ -213,19 +235,35 @@ export function natsPermissions(principal: Principal): NatsPermissions {
   }
   for (const store of grant.readsObjects) readStream(objectStreamName(store));
 
-  return { publish: { allow: [...publish].sort() }, subscribe: { allow: [...subscribe].sort() } };
+  // Other principals' durables on the streams this one may read: hands off.
+  const deny = new Set<string>();
+  const readable = new Set<string>();
+  for (const def of grant.subscribes) if (def.stream) readable.add(def.stream);
+  for (const [other, otherGrant] of Object.entries(grants)) {
+    if (other === principal) continue;
+    for (const [durable, def] of Object.entries(otherGrant.durables ?? {})) {
+      if (!def.stream || !readable.has(def.stream)) continue;
+      deny.add(`$JS.API.CONSUMER.*.${def.stream}.${durable}`);
+      deny.add(`$JS.API.CONSUMER.*.${def.stream}.${durable}.>`);
+      deny.add(`$JS.API.CONSUMER.*.*.${def.stream}.${durable}`);
+      deny.add(`$JS.ACK.${def.stream}.${durable}.>`);
+    }
+  }
+  return {
+    publish: { allow: [...publish].sort(), ...(deny.size ? { deny: [...deny].sort() } : {}) },
+    subscribe: { allow: [...subscribe].sort() },
+  };
 }
 
-/** Streams, buckets and object stores a service creates at boot: the ones it writes. */
+/** Streams, buckets and object stores a service creates at boot: the ones it owns. */
 export function ownedResources(principal: Principal): {
   streams: StreamName[];
   buckets: BucketName[];
   objectStores: ObjectStoreName[];
 } {
   const grant = grants[principal];
-  const streams = new Set<StreamName>();
-  for (const def of grant.publishes) if (def.stream) streams.add(def.stream);
-  return { streams: [...streams], buckets: [...grant.writesBuckets], objectStores: [...grant.writesObjects] };
+  const streams = (Object.keys(streamOwners) as StreamName[]).filter((s) => streamOwners[s] === principal);
+  return { streams, buckets: [...grant.writesBuckets], objectStores: [...grant.writesObjects] };
 }
 
 export const allStreams: readonly StreamName[] = Object.values(StreamName);

@@ -62,6 +62,7 @@ export async function runService<S extends z.ZodObject>(
 
   let phase = 'starting';
   let nc: NatsConnection | undefined = undefined;
+  let natsConnected = false;
   const ops = await startOpsServer({
     host: config.WARDEN_HTTP_HOST,
     port: config.WARDEN_HTTP_PORT,
@@ -70,6 +71,7 @@ export async function runService<S extends z.ZodObject>(
       notReadyReason: () => {
         if (phase !== 'ready') return phase;
         if (!nc || nc.isClosed()) return 'nats connection closed';
+        if (!natsConnected) return 'nats disconnected; reconnecting';
         if (nc.isDraining()) return 'draining';
         return null;
       },
@@ -89,6 +91,14 @@ export async function runService<S extends z.ZodObject>(
       seedFile: config.WARDEN_NATS_SEED_FILE,
       logger: log,
     });
+    natsConnected = true;
+    const connection = nc;
+    void (async () => {
+      for await (const status of connection.status()) {
+        if (status.type === 'disconnect') natsConnected = false;
+        else if (status.type === 'reconnect') natsConnected = true;
+      }
+    })();
     bus = new Bus(nc, { source: instance, logger: log, metrics: createBusMetrics(registry) });
 
     phase = 'provisioning';
@@ -114,11 +124,6 @@ export async function runService<S extends z.ZodObject>(
       log.info({ reason }, 'stopping');
       phase = 'stopping';
       up.set(0);
-      const deadline = setTimeout(() => {
-        log.error({ graceMs: config.WARDEN_SHUTDOWN_GRACE_MS }, 'shutdown took too long; exiting');
-        process.exit(1);
-      }, config.WARDEN_SHUTDOWN_GRACE_MS);
-      deadline.unref();
       try {
         await started.stop?.();
       } catch (err) {
@@ -127,7 +132,6 @@ export async function runService<S extends z.ZodObject>(
       await auditLifecycle(bus, spec.name, instance, 'stop', log);
       await nc?.drain().catch((err: unknown) => log.warn({ err }, 'nats drain failed'));
       await ops.close();
-      clearTimeout(deadline);
       log.info('stopped');
     })();
     return stopping;
@@ -185,7 +189,13 @@ async function provisionWithRetry(nc: NatsConnection, name: ServiceName, log: Lo
 export function main<S extends z.ZodObject>(spec: ServiceSpec<S>): void {
   runService(spec).then(
     (service) => {
+      const graceMs = Number(process.env['WARDEN_SHUTDOWN_GRACE_MS'] ?? 10_000) || 10_000;
       const onSignal = (signal: string): void => {
+        const deadline = setTimeout(() => {
+          service.ctx.log.error({ graceMs }, 'shutdown took too long; exiting');
+          process.exit(1);
+        }, graceMs);
+        deadline.unref();
         void service.stop(signal).then(() => process.exit(0));
       };
       process.once('SIGTERM', onSignal);
