@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '@warden/cli';
 import { alert, Bus, provision } from '@warden/events';
 import { freePort, seedFile } from '@warden/infra';
@@ -11,12 +10,22 @@ type Result = { code: number; out: string; err: string };
 describe('warden CLI against a real nats-server', () => {
   const nats = useNats();
 
-  const cli = async (argv: string[], interrupted?: Promise<void>): Promise<Result> => {
+  const cli = async (
+    argv: string[],
+    interrupted?: Promise<void>,
+    onErr: (text: string) => void = () => undefined,
+  ): Promise<Result> => {
     let out = '';
     let err = '';
     const identity = argv.includes('--identity') ? (argv[argv.indexOf('--identity') + 1] ?? 'user') : 'user';
     const code = await runCli(argv, {
-      io: { out: (t) => (out += t), err: (t) => (err += t) },
+      io: {
+        out: (t) => (out += t),
+        err: (t) => {
+          err += t;
+          onErr(t);
+        },
+      },
       env: { WARDEN_NATS_URL: nats.get().url, WARDEN_NKEY: seedFile(nats.get().credsDir, identity) },
       ...(interrupted ? { interrupted } : {}),
     });
@@ -36,8 +45,16 @@ describe('warden CLI against a real nats-server', () => {
     assert.deepEqual([published.code, published.err], [0, '']);
     assert.equal(published.out, 'stored in WARDEN_POLICY as #1\n');
 
-    const tail = cli(['events', 'tail', 'warden.alert.v1', 'severity=critical', '--count', '1']);
-    await sleep(300);
+    let listening: () => void = () => undefined;
+    const subscribed = new Promise<void>((r) => (listening = r));
+    const tail = cli(
+      ['events', 'tail', 'warden.alert.v1', 'severity=critical', '--count', '1'],
+      undefined,
+      (t) => {
+        if (t.startsWith('listening on')) listening();
+      },
+    );
+    await subscribed;
     const detector = new Bus(await nats.get().connect('detector'), { source: 'detector-test' });
     const raise = (severity: 'warning' | 'critical') =>
       detector.publish(
@@ -88,6 +105,12 @@ describe('warden CLI against a real nats-server', () => {
     ]);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /Permissions Violation for Publish to "warden.identity.v1.revoked"/);
+  });
+
+  it('says so when the identity may not read what it tails', async () => {
+    const result = await cli(['events', 'tail', 'warden.identity.v1.issued']);
+    assert.equal(result.code, 1);
+    assert.match(result.err, /Permissions Violation for Subscription to "warden.identity.v1.issued"/);
   });
 
   it('fails fast with a clear message when no server is there', async () => {

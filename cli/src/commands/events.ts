@@ -133,10 +133,26 @@ export const eventCommands: Command[] = [
         },
         { filter },
       );
+      // The server refuses a subscription asynchronously; without this, tail would wait in silence.
+      const refused = (async () => {
+        for await (const status of bus.nc.status()) {
+          if (status.type === 'error' && /permissions violation/i.test(String(status.error)))
+            return String(status.error);
+        }
+        return 'connection closed';
+      })();
       await bus.nc.flush();
       ctx.io.err(`listening on ${filterOf(def, filter)}\n`);
-      await Promise.race([finished, ctx.interrupted]);
+      const outcome = await Promise.race([
+        finished.then(() => null),
+        ctx.interrupted.then(() => null),
+        refused,
+      ]);
       sub.unsubscribe();
+      if (outcome !== null) {
+        ctx.io.err(`warden: ${outcome}\n`);
+        return 1;
+      }
       return 0;
     },
   },

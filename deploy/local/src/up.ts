@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '@warden/infra';
@@ -30,6 +31,28 @@ const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
 };
 
+// One stack per folder: a second `make up` on the same data would fight the first for ports and files.
+mkdirSync(values.dir, { recursive: true });
+const pidFile = join(values.dir, 'up.pid');
+const previous = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8') : NaN);
+if (Number.isInteger(previous) && previous !== process.pid && alive(previous)) {
+  log(
+    `another stack is running on ${values.dir} (pid ${previous}); stop it first (Ctrl-C there, or kill ${previous})`,
+  );
+  process.exit(1);
+}
+writeFileSync(pidFile, String(process.pid));
+process.on('exit', () => rmSync(pidFile, { force: true }));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const stack = new Stack({
   dir: values.dir,
   ports: values['ephemeral-ports'] ? await ephemeralPorts() : defaultPorts,
@@ -57,6 +80,8 @@ const shutdown = (signal: string): void => {
 };
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
+// Closing the terminal must not orphan the children, which run in their own process groups.
+process.on('SIGHUP', () => shutdown('SIGHUP'));
 
 try {
   await stack.start();
