@@ -11,7 +11,14 @@ import {
 } from '@warden/events';
 import type { Bus, DataOf } from '@warden/events';
 import { buildRevision, PolicyStore } from '@warden/policy-store';
-import type { AuthzRequest } from '@warden/policy-engine';
+import {
+  analyzePolicies,
+  checkEquivalence,
+  formatAuthorizationPolicies,
+  minimizePolicies,
+  parseAuthorizationPolicies,
+} from '@warden/policy-engine';
+import type { AuthorizationPolicy, AuthzRequest, KnownWorkload } from '@warden/policy-engine';
 import type { Command, CommandContext } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { table } from '../table.ts';
@@ -124,6 +131,52 @@ const seconds = (values: Record<string, unknown>): number => {
   if (!(s > 0)) throw new UsageError('--timeout must be a positive number of seconds');
   return s * 1000;
 };
+
+/**
+ * The AuthorizationPolicies to analyse: from local files (-f, no server needed) or from a stored
+ * revision (the active one by default).
+ */
+async function policiesFrom(
+  ctx: CommandContext,
+  values: Record<string, unknown>,
+): Promise<AuthorizationPolicy[]> {
+  const path = values['file'];
+  if (typeof path === 'string') {
+    const policies: AuthorizationPolicy[] = [];
+    for (const file of policyFiles(path).filter((f) => extname(f) !== '.rego')) {
+      const { policies: parsed, issues } = parseAuthorizationPolicies(readFileSync(file, 'utf8'));
+      if (issues.length > 0) {
+        const first = issues[0];
+        throw new UsageError(
+          `${file}:${first?.line}:${first?.column}: ${first?.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`,
+        );
+      }
+      policies.push(...parsed);
+    }
+    return policies;
+  }
+  const store = await PolicyStore.open(await ctx.nc());
+  const revision =
+    values['revision'] === undefined ? await store.activeRevision() : Number(values['revision']);
+  const manifest = await store.getManifest(revision);
+  if (!manifest) throw new UsageError(`revision ${revision} does not exist`);
+  return [...(await buildRevision(store, manifest)).policies];
+}
+
+/** Known workloads for the selector check, from a YAML list of {namespace, labels, plaintext}. */
+function workloadsFrom(values: Record<string, unknown>): KnownWorkload[] | undefined {
+  const file = values['workloads'];
+  if (typeof file !== 'string') return undefined;
+  const list = parseYaml(readFileSync(file, 'utf8')) as unknown;
+  if (!Array.isArray(list))
+    throw new UsageError(`${file} must be a YAML list of {namespace, labels, plaintext}`);
+  return list as KnownWorkload[];
+}
+
+const sourceOptions = {
+  file: { type: 'string', short: 'f' },
+  revision: { type: 'string' },
+} as const;
 
 export const policyCommands: Command[] = [
   {
@@ -250,6 +303,55 @@ export const policyCommands: Command[] = [
         if (decision.audit.length) ctx.io.out(`  audited by ${decision.audit.join(', ')}\n`);
       }
       return decision.allowed ? 0 : 3;
+    },
+  },
+  {
+    path: ['policy', 'analyze'],
+    summary:
+      'conflicting, shadowed and redundant rules, selectors matching no workload, mTLS-only fields on plaintext',
+    args: '[-f <file|dir>] [--workloads <file>]',
+    options: { ...sourceOptions, workloads: { type: 'string' } },
+    async run(ctx, _positionals, values) {
+      const policies = await policiesFrom(ctx, values);
+      const workloads = workloadsFrom(values);
+      const findings = analyzePolicies(policies, workloads ? { workloads } : {});
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(findings, null, 2)}\n`);
+      else if (findings.length === 0) ctx.io.out(`no findings in ${policies.length} policies\n`);
+      else
+        ctx.io.out(
+          table(
+            ['FINDING', 'RULE', 'BECAUSE OF', 'WHY'],
+            findings.map((f) => [f.kind, f.subject, f.by ?? '', f.message]),
+          ),
+        );
+      return 0;
+    },
+  },
+  {
+    path: ['policy', 'minimize'],
+    summary: 'an equivalent, smaller policy set (YAML on stdout), checked on generated requests',
+    args: '[-f <file|dir>] [--check N]',
+    options: { ...sourceOptions, check: { type: 'string', default: '100000' } },
+    async run(ctx, _positionals, values) {
+      const requests = Number(values['check']);
+      if (!Number.isInteger(requests) || requests < 0)
+        throw new UsageError('--check must be a number of requests');
+      const policies = await policiesFrom(ctx, values);
+      const result = minimizePolicies(policies);
+      for (const c of result.changes) {
+        ctx.io.err(`${c.kind} ${c.subject}${c.into ? ` (into ${c.into})` : ''}: ${c.reason}\n`);
+      }
+      const report = checkEquivalence(policies, result.policies, { requests });
+      ctx.io.err(
+        `${result.rulesBefore} rules -> ${result.rulesAfter}; equivalent on ${report.checked} generated requests ` +
+          `(${report.allowed} allowed): ${report.mismatches.length === 0 ? 'yes' : `NO, ${report.mismatches.length} differ`}\n`,
+      );
+      if (report.mismatches.length > 0) {
+        ctx.io.err(`first difference: ${JSON.stringify(report.mismatches[0])}\n`);
+        return 1;
+      }
+      ctx.io.out(formatAuthorizationPolicies(result.policies));
+      return 0;
     },
   },
 ];

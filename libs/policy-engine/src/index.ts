@@ -40,3 +40,4 @@ export { checkEquivalence, generateRequests } from './analysis/equivalence.ts';
 export type { EquivalenceReport, Mismatch } from './analysis/equivalence.ts';
 export { generateCorpus } from './analysis/corpus.ts';
 export { fieldCovers, patternCovers, ruleCovers, scopeCovers } from './analysis/subsume.ts';
+export { formatAuthorizationPolicies } from './authz/format.ts';
