@@ -6,7 +6,8 @@
 import { createInterface } from 'node:readline';
 import { Engine } from '@warden/policy-engine';
 import type { AuthzRequest } from '@warden/policy-engine';
-import { PolicyFollower } from '@warden/policy-store';
+import { Bus } from '@warden/events';
+import { DryRunDecider, PolicyFollower } from '@warden/policy-store';
 import { connectNats } from '@warden/runtime';
 
 const [url, seedFile, name] = process.argv.slice(2);
@@ -16,10 +17,18 @@ if (!url || !seedFile || !name) {
 }
 const nc = await connectNats({ url, principal: 'enforcer', instance: name, seedFile });
 const engine = new Engine();
+const dryRunEngine = new Engine();
+const decider = new DryRunDecider({
+  active: engine,
+  dryRun: dryRunEngine,
+  bus: new Bus(nc, { source: name }),
+  decisionPoint: name,
+});
 const follower = new PolicyFollower({
   nc,
   decisionPoint: name,
   engine,
+  dryRunEngine,
   logger: {
     debug() {},
     warn: (obj, msg) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
@@ -30,8 +39,9 @@ await follower.start();
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const decision = engine.decide(JSON.parse(line) as AuthzRequest);
-  process.stdout.write(`${JSON.stringify({ ...decision, applied: follower.appliedRevision })}\n`);
+  const decision = decider.decide(JSON.parse(line) as AuthzRequest);
+  const applied = { applied: follower.appliedRevision, dryRun: follower.dryRunRevision };
+  process.stdout.write(`${JSON.stringify({ ...decision, ...applied })}\n`);
 }
 follower.stop();
 await nc.close();

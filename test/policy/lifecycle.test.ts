@@ -223,19 +223,54 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
       await waitForRollout(user, 3, ['dp-a', 'dp-b']);
       for (const dp of points) assert.equal((await dp.decide(request('GET', '/admin/users'))).allowed, true);
 
+      // A dry run that would deny every GET: evaluated beside, reported, never enforced.
+      const admin = await nats.get().connect('admin');
+      const differences: string[] = [];
+      admin.subscribe('warden.audit.v1.policy-dry-run', {
+        callback: (_err, msg) => {
+          differences.push(msg.string());
+        },
+      });
+      await admin.flush();
+      const denyGet = allowGet
+        .replace('name: allow-get', 'name: deny-get')
+        .replace('action: ALLOW', 'action: DENY');
+      const trial = await submit({ kind: 'authorization-policy', text: denyGet, dryRun: true });
+      assert.equal(trial.type === 'committed' && trial.event.data.dryRun, true);
+      const trialRevision = trial.type === 'committed' ? trial.event.data.revision : 0;
+      for (const dp of points) {
+        let decision = await dp.decide(request('GET', '/cart'));
+        const deadline = Date.now() + 10_000;
+        while (decision.dryRun < trialRevision && Date.now() < deadline) {
+          await sleep(50);
+          decision = await dp.decide(request('GET', '/cart'));
+        }
+        assert.equal(decision.allowed, true, 'the dry run is never enforced');
+        assert.equal(decision.applied, 3);
+      }
+      const until = Date.now() + 5000;
+      while (differences.length < 2 && Date.now() < until) await sleep(20);
+      assert.ok(differences.length >= 2, `differences reported: ${differences.length}`);
+      const reported = JSON.parse(differences[0] ?? '{}') as {
+        data: { details: { dryRun: { allowed: boolean } } };
+      };
+      assert.equal(reported.data.details.dryRun.allowed, false);
+
       const missing = await submit({ kind: 'rollback', revision: 42 });
       assert.equal(missing.type, 'rejected');
       const status = await user.request(policyStatus, { history: true });
       assert.equal(status.revision, 3);
-      assert.equal(status.history?.[0]?.rollbackOf, 1);
+      assert.equal(status.dryRunRevision, trialRevision);
+      assert.equal(status.history?.find((h) => h.revision === 3)?.rollbackOf, 1);
     } finally {
       await service.stop('test');
     }
   });
 });
 
+type Decided = { allowed: boolean; policy: string | null; applied: number; dryRun: number };
 type DecisionPoint = {
-  decide(req: unknown): Promise<{ allowed: boolean; policy: string | null; applied: number }>;
+  decide(req: unknown): Promise<Decided>;
 };
 
 async function decisionPoint(
@@ -253,7 +288,7 @@ async function decisionPoint(
     decide: async (req) => {
       child.stdin.write(`${JSON.stringify(req)}\n`);
       const line = await lines.next();
-      return JSON.parse(String(line.value)) as { allowed: boolean; policy: string | null; applied: number };
+      return JSON.parse(String(line.value)) as Decided;
     },
   };
 }

@@ -13,6 +13,8 @@ export type FollowerOptions = {
   decisionPoint: string;
   /** The engine whose policy set is swapped atomically on each new revision. */
   engine: Engine;
+  /** When given, follows the dry-run revision too; it is evaluated beside, never enforced. */
+  dryRunEngine?: Engine;
   logger?: BusLogger;
   bus?: Bus;
 };
@@ -27,8 +29,9 @@ export class PolicyFollower {
   private readonly options: FollowerOptions;
   private readonly bus: Bus;
   private stopped = false;
-  private watcher: { stop(): void } | null = null;
+  private readonly watchers: { stop(): void }[] = [];
   private applied = 0;
+  private appliedDryRun = 0;
 
   constructor(options: FollowerOptions) {
     this.options = options;
@@ -44,23 +47,38 @@ export class PolicyFollower {
     return this.applied;
   }
 
+  get dryRunRevision(): number {
+    return this.appliedDryRun;
+  }
+
   async start(): Promise<void> {
     const store = await PolicyStore.open(this.options.nc);
-    await this.follow(store, await store.activeRevision());
-    const watch = await store.kv.watch({ key: kvKey.active });
-    this.watcher = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        if (this.stopped) break;
-        if (entry.operation !== 'PUT') continue;
-        await this.follow(store, Number(entry.string()));
-      }
-    })();
+    await this.track(store, kvKey.active, (revision) => this.follow(store, revision));
+    const dryRunEngine = this.options.dryRunEngine;
+    if (dryRunEngine)
+      await this.track(store, kvKey.dryRun, (revision) => this.followDryRun(store, revision, dryRunEngine));
   }
 
   stop(): void {
     this.stopped = true;
-    this.watcher?.stop();
+    for (const w of this.watchers) w.stop();
+  }
+
+  /** Applies the key's current value, then every change of it, in order. */
+  private async track(
+    store: PolicyStore,
+    key: string,
+    apply: (revision: number) => Promise<void>,
+  ): Promise<void> {
+    await apply(await store.number(key));
+    const watch = await store.kv.watch({ key });
+    this.watchers.push(watch);
+    void (async () => {
+      for await (const entry of watch) {
+        if (this.stopped) break;
+        if (entry.operation === 'PUT') await apply(Number(entry.string()));
+      }
+    })();
   }
 
   private async follow(store: PolicyStore, revision: number): Promise<void> {
@@ -77,6 +95,17 @@ export class PolicyFollower {
         { err, revision, keeping: this.applied },
         'cannot apply policy revision; keeping the last good one',
       );
+    }
+  }
+
+  private async followDryRun(store: PolicyStore, revision: number, engine: Engine): Promise<void> {
+    if (!Number.isInteger(revision) || revision <= this.appliedDryRun) return;
+    try {
+      const manifest = await store.getManifest(revision);
+      if (!manifest) throw new Error(`manifest of dry-run revision ${revision} is missing`);
+      if (engine.swap(await buildRevision(store, manifest))) this.appliedDryRun = revision;
+    } catch (err) {
+      this.options.logger?.error({ err, revision }, 'cannot load the dry-run revision');
     }
   }
 }
