@@ -104,6 +104,11 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.topologyChanged, e.audit],
     subscribes: [e.topologyRegister, e.topologyDeregister, e.topologyHeartbeat, e.telemetryAccess],
     serves: [e.topologyQuery],
+    durables: {
+      'topology-graph': e.telemetryAccess,
+      'topology-register': e.topologyRegister,
+      'topology-deregister': e.topologyDeregister,
+    },
   },
   'telemetry-ingest': {
     ...none,

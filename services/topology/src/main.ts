@@ -1,5 +1,5 @@
 import { main } from '@warden/runtime';
+import { topologyService } from './spec.ts';
 
-// At this stage the service boots, provisions the streams it writes, audits its own lifecycle
-// and reports ready; its capabilities arrive with #5 (topology).
-main({ name: 'topology', start: async () => ({}) });
+// The registry of workloads (static file, registrations, Kubernetes) and the observed call graph.
+main(topologyService);

@@ -1,0 +1,89 @@
+import type { Bus, RunningConsumer } from '@warden/events';
+import { telemetryAccess } from '@warden/events';
+import type { TopologyMetrics } from '../metrics.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { Log } from '../registry/source.ts';
+import { fold } from './fold.ts';
+import type { GraphStore } from './store.ts';
+
+export type GraphIngestOptions = {
+  bus: Bus;
+  store: GraphStore;
+  registry: Registry;
+  log: Log;
+  metrics: TopologyMetrics;
+  durable: string;
+  pathDepth: number;
+  retentionMs: number;
+  /** Records stamped further in the future than this are refused (a wrong clock, or forged). */
+  maxSkewMs?: number;
+  /** Longest wait between attempts to attach to WARDEN_TELEMETRY. */
+  retryMaxMs?: number;
+};
+
+/**
+ * Folds `warden.telemetry.v1.access.*.*` into the graph. One durable consumer shared by every
+ * instance (the graph lives in Redis, so each batch is folded once by whichever instance gets
+ * it). A Redis failure fails the handler, and the bus redelivers the batch later.
+ */
+export function startGraphIngest(options: GraphIngestOptions): RunningConsumer {
+  let stopped = false;
+  let consumer: RunningConsumer | undefined;
+  let wake: (() => void) | undefined;
+  const closed = (async () => {
+    // WARDEN_TELEMETRY belongs to telemetry-ingest and may not exist yet when topology starts:
+    // keep trying in the background rather than refusing to serve the registry meanwhile.
+    for (let delay = 250; !stopped; delay = Math.min(delay * 2, options.retryMaxMs ?? 15_000)) {
+      try {
+        consumer = await consumeAccess(options);
+        break;
+      } catch (err) {
+        options.log.warn({ err, retryMs: delay }, 'cannot consume access records yet; retrying');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, delay).unref();
+        });
+      }
+    }
+    if (consumer && stopped) await consumer.stop();
+    await consumer?.closed;
+  })();
+  return {
+    closed,
+    stop: async () => {
+      stopped = true;
+      wake?.();
+      await consumer?.stop();
+      await closed;
+    },
+  };
+}
+
+function consumeAccess(options: GraphIngestOptions): Promise<RunningConsumer> {
+  const { bus, store, registry, log, metrics } = options;
+  return bus.consume(
+    telemetryAccess,
+    async (event) => {
+      const started = process.hrtime.bigint();
+      const result = fold(event.data.records, {
+        bucketMs: store.bucketMs,
+        pathDepth: options.pathDepth,
+        now: Date.now(),
+        maxAgeMs: options.retentionMs,
+        maxSkewMs: options.maxSkewMs ?? 5 * 60_000,
+        workloadAt: (address) => registry.workloadAt(address),
+      });
+      for (const [reason, n] of result.rejected) metrics.graphRecords.inc({ outcome: reason }, n);
+      if (result.rejected.size > 0)
+        log.warn(
+          { eventId: event.id, rejected: Object.fromEntries(result.rejected) },
+          'access records dropped',
+        );
+      if (result.folded === 0) return;
+      const added = await store.add(event.id, result);
+      metrics.graphRecords.inc({ outcome: added ? 'folded' : 'duplicate' }, result.folded);
+      metrics.graphFoldSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    },
+    { durable: options.durable, deliver: 'all', maxDeliver: 20, retryDelayMs: 2000 },
+  );
+}

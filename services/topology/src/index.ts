@@ -1,0 +1,13 @@
+export type { TopologyConfig } from './config.ts';
+export { topologyConfig } from './config.ts';
+export { StaticFileError, TopologyError } from './errors.ts';
+export type { AccessRecord } from './graph/fold.ts';
+export { fold } from './graph/fold.ts';
+export { GraphStore } from './graph/store.ts';
+export { createTopologyMetrics } from './metrics.ts';
+export { parseStaticFile } from './registry/static-file.ts';
+export { Registry } from './registry/registry.ts';
+export type { RunningTopology } from './service.ts';
+export { startTopology } from './service.ts';
+export { topologyService } from './spec.ts';
+export { ChangePublisher } from './registry/publisher.ts';

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Bus, provision, StreamName, telemetryAccess } from '@warden/events';
+import { tempDir, useNats, useRedis } from '@warden/testing';
+import type { AccessRecord } from '@warden/topology';
+import { fold, GraphStore } from '@warden/topology';
+import { Redis } from 'ioredis';
+import type { QueryReply } from './helpers.ts';
+import { eventually, query, startTopologyService, topologyEnv } from './helpers.ts';
+
+const HOUR = 3600_000;
+const MINUTE = 60_000;
+
+/**
+ * A synthetic hour of traffic in the shop: web calls cart every 6 s (every 50th call a 503), cart
+ * calls db every minute over TCP, web pays through payments for the first half hour (5 denied),
+ * and an outside address probes web twice. web is named by its address only, as an L4 proxy
+ * reports it; the registry (static file) resolves it.
+ */
+function syntheticHour(base: number): AccessRecord[] {
+  const at = (ms: number) => new Date(base + ms).toISOString();
+  const records: AccessRecord[] = [];
+  for (let i = 0; i < 600; i++)
+    records.push({
+      time: at(i * 6000),
+      source: { address: '10.0.0.2' },
+      destination: { namespace: 'shop', workload: 'cart' },
+      protocol: 'http',
+      method: 'GET',
+      path: `/api/cart/${1000 + i}?currency=eur`,
+      status: i % 50 === 49 ? 503 : 200,
+      bytesSent: 100,
+      bytesReceived: 200,
+      decision: 'allow',
+    });
+  for (let i = 0; i < 60; i++)
+    records.push({
+      time: at(i * MINUTE + 500),
+      source: { namespace: 'shop', workload: 'cart' },
+      destination: { namespace: 'data', workload: 'db' },
+      protocol: 'tcp',
+      bytesSent: 1000,
+    });
+  for (let i = 0; i < 30; i++)
+    records.push({
+      time: at(i * MINUTE + 1000),
+      source: { namespace: 'shop', workload: 'web' },
+      destination: { namespace: 'shop', workload: 'payments' },
+      protocol: 'http',
+      method: 'post',
+      path: '/pay',
+      status: i < 5 ? 403 : 201,
+      decision: i < 5 ? 'deny' : 'allow',
+    });
+  for (const ms of [10 * MINUTE, 50 * MINUTE])
+    records.push({
+      time: at(ms),
+      source: { address: '203.0.113.9' },
+      destination: { namespace: 'shop', workload: 'web' },
+      protocol: 'http',
+      method: 'GET',
+      path: '/.env',
+      status: 404,
+    });
+  return records;
+}
+
+const edgeLines = (reply: QueryReply): string[] =>
+  reply.edges.map((e) => {
+    const node = (n: { namespace?: string; workload?: string; address?: string }) =>
+      n.workload ? `${n.namespace}/${n.workload}` : `@${n.address}`;
+    return `${node(e.source)} -> ${node(e.destination)} ${e.method} ${e.pathPrefix} req=${e.requests} err=${e.errors} deny=${e.denies} bytes=${e.bytes}`;
+  });
+
+describe('topology: observed call graph', () => {
+  const nats = useNats();
+  const redis = useRedis();
+
+  it('folds an hour of access records into the graph, queryable by time range, namespace and workload', async () => {
+    const file = join(tempDir('topology-graph'), 'static.yaml');
+    writeFileSync(file, 'workloads:\n  - { namespace: shop, name: web, address: 10.0.0.2, port: 80 }\n');
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: [StreamName.telemetry] });
+    const service = await startTopologyService(
+      topologyEnv(nats.get(), redis.get(), {
+        WARDEN_TOPOLOGY_STATIC_FILE: file,
+        WARDEN_TOPOLOGY_GRAPH_BUCKET_SECONDS: '600',
+      }),
+    );
+    try {
+      const base = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
+      const records = syntheticHour(base);
+      // One record stamped an hour in the future (a wrong clock): dropped and counted.
+      records.push({ ...records[0]!, time: new Date(Date.now() + HOUR).toISOString() });
+      const ingest = new Bus(await nats.get().connect('telemetry-ingest'), { source: 'ingest-test' });
+      for (let i = 0; i < records.length; i += 100)
+        await ingest.publish(
+          telemetryAccess,
+          { records: records.slice(i, i + 100) },
+          { qualifiers: { namespace: 'shop', workload: 'web' } },
+        );
+
+      const range = { since: new Date(base).toISOString(), until: new Date(base + HOUR - 1).toISOString() };
+      await eventually(
+        async () => {
+          const reply = await query(admin, { what: 'graph', ...range });
+          return reply.edges.reduce((n, e) => n + e.requests, 0) === 692;
+        },
+        'every record folded',
+        10_000,
+      );
+
+      const hour = await query(admin, { what: 'graph', ...range });
+      assert.deepEqual(edgeLines(hour).sort(), [
+        '@203.0.113.9 -> shop/web GET /.env req=2 err=0 deny=0 bytes=0',
+        'shop/cart -> data/db   req=60 err=0 deny=0 bytes=60000',
+        'shop/web -> shop/cart GET /api/cart req=600 err=12 deny=0 bytes=180000',
+        'shop/web -> shop/payments POST /pay req=30 err=0 deny=5 bytes=0',
+      ]);
+      const cart = hour.edges.find((e) => e.destination.workload === 'cart');
+      assert.equal(cart?.firstSeen, new Date(base).toISOString());
+      assert.equal(cart?.lastSeen, new Date(base + 599 * 6000).toISOString());
+      assert.equal(hour.since, range.since);
+      assert.equal(hour.until, new Date(base + HOUR).toISOString());
+
+      // 30-40 min: one 10-minute bucket, no payments (they stopped at 30 min), no probe.
+      const slice = await query(admin, {
+        what: 'graph',
+        since: new Date(base + 30 * MINUTE).toISOString(),
+        until: new Date(base + 39 * MINUTE).toISOString(),
+      });
+      assert.deepEqual(edgeLines(slice).sort(), [
+        'shop/cart -> data/db   req=10 err=0 deny=0 bytes=10000',
+        'shop/web -> shop/cart GET /api/cart req=100 err=2 deny=0 bytes=30000',
+      ]);
+      const db = await query(admin, { what: 'graph', workload: 'db', ...range });
+      assert.deepEqual(edgeLines(db), ['shop/cart -> data/db   req=60 err=0 deny=0 bytes=60000']);
+      const paged = await query(admin, { what: 'graph', limit: 3, ...range });
+      assert.equal(paged.edges.length, 3);
+      const rest = await query(admin, { what: 'graph', limit: 3, after: paged.next, ...range });
+      assert.equal(rest.edges.length, 1);
+      assert.equal(rest.next, undefined);
+
+      const metrics = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
+      assert.match(metrics, /warden_topology_graph_records_total\{outcome="future"[^}]*\} 1/);
+      assert.match(metrics, /warden_topology_graph_records_total\{outcome="folded"[^}]*\} 692/);
+
+      // A range beyond the limit is refused with a clear error code.
+      await assert.rejects(
+        query(admin, { what: 'graph', since: new Date(base - 400 * HOUR).toISOString(), until: range.until }),
+        (err: unknown) => err instanceof Error && /invalid_query/.test(err.message),
+      );
+    } finally {
+      await service.stop('test');
+    }
+  });
+
+  it('counts a redelivered batch once', async () => {
+    const client = new Redis(redis.get().url);
+    try {
+      const store = new GraphStore({ redis: client, bucketMs: HOUR, retentionMs: 24 * HOUR });
+      const now = Date.now();
+      const result = fold(syntheticHour(Math.floor(now / HOUR) * HOUR - HOUR).slice(0, 10), {
+        bucketMs: HOUR,
+        pathDepth: 2,
+        now,
+        maxAgeMs: 24 * HOUR,
+        maxSkewMs: MINUTE,
+        workloadAt: () => undefined,
+      });
+      assert.equal(await store.add('event-1', result), true);
+      assert.equal(await store.add('event-1', result), false);
+      const edges = [...(await store.edges(now - 2 * HOUR, now)).values()];
+      assert.equal(
+        edges.reduce((n, e) => n + e.requests, 0),
+        10,
+      );
+      assert.deepEqual(edges[0]?.source, { address: '10.0.0.2' }, 'unresolved ends keep their address');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('bounds the edges of a bucket, counting the excess under an overflow prefix', async () => {
+    const client = new Redis(redis.get().url);
+    try {
+      const store = new GraphStore({
+        redis: client,
+        bucketMs: HOUR,
+        retentionMs: 24 * HOUR,
+        maxEdgesPerBucket: 3,
+      });
+      const now = Date.now();
+      const at = new Date(now - MINUTE).toISOString();
+      // A scanner: one request per distinct path, twelve paths over two batches.
+      const scan = (from: number): AccessRecord[] =>
+        Array.from({ length: 6 }, (_, i) => ({
+          time: at,
+          source: { address: '203.0.113.9' },
+          destination: { namespace: 'shop', workload: 'web' },
+          protocol: 'http' as const,
+          method: 'GET',
+          path: `/probe-${from + i}/x`,
+        }));
+      const options = {
+        bucketMs: HOUR,
+        pathDepth: 1,
+        now,
+        maxAgeMs: HOUR,
+        maxSkewMs: MINUTE,
+        workloadAt: () => undefined,
+      };
+      await store.add('scan-1', fold(scan(0), options));
+      await store.add('scan-2', fold([...scan(6), ...scan(0).slice(0, 1)], options));
+      const edges = [...(await store.edges(now - HOUR, now)).values()];
+      const byPrefix = Object.fromEntries(edges.map((e) => [e.pathPrefix, e.requests]));
+      assert.deepEqual(byPrefix, { '/probe-0': 2, '/probe-1': 1, '/probe-2': 1, '{overflow}': 9 });
+    } finally {
+      client.disconnect();
+    }
+  });
+});
