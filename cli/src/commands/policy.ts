@@ -8,6 +8,7 @@ import {
   policyRejected,
   policyStatus,
   policySubmit,
+  topologyQuery,
 } from '@warden/events';
 import type { Bus, DataOf } from '@warden/events';
 import { buildRevision, PolicyStore } from '@warden/policy-store';
@@ -17,8 +18,15 @@ import {
   formatAuthorizationPolicies,
   minimizePolicies,
   parseAuthorizationPolicies,
+  suggestPolicies,
 } from '@warden/policy-engine';
-import type { AuthorizationPolicy, AuthzRequest, KnownWorkload } from '@warden/policy-engine';
+import type {
+  AuthorizationPolicy,
+  AuthzRequest,
+  KnownWorkload,
+  ObservedEdge,
+  SuggestWorkload,
+} from '@warden/policy-engine';
 import type { Command, CommandContext } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { table } from '../table.ts';
@@ -171,6 +179,39 @@ function workloadsFrom(values: Record<string, unknown>): KnownWorkload[] | undef
   if (!Array.isArray(list))
     throw new UsageError(`${file} must be a YAML list of {namespace, labels, plaintext}`);
   return list as KnownWorkload[];
+}
+
+/** `90s`, `30m`, `24h`, `7d` → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (!match) throw new UsageError(`${JSON.stringify(text)} is not a duration like 30m, 24h or 7d`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+/** Every page of a topology query. */
+async function queryAll(
+  bus: Bus,
+  request: DataOf<typeof topologyQuery>,
+): Promise<{ workloads: SuggestWorkload[]; edges: ObservedEdge[] }> {
+  const workloads: SuggestWorkload[] = [];
+  const edges: ObservedEdge[] = [];
+  let after: string | undefined;
+  for (let page = 0; page < 10_000; page++) {
+    const reply = await bus.request(topologyQuery, { ...request, limit: 5000, ...(after ? { after } : {}) });
+    workloads.push(
+      ...reply.workloads.map((w) => ({
+        namespace: w.namespace,
+        name: w.name,
+        labels: w.labels,
+        spiffeId: w.spiffeId,
+      })),
+    );
+    edges.push(...reply.edges);
+    if (!reply.next) break;
+    after = reply.next;
+  }
+  return { workloads, edges };
 }
 
 const sourceOptions = {
@@ -351,6 +392,45 @@ export const policyCommands: Command[] = [
         return 1;
       }
       ctx.io.out(formatAuthorizationPolicies(result.policies));
+      return 0;
+    },
+  },
+  {
+    path: ['policy', 'suggest'],
+    summary:
+      'least-privilege AuthorizationPolicy YAML from the observed call graph, with what it would have denied',
+    args: '--since 24h [--namespace ns]',
+    options: { since: { type: 'string', default: '24h' }, namespace: { type: 'string' } },
+    async run(ctx, _positionals, values) {
+      const window = parseDuration(String(values['since']));
+      const until = new Date();
+      const since = new Date(until.getTime() - window);
+      const namespace = typeof values['namespace'] === 'string' ? values['namespace'] : undefined;
+      const bus = await ctx.bus();
+      const { workloads } = await queryAll(bus, { what: 'registry' });
+      const { edges } = await queryAll(bus, {
+        what: 'graph',
+        since: since.toISOString(),
+        until: until.toISOString(),
+        ...(namespace ? { namespace } : {}),
+      });
+      const scoped = namespace ? edges.filter((e) => e.destination.namespace === namespace) : edges;
+      const { policies, denied } = suggestPolicies(workloads, scoped);
+      const requests = (list: readonly { requests: number }[]): number =>
+        list.reduce((n, e) => n + e.requests, 0);
+      ctx.io.err(
+        `${scoped.length} observed edges (${requests(scoped)} requests) since ${since.toISOString()}: ` +
+          `${policies.length} policies; would have denied ${denied.length} edges (${requests(denied.map((d) => d.edge))} requests)\n`,
+      );
+      for (const d of denied) {
+        const node = (n: { namespace?: string | undefined; workload?: string | undefined }): string =>
+          `${n.namespace ?? '?'}/${n.workload ?? '?'}`;
+        ctx.io.err(
+          `  deny ${node(d.edge.source)} -> ${node(d.edge.destination)} ${d.edge.method} ${d.edge.pathPrefix} x${d.edge.requests}: ${d.why}\n`,
+        );
+      }
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify({ policies, denied }, null, 2)}\n`);
+      else ctx.io.out(formatAuthorizationPolicies(policies));
       return 0;
     },
   },

@@ -41,3 +41,11 @@ export type { EquivalenceReport, Mismatch } from './analysis/equivalence.ts';
 export { generateCorpus } from './analysis/corpus.ts';
 export { fieldCovers, patternCovers, ruleCovers, scopeCovers } from './analysis/subsume.ts';
 export { formatAuthorizationPolicies } from './authz/format.ts';
+export { deniedEdges, requestForEdge, suggestPolicies } from './analysis/suggest.ts';
+export type {
+  NotAllowed,
+  ObservedEdge,
+  SuggestOptions,
+  Suggestion,
+  SuggestWorkload,
+} from './analysis/suggest.ts';
