@@ -214,6 +214,19 @@ async function queryAll(
   return { workloads, edges };
 }
 
+/** Known workloads from the topology registry, for the selector check; none if it does not answer. */
+async function registryWorkloads(ctx: CommandContext): Promise<KnownWorkload[] | undefined> {
+  try {
+    const { workloads } = await queryAll(await ctx.bus(), { what: 'registry' });
+    return workloads.map((w) => ({ namespace: w.namespace, labels: w.labels }));
+  } catch (err) {
+    ctx.io.err(
+      `(no topology registry: ${err instanceof Error ? err.message : String(err)}; selectors not checked)\n`,
+    );
+    return undefined;
+  }
+}
+
 const sourceOptions = {
   file: { type: 'string', short: 'f' },
   revision: { type: 'string' },
@@ -354,7 +367,9 @@ export const policyCommands: Command[] = [
     options: { ...sourceOptions, workloads: { type: 'string' } },
     async run(ctx, _positionals, values) {
       const policies = await policiesFrom(ctx, values);
-      const workloads = workloadsFrom(values);
+      const workloads =
+        workloadsFrom(values) ??
+        (typeof values['file'] === 'string' ? undefined : await registryWorkloads(ctx));
       const findings = analyzePolicies(policies, workloads ? { workloads } : {});
       if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(findings, null, 2)}\n`);
       else if (findings.length === 0) ctx.io.out(`no findings in ${policies.length} policies\n`);
