@@ -80,6 +80,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, e.audit],
     subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
     serves: [e.caSign, e.caBundle, e.caToken],
+    durables: { 'ca-revoke': e.enforceRevoke },
   },
   agent: {
     ...none,

@@ -1,5 +1,6 @@
 import { main } from '@warden/runtime';
+import { caService } from './index.ts';
 
-// At this stage the service boots, provisions the streams it writes, audits its own lifecycle
-// and reports ready; its capabilities arrive with #3 (identity).
-main({ name: 'ca', start: async () => ({}) });
+// The trust domain's CA (DESIGN §1, §3): issues X.509-SVIDs over warden.ca.v1.sign, serves the
+// bundle and join tokens, revokes on warden.enforce.v1.revoke.
+main(caService);

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { X509Certificate as NodeCertificate } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { Issuer } from './cert.ts';
+import {
+  certificatePem,
+  createIntermediateCertificate,
+  createRootCertificate,
+  issueLeafCertificate,
+  newSerial,
+} from './cert.ts';
+import { createCsr, verifyCsr } from './csr.ts';
+import { ChainProblem, ChainVerificationError, MalformedInputError } from './errors.ts';
+import { inspectCertificate, peerSpiffeId, verifyChain } from './inspect.ts';
+import { generateKeyPair, KeyAlgorithm } from './keys.ts';
+import type { KeyAlgorithm as KeyAlgorithmType } from './keys.ts';
+import {
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  X509Certificate,
+} from './x509.ts';
+
+const DAY = 86_400_000;
+const ID = 'spiffe://cluster.local/ns/payments/sa/api';
+
+type Ca = { root: Issuer; intermediate: Issuer; rootPem: string; intermediatePem: string };
+
+async function makeCa(
+  trustDomain = 'cluster.local',
+  algorithm: KeyAlgorithmType = KeyAlgorithm.ecdsaP256,
+  nameConstraints = false,
+): Promise<Ca> {
+  const rootKeys = await generateKeyPair(algorithm);
+  const rootCert = await createRootCertificate({
+    trustDomain,
+    keys: rootKeys,
+    notAfter: new Date(Date.now() + 365 * DAY),
+    nameConstraints,
+  });
+  const root = { certificate: rootCert, privateKey: rootKeys.privateKey };
+  const interKeys = await generateKeyPair(algorithm);
+  const interCert = await createIntermediateCertificate({
+    trustDomain,
+    keys: interKeys,
+    issuer: root,
+    notAfter: new Date(Date.now() + 30 * DAY),
+    nameConstraints,
+  });
+  return {
+    root,
+    intermediate: { certificate: interCert, privateKey: interKeys.privateKey },
+    rootPem: certificatePem(rootCert),
+    intermediatePem: certificatePem(interCert),
+  };
+}
+
+async function leafFor(ca: Ca, spiffeId = ID, ttlSeconds = 3600, now?: Date): Promise<string> {
+  const csr = await verifyCsr(await createCsr(await generateKeyPair(), spiffeId));
+  const cert = await issueLeafCertificate({
+    spiffeId,
+    publicKey: csr.spki,
+    issuer: ca.intermediate,
+    ttlSeconds,
+    now,
+  });
+  return certificatePem(cert);
+}
+
+describe('certificate building', () => {
+  for (const algorithm of [KeyAlgorithm.ecdsaP256, KeyAlgorithm.rsa2048]) {
+    it(`builds root, intermediate and leaf with the right extensions (${algorithm})`, async () => {
+      const ca = await makeCa('cluster.local', algorithm);
+      const root = ca.root.certificate;
+      const rootBc = root.getExtension(BasicConstraintsExtension);
+      assert.equal(rootBc?.ca, true);
+      assert.equal(rootBc?.pathLength, 1);
+      assert.equal(rootBc?.critical, true);
+      assert.ok(((root.getExtension(KeyUsagesExtension)?.usages ?? 0) & KeyUsageFlags.keyCertSign) !== 0);
+      assert.equal(ca.intermediate.certificate.getExtension(BasicConstraintsExtension)?.pathLength, 0);
+
+      const leafPem = await leafFor(ca);
+      const leaf = new X509Certificate(leafPem);
+      assert.equal(leaf.getExtension(BasicConstraintsExtension)?.ca, false);
+      const usages = leaf.getExtension(KeyUsagesExtension)?.usages ?? 0;
+      assert.ok(usages & KeyUsageFlags.digitalSignature);
+      assert.equal((usages & KeyUsageFlags.keyCertSign) !== 0, false);
+      assert.deepEqual(
+        [...(leaf.getExtension(ExtendedKeyUsageExtension)?.usages ?? [])],
+        [ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth],
+      );
+      const info = inspectCertificate(leafPem);
+      assert.equal(info.spiffeId, ID);
+      assert.equal(info.isCa, false);
+      assert.ok(
+        info.notAfter.getTime() - Date.now() <= 3600_000 && info.notAfter.getTime() - Date.now() > 3500_000,
+      );
+      assert.match(info.serial, /^[1-9a-f][0-9a-f]*$/);
+      assert.equal(inspectCertificate(ca.rootPem).spiffeId, 'spiffe://cluster.local');
+    });
+  }
+
+  it('writes a critical URI name constraint when asked, which OpenSSL parses', async () => {
+    const ca = await makeCa('cluster.local', KeyAlgorithm.ecdsaP256, true);
+    const ext = ca.intermediate.certificate.extensions.find((e) => e.type === '2.5.29.30');
+    assert.equal(ext?.critical, true);
+    // OpenSSL (behind node:crypto and node:tls) parses the extension: a bad encoding would throw here.
+    assert.equal(new NodeCertificate(ca.intermediatePem).ca, true);
+    // The chain of a leaf inside the trust domain still verifies.
+    const leaf = await leafFor(ca);
+    assert.equal(verifyChain({ chain: [leaf, ca.intermediatePem], roots: ca.rootPem }).spiffeId.uri, ID);
+  });
+
+  it('never lets a leaf outlive its issuer, and makes distinct positive serials', async () => {
+    const ca = await makeCa();
+    const leaf = inspectCertificate(await leafFor(ca, ID, 365 * 86_400));
+    assert.equal(leaf.notAfter.getTime(), ca.intermediate.certificate.notAfter.getTime());
+    const serials = new Set(Array.from({ length: 1000 }, newSerial));
+    assert.equal(serials.size, 1000);
+    for (const s of serials) assert.match(s, /^[0-7][0-9a-f]{31}$/);
+  });
+});
+
+describe('chain verification', () => {
+  it('verifies leaf + intermediate against the root bundle and returns the SPIFFE ID', async () => {
+    const ca = await makeCa();
+    const leaf = await leafFor(ca);
+    const verified = verifyChain({
+      chain: leaf + ca.intermediatePem,
+      roots: [ca.rootPem],
+      trustDomain: 'cluster.local',
+    });
+    assert.equal(verified.spiffeId.uri, ID);
+    assert.equal(verified.path.length, 3);
+    assert.equal(peerSpiffeId(verified.leaf.der), ID);
+  });
+
+  const expectProblem = (fn: () => unknown, problem: ChainProblem): void =>
+    assert.throws(fn, (err: unknown) => err instanceof ChainVerificationError && err.problem === problem);
+
+  it('says why a chain fails: expired, not yet valid, untrusted, trust domain, missing link', async () => {
+    const ca = await makeCa();
+    const other = await makeCa('other.example');
+    const expired = await leafFor(ca, ID, 60, new Date(Date.now() - 2 * DAY));
+    expectProblem(
+      () => verifyChain({ chain: [expired, ca.intermediatePem], roots: ca.rootPem }),
+      ChainProblem.expired,
+    );
+    const future = await leafFor(ca, ID, 60, new Date(Date.now() + 2 * DAY));
+    expectProblem(
+      () => verifyChain({ chain: [future, ca.intermediatePem], roots: ca.rootPem }),
+      ChainProblem.notYetValid,
+    );
+
+    const foreign = await leafFor(other, 'spiffe://other.example/ns/a/sa/b');
+    expectProblem(
+      () => verifyChain({ chain: [foreign, other.intermediatePem], roots: ca.rootPem }),
+      ChainProblem.untrusted,
+    );
+    expectProblem(
+      () =>
+        verifyChain({
+          chain: [foreign, other.intermediatePem],
+          roots: other.rootPem,
+          trustDomain: 'cluster.local',
+        }),
+      ChainProblem.trustDomainMismatch,
+    );
+    const leaf = await leafFor(ca);
+    // Without its intermediate, the leaf does not chain to the root.
+    expectProblem(() => verifyChain({ chain: [leaf], roots: ca.rootPem }), ChainProblem.untrusted);
+    // Paired with another CA's intermediate: the names differ.
+    expectProblem(
+      () => verifyChain({ chain: [leaf, other.intermediatePem], roots: other.rootPem }),
+      ChainProblem.issuerMismatch,
+    );
+    // A CA certificate is not a workload identity.
+    expectProblem(
+      () => verifyChain({ chain: [ca.intermediatePem], roots: ca.rootPem }),
+      ChainProblem.leafIsCa,
+    );
+  });
+
+  it('detects a forged signature from a key with the same names', async () => {
+    const ca = await makeCa();
+    const impostorKeys = await generateKeyPair();
+    const impostor = { certificate: ca.intermediate.certificate, privateKey: impostorKeys.privateKey };
+    const csr = await verifyCsr(await createCsr(await generateKeyPair(), ID));
+    const forged = await issueLeafCertificate({
+      spiffeId: ID,
+      publicKey: csr.spki,
+      issuer: impostor,
+      ttlSeconds: 60,
+    });
+    expectProblem(
+      () => verifyChain({ chain: [certificatePem(forged), ca.intermediatePem], roots: ca.rootPem }),
+      ChainProblem.badSignature,
+    );
+  });
+
+  it('refuses malformed and oversized chains with a clear error', () => {
+    assert.throws(() => verifyChain({ chain: 'garbage', roots: 'garbage' }), MalformedInputError);
+    const block = `-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`;
+    assert.throws(() => verifyChain({ chain: block, roots: block }), MalformedInputError);
+    assert.throws(() => verifyChain({ chain: block.repeat(6), roots: block }), MalformedInputError);
+  });
+});

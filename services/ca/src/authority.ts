@@ -1,0 +1,48 @@
+import type { DataOf, ReplyOf } from '@warden/events';
+import type { caSign } from '@warden/events';
+import type { VerifiedCsr } from '@warden/pki';
+import { certificatePem, issueLeafCertificate, normaliseSerial, verifyCsr } from '@warden/pki';
+import type { Attestor } from './attest.ts';
+import { IdentityMismatchError, TtlError } from './errors.ts';
+import type { TrustDomainState } from './state.ts';
+
+export type SignRequest = DataOf<typeof caSign>;
+export type SignReply = ReplyOf<typeof caSign>;
+
+export type Issued = SignReply & { readonly notBefore: string; readonly method: string };
+
+export type AuthorityOptions = {
+  state: TrustDomainState;
+  attest: Attestor;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+};
+
+/**
+ * The signing decision, in the order that makes a refusal change nothing: TTL, then the CSR
+ * (size, structure, key, signature, SPIFFE ID), then the evidence and that it vouches for the
+ * CSR's SPIFFE ID, and only then consuming single-use evidence and signing.
+ */
+export async function issue(options: AuthorityOptions, request: SignRequest): Promise<Issued> {
+  const ttl = request.ttlSeconds ?? options.defaultTtlSeconds;
+  if (ttl > options.maxTtlSeconds) throw new TtlError(ttl, options.maxTtlSeconds);
+  const csr: VerifiedCsr = await verifyCsr(request.csrPem);
+  const attestation = await options.attest(request.evidence, csr);
+  if (attestation.spiffeId !== csr.spiffeId.uri)
+    throw new IdentityMismatchError(csr.spiffeId.uri, attestation.spiffeId);
+  await attestation.commit();
+  const leaf = await issueLeafCertificate({
+    spiffeId: csr.spiffeId.uri,
+    publicKey: csr.spki,
+    issuer: options.state.intermediate,
+    ttlSeconds: ttl,
+  });
+  return {
+    chainPem: [certificatePem(leaf), options.state.intermediatePem],
+    spiffeId: csr.spiffeId.uri,
+    serial: normaliseSerial(leaf.serialNumber),
+    notBefore: leaf.notBefore.toISOString(),
+    notAfter: leaf.notAfter.toISOString(),
+    method: attestation.method,
+  };
+}

@@ -1,0 +1,270 @@
+import type { Subscription } from '@nats-io/nats-core';
+import {
+  audit,
+  caBundle,
+  caSign,
+  caToken,
+  enforceRevoke,
+  identityBundle,
+  identityIssued,
+  identityRevoked,
+} from '@warden/events';
+import type { DataOf, Envelope, ReplyOf, RunningConsumer } from '@warden/events';
+import { isSpiffeId, normaliseSerial, parseSpiffeId } from '@warden/pki';
+import type { ServiceContext, Started } from '@warden/runtime';
+import { Redis } from 'ioredis';
+import { Counter } from 'prom-client';
+import { attestors, joinTokenAttestor, svidAttestor } from './attest.ts';
+import { issue } from './authority.ts';
+import type { CaConfig } from './config.ts';
+import { resolveKek } from './config.ts';
+import { CaError } from './errors.ts';
+import { IssuedIndex } from './issued-index.ts';
+import { localKms } from './kms.ts';
+import { crlCache, startHttpApi } from './http-api.ts';
+import { rebuildIndex } from './replay.ts';
+import { loadOrCreateTrustDomain } from './state.ts';
+import { JoinTokens } from './tokens.ts';
+
+const QUEUE = 'ca';
+/** How often the CA checks that Redis still holds a complete index (it may have lost it). */
+const INDEX_CHECK_MS = 2000;
+const REVOKE_RETRY_MS = 2000;
+
+function redisHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+export class TokenRequestError extends CaError {
+  constructor(message: string) {
+    super('token_request', message);
+    this.name = 'TokenRequestError';
+  }
+}
+
+/** Starts the CA inside the service runtime: trust domain, index, attestors, responders, consumers. */
+export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
+  const { config, bus, log } = ctx;
+  const kms = localKms(resolveKek(config));
+  const state = await loadOrCreateTrustDomain({
+    dir: config.WARDEN_CA_DIR,
+    kms,
+    trustDomain: config.WARDEN_TRUST_DOMAIN,
+    algorithm: config.WARDEN_CA_KEY_ALGORITHM,
+    rootTtlDays: config.WARDEN_CA_ROOT_TTL_DAYS,
+    intermediateTtlDays: config.WARDEN_CA_INTERMEDIATE_TTL_DAYS,
+    nameConstraints: config.WARDEN_CA_NAME_CONSTRAINTS,
+  });
+  log.info(
+    { trustDomain: state.trustDomain, algorithm: state.algorithm, created: state.created, kek: kms.keyId },
+    state.created ? 'trust domain created' : 'trust domain loaded',
+  );
+
+  // No offline queue: while Redis is away a command fails at once and the CA refuses, not waits.
+  const redis = new Redis(config.WARDEN_REDIS_URL, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+  });
+  redis.on('error', (err: unknown) => log.warn({ err }, 'redis error'));
+  // Whatever this start opened is closed again if a later step fails: no half-started CA.
+  const cleanups: (() => unknown)[] = [() => redis.disconnect()];
+  try {
+    await redis.connect().catch((cause: unknown) => {
+      // The host only: the URL may carry a password.
+      throw new CaError('redis_unavailable', `cannot reach Redis at ${redisHost(config.WARDEN_REDIS_URL)}`, {
+        cause,
+      });
+    });
+    const index = new IssuedIndex(redis);
+    const tokens = new JoinTokens(redis);
+
+    let rebuilding: Promise<unknown> | undefined;
+    const ensureIndex = async (): Promise<void> => {
+      if (rebuilding) return void (await rebuilding);
+      if (await index.isComplete()) return;
+      log.warn('issued index missing from redis; rebuilding it from the identity stream');
+      rebuilding = rebuildIndex(ctx.nc, index, log).finally(() => {
+        rebuilding = undefined;
+      });
+      await rebuilding;
+    };
+    await ensureIndex();
+
+    const issued = new Counter({
+      name: 'warden_ca_issued_total',
+      help: 'SVIDs issued, by attestation method.',
+      labelNames: ['method'],
+      registers: [ctx.registry],
+    });
+    const refused = new Counter({
+      name: 'warden_ca_sign_refused_total',
+      help: 'Sign requests refused, by error code.',
+      labelNames: ['code'],
+      registers: [ctx.registry],
+    });
+
+    const attest = attestors({
+      'join-token': joinTokenAttestor(tokens),
+      svid: svidAttestor({ index, trustDomain: state.trustDomain, roots: () => [state.rootPem] }),
+    });
+    const authority = {
+      state,
+      attest,
+      defaultTtlSeconds: config.WARDEN_CA_DEFAULT_TTL_SECONDS,
+      maxTtlSeconds: config.WARDEN_CA_MAX_TTL_SECONDS,
+    };
+
+    const sign = async (request: DataOf<typeof caSign>): Promise<ReplyOf<typeof caSign>> => {
+      try {
+        const result = await issue(authority, request);
+        // The stream is the record: the event is stored before the certificate is handed out.
+        await bus.publish(identityIssued, {
+          serial: result.serial,
+          spiffeId: result.spiffeId,
+          notBefore: result.notBefore,
+          notAfter: result.notAfter,
+          issuer: state.intermediate.certificate.subject,
+        });
+        await index.recordIssued(result);
+        issued.inc({ method: result.method });
+        return {
+          chainPem: result.chainPem,
+          spiffeId: result.spiffeId,
+          serial: result.serial,
+          notAfter: result.notAfter,
+        };
+      } catch (err) {
+        refused.inc({
+          code: err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'internal',
+        });
+        throw err;
+      }
+    };
+
+    const bundle = (): ReplyOf<typeof caBundle> => ({
+      trustDomain: state.trustDomain,
+      sequence: state.bundleSequence,
+      rootsPem: [state.rootPem],
+    });
+
+    const createToken = async (
+      request: DataOf<typeof caToken>,
+      envelope: Envelope<DataOf<typeof caToken>>,
+    ): Promise<ReplyOf<typeof caToken>> => {
+      const id = parseSpiffeId(request.spiffeId);
+      if (id.trustDomain !== state.trustDomain)
+        throw new TokenRequestError(`${id.uri} is not in trust domain ${state.trustDomain}`);
+      if (id.path === '')
+        throw new TokenRequestError('a join token must name a workload SPIFFE ID, not the trust domain');
+      const ttl = request.ttlSeconds ?? Math.min(3600, config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS);
+      if (ttl > config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS)
+        throw new TokenRequestError(
+          `token TTL of ${ttl} s exceeds the maximum of ${config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS} s`,
+        );
+      const created = await tokens.create(id.uri, ttl);
+      await bus
+        .publish(
+          audit,
+          {
+            actor: envelope.source,
+            action: 'ca.token.create',
+            target: id.uri,
+            outcome: 'success',
+            details: { expiresAt: created.expiresAt },
+          },
+          { qualifiers: { kind: 'identity' } },
+        )
+        .catch((err: unknown) => log.warn({ err }, 'could not audit a token creation'));
+      return { token: created.token, spiffeId: id.uri, expiresAt: created.expiresAt };
+    };
+
+    const revoke = async (event: Envelope<DataOf<typeof enforceRevoke>>): Promise<void> => {
+      const data = event.data;
+      let serials: string[];
+      let spiffeId: string | undefined;
+      if ('principal' in data) {
+        if (!isSpiffeId(data.principal)) {
+          // Retrying cannot make it valid: log and acknowledge instead of redelivering.
+          log.warn(
+            { principal: data.principal, by: event.source },
+            'revocation of an invalid SPIFFE ID ignored',
+          );
+          return;
+        }
+        spiffeId = parseSpiffeId(data.principal).uri;
+        serials = await index.serialsOf(spiffeId);
+      } else {
+        const serial = normaliseSerial(data.serial);
+        serials = [serial];
+        spiffeId = (await index.get(serial))?.spiffeId;
+      }
+      // The event first: enforcers act on it; the index follows (and is rebuilt from it if need be).
+      const revokedAt = new Date().toISOString();
+      await bus.publish(identityRevoked, { serials, ...(spiffeId ? { spiffeId } : {}), reason: data.reason });
+      await index.markRevoked(serials, data.reason, revokedAt);
+      crl.invalidate();
+      log.info({ serials, spiffeId, reason: data.reason, by: event.source }, 'revoked');
+    };
+
+    const crl = crlCache(state, index);
+    const http = await startHttpApi({
+      host: config.WARDEN_CA_HTTP_HOST,
+      port: config.WARDEN_CA_HTTP_PORT,
+      state,
+      crl,
+      log,
+    });
+    cleanups.push(() => http.close());
+
+    const subscriptions: Subscription[] = [
+      bus.serve(caSign, sign, { queue: QUEUE }),
+      bus.serve(caBundle, bundle, { queue: QUEUE }),
+      bus.serve(caToken, createToken, { queue: QUEUE }),
+    ];
+    cleanups.push(() => subscriptions.forEach((sub) => sub.unsubscribe()));
+    await ctx.nc.flush();
+    await bus.publish(identityBundle, bundle());
+
+    // WARDEN_ENFORCEMENT belongs to its publishers (enforcer, console); until one has created it
+    // the CA keeps trying, so boot order does not matter.
+    let revocations: RunningConsumer | undefined;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const startRevocations = async (): Promise<void> => {
+      try {
+        revocations = await bus.consume(enforceRevoke, revoke, { durable: 'ca-revoke', deliver: 'all' });
+        log.info('consuming revocation requests');
+      } catch (err) {
+        if (stopped) return;
+        log.debug({ err }, 'revocation stream not available yet; retrying');
+        retry = setTimeout(() => void startRevocations(), REVOKE_RETRY_MS);
+      }
+    };
+    await startRevocations();
+    const watchdog = setInterval(() => {
+      ensureIndex().catch((err: unknown) => log.error({ err }, 'index check failed'));
+    }, INDEX_CHECK_MS);
+
+    return {
+      stop: async () => {
+        stopped = true;
+        clearInterval(watchdog);
+        clearTimeout(retry);
+        for (const sub of subscriptions) sub.unsubscribe();
+        await revocations?.stop();
+        await rebuilding?.catch(() => undefined);
+        await http.close();
+        await redis.quit().catch(() => redis.disconnect());
+      },
+    };
+  } catch (err) {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { IndexUnavailableError, TokenExpiredError, TokenInvalidError, TokenUsedError } from './errors.ts';
+
+/**
+ * Single-use join tokens bound to one SPIFFE ID (DESIGN §3). Redis keeps only the token's SHA-256,
+ * so a copy of Redis does not hand out identities. Creation is `SET NX` (never overwrites), use is
+ * a second `SET NX` on a "used" key: of two concurrent uses exactly one wins. The records outlive
+ * the token by a day so an expired token is reported as expired, not unknown.
+ */
+const tokenKey = (hash: string): string => `warden:ca:token:${hash}`;
+const usedKey = (hash: string): string => `warden:ca:token-used:${hash}`;
+const GRACE_MS = 86_400_000;
+export const TOKEN_PREFIX = 'wjt_';
+
+const hashOf = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+export type TokenBinding = { spiffeId: string; expiresAt: string };
+
+export class JoinTokens {
+  private readonly redis: Redis;
+  constructor(redis: Redis) {
+    this.redis = redis;
+  }
+
+  async create(spiffeId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
+    const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+    const binding: TokenBinding = { spiffeId, expiresAt };
+    const ok = await this.guard(() =>
+      this.redis.set(
+        tokenKey(hashOf(token)),
+        JSON.stringify(binding),
+        'PX',
+        ttlSeconds * 1000 + GRACE_MS,
+        'NX',
+      ),
+    );
+    // 256 random bits do not collide; if SET NX says otherwise, something is wrong: refuse.
+    if (ok !== 'OK') throw new IndexUnavailableError('join token could not be stored');
+    return { token, expiresAt };
+  }
+
+  /** The token's binding if it is known, unexpired and unused; nothing is changed. */
+  async peek(token: string): Promise<TokenBinding> {
+    const hash = hashOf(token);
+    const [raw, used] = await this.guard(() =>
+      Promise.all([this.redis.get(tokenKey(hash)), this.redis.exists(usedKey(hash))]),
+    );
+    if (raw === null) throw new TokenInvalidError();
+    let binding: TokenBinding;
+    try {
+      binding = JSON.parse(raw) as TokenBinding;
+    } catch {
+      throw new TokenInvalidError();
+    }
+    if (used === 1) throw new TokenUsedError();
+    if (Date.parse(binding.expiresAt) <= Date.now()) throw new TokenExpiredError(binding.expiresAt);
+    return binding;
+  }
+
+  /** Marks the token used, atomically; throws `TokenUsedError` if another use got there first. */
+  async claim(token: string, binding: TokenBinding): Promise<void> {
+    const ttl = Math.max(1000, Date.parse(binding.expiresAt) - Date.now() + GRACE_MS);
+    const ok = await this.guard(() =>
+      this.redis.set(usedKey(hashOf(token)), new Date().toISOString(), 'PX', ttl, 'NX'),
+    );
+    if (ok !== 'OK') throw new TokenUsedError();
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (cause) {
+      throw new IndexUnavailableError(cause instanceof Error ? cause.message : String(cause), { cause });
+    }
+  }
+}

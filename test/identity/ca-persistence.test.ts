@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeEach, describe, it } from 'node:test';
+import { Files, KmsError, localKms, sealContext } from '@warden/ca';
+import type { SealedBox } from '@warden/ca';
+import { caBundle, caSign, enforceRevoke } from '@warden/events';
+import { freePort, httpOk, repoRoot, startProcess } from '@warden/infra';
+import { createCsr, decodePem, generateKeyPair, renewalProof } from '@warden/pki';
+import { redisCommand, useNats, useRedis } from '@warden/testing';
+import type { Clients, Svid } from './helpers.ts';
+import {
+  caDir,
+  caEnv,
+  clients,
+  enrol,
+  eventually,
+  newKek,
+  OTHER_ID,
+  startCa,
+  TRUST_DOMAIN,
+  provisionAll,
+} from './helpers.ts';
+
+/** Renewal succeeds only if the CA still has its keys (chain verifies) and its index (serial known). */
+async function renews(c: Clients, svid: Svid): Promise<boolean> {
+  const csrPem = await createCsr(await generateKeyPair(), svid.spiffeId);
+  const [der] = decodePem(csrPem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
+  assert.ok(der);
+  const signature = await renewalProof(der, svid.keys.privateKey);
+  try {
+    await c.agent.request(caSign, {
+      csrPem,
+      evidence: { type: 'svid', chainPem: svid.chainPem.join(''), signature },
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('CA: keys and index survive restarts; keys are sealed', () => {
+  const nats = useNats();
+  const redis = useRedis();
+  // The operator creates every stream first, as the local stack does.
+  beforeEach(() => provisionAll(nats.get()));
+
+  it('keeps its trust domain and index across a graceful restart', async () => {
+    const env = caEnv(nats.get(), redis.get(), caDir(), newKek());
+    const first = await startCa(env);
+    const c = await clients(nats.get());
+    const bundle = await c.agent.request(caBundle, {});
+    const svid = await enrol(c);
+    await first.stop('test');
+
+    const second = await startCa(env);
+    try {
+      const c2 = await clients(nats.get());
+      assert.deepEqual(await c2.agent.request(caBundle, {}), bundle);
+      assert.ok(await renews(c2, svid), 'the SVID issued before the restart renews after it');
+    } finally {
+      await second.stop('test');
+    }
+  });
+
+  it('survives kill -9 of the CA process with neither keys nor index lost', async () => {
+    const dir = caDir();
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      ...caEnv(nats.get(), redis.get(), dir, newKek()),
+      WARDEN_HTTP_PORT: String(port),
+    };
+    const spawnCa = () =>
+      startProcess({
+        name: 'ca',
+        command: process.execPath,
+        args: [join(repoRoot, 'services', 'ca', 'src', 'main.ts')],
+        logFile: join(dir, 'ca.log'),
+        env,
+        ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+      });
+    let ca = await spawnCa();
+    try {
+      const c = await clients(nats.get());
+      const bundle = await c.agent.request(caBundle, {});
+      const svid = await enrol(c);
+      await ca.kill();
+      assert.equal(await ca.exited, 'SIGKILL');
+
+      ca = await spawnCa();
+      const c2 = await clients(nats.get());
+      assert.deepEqual((await c2.agent.request(caBundle, {})).rootsPem, bundle.rootsPem);
+      assert.ok(await renews(c2, svid), 'the SVID issued before the crash renews after it');
+    } finally {
+      await ca.stop();
+    }
+  });
+
+  it('rebuilds the index from the identity stream when Redis loses it, keeping revocations', async () => {
+    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    try {
+      const c = await clients(nats.get());
+      const svid = await enrol(c);
+      const revoked = await enrol(c, OTHER_ID);
+      await c.user.publish(enforceRevoke, { serial: revoked.serial, reason: 'test' });
+      await eventually(async () => !(await renews(c, revoked)), 10_000, 'the revocation');
+      assert.equal(await redisCommand(redis.get().port, ['FLUSHALL']), '+OK');
+      // Until the rebuild completes a renewal fails closed; afterwards the SVID is known again.
+      await eventually(() => renews(c, svid), 10_000, 'the index to be rebuilt');
+      assert.match(await redisCommand(redis.get().port, ['EXISTS', 'warden:ca:index:complete']), /^:1/);
+      assert.equal(await renews(c, revoked), false, 'a revoked SVID stays revoked after the rebuild');
+    } finally {
+      await ca.stop('test');
+    }
+  });
+
+  it('stores keys only sealed: the files are useless without the key-encryption key', async () => {
+    const dir = caDir();
+    const kek = newKek();
+    const env = caEnv(nats.get(), redis.get(), dir, kek);
+    const ca = await startCa(env);
+    await ca.stop('test');
+
+    for (const [file, which] of [
+      [Files.rootKey, 'root'],
+      [Files.intermediateKey, 'intermediate'],
+    ] as const) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      assert.doesNotMatch(text, /PRIVATE KEY/);
+      const box = JSON.parse(text) as SealedBox;
+      const context = sealContext(TRUST_DOMAIN, which);
+
+      // Another KEK: refused, whether or not the box names the right key id.
+      const other = localKms(Buffer.from(newKek(), 'base64'));
+      await assert.rejects(
+        other.open(box, context),
+        (err: unknown) => err instanceof KmsError && err.code === 'wrong_kek',
+      );
+      await assert.rejects(
+        other.open({ ...box, kid: other.keyId }, context),
+        (err: unknown) => err instanceof KmsError && err.code === 'unseal_failed',
+      );
+      // The right KEK opens it, but only in its own context (a root file cannot pose as the intermediate).
+      const right = localKms(Buffer.from(kek, 'base64'));
+      const pkcs8 = await right.open(box, context);
+      assert.equal(pkcs8[0], 0x30);
+      await assert.rejects(
+        right.open(box, sealContext(TRUST_DOMAIN, which === 'root' ? 'intermediate' : 'root')),
+        KmsError,
+      );
+    }
+
+    // And the CA itself will not start with another KEK.
+    await assert.rejects(startCa({ ...env, WARDEN_CA_KEK: newKek() }), (err: unknown) => {
+      assert.ok(err instanceof KmsError, String(err));
+      assert.equal(err.code, 'wrong_kek');
+      return true;
+    });
+  });
+});

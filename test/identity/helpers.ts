@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { caService } from '@warden/ca';
+import { allStreams, Bus, caSign, caToken, provision } from '@warden/events';
+import type { ReplyOf } from '@warden/events';
+import { seedFile } from '@warden/infra';
+import { createCsr, exportPrivateKeyPem, generateKeyPair, KeyAlgorithm } from '@warden/pki';
+import type { KeyAlgorithm as KeyAlgorithmType } from '@warden/pki';
+import { runService } from '@warden/runtime';
+import type { RunningService } from '@warden/runtime';
+import type { TestNats, TestRedis } from '@warden/testing';
+import { tempDir } from '@warden/testing';
+
+export const TRUST_DOMAIN = 'cluster.local';
+export const ID = 'spiffe://cluster.local/ns/payments/sa/api';
+export const OTHER_ID = 'spiffe://cluster.local/ns/payments/sa/worker';
+
+export const newKek = (): string => randomBytes(32).toString('base64');
+
+/** A fresh CA state directory, removed when the test file ends. */
+export function caDir(): string {
+  const dir = tempDir('ca');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function caEnv(nats: TestNats, redis: TestRedis, dir: string, kek: string): NodeJS.ProcessEnv {
+  return {
+    WARDEN_NATS_URL: nats.url,
+    WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
+    WARDEN_HTTP_PORT: '0',
+    WARDEN_LOG_LEVEL: 'silent',
+    WARDEN_INSTANCE: 'ca-test',
+    WARDEN_REDIS_URL: redis.url,
+    WARDEN_CA_DIR: dir,
+    WARDEN_CA_KEK: kek,
+  };
+}
+
+/**
+ * What the local stack does before any service starts: the operator creates every stream, so the
+ * CA can write the audit log (owned by the enforcer) and consume revocations without the enforcer.
+ */
+export async function provisionAll(nats: TestNats): Promise<void> {
+  const admin = await nats.connect('admin');
+  try {
+    await provision(admin, { streams: allStreams });
+  } finally {
+    await admin.close();
+  }
+}
+
+export const startCa = (env: NodeJS.ProcessEnv): Promise<RunningService> => runService(caService, env);
+
+export type Clients = { user: Bus; agent: Bus; userNc: NatsConnection; agentNc: NatsConnection };
+
+/** People create tokens (`user`); agents ask for certificates (`agent`), each with its own creds. */
+export async function clients(nats: TestNats): Promise<Clients> {
+  const userNc = await nats.connect('user');
+  const agentNc = await nats.connect('agent');
+  return {
+    user: new Bus(userNc, { source: 'test-user' }),
+    agent: new Bus(agentNc, { source: 'test-agent' }),
+    userNc,
+    agentNc,
+  };
+}
+
+export type Svid = ReplyOf<typeof caSign> & { keys: CryptoKeyPair; keyPem: string };
+type CryptoKeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+
+export async function createToken(c: Clients, spiffeId = ID, ttlSeconds = 300): Promise<string> {
+  return (await c.user.request(caToken, { spiffeId, ttlSeconds })).token;
+}
+
+/** A new key, a CSR for it, and an SVID obtained with a fresh join token. */
+export async function enrol(
+  c: Clients,
+  spiffeId = ID,
+  algorithm: KeyAlgorithmType = KeyAlgorithm.ecdsaP256,
+): Promise<Svid> {
+  const token = await createToken(c, spiffeId);
+  const keys = await generateKeyPair(algorithm);
+  const reply = await c.agent.request(caSign, {
+    csrPem: await createCsr(keys, spiffeId),
+    evidence: { type: 'join-token', token },
+  });
+  return { ...reply, keys, keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
