@@ -8,7 +8,8 @@ export type Io = {
   err(text: string): void;
 };
 
-export type OutputFormat = 'text' | 'json';
+/** `dot` (Graphviz) applies to graphs; other commands print text for it. */
+export type OutputFormat = 'text' | 'json' | 'dot';
 
 /** What every command gets: the parsed global options and a lazily opened bus. */
 export type CommandContext = {

@@ -26,7 +26,7 @@ describe('warden CLI', () => {
     assert.equal(qualifier.code, 2);
     assert.match(qualifier.err, /has no qualifier colour \(qualifiers: severity, namespace, workload\)/);
     assert.match((await cli('events', 'schema', 'warden.nope.v1')).err, /unknown event "warden.nope.v1"/);
-    assert.match((await cli('events', 'list', '-o', 'yaml')).err, /--output must be text or json/);
+    assert.match((await cli('events', 'list', '-o', 'yaml')).err, /--output must be text, json or dot/);
   });
 
   it('lists every subject with its stream and principals, as JSON on request', async () => {

@@ -7,11 +7,19 @@ import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
 import { eventCommands } from './commands/events.ts';
+import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
+import { topologyCommands } from './commands/topology.ts';
 import { stackCommands } from './commands/stack.ts';
 
 /** Every command, by domain. A new domain adds its array here. */
-export const commands: readonly Command[] = [...stackCommands, ...eventCommands, ...policyCommands];
+export const commands: readonly Command[] = [
+  ...stackCommands,
+  ...eventCommands,
+  ...policyCommands,
+  ...topologyCommands,
+  ...identityCommands,
+];
 
 const globalOptions = {
   server: { type: 'string', short: 's' },
@@ -42,7 +50,7 @@ function usage(): string {
     '  -s, --server URL     NATS server (env WARDEN_NATS_URL; default nats://127.0.0.1:4222)',
     '      --nkey FILE      nkey seed file (env WARDEN_NKEY; default .warden/creds/<identity>.nk)',
     '      --identity NAME  whose credentials to use (default user)',
-    '  -o, --output FORMAT  text or json (default text)',
+    '  -o, --output FORMAT  text, json, or dot for graphs (default text)',
     '',
   ].join('\n');
 }
@@ -84,8 +92,9 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
     });
     const positionals = parsed.positionals.slice(command.path.length);
     const output = (parsed.values.output ?? 'text') as string;
-    if (output !== 'text' && output !== 'json')
-      throw new UsageError(`--output must be text or json, got ${output}`);
+    if (output !== 'text' && output !== 'json' && output !== 'dot') {
+      throw new UsageError(`--output must be text, json or dot (graphs), got ${output}`);
+    }
     const identity = (parsed.values.identity as string | undefined) ?? 'user';
     if (identity !== 'admin' && !(Object.values(Principal) as string[]).includes(identity)) {
       throw new UsageError(`unknown identity ${identity}`);

@@ -162,6 +162,28 @@ describe('least-privilege suggestion from the observed graph', () => {
       ];
       for (const record of scan)
         assert.equal(revision.decide(toRequest(record)).allowed, false, JSON.stringify(record));
+
+      // The same graph and registry as a person sees them.
+      const show = async (...argv: string[]): Promise<string> => {
+        let text = '';
+        const status = await runCli(argv, {
+          io: { out: (t) => (text += t), err: () => undefined },
+          env: { WARDEN_NATS_URL: nats.get().url, WARDEN_NKEY: seedFile(nats.get().credsDir, 'user') },
+        });
+        assert.equal(status, 0, argv.join(' '));
+        return text;
+      };
+      assert.match(
+        await show('topology', 'get'),
+        /^shop\/cart\s+10\.0\.1\.2:8080\s+http\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/cart\s+static$/m,
+      );
+      const graph = await show('topology', 'graph', '--since', '2h', '-o', 'dot');
+      assert.match(graph, /^digraph warden \{/);
+      assert.match(graph, /"web\/frontend" -> "shop\/cart" \[label="GET \/api\/cart ×200"\];/);
+      assert.match(
+        graph,
+        /"shop\/cart" -> "shop\/payments" \[label="POST \/payments\.v1\.Payments\/Authorize ×50"\];/,
+      );
     } finally {
       await service.stop('test');
     }

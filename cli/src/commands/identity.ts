@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { caBundle, caToken, enforceRevoke } from '@warden/events';
+import { ChainVerificationError, inspectCertificate, parseCertificates, verifyChain } from '@warden/pki';
+import type { Command } from '../command.ts';
+import { UsageError } from '../command.ts';
+import { parseDuration } from './policy.ts';
+
+function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+export const identityCommands: Command[] = [
+  {
+    path: ['token', 'create'],
+    summary: 'a single-use join token bound to one SPIFFE ID (the CA keeps only its hash)',
+    args: '<spiffe-id> [--ttl 1h]',
+    options: { ttl: { type: 'string', default: '1h' } },
+    async run(ctx, positionals, values) {
+      const [spiffeId] = positionals;
+      if (!spiffeId) throw new UsageError('which SPIFFE ID? e.g. spiffe://cluster.local/ns/shop/sa/cart');
+      const ttlSeconds = Math.round(parseDuration(String(values['ttl'])) / 1000);
+      const reply = await (await ctx.bus()).request(caToken, { spiffeId, ttlSeconds });
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(reply)}\n`);
+      else ctx.io.out(`${reply.token}\n`);
+      ctx.io.err(`for ${reply.spiffeId}, single use, expires ${reply.expiresAt}\n`);
+      return 0;
+    },
+  },
+  {
+    path: ['ca', 'status'],
+    summary: 'the trust domain and the roots in its bundle',
+    async run(ctx) {
+      const bundle = await (await ctx.bus()).request(caBundle, {});
+      const roots = bundle.rootsPem.flatMap((pem) =>
+        parseCertificates(pem, 'trust bundle').map((c) => inspectCertificate(c)),
+      );
+      if (ctx.output === 'json') {
+        ctx.io.out(
+          `${JSON.stringify({ ...bundle, roots: roots.map(({ der: _der, ...r }) => r) }, null, 2)}\n`,
+        );
+        return 0;
+      }
+      ctx.io.out(`trust domain ${bundle.trustDomain}, bundle sequence ${bundle.sequence}\n`);
+      for (const r of roots) {
+        ctx.io.out(
+          `  root ${r.subject}  serial ${r.serial}  valid ${r.notBefore.toISOString()} .. ${r.notAfter.toISOString()}\n`,
+        );
+      }
+      return 0;
+    },
+  },
+  {
+    path: ['ca', 'revoke'],
+    summary: 'revoke every certificate of a SPIFFE ID, or one serial; enforcers deny it within a second',
+    args: '<spiffe-id|serial> --reason TEXT',
+    options: { reason: { type: 'string' } },
+    async run(ctx, positionals, values) {
+      const [what] = positionals;
+      const reason = values['reason'];
+      if (!what) throw new UsageError('revoke what? a spiffe:// ID or a certificate serial');
+      if (typeof reason !== 'string' || reason.trim() === '')
+        throw new UsageError('--reason is required: it goes into the audit log');
+      const data = what.startsWith('spiffe://')
+        ? { principal: what, reason }
+        : { serial: what.toLowerCase(), reason };
+      const ack = await (await ctx.bus()).publish(enforceRevoke, data);
+      ctx.io.out(
+        `revocation of ${what} requested (stored as #${ack?.seq ?? '?'} in ${ack?.stream ?? '?'})\n`,
+      );
+      return 0;
+    },
+  },
+  {
+    path: ['cert', 'inspect'],
+    summary: 'a certificate chain: SPIFFE ID, validity, and (with the CA reachable or --bundle) chain status',
+    args: '<pem-file> [--bundle <pem-file>]',
+    options: { bundle: { type: 'string' } },
+    async run(ctx, positionals, values) {
+      const [file] = positionals;
+      if (!file) throw new UsageError('which PEM file?');
+      const pem = readPem(file);
+      const chain = parseCertificates(pem);
+      const infos = chain.map((c) => inspectCertificate(c));
+      let roots: string | string[] | null =
+        typeof values['bundle'] === 'string' ? readPem(values['bundle']) : null;
+      let note = '';
+      if (roots === null) {
+        try {
+          roots = (await (await ctx.bus()).request(caBundle, {}, { timeoutMs: 3000 })).rootsPem;
+        } catch (err) {
+          note = `chain not checked: no --bundle and no CA (${err instanceof Error ? err.message : String(err)})`;
+        }
+      }
+      let status: { ok: boolean; detail: string } | null = null;
+      if (roots !== null) {
+        try {
+          const verified = verifyChain({ chain: pem, roots });
+          status = { ok: true, detail: `valid, ends at ${verified.path.at(-1)?.subject ?? 'a bundle root'}` };
+        } catch (err) {
+          if (!(err instanceof ChainVerificationError)) throw err;
+          status = { ok: false, detail: `${err.problem}: ${err.message}` };
+        }
+      }
+      if (ctx.output === 'json') {
+        ctx.io.out(
+          `${JSON.stringify({ certificates: infos.map(({ der: _der, ...i }) => i), chain: status ?? note }, null, 2)}\n`,
+        );
+      } else {
+        for (const [i, c] of infos.entries()) {
+          ctx.io.out(`[${i}] ${c.isCa ? 'CA ' : ''}${c.spiffeId ?? c.subject}\n`);
+          ctx.io.out(`    serial ${c.serial}, issuer ${c.issuer}\n`);
+          ctx.io.out(`    valid ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}\n`);
+        }
+        ctx.io.out(status ? `chain: ${status.ok ? 'OK' : 'INVALID'} (${status.detail})\n` : `${note}\n`);
+      }
+      return status === null || status.ok ? 0 : 1;
+    },
+  },
+];
