@@ -73,6 +73,12 @@ if [[ $(id -u) != 0 ]] && ! command -v sudo >/dev/null; then
   say "not root and no sudo: Debian packages cannot be installed if missing"
 fi
 
+# Node does not read the system CA store by default; where the registry is reached through a
+# proxy with its own CA, npm needs it named.
+if [[ -z ${NODE_EXTRA_CA_CERTS:-} && -r /etc/ssl/certs/ca-certificates.crt ]]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 install_node
 export PATH=$tools/node/bin:$tools/bin:$PATH
 install_debian_packages

@@ -6,9 +6,11 @@ import {
   createRootCertificate,
   exportPrivateKeyPem,
   generateKeyPair,
+  issueLeaf,
   issueLeafCertificate,
   KeyAlgorithm,
   verifyCsr,
+  verifyCsrFast,
 } from '@warden/pki';
 import type { Issuer, KeyAlgorithm as KeyAlgorithmType } from '@warden/pki';
 import forge from 'node-forge';
@@ -22,8 +24,13 @@ import { round, target } from './benchmark.ts';
  *   default) and on RSA-2048;
  * - `node-forge`, which the original card names. It has no ECDSA at all (its `pki` signs with RSA
  *   only), so it can only be compared on RSA-2048;
+ * - the CA's hot path (`issueLeaf`, libs/pki fast-leaf.ts): the same leaf written as DER from a
+ *   per-issuer template and signed with `node:crypto`, on ECDSA P-256 and RSA-2048;
  * - the reference: raw `node:crypto` ECDSA P-256 signatures over a leaf-sized (~450 byte) message,
  *   the floor no library building real certificates can beat.
+ *
+ * Beside issuance, CSR verification of an ECDSA P-256 CSR: `verifyCsr` (@peculiar/x509) against
+ * `verifyCsrFast` (libs/pki fast-csr.ts), the other half of the CA's per-request work.
  *
  * Each issuance does what the CA does per request: parse the workload's SubjectPublicKeyInfo,
  * build a leaf with the same extensions (basic constraints, key usage, client+server EKU, the
@@ -37,7 +44,7 @@ type Side = { name: string; issue(): Promise<unknown> | unknown };
 
 async function makeIssuer(
   algorithm: KeyAlgorithmType,
-): Promise<{ issuer: Issuer; keyPem: string; spki: Buffer }> {
+): Promise<{ issuer: Issuer; keyPem: string; spki: Buffer; csrPem: string }> {
   const rootKeys = await generateKeyPair(algorithm);
   const root = await createRootCertificate({
     trustDomain: 'cluster.local',
@@ -51,11 +58,13 @@ async function makeIssuer(
     issuer: { certificate: root, privateKey: rootKeys.privateKey },
     notAfter: new Date(Date.now() + 86_400_000),
   });
-  const csr = await verifyCsr(await createCsr(await generateKeyPair(algorithm), SPIFFE_ID));
+  const csrPem = await createCsr(await generateKeyPair(algorithm), SPIFFE_ID);
+  const csr = await verifyCsr(csrPem);
   return {
     issuer: { certificate, privateKey: interKeys.privateKey },
     keyPem: await exportPrivateKeyPem(interKeys.privateKey),
     spki: csr.spki,
+    csrPem,
   };
 }
 
@@ -66,6 +75,14 @@ function peculiarSide(name: string, issuer: Issuer, spki: Buffer): Side {
       certificatePem(
         await issueLeafCertificate({ spiffeId: SPIFFE_ID, publicKey: spki, issuer, ttlSeconds: 86_400 }),
       ),
+  };
+}
+
+function fastSide(name: string, issuer: Issuer, spki: Buffer): Side {
+  return {
+    name,
+    issue: async () =>
+      (await issueLeaf({ spiffeId: SPIFFE_ID, publicKey: spki, issuer, ttlSeconds: 86_400 })).pem,
   };
 }
 
@@ -117,7 +134,7 @@ async function measure(side: Side, count: number): Promise<number> {
 export const pkiIssuance: Benchmark = {
   name: 'pki-issuance',
   description:
-    'leaf issuance/s: @peculiar/x509+WebCrypto (P-256, RSA-2048) vs node-forge (RSA-2048) vs raw node:crypto',
+    'leaf issuance/s: DER template + node:crypto and @peculiar/x509+WebCrypto (P-256, RSA-2048) vs node-forge (RSA-2048) vs raw node:crypto; CSR verification/s',
   defaults: { leaves: 3000, rsaleaves: 300, rounds: 3 },
   run: async (params, progress) => {
     const { leaves = 1, rsaleaves = 1, rounds = 1 } = params;
@@ -126,6 +143,10 @@ export const pkiIssuance: Benchmark = {
     const sides: { side: Side; count: number }[] = [
       { side: peculiarSide('peculiarEcdsaP256', ec.issuer, ec.spki), count: leaves },
       { side: peculiarSide('peculiarRsa2048', rsa.issuer, rsa.spki), count: rsaleaves },
+      { side: fastSide('fastEcdsaP256', ec.issuer, ec.spki), count: leaves },
+      { side: fastSide('fastRsa2048', rsa.issuer, rsa.spki), count: rsaleaves * 3 },
+      { side: { name: 'peculiarVerifyCsrP256', issue: () => verifyCsr(ec.csrPem) }, count: leaves },
+      { side: { name: 'fastVerifyCsrP256', issue: () => verifyCsrFast(ec.csrPem) }, count: leaves },
       { side: forgeSide(certificatePem(rsa.issuer.certificate), rsa.keyPem, rsa.spki), count: rsaleaves },
       { side: await rawSide(), count: leaves * 10 },
     ];
@@ -143,9 +164,15 @@ export const pkiIssuance: Benchmark = {
     const rate = (name: string): number => round(median(perRound.get(name) ?? []), 0);
     const rounded = (name: string): number[] => (perRound.get(name) ?? []).map((x) => round(x, 0));
     const ecdsa = rate('peculiarEcdsaP256');
+    const fast = rate('fastEcdsaP256');
     const raw = rate('nodeCryptoEcdsaP256Sign');
     return {
       results: {
+        fastEcdsaP256LeavesPerSec: fast,
+        fastRsa2048LeavesPerSec: rate('fastRsa2048'),
+        fastOverPeculiarEcdsaP256: round(fast / ecdsa, 1),
+        fastVerifyCsrP256PerSec: rate('fastVerifyCsrP256'),
+        peculiarVerifyCsrP256PerSec: rate('peculiarVerifyCsrP256'),
         peculiarEcdsaP256LeavesPerSec: ecdsa,
         peculiarRsa2048LeavesPerSec: rate('peculiarRsa2048'),
         forgeRsa2048LeavesPerSec: rate('forgeRsa2048'),
@@ -153,13 +180,14 @@ export const pkiIssuance: Benchmark = {
         roundsPeculiarEcdsaP256: rounded('peculiarEcdsaP256'),
         roundsPeculiarRsa2048: rounded('peculiarRsa2048'),
         roundsForgeRsa2048: rounded('forgeRsa2048'),
+        roundsFastEcdsaP256: rounded('fastEcdsaP256'),
       },
       baseline: { nodeCryptoEcdsaP256SignsPerSec: raw, rounds: rounded('nodeCryptoEcdsaP256Sign') },
-      ratio: round(ecdsa / raw, 3),
+      ratio: round(fast / raw, 3),
       target: target(
-        'ECDSA P-256 leaf issuance on the hot-path library reaches 2,000 leaves/s on one core',
-        'peculiarEcdsaP256LeavesPerSec',
-        ecdsa,
+        'ECDSA P-256 leaf issuance on the hot path (issueLeaf) reaches 2,000 leaves/s on one core',
+        'fastEcdsaP256LeavesPerSec',
+        fast,
         '>=',
         2000,
       ),

@@ -10,8 +10,21 @@ import { fileURLToPath } from 'node:url';
 import type { Benchmark, Outcome, Params } from './benchmark.ts';
 import { busPublishThroughput } from './bus-publish-throughput.ts';
 import { busRequestReply } from './bus-request-reply.ts';
+import { topology } from './topology.ts';
+import { policyDecision } from './policy-decision.ts';
+import { pkiIssuance } from './pki-issuance.ts';
+import { caIssuance } from './ca-issuance.ts';
+import { agentCache } from './agent-cache.ts';
 
-const benchmarks: readonly Benchmark[] = [busRequestReply, busPublishThroughput];
+const benchmarks: readonly Benchmark[] = [
+  busRequestReply,
+  busPublishThroughput,
+  pkiIssuance,
+  caIssuance,
+  agentCache,
+  policyDecision,
+  topology,
+];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 
 type Report = {

@@ -3,7 +3,9 @@ import { rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Bus, policySubmit, servicePrincipals } from '@warden/events';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { Bus, policyStatus, policySubmit, servicePrincipals } from '@warden/events';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { seedFile } from '@warden/infra';
 import { ephemeralPorts, Stack } from '@warden/local-stack';
 import { connectNats } from '@warden/runtime';
@@ -21,6 +23,12 @@ async function until(
   }
 }
 
+/** Messages stored on one subject of a stream. */
+async function countOn(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  const info = await jsm.streams.info(stream, { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
+}
+
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -33,6 +41,17 @@ const isAlive = (pid: number): boolean => {
 describe('local stack supervisor', () => {
   const dir = tempDir('stack');
   after(() => rmSync(dir, { recursive: true, force: true }));
+  // Connections are closed even when an assertion fails, or their reconnect loop would keep the
+  // test process alive after the stack (and its nats-server) is gone.
+  const connections: NatsConnection[] = [];
+  const open = async (options: Parameters<typeof connectNats>[0]): Promise<NatsConnection> => {
+    const nc = await connectNats(options);
+    connections.push(nc);
+    return nc;
+  };
+  const closeAll = async (): Promise<void> => {
+    await Promise.all(connections.splice(0).map((nc) => nc.close().catch(() => undefined)));
+  };
 
   it('restarts a killed service and a killed nats-server without losing an acknowledged event, and resumes its data', async () => {
     const ports = await ephemeralPorts();
@@ -44,24 +63,28 @@ describe('local stack supervisor', () => {
       assert.equal(status.length, 3 + servicePrincipals.length);
       assert.ok(status.every((c) => c.state === 'ready'));
 
-      const nc = await connectNats({
+      const nc = await open({
         url: stack.natsUrl,
         principal: 'user',
         instance: 'test-user',
         seedFile: seedFile(stack.credsDir, 'user'),
       });
       const bus = new Bus(nc, { source: 'test-user' });
+      // Each submission is a new AuthorizationPolicy, so each must end as its own revision.
       const submit = (i: number): Promise<unknown> =>
         bus.publish(
           policySubmit,
-          { kind: 'rego', text: `package p${i}`, dryRun: false },
+          {
+            kind: 'authorization-policy',
+            text: `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: p${i}, namespace: shop }\nspec: { action: ALLOW, rules: [{}] }\n`,
+          },
           { timeoutMs: 10_000 },
         );
 
-      const total = 300;
+      const total = 150;
       let acked = 0;
       for (let i = 0; i < total; i++) {
-        if (i === 100) {
+        if (i === 50) {
           const pid = stack.pid('policy');
           assert.ok(pid);
           process.kill(pid, 'SIGKILL');
@@ -69,7 +92,7 @@ describe('local stack supervisor', () => {
             events.includes('policy down (SIGKILL); restarting in 100 ms'),
           );
         }
-        if (i === 200) {
+        if (i === 100) {
           const pid = stack.pid('nats-server');
           assert.ok(pid);
           process.kill(pid, 'SIGKILL');
@@ -87,22 +110,34 @@ describe('local stack supervisor', () => {
       const policy = stack.status().find((c) => c.name === 'policy');
       assert.equal(policy?.restarts, 1);
 
-      const admin = await connectNats({
+      const admin = await open({
         url: stack.natsUrl,
         principal: 'admin',
         instance: 'test-admin',
         seedFile: seedFile(stack.credsDir, 'admin'),
       });
       const jsm = await jetstreamManager(admin);
-      assert.equal((await jsm.streams.info('WARDEN_POLICY')).state.messages, total);
+      assert.equal(await countOn(jsm, 'WARDEN_POLICY', 'warden.policy.v1.submit'), total);
+      // The killed consumer resumed where it stopped: every submission became a revision.
+      const asAdmin = new Bus(admin, { source: 'test-admin' });
+      await until(
+        'every submission committed',
+        async () => {
+          await sleep(200);
+          return (await asAdmin.request(policyStatus, {})).revision === total;
+        },
+        60_000,
+      );
       // Every service audited its start; the killed policy service audited a second one.
       await until('audit of the restart', async () => {
-        const info = await jsm.streams.info('WARDEN_AUDIT', { subjects_filter: 'warden.audit.v1.service' });
-        return info.state.messages >= servicePrincipals.length + 1;
+        return (
+          (await countOn(jsm, 'WARDEN_AUDIT', 'warden.audit.v1.service')) >= servicePrincipals.length + 1
+        );
       });
       await admin.close();
       await nc.close();
     } finally {
+      await closeAll();
       await stack.stop();
     }
     assert.ok(stack.status().every((c) => c.state === 'stopped'));
@@ -112,16 +147,17 @@ describe('local stack supervisor', () => {
     const again = new Stack({ dir, ports, services: ['policy'] });
     try {
       await again.start();
-      const admin = await connectNats({
+      const admin = await open({
         url: again.natsUrl,
         principal: 'admin',
         instance: 'test-admin',
         seedFile: seedFile(again.credsDir, 'admin'),
       });
       const jsm = await jetstreamManager(admin);
-      assert.equal((await jsm.streams.info('WARDEN_POLICY')).state.messages, 300);
+      assert.equal(await countOn(jsm, 'WARDEN_POLICY', 'warden.policy.v1.submit'), 150);
       await admin.close();
     } finally {
+      await closeAll();
       await again.stop();
     }
   });

@@ -108,6 +108,16 @@ function localCaEnv(dir: string): NodeJS.ProcessEnv {
   return { WARDEN_CA_DIR: join(caDir, 'state'), WARDEN_CA_KEK_FILE: kekFile };
 }
 
+/** The identity agent's state folder (cached SVIDs and their keys, 0700) and SDS socket, for this host. */
+function localAgentEnv(dir: string): NodeJS.ProcessEnv {
+  const agentDir = join(dir, 'agent');
+  return {
+    WARDEN_AGENT_HOST: 'local',
+    WARDEN_AGENT_DIR: agentDir,
+    WARDEN_AGENT_SDS_SOCKET: join(agentDir, 'sds.sock'),
+  };
+}
+
 /**
  * Starts the infrastructure, then every service, and keeps them running: a process that dies is
  * shown as down and started again with backoff, on the same ports and with the same data.
@@ -177,6 +187,7 @@ export class Stack {
             WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
             ...(name === 'ca' ? caEnv : {}),
+            ...(name === 'agent' ? localAgentEnv(dir) : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -29,10 +30,19 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A test run that ends without stopping its servers must not leave them behind.
+  // A test run that ends without stopping its servers must not leave them behind. The children
+  // run in their own process groups, so a signal that ends this process does not reach them.
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
   });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      // A program with its own handler (the local stack) stops its children in order itself.
+      if (process.listenerCount(signal) > 1) return;
+      for (const child of running) child.kill('SIGKILL');
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    });
+  }
 }
 
 export type SpawnOptions = {

@@ -166,7 +166,8 @@ function capToIssuer(notAfter: Date, issuer: Issuer): Date {
 /** Cached per issuer certificate: computing the key identifier hashes the key on every call. */
 const akiCache = new WeakMap<X509Certificate, AuthorityKeyIdentifierExtension>();
 
-async function authorityKeyId(issuer: Issuer): Promise<AuthorityKeyIdentifierExtension> {
+/** The authority key identifier leaves carry (also used by `fast-leaf.ts`, so both write the same one). */
+export async function authorityKeyId(issuer: Issuer): Promise<AuthorityKeyIdentifierExtension> {
   let aki = akiCache.get(issuer.certificate);
   if (!aki) {
     const ski = issuer.certificate.getExtension(SubjectKeyIdentifierExtension);

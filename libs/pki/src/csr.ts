@@ -46,8 +46,8 @@ export async function createCsr(keys: CryptoKeyPair, spiffeId: string): Promise<
   return toPem('CERTIFICATE REQUEST', csr.rawData);
 }
 
-/** The DER of a CSR given as PEM text or DER bytes, within the size limit. */
-function csrDer(input: string | Uint8Array, maxBytes: number): Buffer {
+/** The DER of a CSR given as PEM text or DER bytes, within the size limit (shared with `fast-csr.ts`). */
+export function csrDer(input: string | Uint8Array, maxBytes: number): Buffer {
   if (typeof input !== 'string') {
     if (input.byteLength > maxBytes) throw new InputTooLargeError('CSR', input.byteLength, maxBytes);
     return Buffer.from(input);

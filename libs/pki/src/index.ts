@@ -11,6 +11,10 @@ export {
 } from './cert.ts';
 export type { VerifiedCsr } from './csr.ts';
 export { createCsr, MAX_CSR_BYTES, verifyCsr } from './csr.ts';
+// The CA's hot path: the same results as verifyCsr / issueLeafCertificate, without @peculiar/x509.
+export { verifyCsrFast } from './fast-csr.ts';
+export type { FastLeafOptions, IssuedLeaf } from './fast-leaf.ts';
+export { issueLeaf } from './fast-leaf.ts';
 export {
   ChainProblem,
   ChainVerificationError,

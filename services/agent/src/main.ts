@@ -1,5 +1,6 @@
 import { main } from '@warden/runtime';
+import { agentService } from './spec.ts';
 
-// At this stage the service boots, provisions the streams it writes, audits its own lifecycle
-// and reports ready; its capabilities arrive with #3 (identity).
-main({ name: 'agent', start: async () => ({}) });
+// The per-host identity agent (DESIGN §1, §3): keys made on the host, SVIDs from the CA over NATS,
+// cached and rotated at half-life, served to Envoy over SDS and written as PEM files.
+main(agentService);

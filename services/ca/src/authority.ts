@@ -1,7 +1,7 @@
 import type { DataOf, ReplyOf } from '@warden/events';
 import type { caSign } from '@warden/events';
 import type { VerifiedCsr } from '@warden/pki';
-import { certificatePem, issueLeafCertificate, normaliseSerial, verifyCsr } from '@warden/pki';
+import { issueLeaf, verifyCsrFast } from '@warden/pki';
 import type { Attestor } from './attest.ts';
 import { IdentityMismatchError, TtlError } from './errors.ts';
 import type { TrustDomainState } from './state.ts';
@@ -26,21 +26,23 @@ export type AuthorityOptions = {
 export async function issue(options: AuthorityOptions, request: SignRequest): Promise<Issued> {
   const ttl = request.ttlSeconds ?? options.defaultTtlSeconds;
   if (ttl > options.maxTtlSeconds) throw new TtlError(ttl, options.maxTtlSeconds);
-  const csr: VerifiedCsr = await verifyCsr(request.csrPem);
+  // The hot path (libs/pki fast-csr.ts, fast-leaf.ts): verifyCsr's checks and errors, and the
+  // leaf issueLeafCertificate would build, without @peculiar/x509's ASN.1 cost per request.
+  const csr: VerifiedCsr = await verifyCsrFast(request.csrPem);
   const attestation = await options.attest(request.evidence, csr);
   if (attestation.spiffeId !== csr.spiffeId.uri)
     throw new IdentityMismatchError(csr.spiffeId.uri, attestation.spiffeId);
   await attestation.commit();
-  const leaf = await issueLeafCertificate({
+  const leaf = await issueLeaf({
     spiffeId: csr.spiffeId.uri,
     publicKey: csr.spki,
     issuer: options.state.intermediate,
     ttlSeconds: ttl,
   });
   return {
-    chainPem: [certificatePem(leaf), options.state.intermediatePem],
+    chainPem: [leaf.pem, options.state.intermediatePem],
     spiffeId: csr.spiffeId.uri,
-    serial: normaliseSerial(leaf.serialNumber),
+    serial: leaf.serial,
     notBefore: leaf.notBefore.toISOString(),
     notAfter: leaf.notAfter.toISOString(),
     method: attestation.method,

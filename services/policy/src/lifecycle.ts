@@ -23,6 +23,7 @@ export class PolicyLifecycle {
   private readonly log: Logger;
   private readonly compile: CompileOptions;
   private readonly metrics: LifecycleMetrics;
+  private readonly rollout = new Map<string, { decisionPoint: string; revision: number; at: string }>();
 
   constructor(options: {
     store: PolicyStore;
@@ -151,14 +152,7 @@ export class PolicyLifecycle {
   async status(request: DataOf<typeof policyStatus>): Promise<StatusReply> {
     const revision = await this.store.activeRevision();
     const dryRun = await this.store.dryRunRevision();
-    const rollout: StatusReply['rollout'] = [];
-    const keys = await this.store.kv.keys('rollout.>');
-    for await (const key of keys) {
-      const entry = await this.store.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') continue;
-      const value = entry.json<{ decisionPoint: string; revision: number; at: string }>();
-      rollout.push({ decisionPoint: value.decisionPoint, revision: value.revision, at: value.at });
-    }
+    const rollout = [...this.rollout.values()];
     rollout.sort((a, b) => a.decisionPoint.localeCompare(b.decisionPoint));
     const reply: StatusReply = { revision, rollout, ...(dryRun > 0 ? { dryRunRevision: dryRun } : {}) };
     if (request.history) {
@@ -178,6 +172,34 @@ export class PolicyLifecycle {
         .sort((a, b) => a.key.localeCompare(b.key));
     }
     return reply;
+  }
+
+  /**
+   * Follows every decision point's `rollout.*` key with one long-lived KV watch, so a status
+   * request reads memory instead of opening a consumer to list keys (a busy status poller would
+   * otherwise exhaust JetStream's consumers). Every instance sees every decision point this way.
+   */
+  async watchRollout(): Promise<{ stop(): void }> {
+    const watch = await this.store.kv.watch({ key: 'rollout.>' });
+    void (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== 'PUT') {
+          this.rollout.delete(entry.key);
+          continue;
+        }
+        try {
+          const value = entry.json<{ decisionPoint: string; revision: number; at: string }>();
+          this.rollout.set(entry.key, {
+            decisionPoint: value.decisionPoint,
+            revision: value.revision,
+            at: value.at,
+          });
+        } catch (err) {
+          this.log.warn({ err, key: entry.key }, 'ignored a malformed rollout entry');
+        }
+      }
+    })();
+    return watch;
   }
 
   /** Records what a decision point applied, for the rollout status. */

@@ -35,10 +35,12 @@ export async function startPolicyService(ctx: ServiceContext<PolicyConfig>): Pro
     (event) => lifecycle.recordApplied(event.data.revision, event.data.decisionPoint, event.time),
     { durable: 'policy-rollout' },
   );
+  const rolloutWatch = await lifecycle.watchRollout();
   const status = ctx.bus.serve(policyStatus, (request) => lifecycle.status(request), { queue: 'policy' });
   return {
     stop: async () => {
       status.unsubscribe();
+      rolloutWatch.stop();
       await submissions.stop();
       await applied.stop();
     },

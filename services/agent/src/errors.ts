@@ -1,0 +1,73 @@
+/**
+ * Errors of the agent. Each has a stable snake_case `code`, used in logs and metric labels;
+ * tests check the class, not the message.
+ */
+export class AgentError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AgentError';
+    this.code = code;
+  }
+}
+
+export type PositionedIssue = { message: string; path: string; line?: number; column?: number };
+
+/** The entries file is not valid: every problem with its line and column. */
+export class EntriesFileError extends AgentError {
+  readonly file: string;
+  readonly issues: readonly PositionedIssue[];
+  constructor(file: string, issues: readonly PositionedIssue[]) {
+    const shown = issues
+      .slice(0, 20)
+      .map(
+        (i) =>
+          `${file}${i.line ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`,
+      );
+    const more = issues.length > 20 ? [`... and ${issues.length - 20} more`] : [];
+    super('invalid_entries_file', [`invalid entries file ${file}:`, ...shown, ...more].join('\n  '));
+    this.name = 'EntriesFileError';
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** A registration entry from an event that cannot be used (bad name, foreign trust domain). */
+export class InvalidEntryError extends AgentError {
+  constructor(message: string) {
+    super('invalid_entry', message);
+    this.name = 'InvalidEntryError';
+  }
+}
+
+/** The CA's answer does not match what was asked (another identity, another key, a bad chain). */
+export class BadIssuanceError extends AgentError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('bad_issuance', message, options);
+    this.name = 'BadIssuanceError';
+  }
+}
+
+/** Nothing left to prove the identity with: no valid SVID and no unused join token. */
+export class NoEvidenceError extends AgentError {
+  constructor(spiffeId: string) {
+    super('no_evidence', `${spiffeId}: no valid SVID to renew with and no unused join token`);
+    this.name = 'NoEvidenceError';
+  }
+}
+
+/** A cached file that cannot be trusted (unreadable, too large, key and certificate apart). */
+export class CacheError extends AgentError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('cache_invalid', message, options);
+    this.name = 'CacheError';
+  }
+}
+
+/** The SDS socket path is taken by something that is not a socket; the agent never deletes it. */
+export class SdsSocketError extends AgentError {
+  constructor(message: string) {
+    super('sds_socket', message);
+    this.name = 'SdsSocketError';
+  }
+}
