@@ -31,6 +31,12 @@ export class RevisionConflictError extends PolicyStoreError {
   }
 }
 
+/** Map as a bounded cache: the oldest entry goes when it is full. */
+function remember<K, V>(cache: Map<K, V>, key: K, value: V, limit: number): void {
+  if (cache.size >= limit) cache.delete(cache.keys().next().value as K);
+  cache.set(key, value);
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -38,6 +44,11 @@ const decoder = new TextDecoder();
 export class PolicyStore {
   readonly kv: KV;
   readonly objects: ObjectStore;
+  // Manifests and content are immutable once stored (named by revision or digest), so what this
+  // process has read or written once need not cost an object-store round trip again.
+  private readonly manifests = new Map<number, Manifest>();
+  private readonly stored = new Set<string>();
+  private readonly bundles = new Map<string, Bundle>();
 
   private constructor(kv: KV, objects: ObjectStore) {
     this.kv = kv;
@@ -87,7 +98,10 @@ export class PolicyStore {
   async putContent(kind: 'bundle' | 'source', bytes: Uint8Array): Promise<string> {
     const digest = sha256(bytes);
     const name = kind === 'bundle' ? objectName.bundle(digest) : objectName.source(digest);
+    if (this.stored.has(name)) return digest;
     if (!(await this.objects.info(name))) await this.objects.putBlob({ name }, bytes);
+    if (this.stored.size >= 100_000) this.stored.clear();
+    this.stored.add(name);
     return digest;
   }
 
@@ -97,11 +111,15 @@ export class PolicyStore {
 
   /** Loads a bundle and checks it against its digest: a decision point never runs altered policy. */
   async getBundle(digest: string): Promise<Bundle> {
+    const cached = this.bundles.get(digest);
+    if (cached) return cached;
     const bytes = await this.objects.getBlob(objectName.bundle(digest));
     if (!bytes) throw new PolicyStoreError('missing_bundle', `bundle ${digest} is not in the object store`);
     if (sha256(bytes) !== digest)
       throw new PolicyStoreError('corrupt_bundle', `bundle ${digest} does not match its digest`);
-    return bundleSchema.parse(JSON.parse(decoder.decode(bytes)));
+    const parsed = bundleSchema.parse(JSON.parse(decoder.decode(bytes)));
+    remember(this.bundles, digest, parsed, 20_000);
+    return parsed;
   }
 
   async getSource(digest: string): Promise<string | null> {
@@ -112,13 +130,19 @@ export class PolicyStore {
   async putManifest(m: Manifest): Promise<string> {
     const bytes = encoder.encode(canonicalJson(m));
     await this.objects.putBlob({ name: objectName.manifest(m.revision) }, bytes);
+    remember(this.manifests, m.revision, m, 64);
     return sha256(bytes);
   }
 
   async getManifest(revision: number): Promise<Manifest | null> {
     if (revision <= 0) return null;
+    const cached = this.manifests.get(revision);
+    if (cached) return cached;
     const bytes = await this.objects.getBlob(objectName.manifest(revision));
-    return bytes ? manifestSchema.parse(JSON.parse(decoder.decode(bytes))) : null;
+    if (!bytes) return null;
+    const parsed = manifestSchema.parse(JSON.parse(decoder.decode(bytes)));
+    remember(this.manifests, revision, parsed, 64);
+    return parsed;
   }
 
   /** Every stored revision's manifest, newest first. */
