@@ -1,4 +1,5 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { servicePrincipals } from '@warden/events';
 import { ensureCredentials, natsConfig, repoRoot, seedFile } from '@warden/infra';
@@ -39,6 +40,12 @@ export function generate(dir: string = composeDir): {
   // people's seeds stay 0600.
   chmodSync(creds, 0o700);
   for (const name of servicePrincipals) chmodSync(seedFile(creds, name), 0o644);
+  // The CA's key-encryption key: created once, never rotated by this script (a new one would make
+  // the sealed keys on the ca-data volume unreadable).
+  const caEnv = join(dir, 'ca.env');
+  if (!existsSync(caEnv)) {
+    writeFileSync(caEnv, `WARDEN_CA_KEK=${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  }
   const configFile = join(dir, 'nats.conf');
   // JSON is valid nats-server configuration syntax. It holds public keys only.
   writeFileSync(configFile, `${JSON.stringify(composeNatsConfig(credentials), null, 2)}\n`, { mode: 0o644 });
