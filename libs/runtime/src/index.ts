@@ -7,3 +7,4 @@ export { createLogger } from './logger.ts';
 export { connectNats, NatsCredentialsError } from './nats.ts';
 export type { RunningService, ServiceContext, ServiceSpec, Started } from './service.ts';
 export { main, runService } from './service.ts';
+export { yamlPosition } from './yaml.ts';

@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { KeyAlgorithm, parseSpiffeId } from '@warden/pki';
-import type { Document } from 'yaml';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { yamlPosition } from '@warden/runtime';
 import { z } from 'zod';
 import type { PositionedIssue } from './errors.ts';
 import { EntriesFileError, InvalidEntryError } from './errors.ts';
@@ -105,7 +105,7 @@ export function parseEntriesFile(text: string, file: string, defaults: EntryDefa
     return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
   });
   if (syntax.length > 0) throw new EntriesFileError(file, syntax);
-  const positionOf = (path: readonly PropertyKey[]) => positionIn(doc, lineCounter, path);
+  const positionOf = (path: readonly PropertyKey[]) => yamlPosition(doc, lineCounter, path);
 
   let raw: unknown;
   try {
@@ -227,20 +227,4 @@ export function entryFromEvent(
     selectors,
     source: 'event',
   };
-}
-
-/** Line and column of the deepest node on `path` that exists (a missing key points at its parent). */
-function positionIn(
-  doc: Document,
-  lineCounter: LineCounter,
-  path: readonly PropertyKey[],
-): { line: number; column: number } | undefined {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node: unknown = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
-    if (isNode(node) && node.range) {
-      const pos = lineCounter.linePos(node.range[0]);
-      return { line: pos.line, column: pos.col };
-    }
-  }
-  return undefined;
 }

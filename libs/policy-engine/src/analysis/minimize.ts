@@ -13,6 +13,7 @@
  * untouched. `checkEquivalence` (equivalence.ts) verifies the result by differential evaluation.
  */
 import type { AuthorizationPolicy, Operation, Rule, Source } from '../authz/model.ts';
+import { operationFields, sourceFields } from '../authz/model.ts';
 import { ruleRefs, shadowingDeny } from './analyze.ts';
 import type { RuleRef } from './analyze.ts';
 import { ruleCovers, scopeCovers } from './subsume.ts';
@@ -58,21 +59,7 @@ function dropCovered(refs: RuleRef[], root: string, changes: MinimizeChange[]): 
   return refs.filter((r) => alive.has(r));
 }
 
-const listFields = {
-  source: [
-    'principals',
-    'notPrincipals',
-    'requestPrincipals',
-    'notRequestPrincipals',
-    'namespaces',
-    'notNamespaces',
-    'ipBlocks',
-    'notIpBlocks',
-    'remoteIpBlocks',
-    'notRemoteIpBlocks',
-  ],
-  operation: ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'],
-} as const;
+const listFields = { source: sourceFields, operation: operationFields } as const;
 
 /** Positive fields only: a union of `not` lists would narrow the rule, not widen it. */
 const mergeable = {

@@ -38,6 +38,31 @@ export type Operation = {
   notPaths?: string[];
 };
 
+/** The list fields of `from.source` and `to.operation`, in Istio's order. */
+export const sourceFields = [
+  'principals',
+  'notPrincipals',
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'ipBlocks',
+  'notIpBlocks',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+] as const satisfies readonly (keyof Source)[];
+
+export const operationFields = [
+  'hosts',
+  'notHosts',
+  'ports',
+  'notPorts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+] as const satisfies readonly (keyof Operation)[];
+
 export type Condition = { key: string; values?: string[]; notValues?: string[] };
 
 export type Rule = {

@@ -12,8 +12,8 @@ import type { Node, Pair, YAMLMap } from 'yaml';
 import type { Issue } from '../errors.ts';
 import { parseConditionKey } from './attributes.ts';
 import { ipBlockError, isPathTemplate, parseTimeWindow, pathTemplateError } from './match.ts';
-import { Action, apiVersions } from './model.ts';
-import type { AuthorizationPolicy, Condition, Operation, Rule, Source } from './model.ts';
+import { Action, apiVersions, operationFields, sourceFields } from './model.ts';
+import type { AuthorizationPolicy, Condition, Rule } from './model.ts';
 
 export type ParseOptions = {
   /** Largest accepted text, in bytes (UTF-8). Default 1 MiB. */
@@ -23,30 +23,6 @@ export type ParseOptions = {
 };
 
 export type ParseResult = { policies: AuthorizationPolicy[]; issues: Issue[] };
-
-const sourceFields = [
-  'principals',
-  'notPrincipals',
-  'requestPrincipals',
-  'notRequestPrincipals',
-  'namespaces',
-  'notNamespaces',
-  'ipBlocks',
-  'notIpBlocks',
-  'remoteIpBlocks',
-  'notRemoteIpBlocks',
-] as const satisfies readonly (keyof Source)[];
-
-const operationFields = [
-  'hosts',
-  'notHosts',
-  'ports',
-  'notPorts',
-  'methods',
-  'notMethods',
-  'paths',
-  'notPaths',
-] as const satisfies readonly (keyof Operation)[];
 
 const ipFields = new Set<string>(['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']);
 const portFields = new Set<string>(['ports', 'notPorts']);

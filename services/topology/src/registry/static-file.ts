@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
-import type { Document } from 'yaml';
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { yamlPosition } from '@warden/runtime';
 import { z } from 'zod';
 import { StaticFileError } from '../errors.ts';
 import type { PositionedIssue } from '../errors.ts';
@@ -59,7 +59,7 @@ export function parseStaticFile(text: string, file: string, trustDomain: string)
     return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
   });
   if (syntax.length > 0) throw new StaticFileError(file, syntax);
-  const positionOf: PositionOf = (path) => positionIn(doc, lineCounter, path);
+  const positionOf: PositionOf = (path) => yamlPosition(doc, lineCounter, path);
 
   let raw: unknown;
   try {
@@ -143,22 +143,6 @@ function toSnapshot(data: StaticFile, trustDomain: string, file: string, positio
 export function selects(selector: Record<string, string>, target: Record<string, string>): boolean {
   const entries = Object.entries(selector);
   return entries.length > 0 && entries.every(([k, v]) => target[k] === v);
-}
-
-/** Line and column of the deepest node on `path` that exists (a missing key points at its parent). */
-function positionIn(
-  doc: Document,
-  lineCounter: LineCounter,
-  path: readonly PropertyKey[],
-): { line: number; column: number } | undefined {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node: unknown = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
-    if (isNode(node) && node.range) {
-      const pos = lineCounter.linePos(node.range[0]);
-      return { line: pos.line, column: pos.col };
-    }
-  }
-  return undefined;
 }
 
 export type StaticSourceOptions = {
