@@ -5,6 +5,9 @@ import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseDuration } from './policy.ts';
 
+/** Node separates the parts of a distinguished name with newlines; one line reads better. */
+const oneLine = (name: string): string => name.replace(/\n/g, ', ');
+
 function readPem(file: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -99,7 +102,10 @@ export const identityCommands: Command[] = [
       if (roots !== null) {
         try {
           const verified = verifyChain({ chain: pem, roots });
-          status = { ok: true, detail: `valid, ends at ${verified.path.at(-1)?.subject ?? 'a bundle root'}` };
+          status = {
+            ok: true,
+            detail: `valid, ends at ${oneLine(verified.path.at(-1)?.subject ?? 'a bundle root')}`,
+          };
         } catch (err) {
           if (!(err instanceof ChainVerificationError)) throw err;
           status = { ok: false, detail: `${err.problem}: ${err.message}` };
@@ -111,8 +117,8 @@ export const identityCommands: Command[] = [
         );
       } else {
         for (const [i, c] of infos.entries()) {
-          ctx.io.out(`[${i}] ${c.isCa ? 'CA ' : ''}${c.spiffeId ?? c.subject}\n`);
-          ctx.io.out(`    serial ${c.serial}, issuer ${c.issuer}\n`);
+          ctx.io.out(`[${i}] ${c.isCa ? 'CA ' : ''}${c.spiffeId ?? oneLine(c.subject)}\n`);
+          ctx.io.out(`    serial ${c.serial}, issuer ${oneLine(c.issuer)}\n`);
           ctx.io.out(`    valid ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}\n`);
         }
         ctx.io.out(status ? `chain: ${status.ok ? 'OK' : 'INVALID'} (${status.detail})\n` : `${note}\n`);
