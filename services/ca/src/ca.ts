@@ -17,9 +17,11 @@ import { Counter } from 'prom-client';
 import { attestors, joinTokenAttestor, svidAttestor } from './attest.ts';
 import { issue } from './authority.ts';
 import type { CaConfig } from './config.ts';
-import { resolveKek } from './config.ts';
+import { resolveSettings } from './config.ts';
 import { CaError } from './errors.ts';
 import { IssuedIndex } from './issued-index.ts';
+import { kubernetesTokenAttestor } from './k8s-attestor.ts';
+import { ApiTokenReviewer, loadKubeConfig } from './k8s-token-review.ts';
 import { localKms } from './kms.ts';
 import { crlCache, startHttpApi } from './http-api.ts';
 import { rebuildIndex } from './replay.ts';
@@ -49,7 +51,13 @@ export class TokenRequestError extends CaError {
 /** Starts the CA inside the service runtime: trust domain, index, attestors, responders, consumers. */
 export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
   const { config, bus, log } = ctx;
-  const kms = localKms(resolveKek(config));
+  const settings = resolveSettings(config);
+  const kms = localKms(settings.kek);
+  // Loaded before anything is opened: a bad kubeconfig is a configuration error at start.
+  const kubernetes = settings.kubernetes && {
+    reviewer: new ApiTokenReviewer(loadKubeConfig(settings.kubernetes.source)),
+    audiences: settings.kubernetes.audiences,
+  };
   const state = await loadOrCreateTrustDomain({
     dir: config.WARDEN_CA_DIR,
     kms,
@@ -109,10 +117,19 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
       registers: [ctx.registry],
     });
 
+    // `k8s-sat` only when a Kubernetes API is configured; otherwise refused (attestor_unavailable).
     const attest = attestors({
       'join-token': joinTokenAttestor(tokens),
       svid: svidAttestor({ index, trustDomain: state.trustDomain, roots: () => [state.rootPem] }),
+      ...(kubernetes
+        ? { 'k8s-sat': kubernetesTokenAttestor({ ...kubernetes, trustDomain: state.trustDomain }) }
+        : {}),
     });
+    if (kubernetes)
+      log.info(
+        { server: kubernetes.reviewer.server, audiences: kubernetes.audiences },
+        'k8s-sat attestation through Kubernetes TokenReview',
+      );
     const authority = {
       state,
       attest,

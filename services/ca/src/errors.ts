@@ -67,6 +67,25 @@ export class AttestorUnavailableError extends CaError {
   }
 }
 
+/**
+ * A Kubernetes service-account token the CA will not accept: too large or not a JWT, not
+ * authenticated by the API server, not a service account's, or not for this CA's audience.
+ */
+export class TokenRejectedError extends CaError {
+  constructor(reason: string) {
+    super('token_rejected', `service-account token rejected: ${reason}`);
+    this.name = 'TokenRejectedError';
+  }
+}
+
+/** The Kubernetes TokenReview could not be made or answered nonsense: the CA refuses, never guesses. */
+export class ReviewerUnavailableError extends CaError {
+  constructor(detail: string, options?: ErrorOptions) {
+    super('reviewer_unavailable', `the Kubernetes token review is unavailable: ${detail}`, options);
+    this.name = 'ReviewerUnavailableError';
+  }
+}
+
 export class KmsError extends CaError {
   constructor(code: 'kek_invalid' | 'unseal_failed' | 'wrong_kek', message: string, options?: ErrorOptions) {
     super(code, message, options);
