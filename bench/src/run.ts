@@ -15,6 +15,7 @@ import { policyDecision } from './policy-decision.ts';
 import { pkiIssuance } from './pki-issuance.ts';
 import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
+import { mtlsHandshake } from './mtls-handshake.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -22,6 +23,7 @@ const benchmarks: readonly Benchmark[] = [
   pkiIssuance,
   caIssuance,
   agentCache,
+  mtlsHandshake,
   policyDecision,
   topology,
 ];
