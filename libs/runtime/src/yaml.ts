@@ -19,3 +19,21 @@ export function yamlPosition(
   }
   return undefined;
 }
+
+/** A problem found in a configuration file, with where it is when known. */
+export type PositionedIssue = { message: string; path: string; line?: number; column?: number };
+
+/**
+ * The message of a rejected configuration file: a title, then one `file:line:col: path: message`
+ * line per problem (the first 20; the rest are counted).
+ */
+export function describeFileIssues(title: string, file: string, issues: readonly PositionedIssue[]): string {
+  const shown = issues
+    .slice(0, 20)
+    .map(
+      (i) =>
+        `${file}${i.line ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`,
+    );
+  const more = issues.length > 20 ? [`... and ${issues.length - 20} more`] : [];
+  return [title, ...shown, ...more].join('\n  ');
+}

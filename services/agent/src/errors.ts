@@ -1,3 +1,8 @@
+import { describeFileIssues } from '@warden/runtime';
+import type { PositionedIssue } from '@warden/runtime';
+
+export type { PositionedIssue };
+
 /**
  * Errors of the agent. Each has a stable snake_case `code`, used in logs and metric labels;
  * tests check the class, not the message.
@@ -11,21 +16,12 @@ export class AgentError extends Error {
   }
 }
 
-export type PositionedIssue = { message: string; path: string; line?: number; column?: number };
-
 /** The entries file is not valid: every problem with its line and column. */
 export class EntriesFileError extends AgentError {
   readonly file: string;
   readonly issues: readonly PositionedIssue[];
   constructor(file: string, issues: readonly PositionedIssue[]) {
-    const shown = issues
-      .slice(0, 20)
-      .map(
-        (i) =>
-          `${file}${i.line ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`,
-      );
-    const more = issues.length > 20 ? [`... and ${issues.length - 20} more`] : [];
-    super('invalid_entries_file', [`invalid entries file ${file}:`, ...shown, ...more].join('\n  '));
+    super('invalid_entries_file', describeFileIssues(`invalid entries file ${file}:`, file, issues));
     this.name = 'EntriesFileError';
     this.file = file;
     this.issues = issues;

@@ -1,3 +1,8 @@
+import { describeFileIssues } from '@warden/runtime';
+import type { PositionedIssue } from '@warden/runtime';
+
+export type { PositionedIssue };
+
 /**
  * Errors of the topology service. Each has a stable snake_case `code` used in logs, metric labels
  * and error replies; tests check the class, not the message.
@@ -11,21 +16,12 @@ export class TopologyError extends Error {
   }
 }
 
-export type PositionedIssue = { message: string; path: string; line?: number; column?: number };
-
 /** The static topology file is not valid: every problem with its line and column. */
 export class StaticFileError extends TopologyError {
   readonly file: string;
   readonly issues: readonly PositionedIssue[];
   constructor(file: string, issues: readonly PositionedIssue[]) {
-    const shown = issues
-      .slice(0, 20)
-      .map(
-        (i) =>
-          `${file}${i.line ? `:${i.line}:${i.column ?? 1}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`,
-      );
-    const more = issues.length > 20 ? [`... and ${issues.length - 20} more`] : [];
-    super('invalid_static_file', [`invalid static topology file ${file}:`, ...shown, ...more].join('\n  '));
+    super('invalid_static_file', describeFileIssues(`invalid static topology file ${file}:`, file, issues));
     this.name = 'StaticFileError';
     this.file = file;
     this.issues = issues;
