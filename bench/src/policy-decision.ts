@@ -12,6 +12,7 @@ import {
   minimizePolicies,
   parseAuthorizationPolicies,
   PolicyRevision,
+  prng,
   RegoPolicy,
 } from '@warden/policy-engine';
 import type { AuthzRequest, EnvoyInput } from '@warden/policy-engine';
@@ -34,18 +35,6 @@ import { microsSince, percentile, round, target } from './benchmark.ts';
 
 const repoOpa = fileURLToPath(new URL('../../.tools/bin/opa', import.meta.url));
 const opaBinary = existsSync(repoOpa) ? repoOpa : 'opa';
-
-/** Deterministic PRNG (mulberry32) so every run measures the same policies and requests. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const methods = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
 const segments = ['api', 'admin', 'static', 'users', 'orders', 'health', 'metrics', 'v2'];

@@ -36,7 +36,7 @@ export { analyzePolicies, FindingKind } from './analysis/analyze.ts';
 export type { AnalyzeOptions, Finding, KnownWorkload } from './analysis/analyze.ts';
 export { minimizePolicies } from './analysis/minimize.ts';
 export type { MinimizeChange, MinimizeResult } from './analysis/minimize.ts';
-export { checkEquivalence, generateRequests } from './analysis/equivalence.ts';
+export { checkEquivalence, generateRequests, prng } from './analysis/equivalence.ts';
 export type { EquivalenceReport, Mismatch } from './analysis/equivalence.ts';
 export { generateCorpus } from './analysis/corpus.ts';
 export { fieldCovers, patternCovers, ruleCovers, scopeCovers } from './analysis/subsume.ts';

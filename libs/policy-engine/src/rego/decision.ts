@@ -55,16 +55,19 @@ function headerList(field: string, value: unknown): HeaderList {
   return out;
 }
 
+/** OPA-Envoy's defaults: a plain 403 denial with nothing added or removed. */
+export const deniedDecision = (): RegoDecision => ({
+  allowed: false,
+  httpStatus: 403,
+  headers: [],
+  responseHeadersToAdd: [],
+  requestHeadersToRemove: [],
+  body: '',
+  dynamicMetadata: {},
+});
+
 export function validateDecision(value: unknown): RegoDecision {
-  const decision: RegoDecision = {
-    allowed: false,
-    httpStatus: 403,
-    headers: [],
-    responseHeadersToAdd: [],
-    requestHeadersToRemove: [],
-    body: '',
-    dynamicMetadata: {},
-  };
+  const decision = deniedDecision();
   if (value === undefined)
     throw new InvalidDecisionError('allow', 'the decision is undefined (no rule produced a value)');
   if (typeof value === 'boolean') return { ...decision, allowed: value };

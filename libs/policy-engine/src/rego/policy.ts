@@ -9,7 +9,7 @@ import type { AuthzRequest } from '../authz/model.ts';
 import type { CustomProvider } from '../authz/revision.ts';
 import { PolicyEngineError } from '../errors.ts';
 import type { CompiledRego } from './compile.ts';
-import { validateDecision } from './decision.ts';
+import { deniedDecision, validateDecision } from './decision.ts';
 import type { RegoDecision } from './decision.ts';
 import { buildEnvoyInput } from './input.ts';
 import type { EnvoyInput, EnvoyInputOptions } from './input.ts';
@@ -25,13 +25,7 @@ export type RegoLoadOptions = EnvoyInputOptions & {
 export type RegoOutcome = RegoDecision & { error?: { code: string; message: string } };
 
 const denied = (code: string, message: string): RegoOutcome => ({
-  allowed: false,
-  httpStatus: 403,
-  headers: [],
-  responseHeadersToAdd: [],
-  requestHeadersToRemove: [],
-  body: '',
-  dynamicMetadata: {},
+  ...deniedDecision(),
   error: { code, message },
 });
 
