@@ -15,6 +15,8 @@ export type OutputFormat = 'text' | 'json' | 'dot';
 export type CommandContext = {
   readonly io: Io;
   readonly output: OutputFormat;
+  /** The environment the command was started with (tests pass their own). */
+  readonly env: NodeJS.ProcessEnv;
   /** Opens (once) a NATS connection with the configured identity. */
   bus(): Promise<Bus>;
   nc(): Promise<NatsConnection>;

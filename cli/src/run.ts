@@ -110,6 +110,7 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
     const ctx: CommandContext = {
       io,
       output: output as OutputFormat,
+      env,
       interrupted: options.interrupted ?? new Promise<void>(() => undefined),
       nc: async () => {
         nc ??= await connectNats({

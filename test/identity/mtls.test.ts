@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
-import { connect, createServer } from 'node:tls';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Files, localKms, sealContext } from '@warden/ca';
 import type { SealedBox } from '@warden/ca';
 import { caBundle, enforceRevoke } from '@warden/events';
@@ -22,7 +20,6 @@ import {
   KeyAlgorithm,
   loadCertificate,
   normaliseSerial,
-  peerSpiffeId,
   verifyChain,
   verifyCsr,
   X509Crl,
@@ -41,83 +38,8 @@ import {
   TRUST_DOMAIN,
   provisionAll,
 } from './helpers.ts';
-
-type Identity = { key: string; cert: string };
-
-/** Node's default server-identity check wants a DNS name; SVIDs carry a SPIFFE ID instead. */
-const expectPeer = (spiffeId: string) => (_host: string, cert: PeerCertificate) =>
-  peerSpiffeId(cert.raw) === spiffeId
-    ? undefined
-    : new Error(`peer is ${peerSpiffeId(cert.raw) ?? 'nobody'}, not ${spiffeId}`);
-
-type Outcome = {
-  clientSaw: string | null;
-  serverSaw: string | null;
-  clientError?: string;
-};
-
-/**
- * A TLS 1.3 server and client, both requiring the other's certificate against `roots`. The server
- * answers each connection with the SPIFFE ID it saw, so success means both sides verified.
- */
-async function handshake(
-  server: Identity,
-  client: Identity,
-  roots: string,
-  serverId: string,
-  crl?: string[],
-): Promise<Outcome> {
-  const outcome: Outcome = { clientSaw: null, serverSaw: null };
-  const srv = createServer(
-    {
-      ...server,
-      ca: roots,
-      ...(crl ? { crl } : {}),
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
-    },
-    (socket: TLSSocket) => {
-      outcome.serverSaw = peerSpiffeId(socket.getPeerCertificate().raw);
-      socket.end(outcome.serverSaw ?? '');
-    },
-  );
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const address = srv.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  try {
-    await new Promise<void>((resolve) => {
-      const socket = connect({
-        ...client,
-        host: '127.0.0.1',
-        port,
-        ca: roots,
-        minVersion: 'TLSv1.3',
-        maxVersion: 'TLSv1.3',
-        checkServerIdentity: expectPeer(serverId),
-      });
-      let reply = '';
-      socket.on('secureConnect', () => {
-        outcome.clientSaw = peerSpiffeId(socket.getPeerCertificate().raw);
-      });
-      socket.on('data', (chunk: Buffer) => {
-        reply += chunk.toString();
-      });
-      socket.on('error', (err: NodeJS.ErrnoException) => {
-        outcome.clientError ??= `${err.code ?? ''} ${err.message}`;
-      });
-      socket.on('close', () => {
-        // In TLS 1.3 the client finishes before the server has checked its certificate; only the
-        // server's answer proves the server accepted it.
-        if (reply === '') outcome.clientSaw = null;
-        resolve();
-      });
-    });
-  } finally {
-    await new Promise<void>((resolve) => srv.close(() => resolve()));
-  }
-  return outcome;
-}
+import type { Identity } from './tls-handshake.ts';
+import { handshake } from './tls-handshake.ts';
 
 describe('mTLS with issued SVIDs', () => {
   const nats = useNats();

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { adminSettings, describeCa, initCa, rotateCa } from '@warden/ca';
+import type { TrustDomainSummary } from '@warden/ca';
 import { caBundle, caToken, enforceRevoke } from '@warden/events';
 import { ChainVerificationError, inspectCertificate, parseCertificates, verifyChain } from '@warden/pki';
 import type { Command } from '../command.ts';
@@ -14,6 +16,37 @@ function readPem(file: string): string {
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+}
+
+/** Flags of the offline CA commands, named after the CA's environment variables they override. */
+const caStateOptions = {
+  dir: { type: 'string' },
+  'trust-domain': { type: 'string' },
+  algorithm: { type: 'string' },
+  'kek-file': { type: 'string' },
+} as const;
+
+function caStateFlags(values: Record<string, unknown>): NodeJS.ProcessEnv {
+  const flag = (name: string): string | undefined =>
+    typeof values[name] === 'string' ? (values[name] as string) : undefined;
+  return {
+    WARDEN_CA_DIR: flag('dir'),
+    WARDEN_TRUST_DOMAIN: flag('trust-domain'),
+    WARDEN_CA_KEY_ALGORITHM: flag('algorithm'),
+    WARDEN_CA_KEK_FILE: flag('kek-file'),
+  };
+}
+
+function printSummary(ctx: Parameters<Command['run']>[0], summary: TrustDomainSummary): void {
+  ctx.io.out(`trust domain ${summary.trustDomain} (${summary.algorithm}) in ${summary.dir}\n`);
+  ctx.io.out(`bundle sequence ${summary.bundleSequence}, roots:\n`);
+  for (const r of summary.bundleRoots)
+    ctx.io.out(`  root ${r.id}  ${oneLine(r.subject)}  serial ${r.serial}  until ${r.notAfter}\n`);
+  ctx.io.out('intermediates:\n');
+  for (const i of summary.intermediates)
+    ctx.io.out(
+      `  ${i.id}  ${oneLine(i.subject)}  under root ${i.root}  from ${i.activateAt}  until ${i.notAfter}  ${i.state}\n`,
+    );
 }
 
 export const identityCommands: Command[] = [
@@ -35,8 +68,16 @@ export const identityCommands: Command[] = [
   },
   {
     path: ['ca', 'status'],
-    summary: 'the trust domain and the roots in its bundle',
-    async run(ctx) {
+    summary: 'the trust domain and the roots in its bundle; with --dir, every CA generation on disk',
+    args: '[--dir WARDEN_CA_DIR --kek-file F]',
+    options: caStateOptions,
+    async run(ctx, _positionals, values) {
+      if (typeof values['dir'] === 'string') {
+        const summary = await describeCa(adminSettings(ctx.env, caStateFlags(values)));
+        if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
+        else printSummary(ctx, summary);
+        return 0;
+      }
       const bundle = await (await ctx.bus()).request(caBundle, {});
       const roots = bundle.rootsPem.flatMap((pem) =>
         parseCertificates(pem, 'trust bundle').map((c) => inspectCertificate(c)),
@@ -53,6 +94,55 @@ export const identityCommands: Command[] = [
           `  root ${r.subject}  serial ${r.serial}  valid ${r.notBefore.toISOString()} .. ${r.notAfter.toISOString()}\n`,
         );
       }
+      return 0;
+    },
+  },
+  {
+    path: ['ca', 'init'],
+    summary: 'create the trust domain (root and intermediate, keys sealed) in the CA folder, on the CA host',
+    args: '[--dir WARDEN_CA_DIR] [--trust-domain TD] [--algorithm ecdsa-p256|rsa-2048] [--kek-file F]',
+    options: caStateOptions,
+    async run(ctx, _positionals, values) {
+      const summary = await initCa(adminSettings(ctx.env, caStateFlags(values)));
+      if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
+      else printSummary(ctx, summary);
+      return 0;
+    },
+  },
+  {
+    path: ['ca', 'rotate'],
+    summary:
+      'add a new intermediate (or, with --root, a new root and intermediate); the running CA switches at --activate-in',
+    args: '[--root] [--activate-in 15m] [--dir WARDEN_CA_DIR] [--kek-file F]',
+    options: {
+      ...caStateOptions,
+      root: { type: 'boolean', default: false },
+      'activate-in': { type: 'string' },
+    },
+    async run(ctx, _positionals, values) {
+      const newRoot = values['root'] === true;
+      // A new root must reach every verifier's bundle before leaves chain to it; an intermediate
+      // under the same root needs no head start (leaves carry it in their chain).
+      const delay =
+        typeof values['activate-in'] === 'string'
+          ? parseDuration(values['activate-in'])
+          : newRoot
+            ? 15 * 60_000
+            : 0;
+      const activateAt = new Date(Date.now() + delay);
+      const { rotation, summary } = await rotateCa(adminSettings(ctx.env, caStateFlags(values)), {
+        newRoot,
+        activateAt,
+      });
+      if (ctx.output === 'json') {
+        ctx.io.out(`${JSON.stringify({ rotation, ...summary }, null, 2)}\n`);
+        return 0;
+      }
+      ctx.io.out(
+        `intermediate ${rotation.intermediate} under root ${rotation.root} signs from ${rotation.activateAt.toISOString()}; ` +
+          'a running CA picks this up within a second\n',
+      );
+      printSummary(ctx, summary);
       return 0;
     },
   },

@@ -55,7 +55,16 @@ export type CaOptions = {
   notAfter: Date;
   /** Adds a critical name constraint permitting only URIs of this trust domain. */
   nameConstraints?: boolean;
+  /**
+   * The CA generation (1 for the first, counting up with each rotation). From the second on it
+   * is part of the subject: old and new CAs are trusted side by side during a rotation, and
+   * verifiers (OpenSSL among them) look issuers and CRLs up by name.
+   */
+  generation?: number;
 };
+
+const generationSuffix = (generation: number | undefined): string =>
+  generation !== undefined && generation > 1 ? ` G${generation}` : '';
 
 function caExtensions(trustDomain: string, pathLength: number, nameConstraints: boolean): Extension[] {
   const extensions: Extension[] = [
@@ -75,7 +84,7 @@ function caExtensions(trustDomain: string, pathLength: number, nameConstraints: 
 /** A self-signed root for a trust domain (path length 1: it signs intermediates only). */
 export async function createRootCertificate(options: CaOptions): Promise<X509Certificate> {
   const trustDomain = parseTrustDomain(options.trustDomain);
-  const name = `CN=Warden root CA ${trustDomain}, O=Warden`;
+  const name = `CN=Warden root CA ${trustDomain}${generationSuffix(options.generation)}, O=Warden`;
   return X509CertificateGenerator.createSelfSigned({
     serialNumber: newSerial(),
     name,
@@ -98,7 +107,7 @@ export async function createIntermediateCertificate(
   const notAfter = capToIssuer(options.notAfter, options.issuer);
   return X509CertificateGenerator.create({
     serialNumber: newSerial(),
-    subject: `CN=Warden intermediate CA ${trustDomain} ${new Date().toISOString().slice(0, 10)}, O=Warden`,
+    subject: `CN=Warden intermediate CA ${trustDomain}${generationSuffix(options.generation)} ${new Date().toISOString().slice(0, 10)}, O=Warden`,
     issuer: options.issuer.certificate.subject,
     publicKey: options.keys.publicKey,
     signingKey: options.issuer.privateKey,

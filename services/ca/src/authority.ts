@@ -4,15 +4,19 @@ import type { VerifiedCsr } from '@warden/pki';
 import { issueLeaf, verifyCsrFast } from '@warden/pki';
 import type { Attestor } from './attest.ts';
 import { IdentityMismatchError, TtlError } from './errors.ts';
-import type { TrustDomainState } from './state.ts';
+import type { TrustDomain } from './trust-domain.ts';
 
 export type SignRequest = DataOf<typeof caSign>;
 export type SignReply = ReplyOf<typeof caSign>;
 
-export type Issued = SignReply & { readonly notBefore: string; readonly method: string };
+export type Issued = SignReply & {
+  readonly notBefore: string;
+  readonly method: string;
+  readonly issuer: string;
+};
 
 export type AuthorityOptions = {
-  state: TrustDomainState;
+  trustDomain: TrustDomain;
   attest: Attestor;
   defaultTtlSeconds: number;
   maxTtlSeconds: number;
@@ -33,18 +37,20 @@ export async function issue(options: AuthorityOptions, request: SignRequest): Pr
   if (attestation.spiffeId !== csr.spiffeId.uri)
     throw new IdentityMismatchError(csr.spiffeId.uri, attestation.spiffeId);
   await attestation.commit();
+  const intermediate = options.trustDomain.active();
   const leaf = await issueLeaf({
     spiffeId: csr.spiffeId.uri,
     publicKey: csr.spki,
-    issuer: options.state.intermediate,
+    issuer: intermediate.issuer,
     ttlSeconds: ttl,
   });
   return {
-    chainPem: [leaf.pem, options.state.intermediatePem],
+    chainPem: [leaf.pem, intermediate.pem],
     spiffeId: csr.spiffeId.uri,
     serial: leaf.serial,
     notBefore: leaf.notBefore.toISOString(),
     notAfter: leaf.notAfter.toISOString(),
     method: attestation.method,
+    issuer: intermediate.issuer.certificate.subject,
   };
 }

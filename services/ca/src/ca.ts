@@ -13,7 +13,7 @@ import type { DataOf, Envelope, ReplyOf, RunningConsumer } from '@warden/events'
 import { isSpiffeId, normaliseSerial, parseSpiffeId } from '@warden/pki';
 import type { ServiceContext, Started } from '@warden/runtime';
 import { Redis } from 'ioredis';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { attestors, joinTokenAttestor, svidAttestor } from './attest.ts';
 import { issue } from './authority.ts';
 import type { CaConfig } from './config.ts';
@@ -25,13 +25,20 @@ import { ApiTokenReviewer, loadKubeConfig } from './k8s-token-review.ts';
 import { localKms } from './kms.ts';
 import { crlCache, startHttpApi } from './http-api.ts';
 import { rebuildIndex } from './replay.ts';
-import { loadOrCreateTrustDomain } from './state.ts';
+import { loadOrCreateTrustDomain, loadTrustDomain, manifestStamp } from './state.ts';
+import type { StateOptions } from './state.ts';
 import { JoinTokens } from './tokens.ts';
+import { TrustDomain } from './trust-domain.ts';
 
 const QUEUE = 'ca';
 /** How often the CA checks that Redis still holds a complete index (it may have lost it). */
 const INDEX_CHECK_MS = 2000;
 const REVOKE_RETRY_MS = 2000;
+/**
+ * How often the CA looks for a rotation written by `warden ca rotate` and for a scheduled
+ * activation or a root leaving the bundle; a changed bundle is published at once.
+ */
+const GENERATIONS_CHECK_MS = 1000;
 
 function redisHost(url: string): string {
   try {
@@ -58,7 +65,7 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     reviewer: new ApiTokenReviewer(loadKubeConfig(settings.kubernetes.source)),
     audiences: settings.kubernetes.audiences,
   };
-  const state = await loadOrCreateTrustDomain({
+  const stateOptions: StateOptions = {
     dir: config.WARDEN_CA_DIR,
     kms,
     trustDomain: config.WARDEN_TRUST_DOMAIN,
@@ -66,10 +73,21 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     rootTtlDays: config.WARDEN_CA_ROOT_TTL_DAYS,
     intermediateTtlDays: config.WARDEN_CA_INTERMEDIATE_TTL_DAYS,
     nameConstraints: config.WARDEN_CA_NAME_CONSTRAINTS,
-  });
+  };
+  // Read before loading: a rotation written meanwhile is then seen as a change and loaded.
+  const stamp = manifestStamp(config.WARDEN_CA_DIR);
+  const material = await loadOrCreateTrustDomain(stateOptions);
+  const trustDomain = new TrustDomain(material, config.WARDEN_CA_MAX_TTL_SECONDS);
   log.info(
-    { trustDomain: state.trustDomain, algorithm: state.algorithm, created: state.created, kek: kms.keyId },
-    state.created ? 'trust domain created' : 'trust domain loaded',
+    {
+      trustDomain: material.trustDomain,
+      algorithm: material.algorithm,
+      created: material.created,
+      kek: kms.keyId,
+      intermediate: trustDomain.active().id,
+      roots: trustDomain.bundleRoots().map((r) => r.id),
+    },
+    material.created ? 'trust domain created' : 'trust domain loaded',
   );
 
   // No offline queue: while Redis is away a command fails at once and the CA refuses, not waits.
@@ -120,9 +138,13 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     // `k8s-sat` only when a Kubernetes API is configured; otherwise refused (attestor_unavailable).
     const attest = attestors({
       'join-token': joinTokenAttestor(tokens),
-      svid: svidAttestor({ index, trustDomain: state.trustDomain, roots: () => [state.rootPem] }),
+      svid: svidAttestor({
+        index,
+        trustDomain: trustDomain.trustDomain,
+        roots: () => trustDomain.bundle().rootsPem,
+      }),
       ...(kubernetes
-        ? { 'k8s-sat': kubernetesTokenAttestor({ ...kubernetes, trustDomain: state.trustDomain }) }
+        ? { 'k8s-sat': kubernetesTokenAttestor({ ...kubernetes, trustDomain: trustDomain.trustDomain }) }
         : {}),
     });
     if (kubernetes)
@@ -131,7 +153,7 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
         'k8s-sat attestation through Kubernetes TokenReview',
       );
     const authority = {
-      state,
+      trustDomain,
       attest,
       defaultTtlSeconds: config.WARDEN_CA_DEFAULT_TTL_SECONDS,
       maxTtlSeconds: config.WARDEN_CA_MAX_TTL_SECONDS,
@@ -146,7 +168,7 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
           spiffeId: result.spiffeId,
           notBefore: result.notBefore,
           notAfter: result.notAfter,
-          issuer: state.intermediate.certificate.subject,
+          issuer: result.issuer,
         });
         await index.recordIssued(result);
         issued.inc({ method: result.method });
@@ -164,19 +186,15 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
       }
     };
 
-    const bundle = (): ReplyOf<typeof caBundle> => ({
-      trustDomain: state.trustDomain,
-      sequence: state.bundleSequence,
-      rootsPem: [state.rootPem],
-    });
+    const bundle = (): ReplyOf<typeof caBundle> => trustDomain.bundle();
 
     const createToken = async (
       request: DataOf<typeof caToken>,
       envelope: Envelope<DataOf<typeof caToken>>,
     ): Promise<ReplyOf<typeof caToken>> => {
       const id = parseSpiffeId(request.spiffeId);
-      if (id.trustDomain !== state.trustDomain)
-        throw new TokenRequestError(`${id.uri} is not in trust domain ${state.trustDomain}`);
+      if (id.trustDomain !== trustDomain.trustDomain)
+        throw new TokenRequestError(`${id.uri} is not in trust domain ${trustDomain.trustDomain}`);
       if (id.path === '')
         throw new TokenRequestError('a join token must name a workload SPIFFE ID, not the trust domain');
       const ttl = request.ttlSeconds ?? Math.min(3600, config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS);
@@ -229,11 +247,11 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
       log.info({ serials, spiffeId, reason: data.reason, by: event.source }, 'revoked');
     };
 
-    const crl = crlCache(state, index);
+    const crl = crlCache(trustDomain, index);
     const http = await startHttpApi({
       host: config.WARDEN_CA_HTTP_HOST,
       port: config.WARDEN_CA_HTTP_PORT,
-      state,
+      trustDomain,
       crl,
       log,
     });
@@ -246,7 +264,8 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     ];
     cleanups.push(() => subscriptions.forEach((sub) => sub.unsubscribe()));
     await ctx.nc.flush();
-    await bus.publish(identityBundle, bundle());
+    const generations = watchGenerations({ ctx, trustDomain, stateOptions, stamp, crl });
+    await generations.publishBundle();
 
     // WARDEN_ENFORCEMENT belongs to its publishers (enforcer, console); until one has created it
     // the CA keeps trying, so boot order does not matter.
@@ -267,11 +286,14 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     const watchdog = setInterval(() => {
       ensureIndex().catch((err: unknown) => log.error({ err }, 'index check failed'));
     }, INDEX_CHECK_MS);
+    const generationsTimer = setInterval(() => void generations.check(), GENERATIONS_CHECK_MS);
 
     return {
       stop: async () => {
         stopped = true;
         clearInterval(watchdog);
+        clearInterval(generationsTimer);
+        await generations.idle();
         clearTimeout(retry);
         for (const sub of subscriptions) sub.unsubscribe();
         await revocations?.stop();
@@ -284,4 +306,104 @@ export async function startCa(ctx: ServiceContext<CaConfig>): Promise<Started> {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Follows the trust domain's generations while the CA runs: reloads the manifest when
+ * `warden ca rotate` has written a new one, notices an activation or a root leaving the bundle
+ * as time passes, and publishes the bundle whenever it changed (agents and enforcers follow
+ * `warden.identity.v1.bundle`). A manifest that does not load is logged and counted, and the
+ * generations already loaded keep serving.
+ */
+function watchGenerations(options: {
+  ctx: ServiceContext<CaConfig>;
+  trustDomain: TrustDomain;
+  stateOptions: StateOptions;
+  stamp: string;
+  crl: { invalidate(): void };
+}): { check(): Promise<void>; publishBundle(): Promise<void>; idle(): Promise<void> } {
+  const { ctx, trustDomain, stateOptions, crl } = options;
+  const { bus, log, registry } = ctx;
+  let stamp = options.stamp;
+  let published = '';
+  let activeId = trustDomain.active().id;
+  let running: Promise<void> | undefined;
+  const reloads = new Counter({
+    name: 'warden_ca_manifest_reloads_total',
+    help: 'Reloads of the CA manifest after a rotation, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'warden_ca_active_intermediate_expiry_seconds',
+    help: 'Seconds until the intermediate that signs now expires (rotate well before 0).',
+    registers: [registry],
+    collect() {
+      this.set((trustDomain.active().notAfter.getTime() - Date.now()) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'warden_ca_bundle_roots',
+    help: 'Roots in the trust bundle (2 while a root rotation is under way).',
+    registers: [registry],
+    collect() {
+      this.set(trustDomain.bundleRoots().length);
+    },
+  });
+  const publishBundle = async (): Promise<void> => {
+    const bundle = trustDomain.bundle();
+    const text = JSON.stringify(bundle);
+    if (text === published) return;
+    await bus.publish(identityBundle, bundle);
+    published = text;
+    crl.invalidate();
+    log.info(
+      { sequence: bundle.sequence, roots: trustDomain.bundleRoots().map((r) => r.id) },
+      'bundle published',
+    );
+  };
+  const step = async (): Promise<void> => {
+    const now = manifestStamp(stateOptions.dir);
+    if (now !== stamp) {
+      try {
+        trustDomain.replace(await loadTrustDomain(stateOptions));
+        stamp = now;
+        reloads.inc({ outcome: 'loaded' });
+        log.info(
+          {
+            intermediates: trustDomain.material.intermediates.map((i) => ({
+              id: i.id,
+              activateAt: i.activateAt,
+            })),
+          },
+          'manifest reloaded',
+        );
+      } catch (err) {
+        // Retried on the next tick only if the file changes again: one error per bad manifest.
+        stamp = now;
+        reloads.inc({ outcome: 'failed' });
+        log.error({ err }, 'the new CA manifest does not load; the loaded generations keep serving');
+      }
+    }
+    const active = trustDomain.active().id;
+    if (active !== activeId) {
+      log.info({ from: activeId, to: active }, 'issuing moved to a new intermediate');
+      activeId = active;
+      crl.invalidate();
+    }
+    await publishBundle();
+  };
+  return {
+    publishBundle,
+    // A tick while the previous check still runs (a slow reload) is skipped, not queued.
+    check: () =>
+      (running ??= step()
+        .catch((err: unknown) => log.warn({ err }, 'generation check failed'))
+        .finally(() => {
+          running = undefined;
+        })),
+    idle: async () => {
+      await running;
+    },
+  };
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createCrl } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
 import type { IssuedIndex } from './issued-index.ts';
-import type { TrustDomainState } from './state.ts';
+import type { TrustDomain } from './trust-domain.ts';
 
 /** A CRL is re-signed at most this often; a revocation invalidates it at once. */
 const CRL_CACHE_MS = 10_000;
@@ -13,18 +13,30 @@ const CRL_NEXT_UPDATE_MS = 3_600_000;
 
 export type CrlCache = { get(): Promise<{ der: Buffer; pem: string }>; invalidate(): void };
 
-export function crlCache(state: TrustDomainState, index: IssuedIndex): CrlCache {
+export function crlCache(trustDomain: TrustDomain, index: IssuedIndex): CrlCache {
   let cached: { at: number; crl: Promise<{ der: Buffer; pem: string }> } | undefined;
   return {
     get: () => {
       if (!cached || Date.now() - cached.at > CRL_CACHE_MS) {
         const nextUpdate = new Date(Date.now() + CRL_NEXT_UPDATE_MS);
         const crl = index.revokedEntries().then(async (entries) => {
-          const leaves = await createCrl({ issuer: state.intermediate, entries, nextUpdate });
-          // The root's CRL (no intermediate is ever revoked yet) for stacks that check the whole
-          // chain: node:tls with `crl` sets OpenSSL's CRL_CHECK_ALL and refuses without it.
-          const root = await createCrl({ issuer: state.root, entries: [], nextUpdate });
-          return { der: leaves.der, pem: root.pem + leaves.pem };
+          // Every live intermediate lists every revoked serial: the index does not say which
+          // generation signed a serial, and a serial in another issuer's CRL harms nothing.
+          const active = trustDomain.active();
+          const intermediates = await Promise.all(
+            trustDomain.liveIntermediates().map(async (i) => ({
+              id: i.id,
+              crl: await createCrl({ issuer: i.issuer, entries, nextUpdate }),
+            })),
+          );
+          // The roots' CRLs (no intermediate is ever revoked) for stacks that check the whole
+          // chain: node:tls with `crl` sets OpenSSL's CRL_CHECK_ALL and refuses without them.
+          const roots = await Promise.all(
+            trustDomain.bundleRoots().map((r) => createCrl({ issuer: r.issuer, entries: [], nextUpdate })),
+          );
+          const der = intermediates.find((i) => i.id === active.id)?.crl.der;
+          if (!der) throw new Error(`no CRL for the active intermediate ${active.id}`);
+          return { der, pem: [...roots.map((c) => c.pem), ...intermediates.map((i) => i.crl.pem)].join('') };
         });
         // A failure is not cached: the next request tries again.
         crl.catch(() => {
@@ -45,19 +57,19 @@ export function crlCache(state: TrustDomainState, index: IssuedIndex): CrlCache 
  * `ca-file`/`crl-file` fetched by a sidecar, `curl` in a runbook). Public data only; GET only; no
  * request body is ever read. A separate listener from the ops endpoints, which the runtime owns.
  *
- *   GET /v1/bundle.pem   the roots, PEM
+ *   GET /v1/bundle.pem   the roots, PEM (two during a root rotation)
  *   GET /v1/bundle.json  { trustDomain, sequence, rootsPem }, as warden.ca.v1.bundle answers
- *   GET /v1/crl          the intermediate's CRL of revoked SVIDs, DER (application/pkix-crl)
- *   GET /v1/crl.pem      the root's CRL then the intermediate's, PEM: the whole chain's CRLs
+ *   GET /v1/crl          the active intermediate's CRL of revoked SVIDs, DER (application/pkix-crl)
+ *   GET /v1/crl.pem      the roots' CRLs then every live intermediate's, PEM: whole chains' CRLs
  */
 export async function startHttpApi(options: {
   host: string;
   port: number;
-  state: TrustDomainState;
+  trustDomain: TrustDomain;
   crl: CrlCache;
   log: Logger;
 }): Promise<{ port: number; close(): Promise<void> }> {
-  const { state, crl, log } = options;
+  const { trustDomain, crl, log } = options;
   const server: Server = createServer((req, res) => {
     const send = (status: number, type: string, body: string | Buffer): void => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-cache' });
@@ -67,17 +79,9 @@ export async function startHttpApi(options: {
     const path = (req.url ?? '').split('?')[0];
     switch (path) {
       case '/v1/bundle.pem':
-        return send(200, 'application/x-pem-file', state.rootPem);
+        return send(200, 'application/x-pem-file', trustDomain.bundle().rootsPem.join(''));
       case '/v1/bundle.json':
-        return send(
-          200,
-          'application/json',
-          JSON.stringify({
-            trustDomain: state.trustDomain,
-            sequence: state.bundleSequence,
-            rootsPem: [state.rootPem],
-          }),
-        );
+        return send(200, 'application/json', JSON.stringify(trustDomain.bundle()));
       case '/v1/crl':
       case '/v1/crl.pem':
         crl.get().then(

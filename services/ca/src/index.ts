@@ -13,6 +13,8 @@ export type { KubernetesSource } from './k8s-token-review.ts';
 export { ApiTokenReviewer, loadKubeConfig } from './k8s-token-review.ts';
 export type { Kms, SealedBox } from './kms.ts';
 export { decodeKek, KEK_BYTES, localKms } from './kms.ts';
+export type { AdminSettings, TrustDomainSummary } from './admin.ts';
+export { adminSettings, describeCa, initCa, rotateCa } from './admin.ts';
 export { Files, sealContext } from './state.ts';
 
 /** The CA as a service spec for `runService` / `main`. */
