@@ -99,6 +99,47 @@ for (const [name, verifyCsr] of [
       );
     });
 
+    it('refuses RSA public exponents below 65537 or even', async () => {
+      const rsa = (exponent: number[]) => ({
+        name: 'RSASSA-PKCS1-v1_5',
+        modulusLength: 2048,
+        publicExponent: new Uint8Array(exponent),
+        hash: 'SHA-256',
+      });
+      await assert.rejects(
+        verifyCsr(await rawCsr(rsa([3]), { name: 'RSASSA-PKCS1-v1_5' })),
+        (err: unknown) => err instanceof UnsupportedKeyError && /exponent 3 is not allowed/.test(err.message),
+      );
+      // 2^16 + 3: odd and large enough.
+      assert.equal(
+        (await verifyCsr(await rawCsr(rsa([1, 0, 3]), { name: 'RSASSA-PKCS1-v1_5' }))).key.type,
+        'rsa',
+      );
+    });
+
+    it('refuses BER framing and trailing bytes: only the DER that was signed is read', async () => {
+      const pem = await createCsr(await generateKeyPair(), ID);
+      const [der] = decodePem(pem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
+      assert.ok(der);
+      await assert.rejects(
+        verifyCsr(Buffer.concat([der, Buffer.from([0x00, 0x00])])),
+        (err: unknown) =>
+          err instanceof MalformedInputError && /not DER \(trailing bytes\)/.test(err.message),
+      );
+      // The same request with its outer length in long form (0x81 n instead of n, or 0x82 00 nn).
+      const outer = der[1] ?? 0;
+      const lengthOctets = outer < 0x80 ? 0 : outer & 0x7f;
+      const content = der.subarray(2 + lengthOctets);
+      const ber = Buffer.concat([
+        Buffer.from([0x30, 0x83, 0x00, content.length >> 8, content.length & 0xff]),
+        content,
+      ]);
+      await assert.rejects(
+        verifyCsr(ber),
+        (err: unknown) => err instanceof MalformedInputError && /not DER/.test(err.message),
+      );
+    });
+
     it('refuses oversized input before parsing it, and garbage with a clear error', async () => {
       const huge = toPem('CERTIFICATE REQUEST', randomBytes(1024 * 1024));
       await assert.rejects(

@@ -6,6 +6,8 @@ import {
   MalformedInputError,
   PkiError,
 } from './errors.ts';
+import { childrenOf, DerReadError, readSingle, Tag } from './der.ts';
+import type { Tlv } from './der.ts';
 import type { KeyDescription } from './keys.ts';
 import { algorithmOfKey, checkPublicKey, signingParams } from './keys.ts';
 import { decodePem, toPem } from './pem.ts';
@@ -57,6 +59,30 @@ export function csrDer(input: string | Uint8Array, maxBytes: number): Buffer {
   return der;
 }
 
+/** Nesting deeper than any CSR needs is refused rather than walked. */
+const MAX_DER_DEPTH = 16;
+
+/**
+ * Strict DER framing for the whole request: one SEQUENCE and nothing after it, and every
+ * constructed element within it with definite, minimal lengths. The ASN.1 parser behind
+ * `Pkcs10CertificateRequest` also takes BER and ignores trailing bytes; a CA that signs what two
+ * parsers could read differently invites confusion about what was requested.
+ */
+function checkDerStructure(der: Buffer): void {
+  const walk = (t: Tlv, depth: number): void => {
+    if (depth > MAX_DER_DEPTH) throw new DerReadError('nested too deeply');
+    // Bit 6 of the tag marks a constructed encoding, whose content is itself TLVs.
+    if ((t.tag & 0x20) === 0) return;
+    for (const child of childrenOf(der, t, 4096)) walk(child, depth + 1);
+  };
+  try {
+    walk(readSingle(der, Tag.sequence), 0);
+  } catch (cause) {
+    if (!(cause instanceof DerReadError)) throw cause;
+    throw new MalformedInputError('CSR', `not DER (${cause.message})`, { cause });
+  }
+}
+
 /**
  * Parses a PKCS#10 CSR and checks everything the CA relies on before signing: size, structure,
  * an accepted key (ECDSA P-256/P-384, RSA 2048–4096), a SHA-2 signature that verifies with that
@@ -68,6 +94,7 @@ export async function verifyCsr(
   options: { maxBytes?: number } = {},
 ): Promise<VerifiedCsr> {
   const der = csrDer(input, options.maxBytes ?? MAX_CSR_BYTES);
+  checkDerStructure(der);
   let csr: Pkcs10CertificateRequest;
   try {
     csr = new Pkcs10CertificateRequest(der);

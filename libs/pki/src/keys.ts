@@ -69,6 +69,7 @@ const ACCEPTED_CURVES = new Map([
   ['secp384r1', 'P-384'],
 ]);
 export const MIN_RSA_BITS = 2048;
+const MIN_RSA_EXPONENT = 65_537n;
 /** Larger RSA keys only cost verification time; 4096 is the largest anyone needs for a leaf. */
 export const MAX_RSA_BITS = 4096;
 
@@ -102,6 +103,13 @@ export function checkPublicKey(spki: Uint8Array): { key: KeyObject; description:
       );
     if (bits > MAX_RSA_BITS)
       throw new UnsupportedKeyError(`RSA key of ${bits} bits exceeds the limit of ${MAX_RSA_BITS}`);
+    // As the CA/Browser Forum requires: an odd exponent of at least 65537 (e = 3 invites
+    // attacks on padding; an even one is not RSA).
+    const exponent = details.publicExponent ?? 0n;
+    if (exponent < MIN_RSA_EXPONENT || exponent % 2n === 0n)
+      throw new UnsupportedKeyError(
+        `RSA public exponent ${exponent} is not allowed; use an odd exponent of at least 65537`,
+      );
     return { key, description: { type: 'rsa', bits } };
   }
   throw new UnsupportedKeyError(
