@@ -261,10 +261,18 @@ export async function issueLeaf(options: FastLeafOptions): Promise<IssuedLeaf> {
       ),
     ),
   );
-  const signature =
-    template.algorithm === KeyAlgorithm.ecdsaP256
-      ? sign('sha256', tbs, { key: template.signingKey, dsaEncoding: 'der' })
-      : sign('sha256', tbs, { key: template.signingKey, padding: constants.RSA_PKCS1_PADDING });
+  // On libuv's thread pool (the callback form), beside the event loop's work: see fast-csr.ts.
+  const signature = await new Promise<Buffer>((resolve, reject) =>
+    sign(
+      'sha256',
+      tbs,
+      template.algorithm === KeyAlgorithm.ecdsaP256
+        ? { key: template.signingKey, dsaEncoding: 'der' }
+        : { key: template.signingKey, padding: constants.RSA_PKCS1_PADDING },
+      (err, signed) =>
+        err ? reject(new CertificateBuildError(`signing failed: ${err.message}`)) : resolve(signed),
+    ),
+  );
   const der = derSequence(tbs, template.signatureAlgorithm, derBitString(signature));
   return {
     der,
