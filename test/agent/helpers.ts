@@ -21,7 +21,12 @@ export type CaHome = { dir: string; kek: string };
 export const newCaHome = (): CaHome => ({ dir: tempDir('ca'), kek: randomBytes(32).toString('base64') });
 
 /** The real CA service, in-process, with its own NATS credentials and the test's Redis. */
-export function startCa(nats: TestNats, redis: TestRedis, home: CaHome): Promise<RunningService> {
+export function startCa(
+  nats: TestNats,
+  redis: TestRedis,
+  home: CaHome,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<RunningService> {
   return runService(caService, {
     WARDEN_NATS_URL: nats.url,
     WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
@@ -31,6 +36,7 @@ export function startCa(nats: TestNats, redis: TestRedis, home: CaHome): Promise
     WARDEN_INSTANCE: 'ca-test',
     WARDEN_CA_DIR: home.dir,
     WARDEN_CA_KEK: home.kek,
+    ...extra,
   });
 }
 

@@ -81,7 +81,7 @@ describe('agent: mTLS with agent-written files', () => {
       const { web, api, agentA, agentB, webDir, apiDir } = await twoHosts({
         WARDEN_AGENT_SVID_TTL_SECONDS: '4',
       });
-      const server = await startMtlsServer(apiDir, 20);
+      const server = await startMtlsServer(apiDir, { reloadMs: 20 });
       const clientSerials = new Set<string>();
       const serverSerials = new Set<string>();
       let ok = 0;

@@ -222,6 +222,16 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it("points the agent at the CA's CRLs, served over HTTP on the compose network", () => {
+    const ca = environment(service('ca'), 'ca');
+    const agent = environment(service('agent'), 'agent');
+    assert.equal(ca['WARDEN_CA_HTTP_HOST'], '0.0.0.0', 'the CA serves HTTP beyond its own loopback');
+    const url = new URL(str(agent['WARDEN_AGENT_CRL_URL'], 'agent WARDEN_AGENT_CRL_URL'));
+    assert.equal(url.hostname, 'ca');
+    assert.equal(url.port, ca['WARDEN_CA_HTTP_PORT']);
+    assert.equal(url.pathname, '/v1/crl.pem');
+  });
+
   for (const name of wardenServices) {
     describe(`service ${name}`, () => {
       const svc = (): Obj => service(name);

@@ -45,6 +45,8 @@ export type StackPorts = {
   redis: number;
   victoriaMetrics: number;
   services: Record<ServiceName, number>;
+  /** The CA's bundle and CRL over HTTP (apart from its ops port), where the agent fetches crl.pem. */
+  caHttp: number;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -63,6 +65,7 @@ export const defaultPorts: StackPorts = {
     enforcer: 9407,
     console: 9408,
   },
+  caHttp: 9409,
 };
 
 export async function ephemeralPorts(): Promise<StackPorts> {
@@ -74,6 +77,7 @@ export async function ephemeralPorts(): Promise<StackPorts> {
     redis: await freePort(),
     victoriaMetrics: await freePort(),
     services,
+    caHttp: await freePort(),
   };
 }
 
@@ -99,22 +103,30 @@ type Unit = {
  * `<dir>/ca/kek` (0600) so that a second `make up` opens the same sealed keys. Fine for a laptop;
  * a real deployment keeps the KEK apart from the sealed keys (a secret mount or a KMS).
  */
-function localCaEnv(dir: string): NodeJS.ProcessEnv {
+function localCaEnv(dir: string, httpPort: number): NodeJS.ProcessEnv {
   const caDir = join(dir, 'ca');
   const kekFile = join(caDir, 'kek');
   mkdirSync(caDir, { recursive: true, mode: 0o700 });
   if (!existsSync(kekFile))
     writeFileSync(kekFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  return { WARDEN_CA_DIR: join(caDir, 'state'), WARDEN_CA_KEK_FILE: kekFile };
+  return {
+    WARDEN_CA_DIR: join(caDir, 'state'),
+    WARDEN_CA_KEK_FILE: kekFile,
+    WARDEN_CA_HTTP_PORT: String(httpPort),
+  };
 }
 
-/** The identity agent's state folder (cached SVIDs and their keys, 0700) and SDS socket, for this host. */
-function localAgentEnv(dir: string): NodeJS.ProcessEnv {
+/**
+ * The identity agent's state folder (cached SVIDs and their keys, 0700) and SDS socket, for this
+ * host, and the CA's CRLs for the crl.pem it writes beside each workload's certificate.
+ */
+function localAgentEnv(dir: string, caHttpPort: number): NodeJS.ProcessEnv {
   const agentDir = join(dir, 'agent');
   return {
     WARDEN_AGENT_HOST: 'local',
     WARDEN_AGENT_DIR: agentDir,
     WARDEN_AGENT_SDS_SOCKET: join(agentDir, 'sds.sock'),
+    WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
   };
 }
 
@@ -168,7 +180,7 @@ export class Stack {
     await Promise.all(infra.map((u) => this.supervise(u)));
     await this.provisionAll(credentials.get('admin')?.seed);
 
-    const caEnv = localCaEnv(dir);
+    const caEnv = localCaEnv(dir, ports.caHttp);
     const services = (this.options.services ?? servicePrincipals).map((name) => {
       const port = ports.services[name];
       const url = `http://127.0.0.1:${port}`;
@@ -187,7 +199,7 @@ export class Stack {
             WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
             ...(name === 'ca' ? caEnv : {}),
-            ...(name === 'agent' ? localAgentEnv(dir) : {}),
+            ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,

@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRootCertificate, newSerial } from './cert.ts';
-import { createCrl } from './crl.ts';
+import { certificatePem, createIntermediateCertificate, createRootCertificate, newSerial } from './cert.ts';
+import { createCrl, CrlSigner, crlSigner, parseCrls } from './crl.ts';
+import { InputTooLargeError, MalformedInputError } from './errors.ts';
+import { normaliseSerial } from './inspect.ts';
 import { generateKeyPair } from './keys.ts';
 import { X509Crl } from './x509.ts';
+
+const limits = { maxBytes: 1024 * 1024, maxBlocks: 4 };
+const hour = (n: number): Date => new Date(Date.now() + n * 3_600_000);
+
+async function authority(trustDomain = 'cluster.local') {
+  const keys = await generateKeyPair();
+  const certificate = await createRootCertificate({ trustDomain, keys, notAfter: hour(24) });
+  return { certificate, privateKey: keys.privateKey, pem: certificatePem(certificate) };
+}
 
 describe('CRL', () => {
   it('lists the revoked serials and verifies with the issuer key', async () => {
@@ -23,5 +34,70 @@ describe('CRL', () => {
     const crl = new X509Crl(der);
     assert.deepEqual(crl.entries.map((e) => e.serialNumber.toLowerCase()).sort(), [...serials].sort());
     assert.ok(await crl.verify({ publicKey: certificate.publicKey }));
+  });
+
+  it('parses every CRL of a chain file with its dates and normalised serials', async () => {
+    const root = await authority();
+    const serial = `00${newSerial().toUpperCase()}`;
+    // Whole seconds: a CRL carries no milliseconds.
+    const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + 7_200_000);
+    const first = await createCrl({ issuer: root, entries: [], thisUpdate, nextUpdate: hour(1) });
+    const second = await createCrl({
+      issuer: root,
+      entries: [{ serial, revokedAt: new Date() }],
+      thisUpdate,
+      nextUpdate,
+    });
+    const parsed = parseCrls(first.pem + second.pem, 'CRL file', limits);
+    assert.equal(parsed.length, 2);
+    assert.equal(parsed[0]?.pem, first.pem);
+    assert.deepEqual(parsed[0]?.serials, new Set());
+    assert.deepEqual(parsed[1]?.serials, new Set([normaliseSerial(serial)]));
+    assert.deepEqual(parsed[1]?.thisUpdate, thisUpdate);
+    assert.deepEqual(parsed[1]?.nextUpdate, nextUpdate);
+  });
+
+  it('refuses anything that is not PEM CRLs within the limits', async () => {
+    const root = await authority();
+    const { pem } = await createCrl({ issuer: root, entries: [], nextUpdate: hour(1) });
+    const malformed = (text: string) => () => parseCrls(text, 'CRL file', limits);
+    assert.throws(malformed(''), MalformedInputError);
+    assert.throws(malformed('<html>not found</html>'), MalformedInputError);
+    assert.throws(malformed(root.pem), MalformedInputError, 'a certificate is not a CRL');
+    assert.throws(malformed(pem.replace(/^(-+BEGIN X509 CRL-+\n)MI/, '$1QI')), MalformedInputError);
+    assert.throws(malformed(pem.repeat(5)), MalformedInputError, 'more blocks than allowed');
+    assert.throws(() => parseCrls(pem, 'CRL file', { maxBytes: 64, maxBlocks: 4 }), InputTooLargeError);
+  });
+
+  it('tells a CRL signed by a given certificate from a forged one and from an unknown issuer', async () => {
+    const root = await authority();
+    const interKeys = await generateKeyPair();
+    const intermediate = await createIntermediateCertificate({
+      trustDomain: 'cluster.local',
+      keys: interKeys,
+      notAfter: hour(24),
+      issuer: root,
+    });
+    const [rootCrl, interCrl] = parseCrls(
+      (await createCrl({ issuer: root, entries: [], nextUpdate: hour(1) })).pem +
+        (
+          await createCrl({
+            issuer: { certificate: intermediate, privateKey: interKeys.privateKey },
+            entries: [],
+            nextUpdate: hour(1),
+          })
+        ).pem,
+      'CRL file',
+      limits,
+    );
+    assert.ok(rootCrl && interCrl);
+    assert.equal(await crlSigner(rootCrl, [root.pem]), CrlSigner.signed);
+    assert.equal(await crlSigner(interCrl, [root.pem]), CrlSigner.unknownIssuer);
+    assert.equal(await crlSigner(interCrl, [root.pem, certificatePem(intermediate)]), CrlSigner.signed);
+    // Another root with the same name (same trust domain, another key) did not sign it.
+    const impostor = await authority();
+    assert.equal(await crlSigner(rootCrl, [impostor.pem]), CrlSigner.badSignature);
+    assert.equal(await crlSigner(rootCrl, [impostor.pem, root.pem]), CrlSigner.signed);
   });
 });

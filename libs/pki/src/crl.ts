@@ -1,7 +1,16 @@
 import type { Issuer } from './cert.ts';
+import { MalformedInputError } from './errors.ts';
+import { normaliseSerial } from './inspect.ts';
 import { algorithmOfKey, signingParams } from './keys.ts';
-import { toPem } from './pem.ts';
-import { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension, X509CrlGenerator } from './x509.ts';
+import type { PemLimits } from './pem.ts';
+import { decodePem, toPem } from './pem.ts';
+import {
+  AuthorityKeyIdentifierExtension,
+  SubjectKeyIdentifierExtension,
+  X509Certificate,
+  X509Crl,
+  X509CrlGenerator,
+} from './x509.ts';
 
 export type CrlEntry = { serial: string; revokedAt: Date };
 
@@ -27,4 +36,65 @@ export async function createCrl(options: {
   });
   const der = Buffer.from(crl.rawData);
   return { der, pem: toPem('X509 CRL', der) };
+}
+
+/** One CRL as read from PEM: what a relying party checks before it uses it. */
+export type ParsedCrl = {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly issuer: string;
+  readonly thisUpdate: Date;
+  /** Absent in the CRL itself is allowed by RFC 5280 but unusable offline; the caller decides. */
+  readonly nextUpdate: Date | undefined;
+  /** Revoked serials, normalised as `normaliseSerial` does. */
+  readonly serials: ReadonlySet<string>;
+};
+
+/** A CA's CRL file holds one CRL per certificate authority in the chain: a handful, never dozens. */
+export const MAX_CRL_BLOCKS = 16;
+
+/** Parses PEM `X509 CRL` blocks (nothing else) within the limits; every block must be a CRL. */
+export function parseCrls(text: string, what: string, limits: PemLimits): ParsedCrl[] {
+  return decodePem(text, 'X509 CRL', what, limits).map((der) => {
+    try {
+      const crl = new X509Crl(der);
+      return {
+        der,
+        pem: toPem('X509 CRL', der),
+        issuer: crl.issuer,
+        thisUpdate: crl.thisUpdate,
+        nextUpdate: crl.nextUpdate,
+        serials: new Set(crl.entries.map((e) => normaliseSerial(e.serialNumber))),
+      };
+    } catch (cause) {
+      throw new MalformedInputError(what, 'not an X.509 CRL', { cause });
+    }
+  });
+}
+
+export const CrlSigner = {
+  /** A certificate with the CRL's issuer name verifies its signature. */
+  signed: 'signed',
+  /** Certificates with the issuer's name were given, and none verifies the signature. */
+  badSignature: 'bad_signature',
+  /** No certificate given has the CRL's issuer name. */
+  unknownIssuer: 'unknown_issuer',
+} as const;
+export type CrlSigner = (typeof CrlSigner)[keyof typeof CrlSigner];
+
+/**
+ * Whether one of `certificates` (PEM) signed the CRL. Names are compared as DER and every
+ * certificate with the issuer's name is tried: a CA that rotated its key may keep its name.
+ */
+export async function crlSigner(parsed: ParsedCrl, certificates: readonly string[]): Promise<CrlSigner> {
+  const crl = new X509Crl(parsed.der);
+  const issuerName = Buffer.from(crl.issuerName.toArrayBuffer());
+  let named = false;
+  for (const pem of certificates) {
+    const certificate = new X509Certificate(pem);
+    if (!issuerName.equals(Buffer.from(certificate.subjectName.toArrayBuffer()))) continue;
+    named = true;
+    if (await crl.verify({ publicKey: certificate }).catch(() => false)) return CrlSigner.signed;
+  }
+  return named ? CrlSigner.badSignature : CrlSigner.unknownIssuer;
 }

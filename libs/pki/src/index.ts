@@ -65,5 +65,5 @@ export {
 // For tools and tests that need to build unusual requests (weak keys, bad signatures) on purpose.
 export { Pkcs10CertificateRequestGenerator, X509Certificate, X509Crl } from './x509.ts';
 export { RENEWAL_CONTEXT, RenewalProofError, renewalProof, verifyRenewalProof } from './renewal.ts';
-export type { CrlEntry } from './crl.ts';
-export { createCrl } from './crl.ts';
+export type { CrlEntry, ParsedCrl } from './crl.ts';
+export { createCrl, CrlSigner, crlSigner, MAX_CRL_BLOCKS, parseCrls } from './crl.ts';

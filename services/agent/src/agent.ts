@@ -7,7 +7,10 @@ import { caBundle, identityBundle, identityEntry, identityRevoked } from '@warde
 import { normaliseSerial, parseCertificates } from '@warden/pki';
 import type { ServiceContext, Started } from '@warden/runtime';
 import { ConfigError } from '@warden/runtime';
+import { auditTo } from './audit.ts';
 import type { AgentConfig } from './config.ts';
+import type { CrlTrust } from './crl.ts';
+import { CrlRefresher } from './crl-refresher.ts';
 import type { Entry, EntryDefaults } from './entries.ts';
 import { entryFromEvent, MAX_ENTRIES, parseEntriesFile } from './entries.ts';
 import { AgentError, EntriesFileError, InvalidEntryError } from './errors.ts';
@@ -88,7 +91,9 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
   const held = function* (): Iterable<Svid> {
     for (const w of workloads.values()) if (w.svid) yield w.svid;
   };
-  const metrics = createAgentMetrics(ctx.registry, held);
+  let crl: CrlRefresher | undefined;
+  const metrics = createAgentMetrics(ctx.registry, held, () => crl?.current?.thisUpdate ?? null);
+  const audit = auditTo(bus, ctx.instance, log);
   let sds: SdsServer | undefined;
   let stopped = false;
 
@@ -113,6 +118,8 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     await store.saveBundle(bundle).catch((err: unknown) => log.error({ err }, 'could not cache the bundle'));
     for (const w of workloads.values()) w.bundleChanged(bundle);
     sds?.notify();
+    // The CRL is checked against the bundle: with the first one, refreshing can begin.
+    crl?.start();
   };
 
   let fetching: Promise<Bundle> | undefined;
@@ -144,8 +151,39 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     caTimeoutMs: config.WARDEN_AGENT_CA_TIMEOUT_MS,
     bundle: () => (bundle ? Promise.resolve(bundle) : fetchBundle()),
     currentBundle: () => bundle,
+    currentCrl: () => crl?.current?.pem ?? null,
     changed: () => sds?.notify(),
+    audit,
   };
+
+  /** A CRL counts if the bundle's roots or the intermediates of SVIDs held (checked when taken) signed it. */
+  const crlTrust = (): CrlTrust | null => {
+    if (!bundle) return null;
+    const intermediates = new Set<string>();
+    for (const svid of held()) for (const pem of svid.chainPem.slice(1)) intermediates.add(pem);
+    return { roots: bundle.rootsPem, intermediates: [...intermediates] };
+  };
+  const crlUrl = config.WARDEN_AGENT_CRL_URL;
+  if (crlUrl)
+    crl = new CrlRefresher({
+      url: crlUrl,
+      refreshMs: config.WARDEN_AGENT_CRL_REFRESH_MS,
+      timeoutMs: config.WARDEN_AGENT_CA_TIMEOUT_MS,
+      backoff,
+      trust: crlTrust,
+      changed: (next) => {
+        for (const w of workloads.values()) w.crlChanged(next.pem);
+      },
+      failed: (err) =>
+        audit({
+          action: 'agent.crl.refresh',
+          target: crlUrl,
+          outcome: 'failure',
+          details: { code: err.code, message: err.message },
+        }),
+      metrics,
+      log,
+    });
 
   /** File entries, then event entries (an event may not take a name a file entry uses). */
   const desired = (): Map<string, Entry> => {
@@ -214,6 +252,8 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
   const onRevoked = async (event: Envelope<DataOf<typeof identityRevoked>>): Promise<void> => {
     const serials = new Set(event.data.serials.map(normaliseSerial));
     const time = new Date(event.time);
+    // Peers reading crl.pem refuse the certificate once the CA's CRL lists it: fetch at once.
+    crl?.revoked(serials, time);
     await Promise.all([...workloads.values()].map((w) => w.revoke(serials, event.data.spiffeId, time)));
   };
 
@@ -291,6 +331,7 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     }
   };
   await startConsumers();
+  if (bundle) crl?.start();
 
   // Without a cached bundle, fetch one in the background (a CA that is down must not keep the
   // agent from serving what it holds). With one, a restart asks the CA nothing: the bundle
@@ -318,6 +359,7 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
       if (entriesPath) unwatchFile(entriesPath);
       clearTimeout(consumerRetry);
       await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)));
+      await crl?.stop();
       await reconciling.catch(() => undefined);
       await Promise.all([...workloads.values()].map((w) => w.stop()));
       await sds?.stop();

@@ -51,6 +51,18 @@ export const agentConfig = z.object({
   WARDEN_AGENT_RETRY_INITIAL_MS: int(10, 600_000).default(1000),
   WARDEN_AGENT_RETRY_MAX_MS: int(10, 3_600_000).default(60_000),
   WARDEN_AGENT_CA_TIMEOUT_MS: int(100, 120_000).default(5000),
+  /** The CA's CRLs (its GET /v1/crl.pem), written as crl.pem beside root-cert.pem; unset: no crl.pem. */
+  WARDEN_AGENT_CRL_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "an http:// or https:// URL: the CA's /v1/crl.pem, e.g. http://127.0.0.1:9409/v1/crl.pem",
+    })
+    .optional(),
+  /**
+   * How often the CRL is fetched again, in ms, besides right after every revocation event; a CRL
+   * halfway to its nextUpdate is fetched sooner.
+   */
+  WARDEN_AGENT_CRL_REFRESH_MS: int(1000, 3_600_000).default(300_000),
 });
 export type AgentConfig = z.infer<typeof agentConfig>;
 

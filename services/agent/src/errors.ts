@@ -67,3 +67,26 @@ export class SdsSocketError extends AgentError {
     this.name = 'SdsSocketError';
   }
 }
+
+/** Why a CRL from WARDEN_AGENT_CRL_URL was not used; the `code` labels the failure metric. */
+export const CrlProblem = {
+  /** The URL could not be fetched: network, timeout, or a status other than 200. */
+  unavailable: 'crl_unavailable',
+  /** The body is not PEM CRLs, or is larger than allowed. */
+  invalid: 'crl_invalid',
+  /** Not signed by this trust domain's CA, or no bundle yet to tell. */
+  untrusted: 'crl_untrusted',
+  /** Outside its validity window (or without one), so TLS stacks would refuse it too. */
+  notCurrent: 'crl_not_current',
+  /** A revocation the agent saw as an event still missing from the CA's CRL after the wait. */
+  missingRevocation: 'crl_missing_revocation',
+} as const;
+export type CrlProblem = (typeof CrlProblem)[keyof typeof CrlProblem];
+
+/** A CRL fetch or check failed; the previous crl.pem stays in place. */
+export class CrlError extends AgentError {
+  constructor(code: CrlProblem, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'CrlError';
+  }
+}

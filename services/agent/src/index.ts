@@ -8,6 +8,8 @@ export {
   AgentError,
   BadIssuanceError,
   CacheError,
+  CrlError,
+  CrlProblem,
   EntriesFileError,
   InvalidEntryError,
   NoEvidenceError,

@@ -6,17 +6,31 @@ export type AgentMetrics = {
   readonly rotations: Counter<'kind'>;
   readonly caFailures: Counter<'code'>;
   readonly revocations: Counter;
+  readonly crlFetches: Counter;
+  readonly crlFailures: Counter<'code'>;
 };
 
 /**
- * The agent's metrics. Seconds to expiry is computed at scrape time from what is held, so it is
- * exact whenever it is read and an identity that is dropped disappears from it at once.
+ * The agent's metrics. Seconds to expiry and the CRL's age are computed at scrape time from what
+ * is held, so they are exact whenever they are read and an identity that is dropped disappears
+ * from them at once.
  */
 export function createAgentMetrics(
   registry: Registry,
   expiries: () => Iterable<{ spiffeId: string; notAfter: Date }>,
+  crlIssuedAt: () => Date | null,
 ): AgentMetrics {
   const registers = [registry];
+  new Gauge({
+    name: 'warden_agent_crl_age_seconds',
+    help: 'Seconds since the CA issued the CRL in crl.pem (its oldest thisUpdate); absent until there is one.',
+    registers,
+    collect() {
+      this.reset();
+      const issuedAt = crlIssuedAt();
+      if (issuedAt) this.set(Math.max(0, (Date.now() - issuedAt.getTime()) / 1000));
+    },
+  });
   new Gauge({
     name: 'warden_agent_certificate_expiry_seconds',
     help: 'Seconds until each held SVID expires.',
@@ -50,6 +64,17 @@ export function createAgentMetrics(
     revocations: new Counter({
       name: 'warden_agent_revocations_total',
       help: 'Identities dropped because their SVID was revoked.',
+      registers,
+    }),
+    crlFetches: new Counter({
+      name: 'warden_agent_crl_fetches_total',
+      help: 'CRL files fetched from WARDEN_AGENT_CRL_URL and accepted.',
+      registers,
+    }),
+    crlFailures: new Counter({
+      name: 'warden_agent_crl_failures_total',
+      help: 'CRL refreshes that failed (the previous crl.pem stays), by error code.',
+      labelNames: ['code'],
       registers,
     }),
   };

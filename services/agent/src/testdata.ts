@@ -1,5 +1,6 @@
 import {
   certificatePem,
+  createCrl,
   createIntermediateCertificate,
   createRootCertificate,
   exportPrivateKeyPem,
@@ -12,6 +13,9 @@ import type { Bundle } from './svid.ts';
 /** A small trust domain for unit tests: a root, an intermediate, and leaves on demand. */
 export type TestAuthority = {
   bundle: Bundle;
+  intermediatePem: string;
+  /** The root's CRL, then the intermediate's listing `serials`, as the CA's /v1/crl.pem serves them. */
+  crls(options?: { serials?: readonly string[]; thisUpdate?: Date; nextUpdate?: Date }): Promise<string>;
   leaf(
     spiffeId: string,
     options?: { ttlSeconds?: number; now?: Date },
@@ -32,6 +36,21 @@ export async function testAuthority(trustDomain = 'cluster.local'): Promise<Test
   const issuer: Issuer = { certificate: intermediate, privateKey: interKeys.privateKey };
   return {
     bundle: { trustDomain, sequence: 1, rootsPem: [certificatePem(root)] },
+    intermediatePem: certificatePem(intermediate),
+    crls: async ({
+      serials = [],
+      thisUpdate = new Date(),
+      nextUpdate = new Date(Date.now() + 3_600_000),
+    } = {}) => {
+      const times = { thisUpdate, nextUpdate };
+      const rootCrl = await createCrl({
+        issuer: { certificate: root, privateKey: rootKeys.privateKey },
+        entries: [],
+        ...times,
+      });
+      const entries = serials.map((serial) => ({ serial, revokedAt: thisUpdate }));
+      return rootCrl.pem + (await createCrl({ issuer, entries, ...times })).pem;
+    },
     leaf: async (spiffeId, options = {}) => {
       const keys = await generateKeyPair();
       const cert = await issueLeafCertificate({

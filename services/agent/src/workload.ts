@@ -1,6 +1,7 @@
 import type { Bus } from '@warden/events';
 import { RemoteError } from '@warden/events';
 import type { Logger } from '@warden/runtime';
+import type { Audit } from './audit.ts';
 import type { Entry } from './entries.ts';
 import { NoEvidenceError } from './errors.ts';
 import { obtainSvid } from './issuer.ts';
@@ -22,8 +23,11 @@ export type WorkloadDeps = {
   /** The trust bundle, fetched from the CA if the agent has none yet; throws when unavailable. */
   bundle(): Promise<Bundle>;
   currentBundle(): Bundle | null;
+  /** The CA's CRLs as crl.pem holds them, once the agent has fetched them (WARDEN_AGENT_CRL_URL). */
+  currentCrl(): string | null;
   /** Something served changed (an SVID came or went): SDS pushes to open streams. */
   changed(): void;
+  readonly audit: Audit;
 };
 
 /** CA refusals that retrying with the same join token can never turn into a certificate. */
@@ -92,7 +96,12 @@ export class Workload {
       const generation = this.generation;
       this.enqueue(async () => {
         await removeOutputs(old.dir);
-        if (generation === this.generation) await writeOutputs(entry.dir, svid, this.deps.currentBundle());
+        if (generation === this.generation)
+          await writeOutputs(entry.dir, {
+            svid,
+            bundle: this.deps.currentBundle(),
+            crl: this.deps.currentCrl(),
+          });
       });
     }
     if (entry.joinToken !== old.joinToken && !this.svid && !this.running) this.schedule(0);
@@ -102,7 +111,15 @@ export class Workload {
   bundleChanged(bundle: Bundle): void {
     const generation = this.generation;
     this.enqueue(async () => {
-      if (generation === this.generation && this.svid) await writeOutputs(this.entry.dir, null, bundle);
+      if (generation === this.generation && this.svid) await writeOutputs(this.entry.dir, { bundle });
+    });
+  }
+
+  /** New CRLs from the CA: rewrite crl.pem where this workload's files are. */
+  crlChanged(crl: string): void {
+    const generation = this.generation;
+    this.enqueue(async () => {
+      if (generation === this.generation && this.svid) await writeOutputs(this.entry.dir, { crl });
     });
   }
 
@@ -119,6 +136,7 @@ export class Workload {
     if (!listed && !byId) return this.io;
     this.deps.metrics.revocations.inc();
     this.log.warn({ serial: svid.serial }, 'SVID revoked; dropping its key and certificate');
+    this.auditDrop(svid, 'revoked');
     return this.drop();
   }
 
@@ -165,6 +183,15 @@ export class Workload {
     });
   }
 
+  private auditDrop(svid: Svid, reason: 'revoked' | 'renewal_refused'): void {
+    this.deps.audit({
+      action: 'agent.svid.drop',
+      target: this.entry.spiffeId,
+      outcome: 'success',
+      details: { reason, serial: svid.serial, entry: this.entry.name },
+    });
+  }
+
   private install(svid: Svid, options: { save: boolean }): void {
     if (!this.svid) this.deps.metrics.certificates.inc();
     this.svid = svid;
@@ -175,7 +202,7 @@ export class Workload {
     this.enqueue(async () => {
       if (generation !== this.generation) return;
       if (options.save) await this.deps.store.saveSvid(svid);
-      await writeOutputs(dir, svid, this.deps.currentBundle());
+      await writeOutputs(dir, { svid, bundle: this.deps.currentBundle(), crl: this.deps.currentCrl() });
     });
   }
 
@@ -256,6 +283,17 @@ export class Workload {
         { serial: issued.svid.serial, notAfter: issued.svid.notAfter, kind: issued.kind },
         'obtained a new SVID',
       );
+      this.deps.audit({
+        action: 'agent.svid.obtain',
+        target: entry.spiffeId,
+        outcome: 'success',
+        details: {
+          kind: issued.kind,
+          serial: issued.svid.serial,
+          notAfter: issued.svid.notAfter.toISOString(),
+          entry: entry.name,
+        },
+      });
       this.schedule();
     } catch (err) {
       if (generation === this.generation && !this.stopped) this.failed(err, entry);
@@ -282,6 +320,7 @@ export class Workload {
       // The CA no longer vouches for the current SVID (revoked, or unknown to its index): even if
       // the revocation event never reached this agent, stop serving it now.
       this.log.error({ err, code }, 'the CA refused to renew: the current SVID is revoked; dropping it');
+      if (this.svid) this.auditDrop(this.svid, 'renewal_refused');
       void this.drop().then(() => this.schedule());
       return;
     }

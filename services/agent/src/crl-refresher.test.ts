@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { newSerial } from '@warden/pki';
+import { createLogger } from '@warden/runtime';
+import { Registry } from 'prom-client';
+import type { Crl } from './crl.ts';
+import { CrlRefresher } from './crl-refresher.ts';
+import type { CrlError } from './errors.ts';
+import { CrlProblem } from './errors.ts';
+import { createAgentMetrics } from './metrics.ts';
+import type { TestAuthority } from './testdata.ts';
+import { testAuthority } from './testdata.ts';
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | false>): Promise<T> {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(5)) {
+    const value = await probe();
+    if (value) return value;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('CRL refresher', () => {
+  let ca: TestAuthority;
+  /** What the fake CA endpoint answers next: a CRL file, or an HTTP status. */
+  let answer: string | number = 0;
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    if (typeof answer === 'number') res.writeHead(answer).end();
+    else res.end(answer);
+  });
+  let url = '';
+  before(async () => {
+    ca = await testAuthority();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/crl.pem`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  function refresher() {
+    const changes: Crl[] = [];
+    const failures: CrlError[] = [];
+    const metrics = createAgentMetrics(
+      new Registry(),
+      () => [],
+      () => null,
+    );
+    const crl = new CrlRefresher({
+      url,
+      refreshMs: 60_000,
+      timeoutMs: 1000,
+      backoff: { initialMs: 20, maxMs: 40 },
+      trust: () => ({ roots: ca.bundle.rootsPem, intermediates: [ca.intermediatePem] }),
+      changed: (next) => changes.push(next),
+      failed: (err) => failures.push(err),
+      metrics,
+      log: createLogger({ service: 'agent', instance: 'test', level: 'silent' }),
+    });
+    return { crl, changes, failures, metrics };
+  }
+
+  it('after a revocation event, fetches again until the CA has re-signed its CRL with the serial', async () => {
+    const { crl, changes, failures } = refresher();
+    try {
+      const serial = newSerial();
+      answer = await ca.crls();
+      crl.revoked([serial], new Date());
+      assert.equal(requests, 0, 'nothing is fetched before start');
+      crl.start();
+      await until('the first CRL', () => changes.length === 1);
+      // The CA publishes the event before it re-signs: the agent sees the old CRL a few times.
+      const seen = requests;
+      await until('two more fetches of the old CRL', () => requests >= seen + 2);
+      answer = await ca.crls({ serials: [serial] });
+      const listed = await until('a CRL listing the serial', () =>
+        changes.find((c) => c.serials.has(serial)),
+      );
+      assert.equal(crl.current, listed);
+      assert.deepEqual(failures, []);
+      // Listed: no more fetching until the periodic refresh.
+      const settled = requests;
+      await sleep(200);
+      assert.equal(requests, settled);
+    } finally {
+      await crl.stop();
+    }
+  });
+
+  it('keeps the current CRL while refreshing fails, and reports each failing streak once', async () => {
+    const { crl, changes, failures, metrics } = refresher();
+    const failed = async (): Promise<number> =>
+      (await metrics.crlFailures.get()).values.reduce((sum, v) => sum + v.value, 0);
+    try {
+      answer = await ca.crls();
+      crl.start();
+      await until('the first CRL', () => changes.length === 1);
+      const good = crl.current;
+      answer = 503;
+      crl.revoked([], new Date());
+      await until('retries of an unavailable CA', async () => (await failed()) >= 3);
+      answer = await (await testAuthority()).crls();
+      await until('retries against CRLs of another CA', async () => (await failed()) >= 5);
+      assert.equal(crl.current, good, 'the last good CRL stays');
+      assert.equal(changes.length, 1);
+      const codes = new Set((await metrics.crlFailures.get()).values.map((v) => v.labels['code']));
+      assert.deepEqual(codes, new Set([CrlProblem.unavailable, CrlProblem.untrusted]));
+      assert.deepEqual(
+        failures.map((f) => f.code),
+        [CrlProblem.unavailable],
+        'one streak, one report, whatever failed within it',
+      );
+      answer = await ca.crls();
+      await until('a good CRL again', () => changes.length === 2);
+      answer = 'garbage';
+      crl.revoked([], new Date());
+      await until('a second streak', () => failures.length === 2);
+      assert.equal(failures[1]?.code, CrlProblem.invalid);
+    } finally {
+      await crl.stop();
+    }
+  });
+});

@@ -1,0 +1,114 @@
+import type { ParsedCrl } from '@warden/pki';
+import { CrlSigner, crlSigner, MAX_CRL_BLOCKS, parseCrls, PkiError } from '@warden/pki';
+import { CrlError, CrlProblem } from './errors.ts';
+
+/**
+ * A CA's CRL file: one CRL per root and live intermediate, each listing every revoked serial.
+ * 100 000 revoked serials come to about 5 MiB of PEM; the limit leaves room several times over.
+ */
+export const MAX_CRL_FILE_BYTES = 32 * 1024 * 1024;
+
+/** CRLs the agent accepted, as crl.pem holds them. */
+export type Crl = {
+  /** The validated blocks re-encoded, roots' first as the CA sent them: nothing else reaches the file. */
+  readonly pem: string;
+  /** The oldest block's thisUpdate: how old the information is. */
+  readonly thisUpdate: Date;
+  /** The earliest block's nextUpdate: when TLS stacks start refusing the file. */
+  readonly nextUpdate: Date;
+  /** Every serial any block lists. */
+  readonly serials: ReadonlySet<string>;
+};
+
+/** Certificates a CRL may be signed by: the bundle's roots and the intermediates of held SVIDs. */
+export type CrlTrust = { readonly roots: readonly string[]; readonly intermediates: readonly string[] };
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * GETs the CRL file: status 200, no redirects, at most `maxBytes` (counted as it arrives, so an
+ * endless body is cut off), within `timeoutMs` for the whole exchange.
+ */
+export async function fetchCrlText(
+  url: string,
+  options: { timeoutMs: number; maxBytes?: number },
+): Promise<string> {
+  const maxBytes = options.maxBytes ?? MAX_CRL_FILE_BYTES;
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  try {
+    const response = await fetch(url, { signal, redirect: 'error' });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new CrlError(CrlProblem.unavailable, `${url} answered HTTP ${response.status}`);
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (!response.body) return '';
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      // Leaving the loop cancels the stream: the rest of the body is never read.
+      if (size > maxBytes) throw new CrlError(CrlProblem.invalid, `${url} sent more than ${maxBytes} bytes`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    if (err instanceof CrlError) throw err;
+    throw new CrlError(CrlProblem.unavailable, `cannot fetch ${url}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Accepts a CRL file only as TLS stacks would use it, so a bad one never replaces a good one:
+ * PEM CRLs and nothing else; every one current now (OpenSSL refuses an expired or not yet valid
+ * CRL, and with it every handshake); at least one signed by a root of the bundle (the URL serves
+ * this trust domain); and none with the name of a known root or intermediate but another signer.
+ * An intermediate the agent holds no SVID from is left for the TLS stack to check against the
+ * peer's chain.
+ */
+export async function checkCrl(text: string, trust: CrlTrust | null, now: Date = new Date()): Promise<Crl> {
+  let blocks: ParsedCrl[];
+  try {
+    blocks = parseCrls(text, 'the CRL file', { maxBytes: MAX_CRL_FILE_BYTES, maxBlocks: MAX_CRL_BLOCKS });
+  } catch (err) {
+    if (err instanceof PkiError) throw new CrlError(CrlProblem.invalid, err.message, { cause: err });
+    throw err;
+  }
+  for (const block of blocks) {
+    if (!block.nextUpdate)
+      throw new CrlError(CrlProblem.notCurrent, `the CRL of ${block.issuer} has no nextUpdate`);
+    if (block.nextUpdate <= now)
+      throw new CrlError(
+        CrlProblem.notCurrent,
+        `the CRL of ${block.issuer} expired at ${block.nextUpdate.toISOString()}`,
+      );
+    if (block.thisUpdate > now)
+      throw new CrlError(
+        CrlProblem.notCurrent,
+        `the CRL of ${block.issuer} is valid only from ${block.thisUpdate.toISOString()}`,
+      );
+  }
+  if (!trust) throw new CrlError(CrlProblem.untrusted, 'no trust bundle yet to check the CRL against');
+  let byRoot = false;
+  for (const block of blocks) {
+    let signer = await crlSigner(block, trust.roots);
+    if (signer === CrlSigner.signed) byRoot = true;
+    else if (signer === CrlSigner.unknownIssuer) signer = await crlSigner(block, trust.intermediates);
+    if (signer === CrlSigner.badSignature)
+      throw new CrlError(CrlProblem.untrusted, `the CRL of ${block.issuer} is not signed by that CA`);
+  }
+  if (!byRoot)
+    throw new CrlError(
+      CrlProblem.untrusted,
+      'no CRL signed by a root of the trust bundle: the URL does not serve this trust domain',
+    );
+  const serials = new Set<string>();
+  for (const block of blocks) for (const serial of block.serials) serials.add(serial);
+  const time = (pick: (b: ParsedCrl) => Date): Date =>
+    new Date(Math.min(...blocks.map((b) => pick(b).getTime())));
+  return {
+    pem: blocks.map((b) => b.pem).join(''),
+    thisUpdate: time((b) => b.thisUpdate),
+    nextUpdate: time((b) => b.nextUpdate ?? now),
+    serials,
+  };
+}
