@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Bus, provision, StreamName, topologyChanged } from '@warden/events';
 import { startTestNats, startTestRedis, tempDir } from '@warden/testing';
 import type { AccessRecord } from '@warden/topology';
@@ -9,9 +10,11 @@ import {
   ChangePublisher,
   createTopologyMetrics,
   fold,
+  GraphSnapshotter,
   GraphStore,
   parseStaticFile,
   Registry,
+  TouchedEdges,
 } from '@warden/topology';
 import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
@@ -29,6 +32,10 @@ import { microsSince, percentile, round, target } from './benchmark.ts';
  * Graph: `records` access records over one hour and `edges` distinct edges are folded in batches
  * of `batch` into a real redis-server (`GraphStore.add`: fold in memory, one MULTI per batch).
  * Baseline: the same records written the naive way, one pipelined HINCRBY per record.
+ *
+ * Snapshot: `snapshotEdges` distinct edges in one bucket are read back from Redis and published
+ * as `warden.topology.v1.changed` parts (`GraphSnapshotter.snapshot`, what every interval does).
+ * Baseline: the same number of messages of the same size published raw, acked one by one.
  */
 
 const HOUR = 3600_000;
@@ -48,6 +55,20 @@ function collect(): void {
   const gc = runInNewContext('gc') as () => void;
   gc();
   gc();
+}
+
+/** One record per edge, `edges` distinct edges (a path segment per edge) in the hour after `base`. */
+function distinctEdges(edges: number, base: number): AccessRecord[] {
+  return Array.from({ length: edges }, (_, e) => ({
+    time: new Date(base + (e % HOUR)).toISOString(),
+    source: { namespace: 'shop', workload: `client-${e % 100}` },
+    destination: { namespace: 'shop', workload: `server-${Math.floor(e / 100) % 100}` },
+    protocol: 'http',
+    method: 'GET',
+    path: `/api/resource-${e}/items`,
+    status: 200,
+    bytesSent: 200,
+  }));
 }
 
 function records(count: number, edges: number, base: number): AccessRecord[] {
@@ -70,7 +91,14 @@ function records(count: number, edges: number, base: number): AccessRecord[] {
 export const topology: Benchmark = {
   name: 'topology',
   description: 'registry of N workloads (load, memory, change latency) and call-graph records/s into Redis',
-  defaults: { workloads: 10_000, changes: 200, records: 200_000, edges: 500, batch: 1000 },
+  defaults: {
+    workloads: 10_000,
+    changes: 200,
+    records: 200_000,
+    edges: 500,
+    batch: 1000,
+    snapshotEdges: 10_000,
+  },
   async run(params, progress) {
     const workloads = params['workloads'] ?? 10_000;
     const dir = tempDir('bench-topology');
@@ -176,6 +204,58 @@ export const topology: Benchmark = {
       }
       const rawSeconds = microsSince(start) / 1e6;
       const rawRecordsPerSec = total / rawSeconds;
+
+      // Snapshot of one bucket of `snapshotEdges` edges.
+      await redis.flushall();
+      const snapshotEdges = params['snapshotEdges'] ?? 10_000;
+      const touched = new TouchedEdges();
+      const snapshotStore = new GraphStore({
+        redis,
+        bucketMs: HOUR,
+        retentionMs: 24 * HOUR,
+        onWritten: (s, ids) => touched.add(s, ids),
+      });
+      // A whole graph, as a rebuild leaves it: snapshots are only taken of whole graphs.
+      await snapshotStore.claimRebuild('benchmark', 60_000);
+      await snapshotStore.markComplete('benchmark', {});
+      const snapshotRecords = distinctEdges(snapshotEdges, base);
+      for (let i = 0; i < snapshotEdges; i += batch) {
+        const result = fold(snapshotRecords.slice(i, i + batch), {
+          bucketMs: HOUR,
+          pathDepth: 2,
+          now,
+          maxAgeMs: 24 * HOUR,
+          maxSkewMs: 60_000,
+          workloadAt: () => undefined,
+        });
+        await snapshotStore.add(`snapshot-${i}`, result);
+      }
+      const snapshotter = new GraphSnapshotter({
+        bus,
+        store: snapshotStore,
+        touched,
+        log,
+        metrics,
+        intervalMs: 60_000,
+      });
+      const jsm = await jetstreamManager(nc);
+      const stored = async () => (await jsm.streams.info(StreamName.topology)).state;
+      const beforeSnapshot = await stored();
+      start = process.hrtime.bigint();
+      const published = await snapshotter.snapshot();
+      const snapshotMs = microsSince(start) / 1000;
+      const afterSnapshot = await stored();
+      if (published !== snapshotEdges)
+        throw new Error(`snapshot of ${published} edges, expected ${snapshotEdges}`);
+      const snapshotMessages = afterSnapshot.messages - beforeSnapshot.messages;
+      const snapshotBytes = afterSnapshot.bytes - beforeSnapshot.bytes;
+      progress(`snapshot: ${snapshotEdges} edges in ${snapshotMessages} messages, ${round(snapshotMs)} ms`);
+
+      // Baseline: as many messages of the same size, straight to JetStream.
+      const filler = new TextEncoder().encode('x'.repeat(Math.round(snapshotBytes / snapshotMessages)));
+      start = process.hrtime.bigint();
+      for (let i = 0; i < snapshotMessages; i++) await bus.js.publish(topologyChanged.schema, filler);
+      const rawSnapshotMs = microsSince(start) / 1000;
       redis.disconnect();
 
       return {
@@ -190,11 +270,16 @@ export const topology: Benchmark = {
           graphRecordsPerSec: Math.round(graphRecordsPerSec),
           graphRecords: total,
           graphSeconds: round(graphSeconds, 3),
+          snapshotEdges,
+          snapshotMs: round(snapshotMs),
+          snapshotMessages,
+          snapshotMiB: round(snapshotBytes / 1024 / 1024, 2),
         },
         baseline: {
           yamlParseMs: round(parseMs),
           rawHincrbyRecordsPerSec: Math.round(rawRecordsPerSec),
           rawSeconds: round(rawSeconds, 3),
+          rawSnapshotPublishMs: round(rawSnapshotMs),
         },
         ratio: round(graphRecordsPerSec / rawRecordsPerSec, 2),
         target: target('a 10,000-workload registry loads in under 2 s', 'results.loadMs', loadMs, '<', 2000),

@@ -8,64 +8,10 @@ import type { AccessRecord } from '@warden/topology';
 import { fold, GraphStore } from '@warden/topology';
 import { Redis } from 'ioredis';
 import type { QueryReply } from './helpers.ts';
-import { eventually, query, startTopologyService, topologyEnv } from './helpers.ts';
+import { eventually, query, startTopologyService, syntheticHour, topologyEnv } from './helpers.ts';
 
 const HOUR = 3600_000;
 const MINUTE = 60_000;
-
-/**
- * A synthetic hour of traffic in the shop: web calls cart every 6 s (every 50th call a 503), cart
- * calls db every minute over TCP, web pays through payments for the first half hour (5 denied),
- * and an outside address probes web twice. web is named by its address only, as an L4 proxy
- * reports it; the registry (static file) resolves it.
- */
-function syntheticHour(base: number): AccessRecord[] {
-  const at = (ms: number) => new Date(base + ms).toISOString();
-  const records: AccessRecord[] = [];
-  for (let i = 0; i < 600; i++)
-    records.push({
-      time: at(i * 6000),
-      source: { address: '10.0.0.2' },
-      destination: { namespace: 'shop', workload: 'cart' },
-      protocol: 'http',
-      method: 'GET',
-      path: `/api/cart/${1000 + i}?currency=eur`,
-      status: i % 50 === 49 ? 503 : 200,
-      bytesSent: 100,
-      bytesReceived: 200,
-      decision: 'allow',
-    });
-  for (let i = 0; i < 60; i++)
-    records.push({
-      time: at(i * MINUTE + 500),
-      source: { namespace: 'shop', workload: 'cart' },
-      destination: { namespace: 'data', workload: 'db' },
-      protocol: 'tcp',
-      bytesSent: 1000,
-    });
-  for (let i = 0; i < 30; i++)
-    records.push({
-      time: at(i * MINUTE + 1000),
-      source: { namespace: 'shop', workload: 'web' },
-      destination: { namespace: 'shop', workload: 'payments' },
-      protocol: 'http',
-      method: 'post',
-      path: '/pay',
-      status: i < 5 ? 403 : 201,
-      decision: i < 5 ? 'deny' : 'allow',
-    });
-  for (const ms of [10 * MINUTE, 50 * MINUTE])
-    records.push({
-      time: at(ms),
-      source: { address: '203.0.113.9' },
-      destination: { namespace: 'shop', workload: 'web' },
-      protocol: 'http',
-      method: 'GET',
-      path: '/.env',
-      status: 404,
-    });
-  return records;
-}
 
 const edgeLines = (reply: QueryReply): string[] =>
   reply.edges.map((e) => {

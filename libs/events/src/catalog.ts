@@ -288,20 +288,65 @@ const workloadRegistration = z.object({
   labels: labels.default({}),
 });
 
+const topologyProtocol = z.enum(['http', 'grpc', 'tcp']);
+const graphNode = z.object({
+  namespace: namespace.optional(),
+  workload: name.optional(),
+  address: z.string().max(64).optional(),
+});
+const count = z.number().int().nonnegative();
+
+/** One edge of the observed call graph with its counts over a time range (a query) or one bucket (a snapshot). */
+const graphEdge = z.object({
+  source: graphNode,
+  destination: graphNode,
+  method: z.string().max(16),
+  pathPrefix: z.string().max(256),
+  requests: count,
+  errors: count,
+  denies: count,
+  bytes: count,
+  firstSeen: isoTime,
+  lastSeen: isoTime,
+});
+
+/** Edges in one graph snapshot message; the publisher also keeps each message far under max_payload. */
+export const MAX_SNAPSHOT_EDGES = 10_000;
+
+/**
+ * A `changed` event carries either registry changes or one part of a call-graph snapshot: the
+ * current values, absolute for their bucket, of the edges written since the previous snapshot.
+ * Replaying the snapshots of a bucket and keeping each edge's largest values restores it (the
+ * values only ever grow), whatever the order or the number of times they are applied.
+ */
+const graphSnapshot = z.object({
+  /** Start of the time bucket, and its width (a graph with other buckets cannot use these values). */
+  bucket: isoTime,
+  bucketSeconds: z.number().int().min(1).max(86_400),
+  /** The parts of one bucket's snapshot share this id; `part` counts from 1 to `parts`. */
+  snapshot: z.string().min(1).max(128),
+  part: z.number().int().min(1),
+  parts: z.number().int().min(1),
+  edges: z.array(graphEdge).min(1).max(MAX_SNAPSHOT_EDGES),
+});
+
 export const topologyChanged = defineEvent({
   schema: 'warden.topology.v1.changed',
   stream: StreamName.topology,
-  data: z.object({
-    changes: z
-      .array(
-        z.object({
-          op: z.enum(['added', 'updated', 'removed']),
-          kind: z.enum(['namespace', 'service', 'workload']),
-          key: z.string().min(1),
-        }),
-      )
-      .min(1),
-  }),
+  data: z.union([
+    z.object({
+      changes: z
+        .array(
+          z.object({
+            op: z.enum(['added', 'updated', 'removed']),
+            kind: z.enum(['namespace', 'service', 'workload']),
+            key: z.string().min(1),
+          }),
+        )
+        .min(1),
+    }),
+    z.object({ graph: graphSnapshot }),
+  ]),
 });
 
 export const topologyRegister = defineEvent({
@@ -402,14 +447,6 @@ export const policyStatus = defineRequest({
   }),
 });
 
-const topologyProtocol = z.enum(['http', 'grpc', 'tcp']);
-const graphNode = z.object({
-  namespace: namespace.optional(),
-  workload: name.optional(),
-  address: z.string().max(64).optional(),
-});
-const count = z.number().int().nonnegative();
-
 export const topologyQuery = defineRequest({
   subject: 'warden.topology.v1.query',
   request: z.object({
@@ -462,22 +499,7 @@ export const topologyQuery = defineRequest({
         }),
       )
       .max(5000),
-    edges: z
-      .array(
-        z.object({
-          source: graphNode,
-          destination: graphNode,
-          method: z.string().max(16),
-          pathPrefix: z.string().max(256),
-          requests: count,
-          errors: count,
-          denies: count,
-          bytes: count,
-          firstSeen: isoTime,
-          lastSeen: isoTime,
-        }),
-      )
-      .max(5000),
+    edges: z.array(graphEdge).max(5000),
     /** Graph only: the range actually covered, after aligning to buckets. */
     since: isoTime.optional(),
     until: isoTime.optional(),

@@ -103,7 +103,14 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   topology: {
     ...none,
     publishes: [e.topologyChanged, e.audit],
-    subscribes: [e.topologyRegister, e.topologyDeregister, e.topologyHeartbeat, e.telemetryAccess],
+    // `changed` too: the call graph is rebuilt from its own snapshots when Redis lost it.
+    subscribes: [
+      e.topologyChanged,
+      e.topologyRegister,
+      e.topologyDeregister,
+      e.topologyHeartbeat,
+      e.telemetryAccess,
+    ],
     serves: [e.topologyQuery],
     durables: {
       'topology-graph': e.telemetryAccess,

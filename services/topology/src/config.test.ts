@@ -12,6 +12,30 @@ describe('topology configuration', () => {
     assert.equal(config.WARDEN_TOPOLOGY_KUBERNETES, 'off');
     assert.equal(config.WARDEN_TOPOLOGY_GRAPH_BUCKET_SECONDS, 3600);
     assert.equal(config.WARDEN_TOPOLOGY_STATIC_FILE, undefined);
+    assert.equal(config.WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS, 60_000);
+  });
+
+  it('takes a snapshot interval of 0 (off) or 100 ms to a day, and nothing else', () => {
+    const interval = (value: string): number =>
+      loadConfig('topology', schema, { WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS: value })
+        .WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS;
+    assert.equal(interval('0'), 0);
+    assert.equal(interval('100'), 100);
+    assert.equal(interval('86400000'), 86_400_000);
+    // An empty value is refused rather than read as 0, which would silently stop the snapshots.
+    for (const bad of ['', '50', '-1', '1.5', '1e3', 'soon', '86400001']) {
+      assert.throws(
+        () => interval(bad),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.deepEqual(err.problems, [
+            `WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS=${JSON.stringify(bad)}: milliseconds: 0 (no snapshots) or 100 to 86400000`,
+          ]);
+          return true;
+        },
+        bad,
+      );
+    }
   });
 
   it('names every bad variable with its value', () => {

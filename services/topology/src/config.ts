@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const SNAPSHOT_INTERVAL = 'milliseconds: 0 (no snapshots) or 100 to 86400000';
 
 /**
  * The topology service's settings, beyond the base ones every service reads. Each is validated
@@ -48,6 +49,17 @@ export const topologyConfig = z.object({
   /** Distinct edges per bucket; past it, new path prefixes are counted as `{overflow}`. */
   WARDEN_TOPOLOGY_GRAPH_MAX_EDGES_PER_BUCKET: int(100, 10_000_000).default(100_000),
   WARDEN_TOPOLOGY_GRAPH_MAX_QUERY_HOURS: int(1, 24 * 366).default(168),
+  /**
+   * How often the edges written since the last snapshot go out on the bus (warden.topology.v1.changed),
+   * in ms; 0: never, and then Redis holds the only copy of the graph. Digits only: an empty value
+   * must not turn snapshots off by coercing to 0.
+   */
+  WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS: z
+    .string()
+    .regex(/^\d{1,9}$/, SNAPSHOT_INTERVAL)
+    .default('60000')
+    .transform(Number)
+    .refine((ms) => ms === 0 || (ms >= 100 && ms <= 86_400_000), SNAPSHOT_INTERVAL),
 });
 
 export type TopologyConfig = z.infer<typeof topologyConfig>;

@@ -43,3 +43,15 @@ export class KubernetesError extends TopologyError {
     this.name = 'KubernetesError';
   }
 }
+
+/**
+ * The call graph in Redis lacks its completeness marker: Redis lost it (a first start, a flush, a
+ * new server) and it is being rebuilt from its snapshots on the bus. Queries are refused rather
+ * than answered from a partial graph, which would, for instance, suggest a policy too strict.
+ */
+export class GraphIncompleteError extends TopologyError {
+  constructor() {
+    super('graph_rebuilding', 'the call graph is being rebuilt from its snapshots; retry shortly');
+    this.name = 'GraphIncompleteError';
+  }
+}

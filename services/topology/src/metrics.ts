@@ -64,6 +64,36 @@ export function createTopologyMetrics(registry: Registry = new Registry()) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
+    graphSnapshots: new Counter({
+      name: 'warden_topology_graph_snapshots_total',
+      help: 'Graph snapshots taken (every edge touched since the previous one, onto the bus), by outcome: published, or failed (the edges of a failed bucket go with the next one).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    graphSnapshotMessages: new Counter({
+      name: 'warden_topology_graph_snapshot_messages_total',
+      help: 'warden.topology.v1.changed messages carrying a graph snapshot part, by outcome (published, invalid: dropped).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    graphSnapshotEdges: new Histogram({
+      name: 'warden_topology_graph_snapshot_edges',
+      help: 'Edges published per graph snapshot.',
+      buckets: [1, 10, 100, 1000, 10_000, 100_000, 1_000_000],
+      registers,
+    }),
+    graphSnapshotSeconds: new Histogram({
+      name: 'warden_topology_graph_snapshot_seconds',
+      help: 'Time to read back and publish one graph snapshot.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    }),
+    graphRebuilds: new Counter({
+      name: 'warden_topology_graph_rebuilds_total',
+      help: 'Rebuilds of the Redis graph from the snapshots on WARDEN_TOPOLOGY, by outcome (completed, failed).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     queries: new Counter({
       name: 'warden_topology_queries_total',
       help: 'Queries answered, by what and outcome.',

@@ -1,5 +1,5 @@
 import type { DataOf, ReplyOf, topologyQuery } from '@warden/events';
-import { InvalidQueryError } from './errors.ts';
+import { GraphIncompleteError, InvalidQueryError } from './errors.ts';
 import type { GraphEdge, GraphStore } from './graph/store.ts';
 import { edgeId, nodeId } from './graph/fold.ts';
 import { keyOf } from './registry/model.ts';
@@ -83,6 +83,7 @@ export function createQueryHandler(options: QueryOptions): (query: Query) => Pro
     if (since > until) throw new InvalidQueryError('since is after until');
     if (until - since > options.maxRangeMs)
       throw new InvalidQueryError(`the range is longer than the limit of ${options.maxRangeMs / 3600_000} h`);
+    if (!(await options.graph.isComplete())) throw new GraphIncompleteError();
     const edges = await options.graph.edges(since, until);
     const touches = (e: GraphEdge): boolean =>
       [e.source, e.destination].some(

@@ -5,7 +5,10 @@ import { Redis } from 'ioredis';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TopologyConfig } from './config.ts';
 import { startGraphIngest } from './graph/ingest.ts';
+import { GraphRebuilder } from './graph/rebuild.ts';
+import { GraphSnapshotter } from './graph/snapshot.ts';
 import { GraphStore } from './graph/store.ts';
+import { TouchedEdges } from './graph/touched.ts';
 import { KubernetesSource } from './kubernetes/source.ts';
 import { createTopologyMetrics } from './metrics.ts';
 import { createQueryHandler } from './query.ts';
@@ -31,10 +34,15 @@ export type RunningTopology = {
   stop(): Promise<void>;
 };
 
+/** How often each instance checks that Redis still holds the whole graph (it may be flushed). */
+const GRAPH_CHECK_MS = 2000;
+
 /**
  * Starts every part of the topology service on a connected bus: the merged registry and its
- * sources, the change publisher, the call graph in Redis and the query responder. Resolves once
- * every source has its initial view in the registry, so the service is ready only when complete.
+ * sources, the change publisher, the call graph in Redis (rebuilt from its snapshots on the bus
+ * when Redis lost it, and snapshotted onto the bus) and the query responder. Resolves once every
+ * source has its initial view in the registry and the graph is whole, so the service is ready
+ * only when complete.
  */
 export async function startTopology(deps: TopologyDeps): Promise<RunningTopology> {
   const { bus, log, config } = deps;
@@ -106,18 +114,35 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
   const redis = new Redis(config.WARDEN_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
   redis.on('error', (err: unknown) => log.warn({ err }, 'redis connection error'));
   const retentionMs = config.WARDEN_TOPOLOGY_GRAPH_RETENTION_HOURS * 3600_000;
+  const intervalMs = config.WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS;
+  const touched = new TouchedEdges();
   const graph = new GraphStore({
     redis,
     bucketMs: config.WARDEN_TOPOLOGY_GRAPH_BUCKET_SECONDS * 1000,
     retentionMs,
     maxEdgesPerBucket: config.WARDEN_TOPOLOGY_GRAPH_MAX_EDGES_PER_BUCKET,
+    requireComplete: true,
+    ...(intervalMs > 0
+      ? { onWritten: (start: number, ids: Iterable<string>) => touched.add(start, ids) }
+      : {}),
   });
+  const rebuilder = new GraphRebuilder({ bus, store: graph, log, metrics, retentionMs });
+  const snapshots =
+    intervalMs > 0
+      ? new GraphSnapshotter({ bus, store: graph, touched, log, metrics, intervalMs })
+      : undefined;
   const started: RegistrySource[] = [];
   let ingest: RunningConsumer | undefined;
   let responder: Subscription | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
   const stop = async (): Promise<void> => {
     responder?.unsubscribe();
+    clearInterval(watchdog);
+    // First, so that an ingest batch waiting for a rebuild gives up (it is redelivered later).
+    await rebuilder.stop();
     await ingest?.stop();
+    // After ingest: the final snapshot holds everything this instance folded.
+    await snapshots?.stop().catch((err: unknown) => log.warn({ err }, 'final graph snapshot failed'));
     for (const source of started.reverse())
       await source.stop().catch((err: unknown) => log.warn({ err }, 'source stop failed'));
     await publisher.flush();
@@ -129,6 +154,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       await source.start();
       started.push(source);
     }
+    await rebuilder.ensure();
+    watchdog = setInterval(() => {
+      rebuilder.ensure().catch((err: unknown) => log.error({ err }, 'graph check failed'));
+    }, GRAPH_CHECK_MS);
+    snapshots?.start();
     ingest = startGraphIngest({
       bus,
       store: graph,
@@ -138,6 +168,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       durable: 'topology-graph',
       pathDepth: config.WARDEN_TOPOLOGY_GRAPH_PATH_DEPTH,
       retentionMs,
+      whole: () => rebuilder.ensure(),
     });
     const answer = createQueryHandler({
       registry,

@@ -1,5 +1,6 @@
 import type { Bus, RunningConsumer } from '@warden/events';
 import { telemetryAccess } from '@warden/events';
+import { GraphIncompleteError } from '../errors.ts';
 import type { TopologyMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Log } from '../registry/source.ts';
@@ -15,6 +16,8 @@ export type GraphIngestOptions = {
   durable: string;
   pathDepth: number;
   retentionMs: number;
+  /** Resolves once the graph in Redis is whole again (rebuilt from its snapshots). */
+  whole(): Promise<void>;
   /** Records stamped further in the future than this are refused (a wrong clock, or forged). */
   maxSkewMs?: number;
   /** Longest wait between attempts to attach to WARDEN_TELEMETRY. */
@@ -80,7 +83,17 @@ function consumeAccess(options: GraphIngestOptions): Promise<RunningConsumer> {
           'access records dropped',
         );
       if (result.folded === 0) return;
-      const added = await store.add(event.id, result);
+      let added: boolean | undefined;
+      while (added === undefined) {
+        try {
+          added = await store.add(event.id, result);
+        } catch (err) {
+          // The graph is being rebuilt: the batch waits for it (the bus keeps its ack deadline
+          // alive), then goes on top of the restored values (rebuild.ts says why).
+          if (!(err instanceof GraphIncompleteError)) throw err;
+          await options.whole();
+        }
+      }
       metrics.graphRecords.inc({ outcome: added ? 'folded' : 'duplicate' }, result.folded);
       metrics.graphFoldSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     },
