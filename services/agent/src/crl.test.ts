@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { before, describe, it } from 'node:test';
-import { newSerial } from '@warden/pki';
+import { newSerial, normaliseSerial } from '@warden/pki';
 import { checkCrl, fetchCrlText } from './crl.ts';
 import type { CrlTrust } from './crl.ts';
 import { CrlError, CrlProblem } from './errors.ts';
@@ -38,7 +38,7 @@ describe('CRL checks', () => {
   });
 
   it('accepts the CA file: every block, the revoked serials, the oldest thisUpdate and earliest nextUpdate', async () => {
-    const serial = newSerial();
+    const serial = normaliseSerial(newSerial());
     const thisUpdate = seconds(new Date(Date.now() - 60_000));
     const nextUpdate = seconds(new Date(Date.now() + 3_600_000));
     const text = await ca.crls({ serials: [serial], thisUpdate, nextUpdate });
