@@ -1,15 +1,19 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCrl } from '@warden/pki';
+import { BACKDATE_MS, createCrl } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
 import type { IssuedIndex } from './issued-index.ts';
 import type { TrustDomain } from './trust-domain.ts';
 
 /** A CRL is re-signed at most this often; a revocation invalidates it at once. */
 const CRL_CACHE_MS = 10_000;
-/** Peers that fetch the CRL must fetch again within this. */
-const CRL_NEXT_UPDATE_MS = 3_600_000;
+/**
+ * Peers that fetch the CRL must fetch again within this. Agents fetch again right after every
+ * revocation event, so this only bounds how long peers keep working while the CA is away: past
+ * it, a TLS stack that checks CRLs refuses every peer (fail closed), so it is as long as an SVID.
+ */
+const CRL_NEXT_UPDATE_MS = 24 * 3_600_000;
 
 export type CrlCache = { get(): Promise<{ der: Buffer; pem: string }>; invalidate(): void };
 
@@ -19,6 +23,8 @@ export function crlCache(trustDomain: TrustDomain, index: IssuedIndex): CrlCache
     get: () => {
       if (!cached || Date.now() - cached.at > CRL_CACHE_MS) {
         const nextUpdate = new Date(Date.now() + CRL_NEXT_UPDATE_MS);
+        // Backdated as certificates are: a peer whose clock lags accepts a fresh CRL at once.
+        const thisUpdate = new Date(Date.now() - BACKDATE_MS);
         const crl = index.revokedEntries().then(async (entries) => {
           // Every live intermediate lists every revoked serial: the index does not say which
           // generation signed a serial, and a serial in another issuer's CRL harms nothing.
@@ -26,13 +32,15 @@ export function crlCache(trustDomain: TrustDomain, index: IssuedIndex): CrlCache
           const intermediates = await Promise.all(
             trustDomain.liveIntermediates().map(async (i) => ({
               id: i.id,
-              crl: await createCrl({ issuer: i.issuer, entries, nextUpdate }),
+              crl: await createCrl({ issuer: i.issuer, entries, thisUpdate, nextUpdate }),
             })),
           );
           // The roots' CRLs (no intermediate is ever revoked) for stacks that check the whole
           // chain: node:tls with `crl` sets OpenSSL's CRL_CHECK_ALL and refuses without them.
           const roots = await Promise.all(
-            trustDomain.bundleRoots().map((r) => createCrl({ issuer: r.issuer, entries: [], nextUpdate })),
+            trustDomain
+              .bundleRoots()
+              .map((r) => createCrl({ issuer: r.issuer, entries: [], thisUpdate, nextUpdate })),
           );
           const der = intermediates.find((i) => i.id === active.id)?.crl.der;
           if (!der) throw new Error(`no CRL for the active intermediate ${active.id}`);
