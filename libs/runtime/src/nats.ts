@@ -43,6 +43,10 @@ export async function connectNats(options: {
   const nc = await connect({
     servers: options.url,
     name: options.instance,
+    // Otherwise every request and JetStream publish builds two Error objects up front, to carry
+    // the caller's stack should it fail: 7% of the CA's CPU at 2,000 SVIDs/s. Failures still
+    // carry their message and subject; the bus adds its own context when it reports them.
+    noAsyncTraces: true,
     ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) } : {}),
     ...(options.principal === 'admin' ? {} : { inboxPrefix: inboxPrefix(options.principal) }),
     ...(options.reconnect === false
