@@ -1,4 +1,4 @@
-import { verify } from 'node:crypto';
+import { createPublicKey, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { VerifiedCsr } from './csr.ts';
 import { csrDer, MAX_CSR_BYTES, verifyCsr } from './csr.ts';
@@ -72,6 +72,8 @@ export type ParsedCsr = {
   /** The SubjectPublicKeyInfo, verbatim. */
   readonly spki: Buffer;
   readonly keyType: 'ec' | 'rsa';
+  /** The curve named by the SPKI's parameters, for EC keys. */
+  readonly curve: 'P-256' | 'P-384' | undefined;
   readonly signatureAlgorithm: SignatureAlgorithm;
   /** The signature BIT STRING's bits. */
   readonly signature: Buffer;
@@ -114,7 +116,7 @@ function checkName(buf: Buffer, name: Tlv): void {
 }
 
 /** SubjectPublicKeyInfo of an EC key on P-256/P-384 (uncompressed point) or an RSA key. */
-function readSpki(buf: Buffer, spki: Tlv): 'ec' | 'rsa' {
+function readSpki(buf: Buffer, spki: Tlv): { keyType: 'ec' | 'rsa'; curve?: 'P-256' | 'P-384' } {
   const [algorithm, key, ...more] = children(buf, spki, Tag.sequence, 3);
   need(algorithm !== undefined && key !== undefined && more.length === 0, 'SPKI shape');
   need(key.tag === Tag.bitString, 'SPKI key');
@@ -124,10 +126,11 @@ function readSpki(buf: Buffer, spki: Tlv): 'ec' | 'rsa' {
   need(oid !== undefined && params !== undefined && rest.length === 0, 'SPKI algorithm shape');
   if (isOid(buf, oid, OID.ecPublicKey)) {
     const point = bits.subarray(1);
-    const size = isOid(buf, params, OID.p256) ? 32 : isOid(buf, params, OID.p384) ? 48 : 0;
-    need(size > 0, 'EC curve');
+    const curve = isOid(buf, params, OID.p256) ? 'P-256' : isOid(buf, params, OID.p384) ? 'P-384' : undefined;
+    need(curve !== undefined, 'EC curve');
+    const size = curve === 'P-256' ? 32 : 48;
     need(point.length === 1 + 2 * size && point[0] === 0x04, 'EC point not uncompressed');
-    return 'ec';
+    return { keyType: 'ec', curve };
   }
   need(isOid(buf, oid, OID.rsaEncryption), 'SPKI algorithm');
   need(params.tag === Tag.null && params.end === params.contentStart, 'RSA parameters');
@@ -138,7 +141,7 @@ function readSpki(buf: Buffer, spki: Tlv): 'ec' | 'rsa' {
   need(n !== undefined && e !== undefined && extra.length === 0, 'RSA key shape');
   need(n.tag === Tag.integer && isMinimalPositiveInteger(contentOf(rsaKey, n)), 'RSA modulus');
   need(e.tag === Tag.integer && isMinimalPositiveInteger(contentOf(rsaKey, e)), 'RSA exponent');
-  return 'rsa';
+  return { keyType: 'rsa' };
 }
 
 /** attributes [0]: exactly one extensionRequest with exactly one subjectAltName with one URI. */
@@ -199,7 +202,7 @@ export function readCsr(der: Buffer): ParsedCsr | undefined {
     // version v1(0): exactly `02 01 00`.
     need(version.tag === Tag.integer && bytesOf(der, version).equals(Buffer.from([2, 1, 0])), 'version');
     checkName(der, subject);
-    const keyType = readSpki(der, spki);
+    const { keyType, curve } = readSpki(der, spki);
     const uri = readUri(der, attributes);
 
     const [algorithmOid, ...params] = children(der, algorithmTlv, Tag.sequence, 3);
@@ -227,6 +230,7 @@ export function readCsr(der: Buffer): ParsedCsr | undefined {
       // A copy: the caller keeps it (the certificate is built from it), apart from `der`.
       spki: Buffer.from(bytesOf(der, spki)),
       keyType,
+      curve,
       signatureAlgorithm,
       signature: bits.subarray(1),
       uri,
@@ -267,8 +271,16 @@ export async function tryVerifyCsr(der: Buffer): Promise<VerifiedCsr | undefined
   let publicKey: KeyObject;
   let description: KeyDescription;
   try {
-    // The very function `verifyCsr` applies: curves P-256/P-384, RSA 2048–4096.
-    ({ key: publicKey, description } = checkPublicKey(parsed.spki));
+    if (parsed.keyType === 'ec' && parsed.curve) {
+      // The curve is read from the DER already (P-256/P-384 only, as checkPublicKey accepts);
+      // OpenSSL still checks the point is on it. Asking the KeyObject for its details instead
+      // costs another 15 µs per request.
+      publicKey = createPublicKey({ key: parsed.spki, format: 'der', type: 'spki' });
+      description = { type: 'ec', curve: parsed.curve };
+    } else {
+      // The very function `verifyCsr` applies: RSA 2048–4096, exponent at least 65537.
+      ({ key: publicKey, description } = checkPublicKey(parsed.spki));
+    }
   } catch {
     return undefined;
   }
