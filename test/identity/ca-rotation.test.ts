@@ -6,6 +6,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { Files } from '@warden/ca';
 import { runCli } from '@warden/cli';
 import { caBundle, caSign, identityBundle } from '@warden/events';
+import { freePort } from '@warden/infra';
 import type { DataOf } from '@warden/events';
 import { createCsr, decodePem, generateKeyPair, renewalProof } from '@warden/pki';
 import { tempDir, useNats, useRedis } from '@warden/testing';
@@ -63,12 +64,14 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
   it('rotates root and intermediate with no downtime: both roots are trusted until the old leaves expire', async () => {
     const dir = caDir();
     const kek = newKek();
-    const admin = { WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek, WARDEN_CA_MAX_TTL_SECONDS: '6' };
-    // Leaves live 6 s, so the old chain's last leaf expires 6 s after the new intermediate takes over.
+    const admin = { WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek, WARDEN_CA_MAX_TTL_SECONDS: '8' };
+    // Leaves live 8 s, so the old chain's last leaf expires 8 s after the new intermediate takes over.
+    const httpPort = await freePort();
     const env = {
       ...caEnv(nats.get(), redis.get(), dir, kek),
-      WARDEN_CA_DEFAULT_TTL_SECONDS: '6',
-      WARDEN_CA_MAX_TTL_SECONDS: '6',
+      WARDEN_CA_DEFAULT_TTL_SECONDS: '8',
+      WARDEN_CA_MAX_TTL_SECONDS: '8',
+      WARDEN_CA_HTTP_PORT: String(httpPort),
     };
     const init = await cli(admin, 'ca', 'init');
     assert.equal(init.code, 0, init.err);
@@ -103,6 +106,8 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
       assert.equal(both.sequence, 2);
       assert.deepEqual(subjectsOf(both)[0], subjectsOf(first)[0]);
       const roots = both.rootsPem.join('');
+      // For peers that check CRLs: from the rotation on, crl.pem covers both generations.
+      const crl = await (await fetch(`http://127.0.0.1:${httpPort}/v1/crl.pem`)).text();
 
       const early = await enrol(c, OTHER_ID);
       if (Date.now() < activateAt)
@@ -122,7 +127,7 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
         key: s.keyPem,
         cert: s.chainPem.join(''),
       });
-      assert.deepEqual(await handshake(asIdentity(oldServer), asIdentity(newClient), roots, ID), {
+      assert.deepEqual(await handshake(asIdentity(oldServer), asIdentity(newClient), roots, ID, [crl]), {
         clientSaw: ID,
         serverSaw: OTHER_ID,
       });
@@ -135,7 +140,7 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
       const renewed = await renew(c, oldServer);
       assert.match(issuerOf(renewed), /G2/);
 
-      // Six seconds after the activation no old leaf is valid: the old root leaves the bundle.
+      // Eight seconds after the activation no old leaf is valid: the old root leaves the bundle.
       await eventually(
         async () => bundles.some((b) => b.sequence === 3),
         15_000,
@@ -175,7 +180,13 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
     try {
       const before = await c.agent.request(caBundle, {});
       const old = await enrol(c, ID);
-      const rotated = await cli({ WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek }, 'ca', 'rotate');
+      const rotated = await cli(
+        { WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek },
+        'ca',
+        'rotate',
+        '--activate-in',
+        '0s',
+      );
       assert.equal(rotated.code, 0, rotated.err);
       assert.match(rotated.out, /intermediate 2 under root 1 signs from/);
       await eventually(
@@ -240,6 +251,9 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
 
     const scheduled = await cli(admin, 'ca', 'rotate', '--activate-in', '1h');
     assert.equal(scheduled.code, 0, scheduled.err);
+    const tooLate = await cli(admin, 'ca', 'rotate', '--activate-in', '90d');
+    assert.equal(tooLate.code, 2);
+    assert.match(tooLate.err, /--activate-in: at most 30d/);
     const pending = await cli(admin, 'ca', 'rotate');
     assert.equal(pending.code, 1);
     assert.match(pending.err, /intermediate 2 is scheduled to take over at .*; rotate again after that/);

@@ -2,6 +2,8 @@ import { connect, createServer } from 'node:tls';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { peerSpiffeId } from '@warden/pki';
 
+const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g;
+
 export type Identity = { key: string; cert: string };
 
 /** Node's default server-identity check wants a DNS name; SVIDs carry a SPIFFE ID instead. */
@@ -14,6 +16,8 @@ export type Outcome = {
   clientSaw: string | null;
   serverSaw: string | null;
   clientError?: string;
+  /** Why the server refused the client, as OpenSSL names it (e.g. CERT_REVOKED). */
+  serverError?: string;
 };
 
 /**
@@ -32,7 +36,8 @@ export async function handshake(
     {
       ...server,
       ca: roots,
-      ...(crl ? { crl } : {}),
+      // node:tls loads one CRL per element: a PEM text holding several yields only its first.
+      ...(crl ? { crl: crl.flatMap((text) => text.match(CRL_BLOCK) ?? []) } : {}),
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
@@ -42,6 +47,9 @@ export async function handshake(
       socket.end(outcome.serverSaw ?? '');
     },
   );
+  srv.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    outcome.serverError ??= err.code ?? err.message;
+  });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const address = srv.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -26,6 +26,10 @@ const caStateOptions = {
   'kek-file': { type: 'string' },
 } as const;
 
+const MAX_ACTIVATION_DELAY_MS = 30 * 86_400_000;
+/** Longer than the agents' default CRL refresh (5 min), with room for a failed fetch. */
+const CRL_PROPAGATION_MS = 10 * 60_000;
+
 function caStateFlags(values: Record<string, unknown>): NodeJS.ProcessEnv {
   const flag = (name: string): string | undefined =>
     typeof values[name] === 'string' ? (values[name] as string) : undefined;
@@ -115,20 +119,20 @@ export const identityCommands: Command[] = [
       'add a new intermediate (or, with --root, a new root and intermediate); the running CA switches at --activate-in',
     args: '[--root] [--activate-in 15m] [--dir WARDEN_CA_DIR] [--kek-file F]',
     options: {
-      ...caStateOptions,
+      dir: caStateOptions.dir,
+      'trust-domain': caStateOptions['trust-domain'],
+      'kek-file': caStateOptions['kek-file'],
       root: { type: 'boolean', default: false },
-      'activate-in': { type: 'string' },
+      'activate-in': { type: 'string', default: '15m' },
     },
     async run(ctx, _positionals, values) {
       const newRoot = values['root'] === true;
-      // A new root must reach every verifier's bundle before leaves chain to it; an intermediate
-      // under the same root needs no head start (leaves carry it in their chain).
-      const delay =
-        typeof values['activate-in'] === 'string'
-          ? parseDuration(values['activate-in'])
-          : newRoot
-            ? 15 * 60_000
-            : 0;
+      // The new generation is published at once (a new root in the bundle, every live
+      // intermediate's CRL in crl.pem) and signs only after this head start, so that verifiers
+      // trust it, and peers that check CRLs hold its CRL, before the first leaf chains to it.
+      const delay = parseDuration(String(values['activate-in']));
+      if (delay > MAX_ACTIVATION_DELAY_MS)
+        throw new UsageError('--activate-in: at most 30d (a rotation is meant to complete)');
       const activateAt = new Date(Date.now() + delay);
       const { rotation, summary } = await rotateCa(adminSettings(ctx.env, caStateFlags(values)), {
         newRoot,
@@ -140,8 +144,13 @@ export const identityCommands: Command[] = [
       }
       ctx.io.out(
         `intermediate ${rotation.intermediate} under root ${rotation.root} signs from ${rotation.activateAt.toISOString()}; ` +
-          'a running CA picks this up within a second\n',
+          'a running CA reads the change within a second (its log and warden_ca_manifest_reloads_total confirm it)\n',
       );
+      if (delay < CRL_PROPAGATION_MS)
+        ctx.io.err(
+          'warning: peers that check CRLs refuse the new leaves until their crl.pem holds the new CRL ' +
+            '(agents fetch it every WARDEN_AGENT_CRL_REFRESH_MS, 5 min by default, and at each bundle change)\n',
+        );
       printSummary(ctx, summary);
       return 0;
     },

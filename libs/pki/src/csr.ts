@@ -63,10 +63,11 @@ export function csrDer(input: string | Uint8Array, maxBytes: number): Buffer {
 const MAX_DER_DEPTH = 16;
 
 /**
- * Strict DER framing for the whole request: one SEQUENCE and nothing after it, and every
- * constructed element within it with definite, minimal lengths. The ASN.1 parser behind
- * `Pkcs10CertificateRequest` also takes BER and ignores trailing bytes; a CA that signs what two
- * parsers could read differently invites confusion about what was requested.
+ * Strict DER framing for the request: one SEQUENCE and nothing after it, and every constructed
+ * element within it with definite, minimal lengths. Values wrapped in OCTET or BIT STRINGs (the
+ * SAN extension, the public key) are not walked here: the SAN parser and node:crypto read those.
+ * The ASN.1 parser behind `Pkcs10CertificateRequest` also takes BER and ignores trailing bytes;
+ * a CA that signs what two parsers could read differently invites confusion about what was asked.
  */
 function checkDerStructure(der: Buffer): void {
   const walk = (t: Tlv, depth: number): void => {

@@ -39,6 +39,8 @@ const REVOKE_RETRY_MS = 2000;
  * activation or a root leaving the bundle; a changed bundle is published at once.
  */
 const GENERATIONS_CHECK_MS = 1000;
+const RELOAD_RETRY_MIN_MS = 5000;
+const RELOAD_RETRY_MAX_MS = 60_000;
 
 function redisHost(url: string): string {
   try {
@@ -364,12 +366,18 @@ function watchGenerations(options: {
       'bundle published',
     );
   };
+  // A manifest that does not load (a key file not readable yet, a rotation half copied) is
+  // tried again with backoff, not only when the file changes again.
+  let retryAt = 0;
+  let retryDelayMs = RELOAD_RETRY_MIN_MS;
   const step = async (): Promise<void> => {
     const now = manifestStamp(stateOptions.dir);
-    if (now !== stamp) {
+    if (now !== stamp && Date.now() >= retryAt) {
       try {
         trustDomain.replace(await loadTrustDomain(stateOptions));
         stamp = now;
+        retryAt = 0;
+        retryDelayMs = RELOAD_RETRY_MIN_MS;
         reloads.inc({ outcome: 'loaded' });
         log.info(
           {
@@ -381,10 +389,13 @@ function watchGenerations(options: {
           'manifest reloaded',
         );
       } catch (err) {
-        // Retried on the next tick only if the file changes again: one error per bad manifest.
-        stamp = now;
+        retryAt = Date.now() + retryDelayMs;
         reloads.inc({ outcome: 'failed' });
-        log.error({ err }, 'the new CA manifest does not load; the loaded generations keep serving');
+        log.error(
+          { err, retryInMs: retryDelayMs },
+          'the new CA manifest does not load; the loaded generations keep serving',
+        );
+        retryDelayMs = Math.min(retryDelayMs * 2, RELOAD_RETRY_MAX_MS);
       }
     }
     const active = trustDomain.active().id;

@@ -35,12 +35,24 @@ export function crlCache(trustDomain: TrustDomain, index: IssuedIndex): CrlCache
               crl: await createCrl({ issuer: i.issuer, entries, thisUpdate, nextUpdate }),
             })),
           );
-          // The roots' CRLs (no intermediate is ever revoked) for stacks that check the whole
-          // chain: node:tls with `crl` sets OpenSSL's CRL_CHECK_ALL and refuses without them.
+          // The roots' CRLs, for stacks that check the whole chain (node:tls with `crl` sets
+          // OpenSSL's CRL_CHECK_ALL and refuses without them), listing intermediates withdrawn
+          // by a rotation.
+          const withdrawn = trustDomain.withdrawnIntermediates();
           const roots = await Promise.all(
-            trustDomain
-              .bundleRoots()
-              .map((r) => createCrl({ issuer: r.issuer, entries: [], thisUpdate, nextUpdate })),
+            trustDomain.bundleRoots().map((r) =>
+              createCrl({
+                issuer: r.issuer,
+                entries: withdrawn
+                  .filter((w) => w.intermediate.root === r.id)
+                  .map((w) => ({
+                    serial: w.intermediate.issuer.certificate.serialNumber.toLowerCase(),
+                    revokedAt: w.since,
+                  })),
+                thisUpdate,
+                nextUpdate,
+              }),
+            ),
           );
           const der = intermediates.find((i) => i.id === active.id)?.crl.der;
           if (!der) throw new Error(`no CRL for the active intermediate ${active.id}`);

@@ -1,17 +1,20 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import {
+  chownSync,
   closeSync,
   existsSync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   statSync,
   unlinkSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   certificatePem,
   createIntermediateCertificate,
@@ -150,6 +153,12 @@ export const sealContext = (trustDomain: string, which: Role, generation = 1): s
     ? `warden-ca/${trustDomain}/${which}-key`
     : `warden-ca/${trustDomain}/${which}-key/${generation}`;
 
+/**
+ * Temporary name, fsync, rename, then fsync of the folder so the rename itself survives a crash
+ * (a manifest naming a file the crash lost would keep the CA from starting). Run as root (an
+ * operator's `sudo warden ca rotate`), files are given to the folder's owner: root-owned 0600
+ * keys would be unreadable by the CA, which would keep serving the old generation.
+ */
 function writeFileAtomic(path: string, data: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
@@ -159,7 +168,16 @@ function writeFileAtomic(path: string, data: string): void {
   } finally {
     closeSync(fd);
   }
+  const folder = dirname(path);
+  const owner = statSync(folder);
+  if (process.getuid?.() === 0 && owner.uid !== 0) chownSync(tmp, owner.uid, owner.gid);
   renameSync(tmp, path);
+  const dirFd = openSync(folder, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 function readText(dir: string, file: string): string {
@@ -276,28 +294,87 @@ async function loadMaterial(options: StateOptions, manifest: Manifest): Promise<
 }
 
 /**
- * One writer at a time: `warden ca init|rotate` and a CA's first start take ca.lock (holding the
- * writer's pid). A lock left by a process that no longer exists is taken over.
+ * One writer at a time: `warden ca init|rotate` and a CA's first start take ca.lock. The lock is
+ * created with its content in one step (a hard link to a finished file), so nobody ever reads a
+ * half-written one; it holds the writer's pid and a random token, and is removed only by the
+ * holder of that token. A lock whose pid is gone is taken over, and only if it is still the same
+ * lock when moved aside. A lock that cannot be read counts as held.
  */
-function withLock<T>(dir: string, write: () => Promise<T>): Promise<T> {
+async function withLock<T>(dir: string, write: () => Promise<T>): Promise<T> {
   const path = join(dir, Files.lock);
-  const take = (): number => openSync(path, 'wx', 0o600);
-  let fd: number;
+  const token = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
+  const mine = join(dir, `${Files.lock}.${randomBytes(8).toString('hex')}`);
+  writeFileSync(mine, token, { mode: 0o600 });
   try {
-    fd = take();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    if (Number.isInteger(holder) && holder > 0 && isAlive(holder))
-      throw new CaStateError(
-        `${dir} is being changed by process ${holder} (${path}); try again when it is done`,
-      );
-    unlinkSync(path);
-    fd = take();
+    if (!tryLink(mine, path)) {
+      takeOverIfStale(dir, path);
+      if (!tryLink(mine, path)) throw busy(dir, path, readLock(path));
+    }
+  } finally {
+    unlinkSync(mine);
   }
-  writeSync(fd, `${process.pid}\n`);
-  closeSync(fd);
-  return write().finally(() => unlinkSync(path));
+  try {
+    return await write();
+  } finally {
+    if (readLock(path) === token) unlinkQuietly(path);
+  }
+}
+
+function tryLink(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+function readLock(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+const holderPid = (content: string | undefined): number => Number.parseInt(content ?? '', 10);
+
+function busy(dir: string, path: string, content: string | undefined): CaStateError {
+  const pid = holderPid(content);
+  return new CaStateError(
+    `${dir} is being changed by ${Number.isInteger(pid) ? `process ${pid}` : 'another process'} (${path}); try again when it is done`,
+  );
+}
+
+function takeOverIfStale(dir: string, path: string): void {
+  const content = readLock(path);
+  if (content === undefined) return;
+  const pid = holderPid(content);
+  if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) throw busy(dir, path, content);
+  const aside = `${path}.stale-${randomBytes(8).toString('hex')}`;
+  try {
+    renameSync(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  // Another writer may have taken over and locked in between: if what was moved aside is not
+  // the stale lock that was judged, it is that writer's, and goes back.
+  if (readLock(aside) !== content) {
+    tryLink(aside, path);
+    unlinkQuietly(aside);
+    throw busy(dir, path, readLock(path));
+  }
+  unlinkQuietly(aside);
 }
 
 function isAlive(pid: number): boolean {
@@ -431,11 +508,9 @@ export async function rotateTrustDomain(options: RotateOptions): Promise<Rotatio
   if (!existsSync(join(options.dir, Files.manifest))) throw missing(options.dir);
   return withLock(options.dir, async () => {
     const manifest = readManifest(options.dir);
-    const current = await loadMaterial(options, manifest);
-    if (options.algorithm !== current.algorithm)
-      throw new CaStateError(
-        `${options.dir} signs with ${current.algorithm}; a rotation keeps the algorithm (asked for ${options.algorithm})`,
-      );
+    // A rotation keeps the trust domain's algorithm, whatever the environment's default says.
+    const settings: RotateOptions = { ...options, algorithm: manifest.algorithm };
+    const current = await loadMaterial(settings, manifest);
     const latest = manifest.intermediates.reduce((a, b) => (b.activateAt >= a.activateAt ? b : a));
     if (Date.parse(latest.activateAt) > Date.now())
       throw new CaStateError(
@@ -447,24 +522,24 @@ export async function rotateTrustDomain(options: RotateOptions): Promise<Rotatio
     let rootId = Math.max(...manifest.roots.map((r) => r.id));
     let rootIssuer = current.roots.find((r) => r.id === rootId)?.issuer;
     const next: Manifest = { ...manifest, version: 2 };
-    if (options.newRoot) {
+    if (settings.newRoot) {
       rootId += 1;
-      rootIssuer = (await newRoot(options, rootId, now)).issuer;
+      rootIssuer = (await newRoot(settings, rootId, now)).issuer;
       next.roots = [...manifest.roots, { id: rootId, createdAt }];
       next.bundleSequence = manifest.bundleSequence + 1;
     }
     if (!rootIssuer) throw new CaStateError(`root ${rootId} is listed in the manifest but not loaded`);
-    await newIntermediate(options, intermediateId, rootIssuer, now);
+    await newIntermediate(settings, intermediateId, rootIssuer, now);
     next.intermediates = [
       ...manifest.intermediates,
-      { id: intermediateId, root: rootId, createdAt, activateAt: options.activateAt.toISOString() },
+      { id: intermediateId, root: rootId, createdAt, activateAt: settings.activateAt.toISOString() },
     ];
-    writeManifest(options.dir, next);
+    writeManifest(settings.dir, next);
     return {
       intermediate: intermediateId,
       root: rootId,
-      activateAt: options.activateAt,
-      material: await loadMaterial(options, next),
+      activateAt: settings.activateAt,
+      material: await loadMaterial(settings, next),
     };
   });
 }

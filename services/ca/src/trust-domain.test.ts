@@ -75,6 +75,19 @@ describe('TrustDomain: generations over time', () => {
     );
   });
 
+  it('withdraws a retired intermediate once its leaves have expired, for its root to list', () => {
+    const sameRoot = new TrustDomain(
+      material([root(1)], [intermediate(1, 1, T0), intermediate(2, 1, T0 + 10 * HOUR)]),
+      24 * 3600,
+    );
+    assert.deepEqual(sameRoot.withdrawnIntermediates(T0 + 34 * HOUR - 1), []);
+    const [withdrawn, ...more] = sameRoot.withdrawnIntermediates(T0 + 34 * HOUR);
+    assert.equal(more.length, 0);
+    assert.equal(withdrawn?.intermediate.id, 1);
+    assert.equal(withdrawn?.since.getTime(), T0 + 34 * HOUR);
+    assert.deepEqual(sameRoot.bundle(T0 + 34 * HOUR).rootsPem, ['root 1\n'], 'the root stays');
+  });
+
   it('drops an expired intermediate and its root even before a successor', () => {
     const lone = new TrustDomain(material([root(1)], [intermediate(1, 1, T0, new Date(T0 + HOUR))]), 3600);
     assert.deepEqual(lone.bundle(T0 + 2 * HOUR).rootsPem, []);

@@ -82,6 +82,21 @@ export class TrustDomain {
     });
   }
 
+  /**
+   * Intermediates that no longer sign and whose every leaf has expired, but that would still
+   * chain to a trusted root until their own expiry (a year): their roots' CRLs list them, so a
+   * peer that checks CRLs refuses anything a leaked retired key signs. `since` is when the last
+   * of their leaves expired.
+   */
+  withdrawnIntermediates(now = Date.now()): { intermediate: IntermediateGeneration; since: Date }[] {
+    const retired = this.#retiredAt(now);
+    return this.#material.intermediates.flatMap((i) => {
+      const at = retired.get(i.id);
+      if (at === undefined || i.notAfter.getTime() <= now || at + this.#maxLeafTtlMs > now) return [];
+      return [{ intermediate: i, since: new Date(at + this.#maxLeafTtlMs) }];
+    });
+  }
+
   /** Roots verifiers must trust now: those of live intermediates (incoming ones included). */
   bundleRoots(now = Date.now()): RootGeneration[] {
     const live = new Set(this.liveIntermediates(now).map((i) => i.root));
