@@ -358,6 +358,14 @@ function watchGenerations(options: {
     const bundle = trustDomain.bundle();
     const text = JSON.stringify(bundle);
     if (text === published) return;
+    if (bundle.rootsPem.length === 0) {
+      // Every intermediate has expired: nothing is trustworthy to publish, and nothing issued
+      // now verifies. Said once per state, not every second.
+      if (published !== 'empty')
+        log.error('no live intermediate: the trust domain has expired; run `warden ca rotate --root`');
+      published = 'empty';
+      return;
+    }
     await bus.publish(identityBundle, bundle);
     published = text;
     crl.invalidate();
