@@ -95,7 +95,7 @@ export const identityCommands: Command[] = [
       ctx.io.out(`trust domain ${bundle.trustDomain}, bundle sequence ${bundle.sequence}\n`);
       for (const r of roots) {
         ctx.io.out(
-          `  root ${r.subject}  serial ${r.serial}  valid ${r.notBefore.toISOString()} .. ${r.notAfter.toISOString()}\n`,
+          `  root ${oneLine(r.subject)}  serial ${r.serial}  valid ${r.notBefore.toISOString()} .. ${r.notAfter.toISOString()}\n`,
         );
       }
       return 0;
