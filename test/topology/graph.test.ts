@@ -5,13 +5,25 @@ import { describe, it } from 'node:test';
 import { Bus, provision, StreamName, telemetryAccess } from '@warden/events';
 import { tempDir, useNats, useRedis } from '@warden/testing';
 import type { AccessRecord } from '@warden/topology';
-import { fold, GraphStore } from '@warden/topology';
+import { fold, GraphStore, TopologyError, TouchedEdges } from '@warden/topology';
 import { Redis } from 'ioredis';
+import { GapProxy } from './gap-proxy.ts';
 import type { QueryReply } from './helpers.ts';
 import { eventually, query, startTopologyService, syntheticHour, topologyEnv } from './helpers.ts';
 
 const HOUR = 3600_000;
 const MINUTE = 60_000;
+
+/** Ten calls of one edge in the hour before `now`, folded into one-hour buckets. */
+const tenCalls = (now: number) =>
+  fold(syntheticHour(Math.floor(now / HOUR) * HOUR - HOUR).slice(0, 10), {
+    bucketMs: HOUR,
+    pathDepth: 2,
+    now,
+    maxAgeMs: 24 * HOUR,
+    maxSkewMs: MINUTE,
+    workloadAt: () => undefined,
+  });
 
 const edgeLines = (reply: QueryReply): string[] =>
   reply.edges.map((e) => {
@@ -108,14 +120,7 @@ describe('topology: observed call graph', () => {
     try {
       const store = new GraphStore({ redis: client, bucketMs: HOUR, retentionMs: 24 * HOUR });
       const now = Date.now();
-      const result = fold(syntheticHour(Math.floor(now / HOUR) * HOUR - HOUR).slice(0, 10), {
-        bucketMs: HOUR,
-        pathDepth: 2,
-        now,
-        maxAgeMs: 24 * HOUR,
-        maxSkewMs: MINUTE,
-        workloadAt: () => undefined,
-      });
+      const result = tenCalls(now);
       assert.equal(await store.add('event-1', result), true);
       assert.equal(await store.add('event-1', result), false);
       const edges = [...(await store.edges(now - 2 * HOUR, now)).values()];
@@ -129,16 +134,82 @@ describe('topology: observed call graph', () => {
     }
   });
 
-  it('bounds the edges of a bucket, counting the excess under an overflow prefix', async () => {
-    const client = new Redis(redis.get().url);
+  it('adds a batch in the same atomic step as its completeness check: a flush cannot come between', async () => {
+    const direct = new Redis(redis.get().url);
+    const proxy = await GapProxy.start(redis.get().port);
+    const client = new Redis(proxy.port, '127.0.0.1');
     try {
       const store = new GraphStore({
         redis: client,
         bucketMs: HOUR,
         retentionMs: 24 * HOUR,
-        maxEdgesPerBucket: 3,
+        requireComplete: true,
       });
       const now = Date.now();
+      const batch = tenCalls(now);
+      const requests = async (): Promise<number> =>
+        [...(await store.edges(now - 2 * HOUR, now)).values()].reduce((n, e) => n + e.requests, 0);
+      const rebuilding = (err: unknown): boolean =>
+        err instanceof TopologyError && err.code === 'graph_rebuilding';
+      // What the rebuild does, from the snapshots of the graph's only bucket.
+      const rebuild = async (snapshot: Map<number, Awaited<ReturnType<GraphStore['valuesOf']>>>) => {
+        assert.ok(await store.claimRebuild('test', 10_000));
+        for (const [start, values] of snapshot) await store.mergeMax(start, values, now + HOUR);
+        assert.ok(await store.markComplete('test', {}));
+        await store.releaseRebuild('test');
+      };
+
+      // No marker: refused, and nothing written, not even the event id, so the redelivery counts.
+      await assert.rejects(store.add('batch-1', batch), rebuilding);
+      assert.deepEqual(await direct.keys('*'), []);
+      await rebuild(new Map());
+      assert.equal(await store.add('batch-1', batch), true);
+      assert.equal(await store.add('batch-1', batch), false);
+      assert.equal(await requests(), 10);
+
+      // The bus holds those 10. Redis is flushed in the first gap between two of the store's round
+      // trips for the next batch, if it leaves one; the service then rebuilds, and redelivers the
+      // batch unless it was acknowledged. Counts written after the check but without the marker
+      // would be overwritten by the snapshot's maximum, and the batch not redelivered: 10, not 20.
+      const snapshot = new Map<number, Awaited<ReturnType<GraphStore['valuesOf']>>>();
+      for (const [start, edges] of batch.buckets)
+        snapshot.set(start, await store.valuesOf(start, [...edges.keys()]));
+      proxy.arm(async () => void (await direct.flushall()));
+      const added = await store.add('batch-2', batch).catch((err: unknown) => err);
+      const flushed = proxy.disarm();
+      if (!(await store.isComplete())) await rebuild(snapshot);
+      if (added !== true) {
+        assert.ok(rebuilding(added), String(added));
+        assert.equal(await store.add('batch-2', batch), true);
+      }
+      assert.equal(await requests(), 20, flushed ? 'flushed between round trips' : 'not flushed');
+    } finally {
+      client.disconnect();
+      direct.disconnect();
+      await proxy.close();
+    }
+  });
+
+  it('bounds the edges of a bucket, counting the excess under an overflow prefix', async () => {
+    const client = new Redis(redis.get().url);
+    try {
+      const touched = new TouchedEdges();
+      const store = new GraphStore({
+        redis: client,
+        bucketMs: HOUR,
+        retentionMs: 24 * HOUR,
+        maxEdgesPerBucket: 3,
+        onWritten: (start, ids) => touched.add(start, ids),
+      });
+      const now = Date.now();
+      /** What the next snapshot would send: the prefixes written, by bucket (hours before the scan's). */
+      const written = (): string[] =>
+        touched.take().flatMap(([start, ids]) =>
+          [...ids].map((id) => {
+            const hours = (Math.floor((now - MINUTE) / HOUR) * HOUR - start) / HOUR;
+            return `${hours} ${String((JSON.parse(id) as unknown[])[3])}`;
+          }),
+        );
       const at = new Date(now - MINUTE).toISOString();
       // A scanner: one request per distinct path, twelve paths over two batches.
       const scan = (from: number): AccessRecord[] =>
@@ -154,12 +225,16 @@ describe('topology: observed call graph', () => {
         bucketMs: HOUR,
         pathDepth: 1,
         now,
-        maxAgeMs: HOUR,
+        maxAgeMs: 3 * HOUR,
         maxSkewMs: MINUTE,
         workloadAt: () => undefined,
       };
       await store.add('scan-1', fold(scan(0), options));
-      await store.add('scan-2', fold([...scan(6), ...scan(0).slice(0, 1)], options));
+      assert.deepEqual(written().sort(), [0, 1, 2].map((i) => `0 /probe-${i}`).concat('0 {overflow}'));
+      // The second batch starts with a bucket two hours back, under its cap.
+      const earlier = { ...scan(0)[0]!, time: new Date(now - MINUTE - 2 * HOUR).toISOString() };
+      await store.add('scan-2', fold([earlier, ...scan(6), ...scan(0).slice(0, 1)], options));
+      assert.deepEqual(written(), ['2 /probe-0', '0 {overflow}', '0 /probe-0']);
       const edges = [...(await store.edges(now - HOUR, now)).values()];
       const byPrefix = Object.fromEntries(edges.map((e) => [e.pathPrefix, e.requests]));
       assert.deepEqual(byPrefix, { '/probe-0': 2, '/probe-1': 1, '/probe-2': 1, '{overflow}': 9 });

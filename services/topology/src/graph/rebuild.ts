@@ -41,7 +41,8 @@ const lockLost = (): TopologyError =>
  * else adds to the graph meanwhile (counts added to a flushed graph would be overwritten by the
  * larger snapshot values, and adding snapshot values on top instead would double what was folded
  * before the snapshot). So while the marker is missing, the store refuses to add counts
- * (`requireComplete`): ingest batches wait for the rebuild, unacknowledged, in the durable
+ * (`requireComplete`, checked in the same script as the counts and the batch's id are written, so
+ * no flush falls between): ingest batches wait for the rebuild, unacknowledged, in the durable
  * consumer, and are added on top of the restored values once it is done. One instance rebuilds
  * at a time (a lock in Redis), since another's finished rebuild lets ingest resume while a
  * second maximum pass would still be overwriting. What no rebuild can restore is what was folded

@@ -31,7 +31,8 @@ export type GraphStoreOptions = {
   /**
    * Refuse to add counts while the completeness marker is missing (GraphIncompleteError): a graph
    * Redis lost is restored from its snapshots with absolute values, which would overwrite counts
-   * added meanwhile (rebuild.ts). The service sets it; a bare store (tests, benchmarks) need not.
+   * added meanwhile (rebuild.ts). Checked in the script that adds, so that no flush can come
+   * between the check and the counts. The service sets it; a bare store (tests, benchmarks) need not.
    */
   requireComplete?: boolean;
   /** Told the edge ids each added batch wrote, per bucket, after the cap: what snapshots send. */
@@ -41,8 +42,86 @@ export type GraphStoreOptions = {
 export const OVERFLOW_PREFIX = '{overflow}';
 
 const COUNTERS = ['requests', 'errors', 'denies', 'bytes'] as const;
+const PARTS = [...COUNTERS, 'first', 'last'] as const;
 /** Edges read per round trip when reading values back by id. */
 const READ_BATCH = 2000;
+
+/** What ADD_BATCH answers, first in its reply. */
+const ADDED = 0;
+const DUPLICATE = 1;
+const INCOMPLETE = 2;
+/** A bucket would pass its cap: nothing was written, send the batch again with overflow ids. */
+const OVER_CAP = 3;
+
+/**
+ * One batch, all or nothing, in one command: the completeness marker, the event id and the cap
+ * are checked in the same atomic step as the counts are added. Checked in a round trip of its
+ * own, a flush between check and write would let counts land in a graph without its marker,
+ * where the rebuild's maximum overwrites them while the event id makes the redelivery a no-op.
+ *
+ * KEYS: the completeness marker, the event's seen key, then per bucket its requests, errors,
+ * denies, bytes hashes and first, last sorted sets. ARGV: '1' if the marker is required, the
+ * expiry (s), the cap, '1' if overflow ids are given, then per bucket its edge count, and per
+ * edge its id, requests, errors, denies, bytes, first, last and, if given, the id it is counted
+ * under past the cap ('' for an edge never capped: an overflow edge itself, or not ours).
+ * Replies ADDED followed by the 0-based positions in the batch of the edges counted under their
+ * overflow id, or just DUPLICATE, INCOMPLETE or OVER_CAP.
+ */
+const ADD_BATCH = `
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {${INCOMPLETE}} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {${DUPLICATE}} end
+local cap, given = tonumber(ARGV[3]), ARGV[4] == '1'
+local per = given and 8 or 7
+local reply, under = {${ADDED}}, {}
+-- Every bucket is placed before anything is written: a batch sent back leaves nothing behind.
+local a, k, e = 5, 3, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local room = cap - redis.call('HLEN', KEYS[k])
+  if n > room then
+    if not given then return {${OVER_CAP}} end
+    for j = 0, n - 1 do
+      local i = a + 1 + j * per
+      if ARGV[i + 7] ~= '' and redis.call('HEXISTS', KEYS[k], ARGV[i]) == 0 then
+        if room > 0 then
+          room = room - 1
+        else
+          under[i] = ARGV[i + 7]
+          reply[#reply + 1] = e + j
+        end
+      end
+    end
+  end
+  a, k, e = a + 1 + n * per, k + 6, e + n
+end
+a, k = 5, 3
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  for i = a + 1, a + n * per, per do
+    local id = under[i] or ARGV[i]
+    redis.call('HINCRBY', KEYS[k], id, ARGV[i + 1])
+    for c = 1, 3 do
+      if ARGV[i + 1 + c] ~= '0' then redis.call('HINCRBY', KEYS[k + c], id, ARGV[i + 1 + c]) end
+    end
+    -- ZADD LT/GT (Redis >= 6.2): insert, or move only towards the earlier/later time.
+    redis.call('ZADD', KEYS[k + 4], 'LT', ARGV[i + 5], id)
+    redis.call('ZADD', KEYS[k + 5], 'GT', ARGV[i + 6], id)
+  end
+  for p = 0, 5 do redis.call('EXPIRE', KEYS[k + p], ARGV[2]) end
+  a, k = a + 1 + n * per, k + 6
+end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return reply
+`;
+
+type GraphRedis = Redis & {
+  // Arrays (ioredis flattens them): spread, a batch of up to 10 000 edges is 70 000 arguments.
+  wardenTopologyAddBatch(
+    numberOfKeys: number,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown>;
+};
 
 /**
  * KEYS: the bucket's requests, errors, denies, bytes hashes and first, last sorted sets; ARGV:
@@ -82,10 +161,14 @@ const MARK_COMPLETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call(
 export class GraphStore {
   private readonly options: GraphStoreOptions;
   private readonly prefix: string;
+  private readonly redis: GraphRedis;
 
   constructor(options: GraphStoreOptions) {
     this.options = options;
     this.prefix = `${options.prefix ?? 'warden:topology:graph'}:${options.bucketMs / 1000}`;
+    // ioredis sends EVALSHA and falls back to EVAL once when the server does not know it yet.
+    options.redis.defineCommand('wardenTopologyAddBatch', { lua: ADD_BATCH });
+    this.redis = options.redis as GraphRedis;
   }
 
   get bucketMs(): number {
@@ -105,52 +188,59 @@ export class GraphStore {
   }
 
   /**
-   * Adds one folded batch, once: the event id is recorded in the same MULTI as the counts, and
+   * Adds one folded batch, once: the event id is recorded in the same script as the counts, and
    * a redelivered event whose id is already there is skipped, so a retry after a lost ack does
-   * not count twice. Returns false for such a duplicate.
+   * not count twice. Returns false for such a duplicate. One round trip, unless a bucket is at
+   * its cap: then a second, with the id each edge would overflow to (bytes the hot path skips).
    */
   async add(eventId: string, result: FoldResult): Promise<boolean> {
-    const { redis, retentionMs } = this.options;
-    const seen = `${this.prefix}:seen:${eventId}`;
-    const starts = [...result.buckets.keys()];
-    const check = redis.pipeline().exists(seen);
-    for (const start of starts) check.hlen(this.key(start, 'requests'));
-    // In the same round trip: the hot path pays nothing for the check.
-    if (this.options.requireComplete) check.exists(this.completeKey);
-    const checked = (await check.exec()) ?? [];
-    if (this.options.requireComplete) {
-      const [err, complete] = checked[starts.length + 1] ?? [new Error('missing reply'), 0];
-      if (err) throw err;
-      if (complete !== 1) throw new GraphIncompleteError();
-    }
-    if (checked[0]?.[1] === 1) return false;
-    const cap = this.options.maxEdgesPerBucket ?? 100_000;
-    const buckets = new Map(result.buckets);
-    for (const [i, start] of starts.entries()) {
-      const held = Number(checked[i + 1]?.[1] ?? 0);
-      const edges = result.buckets.get(start);
-      if (edges && held + edges.size > cap) buckets.set(start, await this.capped(start, edges, held, cap));
-    }
-    const ttl = Math.ceil((retentionMs + this.options.bucketMs) / 1000);
-    const multi = redis.multi();
+    const buckets = [...result.buckets];
+    let reply = await this.addBatch(eventId, buckets, false);
+    if (reply[0] === OVER_CAP) reply = await this.addBatch(eventId, buckets, true);
+    const [status, ...overflowed] = reply;
+    if (status === INCOMPLETE) throw new GraphIncompleteError();
+    if (status === DUPLICATE) return false;
+    if (status !== ADDED) throw new Error(`unexpected reply from the graph's add script: ${status}`);
+    const { onWritten } = this.options;
+    if (!onWritten) return true;
+    const under = new Set(overflowed);
+    let position = 0;
     for (const [start, edges] of buckets) {
-      for (const [id, c] of edges) {
-        multi.hincrby(this.key(start, 'requests'), id, c.requests);
-        if (c.errors) multi.hincrby(this.key(start, 'errors'), id, c.errors);
-        if (c.denies) multi.hincrby(this.key(start, 'denies'), id, c.denies);
-        if (c.bytes) multi.hincrby(this.key(start, 'bytes'), id, c.bytes);
-        // ZADD LT/GT (Redis >= 6.2): insert, or move only towards the earlier/later time.
-        multi.call('ZADD', this.key(start, 'first'), 'LT', String(c.first), id);
-        multi.call('ZADD', this.key(start, 'last'), 'GT', String(c.last), id);
-      }
-      for (const part of [...COUNTERS, 'first', 'last']) multi.expire(this.key(start, part), ttl);
+      if (under.size === 0) onWritten(start, edges.keys());
+      else
+        onWritten(
+          start,
+          [...edges.keys()].map((id) => (under.has(position++) && overflowId(id)) || id),
+        );
     }
-    multi.set(seen, '1', 'EX', ttl);
-    const replies = await multi.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('redis MULTI was discarded');
-    for (const [start, edges] of buckets) this.options.onWritten?.(start, edges.keys());
     return true;
+  }
+
+  private async addBatch(
+    eventId: string,
+    buckets: readonly [number, ReadonlyMap<string, EdgeCounts>][],
+    withOverflow: boolean,
+  ): Promise<number[]> {
+    const { bucketMs, retentionMs } = this.options;
+    const keys = [this.completeKey, `${this.prefix}:seen:${eventId}`];
+    const args: (string | number)[] = [
+      this.options.requireComplete ? '1' : '0',
+      Math.ceil((retentionMs + bucketMs) / 1000),
+      this.options.maxEdgesPerBucket ?? 100_000,
+      withOverflow ? '1' : '0',
+    ];
+    for (const [start, edges] of buckets) {
+      for (const part of PARTS) keys.push(this.key(start, part));
+      args.push(edges.size);
+      for (const [id, c] of edges) {
+        args.push(id, c.requests, c.errors, c.denies, c.bytes, c.first, c.last);
+        if (withOverflow) args.push(overflowId(id) ?? '');
+      }
+    }
+    const reply = await this.redis.wardenTopologyAddBatch(keys.length, keys, args);
+    if (!Array.isArray(reply) || !reply.every((v) => typeof v === 'number'))
+      throw new Error("unexpected reply from the graph's add script");
+    return reply;
   }
 
   /** Current values of some edges of one bucket, by id; an edge Redis no longer has is left out. */
@@ -196,7 +286,7 @@ export class GraphStore {
    */
   async mergeMax(start: number, edges: ReadonlyMap<string, EdgeCounts>, expireAt: number): Promise<void> {
     if (edges.size === 0) return;
-    const keys = [...COUNTERS, 'first', 'last'].map((part) => this.key(start, part));
+    const keys = PARTS.map((part) => this.key(start, part));
     const args = [String(expireAt)];
     for (const [id, c] of edges)
       args.push(id, ...[c.requests, c.errors, c.denies, c.bytes, c.first, c.last].map(String));
@@ -231,37 +321,6 @@ export class GraphStore {
 
   async releaseRebuild(owner: string): Promise<void> {
     await this.options.redis.eval(RELEASE, 1, this.lockKey, owner);
-  }
-
-  /** Keeps the edges the bucket already has and as many new ones as fit; the rest overflow. */
-  private async capped(
-    start: number,
-    edges: Map<string, EdgeCounts>,
-    held: number,
-    cap: number,
-  ): Promise<Map<string, EdgeCounts>> {
-    const ids = [...edges.keys()];
-    const exists = (await this.options.redis.hmget(this.key(start, 'requests'), ...ids)).map(
-      (v) => v !== null,
-    );
-    const out = new Map<string, EdgeCounts>();
-    const add = (id: string, counts: EdgeCounts): void => {
-      const before = out.get(id);
-      out.set(id, before ? sum(before, counts) : counts);
-    };
-    let room = Math.max(0, cap - held);
-    ids.forEach((id, i) => {
-      const counts = edges.get(id) as EdgeCounts;
-      const parts = parseEdgeId(id);
-      // Known edges, overflow edges themselves (bounded by the node pairs) and what still fits.
-      if (exists[i] || !parts || parts[3] === OVERFLOW_PREFIX) return add(id, counts);
-      if (room > 0) {
-        room--;
-        return add(id, counts);
-      }
-      add(edgeId(parts[0], parts[1], parts[2], OVERFLOW_PREFIX), counts);
-    });
-    return out;
   }
 
   /** Bucket starts covering [since, until]. */
@@ -334,15 +393,11 @@ function newEdge(id: string): GraphEdge | undefined {
   };
 }
 
-function sum(a: EdgeCounts, b: EdgeCounts): EdgeCounts {
-  return {
-    requests: a.requests + b.requests,
-    errors: a.errors + b.errors,
-    denies: a.denies + b.denies,
-    bytes: a.bytes + b.bytes,
-    first: Math.min(a.first, b.first),
-    last: Math.max(a.last, b.last),
-  };
+/** The id an edge is counted under past its bucket's cap; undefined for one never capped. */
+function overflowId(id: string): string | undefined {
+  const parts = parseEdgeId(id);
+  if (!parts || parts[3] === OVERFLOW_PREFIX) return undefined;
+  return edgeId(parts[0], parts[1], parts[2], OVERFLOW_PREFIX);
 }
 
 function forPairs(flat: readonly string[], each: (member: string, score: number) => void): void {
