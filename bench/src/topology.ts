@@ -30,7 +30,7 @@ import { microsSince, percentile, round, target } from './benchmark.ts';
  * to an admin subscriber receiving the event). Baseline: `yaml.parse` of the same file alone.
  *
  * Graph: `records` access records over one hour and `edges` distinct edges are folded in batches
- * of `batch` into a real redis-server (`GraphStore.add`: fold in memory, one MULTI per batch).
+ * of `batch` into a real redis-server (`GraphStore.add`: fold in memory, one Lua script per batch).
  * Baseline: the same records written the naive way, one pipelined HINCRBY per record.
  *
  * Snapshot: `snapshotEdges` distinct edges in one bucket are read back from Redis and published
