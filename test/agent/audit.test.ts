@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, enforceRevoke, provision, StreamName } from '@warden/events';
 import { freePort } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
@@ -33,9 +34,11 @@ describe('agent: audit events', () => {
   after(stopAll);
 
   it('records an SVID obtained, an identity dropped on revocation, and a CRL refresh that fails', async () => {
+    const connections: NatsConnection[] = [];
     try {
       await provisionEnforcement(nats.get());
       const admin = await nats.get().connect('admin');
+      connections.push(admin);
       await provision(admin, { streams: [StreamName.audit] });
       const events: AuditEvent[] = [];
       admin.subscribe('warden.audit.v1.identity', {
@@ -70,6 +73,7 @@ describe('agent: audit events', () => {
       );
 
       const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
+      connections.push(user.nc);
       await user.publish(enforceRevoke, { principal: web, reason: 'compromised in a test' });
       const dropped = await waitFor('the drop audit event', () => of('agent.svid.drop')[0]);
       assert.equal(dropped.data.target, web);
@@ -90,6 +94,7 @@ describe('agent: audit events', () => {
       assert.equal(failures[0]?.data.details['code'], 'crl_unavailable');
       assert.equal(await metric(agent, 'warden_agent_crl_fetches_total'), 0);
     } finally {
+      await Promise.all(connections.map((nc) => nc.close()));
       await stopAll();
     }
   });

@@ -72,7 +72,11 @@ export function startAgent(
 /** The bus as people use it: `warden token create` asks the CA for a join token. */
 export async function joinToken(nats: TestNats, spiffeId: string): Promise<string> {
   const bus = new Bus(await nats.connect('user'), { source: 'test-user' });
-  return (await bus.request(caToken, { spiffeId, ttlSeconds: 600 })).token;
+  try {
+    return (await bus.request(caToken, { spiffeId, ttlSeconds: 600 })).token;
+  } finally {
+    await bus.nc.close();
+  }
 }
 
 export function writeEntries(
@@ -118,7 +122,11 @@ export async function waitFor<T>(
 /** WARDEN_ENFORCEMENT belongs to enforcer and console; the tests create it as they would. */
 export async function provisionEnforcement(nats: TestNats): Promise<void> {
   const admin = await nats.connect('admin');
-  await provision(admin, { streams: [StreamName.enforcement] });
+  try {
+    await provision(admin, { streams: [StreamName.enforcement] });
+  } finally {
+    await admin.close();
+  }
 }
 
 /** Counts requests to the CA as they pass (a second, queue-less subscriber sees every one). */

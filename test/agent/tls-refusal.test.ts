@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { OutputFile } from '@warden/agent';
+import type { ReplyOf } from '@warden/events';
 import { Bus, caSign, enforceRevoke } from '@warden/events';
 import { freePort } from '@warden/infra';
 import {
@@ -58,11 +59,16 @@ function crlSerials(dir: string): ReadonlySet<string> | null {
 async function expiredIdentity(nats: TestNats, spiffeId: string, trustFrom: string): Promise<string> {
   const bus = new Bus(await nats.connect('agent'), { source: 'test-agent' });
   const keys = await generateKeyPair();
-  const reply = await bus.request(caSign, {
-    csrPem: await createCsr(keys, spiffeId),
-    evidence: { type: 'join-token', token: await joinToken(nats, spiffeId) },
-    ttlSeconds: 1,
-  });
+  let reply: ReplyOf<typeof caSign>;
+  try {
+    reply = await bus.request(caSign, {
+      csrPem: await createCsr(keys, spiffeId),
+      evidence: { type: 'join-token', token: await joinToken(nats, spiffeId) },
+      ttlSeconds: 1,
+    });
+  } finally {
+    await bus.nc.close();
+  }
   const dir = await mkdtemp(join(tmpdir(), 'warden-expired-'));
   await writeFile(join(dir, OutputFile.chain), reply.chainPem.join(''));
   await writeFile(join(dir, OutputFile.key), await exportPrivateKeyPem(keys.privateKey));
@@ -158,7 +164,11 @@ describe('agent: TLS peers refuse what they must, from agent-written files alone
         assert.ok(revoked);
         const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
         const revokedAt = Date.now();
-        await user.publish(enforceRevoke, { serial: revoked, reason: 'key stolen in a test' });
+        try {
+          await user.publish(enforceRevoke, { serial: revoked, reason: 'key stolen in a test' });
+        } finally {
+          await user.nc.close();
+        }
         await waitFor('api crl.pem to list the revoked serial', () => crlSerials(apiDir)?.has(revoked));
         t.diagnostic(`revocation request → crl.pem lists it: ${Date.now() - revokedAt} ms`);
         await server.reload();

@@ -118,8 +118,6 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     await store.saveBundle(bundle).catch((err: unknown) => log.error({ err }, 'could not cache the bundle'));
     for (const w of workloads.values()) w.bundleChanged(bundle);
     sds?.notify();
-    // The CRL is checked against the bundle: with the first one, refreshing can begin.
-    crl?.start();
   };
 
   let fetching: Promise<Bundle> | undefined;
@@ -129,6 +127,8 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
       .then(async (reply) => {
         await acceptBundle(reply);
         if (!bundle) throw new BundleError('no bundle');
+        // The CRL is checked against the bundle: with the first one, refreshing can begin.
+        crl?.start();
         return bundle;
       })
       .catch((err: unknown) => {
@@ -161,7 +161,7 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     if (!bundle) return null;
     const intermediates = new Set<string>();
     for (const svid of held()) for (const pem of svid.chainPem.slice(1)) intermediates.add(pem);
-    return { roots: bundle.rootsPem, intermediates: [...intermediates] };
+    return { trustDomain: bundle.trustDomain, roots: bundle.rootsPem, intermediates: [...intermediates] };
   };
   const crlUrl = config.WARDEN_AGENT_CRL_URL;
   if (crlUrl)
@@ -262,7 +262,13 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
       await acceptBundle(event.data);
     } catch (err) {
       log.warn({ err, eventId: event.id }, 'ignored a trust bundle event');
+      return;
     }
+    // The CA publishes the bundle when its generations change, and a new root's or intermediate's
+    // CRL must be in crl.pem before leaves chain to it (CRL-checking peers refuse them otherwise):
+    // every event fetches at once, even one whose roots the agent already has (an intermediate
+    // rotation keeps the roots). The first bundle starts the refreshing.
+    crl?.fetchNow();
   };
 
   await reconcile();

@@ -8,6 +8,7 @@ import { createLogger } from '@warden/runtime';
 import { Registry } from 'prom-client';
 import type { Crl } from './crl.ts';
 import { CrlRefresher } from './crl-refresher.ts';
+import type { CrlRefresherOptions } from './crl-refresher.ts';
 import type { CrlError } from './errors.ts';
 import { CrlProblem } from './errors.ts';
 import { createAgentMetrics } from './metrics.ts';
@@ -40,7 +41,7 @@ describe('CRL refresher', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  function refresher() {
+  function refresher(overrides: Partial<Pick<CrlRefresherOptions, 'backoff' | 'changed' | 'failed'>> = {}) {
     const changes: Crl[] = [];
     const failures: CrlError[] = [];
     const metrics = createAgentMetrics(
@@ -53,9 +54,14 @@ describe('CRL refresher', () => {
       refreshMs: 60_000,
       timeoutMs: 1000,
       backoff: { initialMs: 20, maxMs: 40 },
-      trust: () => ({ roots: ca.bundle.rootsPem, intermediates: [ca.intermediatePem] }),
+      trust: () => ({
+        trustDomain: 'cluster.local',
+        roots: ca.bundle.rootsPem,
+        intermediates: [ca.intermediatePem],
+      }),
       changed: (next) => changes.push(next),
       failed: (err) => failures.push(err),
+      ...overrides,
       metrics,
       log: createLogger({ service: 'agent', instance: 'test', level: 'silent' }),
     });
@@ -119,6 +125,102 @@ describe('CRL refresher', () => {
       crl.revoked([], new Date());
       await until('a second streak', () => failures.length === 2);
       assert.equal(failures[1]?.code, CrlProblem.invalid);
+    } finally {
+      await crl.stop();
+    }
+  });
+
+  it('keeps the CRL it holds when the CA serves an older one, and counts it', async () => {
+    const { crl, changes, failures, metrics } = refresher();
+    try {
+      answer = await ca.crls({ thisUpdate: new Date(Date.now() - 60_000) });
+      crl.start();
+      await until('the first CRL', () => changes.length === 1);
+      const held = crl.current;
+      const serial = normaliseSerial(newSerial());
+      answer = await ca.crls({ serials: [serial] });
+      crl.revoked([serial], new Date());
+      await until('the CRL listing the revocation', () => changes.length === 2);
+      // A genuine CRL from before the revocation, replayed on the way or by a stale cache.
+      answer = held?.pem ?? '';
+      crl.fetchNow();
+      await until('the older CRL refused', () => failures.length === 1);
+      assert.equal(failures[0]?.code, CrlProblem.olderThanHeld);
+      assert.equal(crl.current, changes[1]);
+      assert.ok(crl.current?.serials.has(serial), 'still revoked');
+      const counted = (await metrics.crlFailures.get()).values.find(
+        (v) => v.labels['code'] === CrlProblem.olderThanHeld,
+      );
+      assert.ok(counted && counted.value >= 1);
+    } finally {
+      await crl.stop();
+    }
+  });
+
+  it('fetches at once when asked (a bundle event), whatever the periodic schedule', async () => {
+    const { crl, changes } = refresher();
+    try {
+      answer = await ca.crls();
+      crl.fetchNow();
+      await until('the first CRL, fetchNow starting the refresher', () => changes.length === 1);
+      await sleep(50);
+      const seen = requests;
+      crl.fetchNow();
+      await until('another fetch', () => requests === seen + 1);
+    } finally {
+      await crl.stop();
+    }
+  });
+
+  it('goes on fetching when a callback throws', async () => {
+    const seen: Crl[] = [];
+    let reported = 0;
+    const { crl } = refresher({
+      changed: (next) => {
+        seen.push(next);
+        throw new Error('changed broke');
+      },
+      failed: () => {
+        reported++;
+        throw new Error('failed broke');
+      },
+    });
+    try {
+      // Awaiting a revocation keeps the retries close together, as does failing.
+      const serial = normaliseSerial(newSerial());
+      answer = await ca.crls();
+      crl.revoked([serial], new Date());
+      crl.start();
+      await until('the first CRL', () => seen.length === 1);
+      answer = await ca.crls({ serials: [serial] });
+      await until('the CRL listing the serial', () => seen.find((c) => c.serials.has(serial)));
+      answer = 503;
+      crl.revoked([], new Date());
+      await until('a failure reported', () => reported === 1);
+      const failing = requests;
+      await until('retries after the report threw', () => requests >= failing + 2);
+      answer = await ca.crls({ serials: [serial, normaliseSerial(newSerial())] });
+      await until('a good CRL again', () => seen.length === 3);
+    } finally {
+      await crl.stop();
+    }
+  });
+
+  it('does not reset the backoff for revocations while refreshing fails', async () => {
+    const { crl, failures } = refresher({ backoff: { initialMs: 300, maxMs: 300 } });
+    try {
+      answer = 503;
+      crl.start();
+      await until('the first failure', () => failures.length === 1);
+      const seen = requests;
+      // A burst of revocations while the CA is away: the retry stays where the backoff put it.
+      for (let i = 0; i < 10; i++) {
+        crl.revoked([normaliseSerial(newSerial())], new Date());
+        await sleep(10);
+      }
+      assert.ok(requests <= seen + 1, `${requests - seen} fetches for 10 revocations in 100 ms`);
+      // The awaited serials still get their fetch, at the backoff's time.
+      await until('the retry', () => requests > seen);
     } finally {
       await crl.stop();
     }

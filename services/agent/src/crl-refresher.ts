@@ -34,11 +34,12 @@ export type CrlRefresherOptions = {
 };
 
 /**
- * Keeps the CA's CRLs current for crl.pem: fetched at start, again right after every revocation
- * event (and with backoff until the CRL lists the revoked serials), and periodically: every
- * `refreshMs`, or at half the time left to nextUpdate if that comes sooner. A failure keeps the
- * current CRL (fail closed: once it expires, TLS stacks refuse every handshake rather than accept
- * a revoked certificate) and is retried with backoff.
+ * Keeps the CA's CRLs current for crl.pem: fetched at start, again right after every trust bundle
+ * event and every revocation event (and with backoff until the CRL lists the revoked serials), and
+ * periodically: every `refreshMs`, or at half the time left to nextUpdate if that comes sooner. A
+ * failure, an older CRL than the one held among them, keeps the current CRL (fail closed: once it
+ * expires, TLS stacks refuse every handshake rather than accept a revoked certificate) and is
+ * retried with backoff.
  */
 export class CrlRefresher {
   current: Crl | null = null;
@@ -67,15 +68,27 @@ export class CrlRefresher {
   /**
    * A revocation event: fetch now (once started), and keep fetching until the CRL lists `serials`
    * or the wait from `publishedAt` is over. Old events a new durable consumer replays are not
-   * waited for: the CA leaves expired certificates out of its CRL.
+   * waited for: the CA leaves expired certificates out of its CRL. While refreshing fails the
+   * backoff's retry stands: a burst of revocations while the CA is away must not hammer it.
    */
   revoked(serials: Iterable<string>, publishedAt: Date): void {
     const deadline = publishedAt.getTime() + REVOCATION_WAIT_MS;
     if (deadline > Date.now())
       for (const serial of serials)
         if (!this.current?.serials.has(serial)) this.awaited.set(serial, deadline);
+    if (this.failing) return;
     this.attempt = 0;
     if (this.started) this.run();
+  }
+
+  /**
+   * The first fetch, or another one at once (a trust bundle event: a rotation's new CRLs must
+   * reach crl.pem before leaves chain to them). The backoff is left as it is: bundle events are
+   * rare, and each needs a fetch now.
+   */
+  fetchNow(): void {
+    this.started = true;
+    this.run();
   }
 
   async stop(): Promise<void> {
@@ -92,49 +105,71 @@ export class CrlRefresher {
       return;
     }
     clearTimeout(this.timer);
-    this.running = this.refresh().finally(() => {
-      this.running = null;
-      if (this.again) {
-        this.again = false;
-        this.run();
-      }
-    });
+    this.running = this.refresh()
+      .catch((err: unknown) => {
+        // A callback or the logger threw; the next fetch is scheduled all the same (refresh's
+        // finally), so the refresher never stops for it.
+        try {
+          this.options.log.error({ err }, 'CRL refresh failed unexpectedly');
+        } catch {
+          // The logger is what threw: there is nowhere left to report it.
+        }
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.run();
+        }
+      });
   }
 
   private async refresh(): Promise<void> {
-    const { options } = this;
     let crl: Crl | null = null;
     try {
-      crl = await checkCrl(
+      crl = await this.fetch();
+      if (this.stopped) return;
+      if (crl && crl.pem !== this.current?.pem) {
+        this.current = crl;
+        this.options.log.info(
+          { thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.serials.size },
+          'CRL updated',
+        );
+        this.options.changed(crl);
+      }
+      this.settleAwaited();
+    } finally {
+      if (!this.stopped) this.timer = setTimeout(() => this.run(), this.nextDelay(crl));
+    }
+  }
+
+  /** The CRL fetched and accepted; or null, the failure counted, logged and (once a streak) reported. */
+  private async fetch(): Promise<Crl | null> {
+    const { options } = this;
+    try {
+      const crl = await checkCrl(
         await fetchCrlText(options.url, { timeoutMs: options.timeoutMs }),
         options.trust(),
+        this.current,
       );
       options.metrics.crlFetches.inc();
       this.failing = false;
+      return crl;
     } catch (err) {
       const failure =
         err instanceof CrlError
           ? err
           : new CrlError(CrlProblem.invalid, `the CRL cannot be checked: ${String(err)}`, { cause: err });
+      const streak = !this.failing;
+      this.failing = true;
       options.metrics.crlFailures.inc({ code: failure.code });
       options.log.warn(
         { err: failure, code: failure.code },
         'CRL refresh failed; keeping the current crl.pem',
       );
-      if (!this.failing) options.failed(failure);
-      this.failing = true;
+      if (streak) options.failed(failure);
+      return null;
     }
-    if (this.stopped) return;
-    if (crl && crl.pem !== this.current?.pem) {
-      this.current = crl;
-      options.log.info(
-        { thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, revoked: crl.serials.size },
-        'CRL updated',
-      );
-      options.changed(crl);
-    }
-    this.settleAwaited();
-    this.timer = setTimeout(() => this.run(), this.nextDelay(crl));
   }
 
   /** Drops awaited serials the CRL now lists, and those waited for long enough (reported). */

@@ -34,7 +34,7 @@ describe('CRL checks', () => {
   before(async () => {
     ca = await testAuthority();
     other = await testAuthority();
-    trust = { roots: ca.bundle.rootsPem, intermediates: [ca.intermediatePem] };
+    trust = { trustDomain: 'cluster.local', roots: ca.bundle.rootsPem, intermediates: [ca.intermediatePem] };
   });
 
   it('accepts the CA file: every block, the revoked serials, the oldest thisUpdate and earliest nextUpdate', async () => {
@@ -47,8 +47,9 @@ describe('CRL checks', () => {
     assert.deepEqual(crl.serials, new Set([serial]));
     assert.deepEqual(crl.thisUpdate, thisUpdate);
     assert.deepEqual(crl.nextUpdate, nextUpdate);
-    // An intermediate the agent holds no SVID from is left to the TLS stack, which has the chain.
-    await checkCrl(text, { roots: ca.bundle.rootsPem, intermediates: [] });
+    // An intermediate the agent holds no SVID from (a rotation's new one) is taken by its name
+    // and left to the TLS stack, which has the chain.
+    await checkCrl(text, { ...trust, intermediates: [] });
   });
 
   it('refuses what is not PEM CRLs', async () => {
@@ -78,6 +79,52 @@ describe('CRL checks', () => {
       ours.slice(0, ours.indexOf('-----BEGIN', 1)) + theirs.slice(theirs.indexOf('-----BEGIN', 1));
     await assert.rejects(checkCrl(forged, trust), refusedWith(CrlProblem.untrusted));
     await assert.rejects(checkCrl(ours, null), refusedWith(CrlProblem.untrusted));
+  });
+
+  it('refuses a CRL of an unknown issuer not named as the intermediates of this trust domain are', async () => {
+    const ours = await ca.crls();
+    const rootOnly = ours.slice(0, ours.indexOf('-----BEGIN', 1));
+    const foreign = await (await testAuthority('evil.example')).crls();
+    // Another trust domain's intermediate, then its root: neither known, neither named as ours.
+    for (const block of [
+      foreign.slice(foreign.indexOf('-----BEGIN', 1)),
+      foreign.slice(0, foreign.indexOf('-----BEGIN', 1)),
+    ])
+      await assert.rejects(
+        checkCrl(rootOnly + block, { ...trust, intermediates: [] }),
+        refusedWith(CrlProblem.untrusted),
+      );
+    // Named as ours are, but in a file no root of the bundle signed anything in.
+    const intermediateOnly = ours.slice(ours.indexOf('-----BEGIN', 1));
+    await assert.rejects(
+      checkCrl(intermediateOnly, { ...trust, intermediates: [] }),
+      refusedWith(CrlProblem.untrusted),
+    );
+  });
+
+  it('refuses a CRL older than the one held from its issuer, and a file with two CRLs of one issuer', async () => {
+    const minutesAgo = (n: number): Date => seconds(new Date(Date.now() - n * 60_000));
+    const first = (text: string): string => text.slice(0, text.indexOf('-----BEGIN', 1));
+    const second = (text: string): string => text.slice(text.indexOf('-----BEGIN', 1));
+    const held = await checkCrl(await ca.crls({ thisUpdate: minutesAgo(3) }), trust);
+    // The same CRL served again, and a newer one, are taken.
+    await checkCrl(await ca.crls({ thisUpdate: minutesAgo(3) }), trust, held);
+    const fresh = await ca.crls({ thisUpdate: minutesAgo(1) });
+    const newer = await checkCrl(fresh, trust, held);
+    // A genuine CRL from before a revocation, replayed or cached, would un-revoke: refused, even
+    // when only one issuer's CRL is old.
+    const replayed = await ca.crls({ thisUpdate: minutesAgo(2) });
+    await assert.rejects(checkCrl(replayed, trust, newer), refusedWith(CrlProblem.olderThanHeld));
+    await assert.rejects(
+      checkCrl(first(fresh) + second(replayed), trust, newer),
+      refusedWith(CrlProblem.olderThanHeld),
+    );
+    // The old CRL beside the new one: a TLS stack may use either, so the file is refused.
+    await assert.rejects(checkCrl(fresh + second(replayed), trust), refusedWith(CrlProblem.invalid));
+    // Issuers are told apart by key too: another CA with the same names is not compared.
+    const otherTrust = { ...trust, roots: other.bundle.rootsPem, intermediates: [other.intermediatePem] };
+    const otherHeld = await checkCrl(await other.crls(), otherTrust);
+    await checkCrl(replayed, trust, otherHeld);
   });
 });
 

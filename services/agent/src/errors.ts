@@ -72,12 +72,14 @@ export class SdsSocketError extends AgentError {
 export const CrlProblem = {
   /** The URL could not be fetched: network, timeout, or a status other than 200. */
   unavailable: 'crl_unavailable',
-  /** The body is not PEM CRLs, or is larger than allowed. */
+  /** The body is not PEM CRLs, is larger than allowed, or holds two CRLs of one issuer. */
   invalid: 'crl_invalid',
-  /** Not signed by this trust domain's CA, or no bundle yet to tell. */
+  /** No CRL signed by a root of the bundle (or no bundle yet), a bad signature, or an unknown issuer. */
   untrusted: 'crl_untrusted',
   /** Outside its validity window (or without one), so TLS stacks would refuse it too. */
   notCurrent: 'crl_not_current',
+  /** A CRL older than the one held from the same issuer: a replay or a stale cache would un-revoke. */
+  olderThanHeld: 'crl_older_than_held',
   /** A revocation the agent saw as an event still missing from the CA's CRL after the wait. */
   missingRevocation: 'crl_missing_revocation',
 } as const;

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Bus, caBundle, identityBundle } from '@warden/events';
+import { freePort } from '@warden/infra';
+import type { RunningService } from '@warden/runtime';
+import { useNats, useRedis } from '@warden/testing';
+import { metric, newAgentHome, newCaHome, startAgent, startCa, waitFor } from './helpers.ts';
+
+describe('agent: CRL refresh on trust bundle events', () => {
+  const nats = useNats();
+  const redis = useRedis();
+  const running: RunningService[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const service of running.splice(0).reverse()) await service.stop('test done');
+  };
+  after(stopAll);
+
+  it('fetches the CRL again at once on every bundle event, even one with the roots it has', async () => {
+    const admin = new Bus(await nats.get().connect('admin'), { source: 'test-admin' });
+    try {
+      const caHttpPort = await freePort();
+      running.push(
+        await startCa(nats.get(), redis.get(), newCaHome(), { WARDEN_CA_HTTP_PORT: String(caHttpPort) }),
+      );
+      // The periodic refresh is an hour away: any fetch after the first comes from the events.
+      const agent = await startAgent(nats.get(), newAgentHome(), 'host-a', {
+        WARDEN_AGENT_ENTRIES_FILE: undefined,
+        WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
+        WARDEN_AGENT_CRL_REFRESH_MS: '3600000',
+      });
+      running.push(agent);
+      const fetches = (): Promise<number> => metric(agent, 'warden_agent_crl_fetches_total');
+      await waitFor('the first CRL', async () => (await fetches()) === 1);
+
+      // The bundle the agent has, as the CA publishes it again after a restart or an
+      // intermediate rotation (which keeps the roots).
+      const bundle = await admin.request(caBundle, {});
+      for (const expected of [2, 3]) {
+        await admin.publish(identityBundle, bundle);
+        await waitFor(`CRL fetch ${expected}`, async () => (await fetches()) === expected, 5000);
+      }
+      assert.equal(await metric(agent, 'warden_agent_crl_failures_total'), 0);
+    } finally {
+      await admin.nc.close();
+      await stopAll();
+    }
+  });
+});
