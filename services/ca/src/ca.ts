@@ -366,9 +366,10 @@ function watchGenerations(options: {
       published = 'empty';
       return;
     }
+    // The CRLs first: an agent refetches them as soon as the event arrives.
+    crl.invalidate();
     await bus.publish(identityBundle, bundle);
     published = text;
-    crl.invalidate();
     log.info(
       { sequence: bundle.sequence, roots: trustDomain.bundleRoots().map((r) => r.id) },
       'bundle published',
@@ -383,6 +384,8 @@ function watchGenerations(options: {
     if (now !== stamp && Date.now() >= retryAt) {
       try {
         trustDomain.replace(await loadTrustDomain(stateOptions));
+        // A new intermediate's CRL is served from now on, bundle change or not.
+        crl.invalidate();
         stamp = now;
         retryAt = 0;
         retryDelayMs = RELOAD_RETRY_MIN_MS;
