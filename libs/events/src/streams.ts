@@ -55,9 +55,11 @@ export const streamSpecs: readonly StreamSpec[] = [
   },
   {
     name: StreamName.topology,
-    description: 'registry changes and registrations',
+    description: 'registry changes, registrations and call-graph snapshots',
     maxAgeMs: 7 * DAY_MS,
-    maxBytes: -1,
+    // Graph snapshots republish every active edge each interval (about 5 GiB a week for 2 000
+    // active edges at one a minute), and a rebuild reads them all: the oldest go past 2 GiB.
+    maxBytes: 2 * GIB,
     appendOnly: false,
   },
 ];
