@@ -20,7 +20,9 @@ import {
   ExtendedKeyUsageExtension,
   KeyUsageFlags,
   KeyUsagesExtension,
+  SubjectAlternativeNameExtension,
   X509Certificate,
+  X509CertificateGenerator,
 } from './x509.ts';
 
 const DAY = 86_400_000;
@@ -205,5 +207,53 @@ describe('chain verification', () => {
     const block = `-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`;
     assert.throws(() => verifyChain({ chain: block, roots: block }), MalformedInputError);
     assert.throws(() => verifyChain({ chain: block.repeat(6), roots: block }), MalformedInputError);
+  });
+});
+
+describe('peerSpiffeId reads the URI SAN from the DER as @peculiar/x509 reads it', () => {
+  /** The reference: a full parse, then the SAN extension's URIs, one of them a SPIFFE ID. */
+  const reference = (der: Buffer): string | null => {
+    const san = new X509Certificate(der).getExtension(SubjectAlternativeNameExtension);
+    const uris = san ? san.names.items.filter((n) => n.type === 'url').map((n) => n.value) : [];
+    return uris.length === 1 && uris[0]?.startsWith('spiffe://') ? (uris[0] ?? null) : null;
+  };
+
+  const selfSigned = async (names: { type: 'url' | 'dns'; value: string }[]): Promise<Buffer> => {
+    const keys = await generateKeyPair();
+    const cert = await X509CertificateGenerator.createSelfSigned({
+      serialNumber: newSerial(),
+      name: 'CN=test',
+      keys,
+      notAfter: new Date(Date.now() + DAY),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: names.length ? [new SubjectAlternativeNameExtension(names)] : [],
+    });
+    return Buffer.from(cert.rawData);
+  };
+
+  it('agrees on leaves, CAs, several URIs, DNS names only and no SAN at all', async () => {
+    const ca = await makeCa();
+    const cases: [string, Buffer, string | null][] = [
+      ['leaf', new NodeCertificate(await leafFor(ca, ID, 3600)).raw, ID],
+      ['root', new NodeCertificate(ca.rootPem).raw, 'spiffe://cluster.local'],
+      ['intermediate', new NodeCertificate(ca.intermediatePem).raw, 'spiffe://cluster.local'],
+      [
+        'two URIs',
+        await selfSigned([
+          { type: 'url', value: ID },
+          { type: 'url', value: 'spiffe://cluster.local/ns/x/sa/y' },
+        ]),
+        null,
+      ],
+      ['a DNS name only', await selfSigned([{ type: 'dns', value: 'api.example' }]), null],
+      ['no SAN', await selfSigned([]), null],
+      ['an https URI', await selfSigned([{ type: 'url', value: 'https://api.example/' }]), null],
+    ];
+    for (const [label, der, expected] of cases) {
+      assert.equal(reference(der), expected, `${label}: reference`);
+      assert.equal(peerSpiffeId(der), expected, label);
+    }
+    assert.equal(peerSpiffeId(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00])), null, 'not a certificate');
+    assert.equal(peerSpiffeId(undefined), null);
   });
 });
