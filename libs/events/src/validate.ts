@@ -13,10 +13,7 @@ export type Validator<T> = (value: unknown) => { ok: true; value: T } | { ok: fa
 // strict: a keyword ajv does not know is a compile error, so no constraint is silently dropped.
 // useDefaults: fields declared with a default are filled in (in place) when absent.
 // discriminator: a tagged union reports "kind must be one of ..." instead of every branch's errors.
-// unicode false: string lengths in UTF-16 units, as zod's `.max()` counts them (ajv's default
-// walks every string to count code points, a cost on every PEM a CA reply carries).
 const ajv = new Ajv2020({
-  unicode: false,
   allErrors: true,
   useDefaults: true,
   strict: true,
