@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { adminSettings, describeCa, initCa, rotateCa } from '@warden/ca';
+import type * as CaPackage from '@warden/ca';
 import type { TrustDomainSummary } from '@warden/ca';
 import { caBundle, caToken, enforceRevoke } from '@warden/events';
 import { ChainVerificationError, inspectCertificate, parseCertificates, verifyChain } from '@warden/pki';
@@ -29,6 +29,12 @@ const caStateOptions = {
 const MAX_ACTIVATION_DELAY_MS = 30 * 86_400_000;
 /** Longer than the agents' default CRL refresh (5 min), with room for a failed fetch. */
 const CRL_PROPAGATION_MS = 10 * 60_000;
+
+/**
+ * The CA package on demand: it brings the whole service (Redis, the Kubernetes client), which
+ * would otherwise double the start-up time of every `warden` command.
+ */
+const caAdmin = (): Promise<typeof CaPackage> => import('@warden/ca');
 
 function caStateFlags(values: Record<string, unknown>): NodeJS.ProcessEnv {
   const flag = (name: string): string | undefined =>
@@ -77,6 +83,7 @@ export const identityCommands: Command[] = [
     options: caStateOptions,
     async run(ctx, _positionals, values) {
       if (typeof values['dir'] === 'string') {
+        const { adminSettings, describeCa } = await caAdmin();
         const summary = await describeCa(adminSettings(ctx.env, caStateFlags(values)));
         if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
         else printSummary(ctx, summary);
@@ -107,6 +114,7 @@ export const identityCommands: Command[] = [
     args: '[--dir WARDEN_CA_DIR] [--trust-domain TD] [--algorithm ecdsa-p256|rsa-2048] [--kek-file F]',
     options: caStateOptions,
     async run(ctx, _positionals, values) {
+      const { adminSettings, initCa } = await caAdmin();
       const summary = await initCa(adminSettings(ctx.env, caStateFlags(values)));
       if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
       else printSummary(ctx, summary);
@@ -134,6 +142,7 @@ export const identityCommands: Command[] = [
       if (delay > MAX_ACTIVATION_DELAY_MS)
         throw new UsageError('--activate-in: at most 30d (a rotation is meant to complete)');
       const activateAt = new Date(Date.now() + delay);
+      const { adminSettings, rotateCa } = await caAdmin();
       const { rotation, summary } = await rotateCa(adminSettings(ctx.env, caStateFlags(values)), {
         newRoot,
         activateAt,
