@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { Files, KmsError, localKms, sealContext } from '@warden/ca';
 import type { SealedBox } from '@warden/ca';
-import { caBundle, caSign, enforceRevoke } from '@warden/events';
+import { caBundle, enforceRevoke } from '@warden/events';
 import { freePort, httpOk, repoRoot, startProcess } from '@warden/infra';
-import { createCsr, decodePem, generateKeyPair, renewalProof } from '@warden/pki';
 import { redisCommand, useNats, useRedis } from '@warden/testing';
 import type { Clients, Svid } from './helpers.ts';
 import {
@@ -17,27 +16,18 @@ import {
   eventually,
   newKek,
   OTHER_ID,
+  provisionAll,
+  renew,
   startCa,
   TRUST_DOMAIN,
-  provisionAll,
 } from './helpers.ts';
 
 /** Renewal succeeds only if the CA still has its keys (chain verifies) and its index (serial known). */
-async function renews(c: Clients, svid: Svid): Promise<boolean> {
-  const csrPem = await createCsr(await generateKeyPair(), svid.spiffeId);
-  const [der] = decodePem(csrPem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
-  assert.ok(der);
-  const signature = await renewalProof(der, svid.keys.privateKey);
-  try {
-    await c.agent.request(caSign, {
-      csrPem,
-      evidence: { type: 'svid', chainPem: svid.chainPem.join(''), signature },
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const renews = (c: Clients, svid: Svid): Promise<boolean> =>
+  renew(c, svid).then(
+    () => true,
+    () => false,
+  );
 
 describe('CA: keys and index survive restarts; keys are sealed', () => {
   const nats = useNats();

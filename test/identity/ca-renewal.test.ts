@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { Bus, caSign, enforceRevoke, identityRevoked, RemoteError } from '@warden/events';
+import { Bus, enforceRevoke, identityRevoked, RemoteError } from '@warden/events';
 import {
   certificatePem,
   createCsr,
   createIntermediateCertificate,
   createRootCertificate,
-  decodePem,
   generateKeyPair,
   issueLeafCertificate,
-  renewalProof,
   verifyCsr,
 } from '@warden/pki';
 import { useNats, useRedis } from '@warden/testing';
-import type { Clients, Svid } from './helpers.ts';
+import type { Svid } from './helpers.ts';
 import {
   caDir,
   caEnv,
@@ -23,8 +21,9 @@ import {
   ID,
   newKek,
   OTHER_ID,
-  startCa,
   provisionAll,
+  renew,
+  startCa,
 } from './helpers.ts';
 
 const remoteCode = (code: string) => (err: unknown) => {
@@ -32,20 +31,6 @@ const remoteCode = (code: string) => (err: unknown) => {
   assert.equal(err.remoteCode, code, err.message);
   return true;
 };
-
-/** Renews `svid`: a new key and CSR, the proof signed with the current SVID's key. */
-async function renew(c: Clients, svid: Svid, options: { proofKey?: CryptoKey; spiffeId?: string } = {}) {
-  const keys = await generateKeyPair();
-  const csrPem = await createCsr(keys, options.spiffeId ?? svid.spiffeId);
-  const [der] = decodePem(csrPem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
-  assert.ok(der);
-  const signature = await renewalProof(der, options.proofKey ?? svid.keys.privateKey);
-  return c.agent.request(caSign, {
-    csrPem,
-    evidence: { type: 'svid', chainPem: svid.chainPem.join(''), signature },
-  });
-}
-type CryptoKey = Svid['keys']['privateKey'];
 
 describe('CA: renewal by the current SVID, and revocation', () => {
   const nats = useNats();

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { Files } from '@warden/ca';
 import { runCli } from '@warden/cli';
-import { caBundle, caSign, identityBundle } from '@warden/events';
+import { caBundle, identityBundle } from '@warden/events';
 import { freePort } from '@warden/infra';
 import type { DataOf } from '@warden/events';
-import { createCsr, decodePem, generateKeyPair, renewalProof } from '@warden/pki';
 import { tempDir, useNats, useRedis } from '@warden/testing';
-import type { Clients, Svid } from './helpers.ts';
+import type { Svid } from './helpers.ts';
 import {
   caDir,
   caEnv,
@@ -21,6 +20,7 @@ import {
   newKek,
   OTHER_ID,
   provisionAll,
+  renew,
   startCa,
 } from './helpers.ts';
 import { handshake } from './tls-handshake.ts';
@@ -41,20 +41,6 @@ async function cli(
 const issuerOf = (svid: Svid): string => new X509Certificate(svid.chainPem[1] ?? '').subject;
 const subjectsOf = (bundle: Bundle): string[] =>
   bundle.rootsPem.map((pem) => new X509Certificate(pem).subject);
-
-/** Renews `svid` with its own certificate as evidence (the `svid` attestor checks it against the bundle). */
-async function renew(c: Clients, svid: Svid): Promise<Svid> {
-  const keys = await generateKeyPair();
-  const csrPem = await createCsr(keys, svid.spiffeId);
-  const [der] = decodePem(csrPem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
-  assert.ok(der);
-  const signature = await renewalProof(der, svid.keys.privateKey);
-  const reply = await c.agent.request(caSign, {
-    csrPem,
-    evidence: { type: 'svid', chainPem: svid.chainPem.join(''), signature },
-  });
-  return { ...reply, keys, keyPem: svid.keyPem };
-}
 
 describe('CA rotation: warden ca init|rotate, and the running CA follows', () => {
   const nats = useNats();

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { after } from 'node:test';
@@ -7,7 +8,14 @@ import { caService } from '@warden/ca';
 import { allStreams, Bus, caSign, caToken, provision } from '@warden/events';
 import type { ReplyOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
-import { createCsr, exportPrivateKeyPem, generateKeyPair, KeyAlgorithm } from '@warden/pki';
+import {
+  createCsr,
+  decodePem,
+  exportPrivateKeyPem,
+  generateKeyPair,
+  KeyAlgorithm,
+  renewalProof,
+} from '@warden/pki';
 import type { KeyAlgorithm as KeyAlgorithmType } from '@warden/pki';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
@@ -87,6 +95,27 @@ export async function enrol(
   const reply = await c.agent.request(caSign, {
     csrPem: await createCsr(keys, spiffeId),
     evidence: { type: 'join-token', token },
+  });
+  return { ...reply, keys, keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Renews `svid` as an agent does: a new key and CSR, the `svid` evidence with the proof of
+ * possession signed by the current SVID's key (or `proofKey`, to test a wrong one).
+ */
+export async function renew(
+  c: Clients,
+  svid: Svid,
+  options: { proofKey?: CryptoKeyPair['privateKey']; spiffeId?: string } = {},
+): Promise<Svid> {
+  const keys = await generateKeyPair();
+  const csrPem = await createCsr(keys, options.spiffeId ?? svid.spiffeId);
+  const [der] = decodePem(csrPem, 'CERTIFICATE REQUEST', 'CSR', { maxBytes: 16_384, maxBlocks: 1 });
+  assert.ok(der);
+  const signature = await renewalProof(der, options.proofKey ?? svid.keys.privateKey);
+  const reply = await c.agent.request(caSign, {
+    csrPem,
+    evidence: { type: 'svid', chainPem: svid.chainPem.join(''), signature },
   });
   return { ...reply, keys, keyPem: await exportPrivateKeyPem(keys.privateKey) };
 }
