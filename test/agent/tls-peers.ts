@@ -14,6 +14,8 @@ import {
   exportPrivateKeyPem,
   generateKeyPair,
   issueLeafCertificate,
+  MAX_CRL_BLOCKS,
+  parseCrls,
   peerSpiffeId,
 } from '@warden/pki';
 
@@ -22,7 +24,7 @@ export type PeerOptions = { crl?: boolean };
 
 /** node:tls loads one CRL per `crl` element (a PEM holding several yields only the first). */
 export const crlBlocks = (text: string): string[] =>
-  text.match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n?/g) ?? [];
+  parseCrls(text, 'crl.pem', { maxBytes: 1 << 20, maxBlocks: MAX_CRL_BLOCKS }).map((crl) => crl.pem);
 
 /**
  * Node TLS 1.3 endpoints that read their identity from the agent's PEM files, as a

@@ -1,8 +1,9 @@
 import { connect, createServer } from 'node:tls';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { peerSpiffeId } from '@warden/pki';
+import { MAX_CRL_BLOCKS, parseCrls, peerSpiffeId } from '@warden/pki';
 
-const CRL_BLOCK = /-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g;
+const crlBlocks = (text: string): string[] =>
+  parseCrls(text, 'CRLs', { maxBytes: 1 << 20, maxBlocks: MAX_CRL_BLOCKS }).map((crl) => crl.pem);
 
 export type Identity = { key: string; cert: string };
 
@@ -37,7 +38,7 @@ export async function handshake(
       ...server,
       ca: roots,
       // node:tls loads one CRL per element: a PEM text holding several yields only its first.
-      ...(crl ? { crl: crl.flatMap((text) => text.match(CRL_BLOCK) ?? []) } : {}),
+      ...(crl ? { crl: crl.flatMap((text) => crlBlocks(text)) } : {}),
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.3',
