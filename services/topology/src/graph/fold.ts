@@ -64,6 +64,16 @@ export function parseEdgeId(id: string): [string, string, string, string] | unde
   return undefined;
 }
 
+/** What an edge id names, its ends as nodes; undefined for a field not written by this service. */
+export function edgeOf(
+  id: string,
+): { source: GraphNode; destination: GraphNode; method: string; pathPrefix: string } | undefined {
+  const parts = parseEdgeId(id);
+  if (!parts) return undefined;
+  const [source, destination, method, pathPrefix] = parts;
+  return { source: parseNodeId(source), destination: parseNodeId(destination), method, pathPrefix };
+}
+
 function resolve(end: Endpoint, workloadAt: FoldOptions['workloadAt']): GraphNode {
   if (end.namespace && end.workload) return { namespace: end.namespace, workload: end.workload };
   const known = end.address ? workloadAt(end.address.replace(/:\d+$/, '')) : undefined;

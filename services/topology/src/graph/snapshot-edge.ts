@@ -1,6 +1,6 @@
 import type { DataOf, topologyChanged } from '@warden/events';
 import type { EdgeCounts } from './fold.ts';
-import { edgeId, nodeId, parseEdgeId, parseNodeId } from './fold.ts';
+import { edgeId, edgeOf, nodeId } from './fold.ts';
 
 /** One part of a bucket's snapshot, as `warden.topology.v1.changed` carries it. */
 export type GraphSnapshot = Extract<DataOf<typeof topologyChanged>, { graph: unknown }>['graph'];
@@ -8,14 +8,10 @@ export type SnapshotEdge = GraphSnapshot['edges'][number];
 
 /** An edge as Redis keeps it (id and values) in its wire form; undefined for a field not ours. */
 export function toSnapshotEdge(id: string, counts: EdgeCounts): SnapshotEdge | undefined {
-  const parts = parseEdgeId(id);
-  if (!parts) return undefined;
-  const [source, destination, method, pathPrefix] = parts;
+  const edge = edgeOf(id);
+  if (!edge) return undefined;
   return {
-    source: parseNodeId(source),
-    destination: parseNodeId(destination),
-    method,
-    pathPrefix,
+    ...edge,
     requests: counts.requests,
     errors: counts.errors,
     denies: counts.denies,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { GraphIncompleteError } from '../errors.ts';
 import type { EdgeCounts, FoldResult, GraphNode } from './fold.ts';
-import { edgeId, parseEdgeId, parseNodeId } from './fold.ts';
+import { edgeId, edgeOf, parseEdgeId } from './fold.ts';
 
 export type GraphEdge = {
   source: GraphNode;
@@ -376,14 +376,10 @@ export class GraphStore {
 }
 
 function newEdge(id: string): GraphEdge | undefined {
-  const parts = parseEdgeId(id);
-  if (!parts) return undefined;
-  const [source, destination, method, pathPrefix] = parts;
+  const edge = edgeOf(id);
+  if (!edge) return undefined;
   return {
-    source: parseNodeId(source),
-    destination: parseNodeId(destination),
-    method,
-    pathPrefix,
+    ...edge,
     requests: 0,
     errors: 0,
     denies: 0,
