@@ -14,10 +14,13 @@ export type Bundle = {
  */
 export class TrustDomain {
   #material: TrustDomainMaterial;
+  /** The intermediates in the order they take over issuing: sorted once per manifest, not per SVID. */
+  #inActivationOrder: IntermediateGeneration[];
   readonly #maxLeafTtlMs: number;
 
   constructor(material: TrustDomainMaterial, maxLeafTtlSeconds: number) {
     this.#material = material;
+    this.#inActivationOrder = activationOrder(material);
     this.#maxLeafTtlMs = maxLeafTtlSeconds * 1000;
   }
 
@@ -38,18 +41,12 @@ export class TrustDomain {
     if (material.trustDomain !== this.#material.trustDomain)
       throw new Error(`the manifest now names ${material.trustDomain}, not ${this.#material.trustDomain}`);
     this.#material = material;
-  }
-
-  /** Intermediates in the order they take over issuing. */
-  #inActivationOrder(): IntermediateGeneration[] {
-    return [...this.#material.intermediates].sort(
-      (a, b) => a.activateAt.getTime() - b.activateAt.getTime() || a.id - b.id,
-    );
+    this.#inActivationOrder = activationOrder(material);
   }
 
   /** The intermediate that signs now: the last activated (the first one if, oddly, none has). */
   active(now = Date.now()): IntermediateGeneration {
-    const ordered = this.#inActivationOrder();
+    const ordered = this.#inActivationOrder;
     let active = ordered[0];
     for (const i of ordered) if (i.activateAt.getTime() <= now) active = i;
     if (!active) throw new Error('a trust domain without an intermediate');
@@ -58,7 +55,7 @@ export class TrustDomain {
 
   /** When each intermediate stopped issuing (its successor's activation), if it has. */
   #retiredAt(now: number): Map<number, number> {
-    const ordered = this.#inActivationOrder();
+    const ordered = this.#inActivationOrder;
     const retired = new Map<number, number>();
     for (let k = 0; k + 1 < ordered.length; k++) {
       const successor = ordered[k + 1];
@@ -113,4 +110,10 @@ export class TrustDomain {
       rootsPem: roots.map((r) => r.pem),
     };
   }
+}
+
+function activationOrder(material: TrustDomainMaterial): IntermediateGeneration[] {
+  return [...material.intermediates].sort(
+    (a, b) => a.activateAt.getTime() - b.activateAt.getTime() || a.id - b.id,
+  );
 }
