@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, enforceRevoke, provision, StreamName } from '@warden/events';
 import { freePort } from '@warden/infra';
-import type { RunningService } from '@warden/runtime';
 import { useNats, useRedis } from '@warden/testing';
 import {
   joinToken,
@@ -12,6 +11,7 @@ import {
   newCaHome,
   provisionEnforcement,
   servedSerial,
+  serviceGroup,
   spiffe,
   startAgent,
   startCa,
@@ -27,11 +27,7 @@ type AuditEvent = {
 describe('agent: audit events', () => {
   const nats = useNats();
   const redis = useRedis();
-  const running: RunningService[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
-  };
-  after(stopAll);
+  const { running, stopAll } = serviceGroup();
 
   it('records an SVID obtained, an identity dropped on revocation, and a CRL refresh that fails', async () => {
     const connections: NatsConnection[] = [];

@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Bus, caBundle, identityBundle } from '@warden/events';
 import { freePort } from '@warden/infra';
-import type { RunningService } from '@warden/runtime';
 import { useNats, useRedis } from '@warden/testing';
-import { metric, newAgentHome, newCaHome, startAgent, startCa, waitFor } from './helpers.ts';
+import { metric, newAgentHome, newCaHome, serviceGroup, startAgent, startCa, waitFor } from './helpers.ts';
 
 describe('agent: CRL refresh on trust bundle events', () => {
   const nats = useNats();
   const redis = useRedis();
-  const running: RunningService[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
-  };
-  after(stopAll);
+  const { running, stopAll } = serviceGroup();
 
   it('fetches the CRL again at once on every bundle event, even one with the roots it has', async () => {
     const admin = new Bus(await nats.get().connect('admin'), { source: 'test-admin' });

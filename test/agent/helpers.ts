@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { agentService, OutputFile } from '@warden/agent';
@@ -151,4 +152,17 @@ export async function metric(service: RunningService, name: string, labels = '')
     sum += Number(match[3]);
   }
   return sum;
+}
+
+/**
+ * The services a test file starts: `stopAll` stops them newest first (a test that checks what
+ * shutdown leaves behind calls it), and it runs again when the file's tests end.
+ */
+export function serviceGroup(): { running: RunningService[]; stopAll(): Promise<void> } {
+  const running: RunningService[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const service of running.splice(0).reverse()) await service.stop('test done');
+  };
+  after(stopAll);
+  return { running, stopAll };
 }

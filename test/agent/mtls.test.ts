@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import type { RunningService } from '@warden/runtime';
+import { describe, it } from 'node:test';
 import { useNats, useRedis } from '@warden/testing';
 import {
   joinToken,
@@ -8,6 +7,7 @@ import {
   newAgentHome,
   newCaHome,
   servedSerial,
+  serviceGroup,
   spiffe,
   startAgent,
   startCa,
@@ -20,11 +20,7 @@ import { foreignIdentity, mtlsRequest, startMtlsServer } from './tls-peers.ts';
 describe('agent: mTLS with agent-written files', () => {
   const nats = useNats();
   const redis = useRedis();
-  const running: RunningService[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
-  };
-  after(stopAll);
+  const { running, stopAll } = serviceGroup();
 
   /** A CA and two hosts, each with one workload bootstrapped by a join token from its entries file. */
   async function twoHosts(extra: NodeJS.ProcessEnv = {}) {

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { loadSds, SECRET_TYPE_URL } from '@warden/envoy';
 import { verifyChain } from '@warden/pki';
-import type { RunningService } from '@warden/runtime';
 import { useNats, useRedis } from '@warden/testing';
 import {
   joinToken,
   newAgentHome,
   newCaHome,
+  serviceGroup,
   spiffe,
   startAgent,
   startCa,
@@ -27,11 +27,7 @@ const serialOf = (chain: string | undefined): string | undefined =>
 describe('agent: Envoy SDS on a Unix socket', () => {
   const nats = useNats();
   const redis = useRedis();
-  const running: RunningService[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
-  };
-  after(stopAll);
+  const { running, stopAll } = serviceGroup();
 
   it('serves default and ROOTCA, and pushes the rotated certificate on the same stream', async () => {
     const clients: SdsClient[] = [];

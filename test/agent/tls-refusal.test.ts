@@ -3,7 +3,7 @@ import { cpSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { OutputFile } from '@warden/agent';
 import type { ReplyOf } from '@warden/events';
 import { Bus, caSign, enforceRevoke } from '@warden/events';
@@ -16,7 +16,6 @@ import {
   MAX_CRL_BLOCKS,
   parseCrls,
 } from '@warden/pki';
-import type { RunningService } from '@warden/runtime';
 import type { TestNats } from '@warden/testing';
 import { useNats, useRedis } from '@warden/testing';
 import {
@@ -26,6 +25,7 @@ import {
   newCaHome,
   provisionEnforcement,
   servedSerial,
+  serviceGroup,
   spiffe,
   startAgent,
   startCa,
@@ -82,11 +82,7 @@ async function expiredIdentity(nats: TestNats, spiffeId: string, trustFrom: stri
 describe('agent: TLS peers refuse what they must, from agent-written files alone', () => {
   const nats = useNats();
   const redis = useRedis();
-  const running: RunningService[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
-  };
-  after(stopAll);
+  const { running, stopAll } = serviceGroup();
 
   it('mTLS with SPIFFE IDs; refuses another trust domain, an expired and a revoked certificate', async (t) => {
     try {
