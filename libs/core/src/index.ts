@@ -1,0 +1,3 @@
+export type { BackoffOptions, BackoffPolicy } from './backoff.ts';
+export { Backoff, backoffDelay, pause } from './backoff.ts';
+export { codeOf, messageOf, WardenError } from './errors.ts';
