@@ -2,6 +2,7 @@
  * Errors of the policy engine. Each carries a snake_case `code` used in logs, events and metric
  * labels; callers check the class, never the message.
  */
+import { WardenError } from '@warden/core';
 
 /** Where a problem sits in a policy text: 1-based line and column, plus a dotted field path. */
 export type Issue = {
@@ -15,14 +16,7 @@ export type Issue = {
   file?: string;
 };
 
-export class PolicyEngineError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PolicyEngineError';
-    this.code = code;
-  }
-}
+export class PolicyEngineError extends WardenError {}
 
 /** A policy text (YAML or Rego) was rejected; `issues` lists every problem found, each once. */
 export class PolicyRejectedError extends PolicyEngineError {
@@ -32,7 +26,6 @@ export class PolicyRejectedError extends PolicyEngineError {
     const where = first ? `${first.file ?? ''}${first.file ? ':' : ''}${first.line}:${first.column}: ` : '';
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
     super('policy_rejected', `${where}${first?.message ?? 'policy rejected'}${more}`, options);
-    this.name = 'PolicyRejectedError';
     this.issues = issues;
   }
 }
@@ -41,7 +34,6 @@ export class PolicyRejectedError extends PolicyEngineError {
 export class RegoToolError extends PolicyEngineError {
   constructor(message: string, options?: ErrorOptions) {
     super('rego_tool_failed', message, options);
-    this.name = 'RegoToolError';
   }
 }
 
@@ -51,7 +43,6 @@ export class InvalidDecisionError extends PolicyEngineError {
   readonly field: string;
   constructor(field: string, message: string) {
     super('invalid_decision', `${field}: ${message}`);
-    this.name = 'InvalidDecisionError';
     this.field = field;
   }
 }
@@ -60,6 +51,5 @@ export class InvalidDecisionError extends PolicyEngineError {
 export class InvalidRequestError extends PolicyEngineError {
   constructor(message: string) {
     super('invalid_request', message);
-    this.name = 'InvalidRequestError';
   }
 }

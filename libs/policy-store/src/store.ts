@@ -3,6 +3,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
 import type { ObjectStore } from '@nats-io/obj';
+import { WardenError } from '@warden/core';
 import { BucketName, ObjectStoreName } from '@warden/events';
 import type { Bundle, Manifest } from './layout.ts';
 import {
@@ -14,20 +15,12 @@ import {
   sha256,
 } from './layout.ts';
 
-export class PolicyStoreError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PolicyStoreError';
-    this.code = code;
-  }
-}
+export class PolicyStoreError extends WardenError {}
 
 /** Another writer moved `revision.latest` first; the caller re-reads and tries again. */
 export class RevisionConflictError extends PolicyStoreError {
-  constructor(expected: number) {
-    super('revision_conflict', `revision.latest moved past ${expected}`);
-    this.name = 'RevisionConflictError';
+  constructor(expected: number, options?: ErrorOptions) {
+    super('revision_conflict', `revision.latest moved past ${expected}`, options);
   }
 }
 
@@ -89,7 +82,7 @@ export class PolicyStore {
       if (!entry) await this.kv.create(kvKey.latest, String(next));
       else await this.kv.update(kvKey.latest, String(next), entry.revision);
     } catch (cause) {
-      throw Object.assign(new RevisionConflictError(current), { cause });
+      throw new RevisionConflictError(current, { cause });
     }
     return next;
   }

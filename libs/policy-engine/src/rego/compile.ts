@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { codeOf } from '@warden/core';
 import type { Issue } from '../errors.ts';
 import { PolicyRejectedError, RegoToolError } from '../errors.ts';
 import { readTarGzEntry } from './tar.ts';
@@ -49,9 +50,10 @@ function run(opa: string, args: string[], cwd: string, timeoutMs: number): Promi
       args,
       { cwd, timeout: timeoutMs, maxBuffer: 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } },
       (err, stdout, stderr) => {
-        if (err && 'code' in err && typeof err.code === 'string') {
-          // ENOENT, EACCES: the tool itself is missing, not a policy mistake.
-          reject(new RegoToolError(`cannot run ${opa}: ${err.code}`, { cause: err }));
+        // ENOENT, EACCES: the tool itself is missing, not a policy mistake (an exit status is a number).
+        const spawnFailure = err ? codeOf(err, '') : '';
+        if (spawnFailure) {
+          reject(new RegoToolError(`cannot run ${opa}: ${spawnFailure}`, { cause: err }));
           return;
         }
         if (err && err.killed) {
