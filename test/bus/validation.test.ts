@@ -102,7 +102,7 @@ describe('validation on the bus', () => {
     const bus = new Bus(topology, {
       source: 'test-topology',
       metrics: createBusMetrics(registry),
-      logger: { debug() {}, warn: (obj, msg) => warnings.push({ obj, msg }), error() {} },
+      logger: { debug() {}, info() {}, warn: (obj, msg) => warnings.push({ obj, msg }), error() {} },
     });
     const received: Envelope<DataOf<typeof topologyRegister>>[] = [];
     const consumer = await bus.consume(topologyRegister, (event) => void received.push(event), {

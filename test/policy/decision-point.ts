@@ -31,6 +31,7 @@ const follower = new PolicyFollower({
   dryRunEngine,
   logger: {
     debug() {},
+    info() {},
     warn: (obj, msg) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
     error: (obj, msg) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
   },

@@ -1,9 +1,9 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff, codeOf, messageOf, pause } from '@warden/core';
 import type { DataOf, EventDef, ReplyOf, RequestDef } from './define.ts';
-import { filterOf, subjectOf } from './define.ts';
+import { filterOf, matchesEvent, subjectOf } from './define.ts';
 import type { Envelope } from './envelope.ts';
 import { newEnvelope } from './envelope.ts';
 import {
@@ -15,16 +15,18 @@ import {
 } from './errors.ts';
 import type { BusMetrics } from './metrics.ts';
 import { createBusMetrics } from './metrics.ts';
+import { isConsumerNotFound, isNoResponders, isPermissionDenied, isStreamNotFound } from './nats-errors.ts';
 import type { Validator } from './validate.ts';
 
 /** The logging surface the bus needs; a pino logger fits it. */
 export type BusLogger = {
   debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 };
 
-const silentLogger: BusLogger = { debug() {}, warn() {}, error() {} };
+const silentLogger: BusLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export type BusOptions = {
   /** This service instance, written into every envelope's `source`. */
@@ -59,11 +61,44 @@ export type ConsumeOptions<Q extends string> = {
 export type Handler<T> = (event: Envelope<T>, subject: string) => Promise<void> | void;
 
 export type RunningConsumer = {
-  /** Stops pulling; in-flight handlers finish first. */
+  /** Stops pulling (or waiting for the stream); in-flight handlers finish first. */
   stop(): Promise<void>;
   /** Resolves when the consumer stops. */
   readonly closed: Promise<void>;
+  /**
+   * Resolves once the consumer is attached to its stream: at once for a stream that exists,
+   * later for one that another service has yet to provision. Never rejects; a consumer stopped
+   * before its stream appeared leaves it pending.
+   */
+  readonly attached: Promise<void>;
 };
+
+/** A handler for one stored event type during `Bus.replay`. */
+export type ReplayHandler = {
+  readonly def: EventDef<unknown, string>;
+  handle(event: Envelope<unknown>, stored: { subject: string; seq: number }): Promise<void> | void;
+};
+
+/** Pairs an event type with its handler for `Bus.replay`, keeping the payload's type. */
+export function onReplay<E extends EventDef<unknown, string>>(
+  def: E,
+  handle: (event: Envelope<DataOf<E>>, stored: { subject: string; seq: number }) => Promise<void> | void,
+): ReplayHandler {
+  return { def, handle: handle as ReplayHandler['handle'] };
+}
+
+export type ReplayResult = {
+  /** Valid events handed to a handler. */
+  applied: number;
+  /** Messages that failed their schema: logged, counted, skipped. */
+  invalid: number;
+  /** The stream's last sequence when the replay started: everything up to it was read. */
+  lastSeq: number;
+  ms: number;
+};
+
+/** How long a consumer waits between attempts to attach to a stream that does not exist yet. */
+const STREAM_WAIT = { initialMs: 250, maxMs: 15_000 };
 
 type HandlingOptions = { retryDelayMs: number; maxDeliver: number; ackWaitMs: number };
 
@@ -146,6 +181,12 @@ export class Bus {
   /**
    * Consumes a stored event type through a durable pull consumer. The handler's success acks;
    * its failure asks for redelivery after `retryDelayMs`, up to `maxDeliver` times.
+   *
+   * A stream that another service provisions may not exist yet (services start in any order):
+   * then the consumer waits for it in the background, with backoff, counted in
+   * `warden_bus_stream_waits_total`, and `attached` resolves when it appears. A consumer that goes
+   * away later (the stream deleted, the server restarted without it) is recreated the same way.
+   * Refusals that waiting cannot fix (permissions) reject at once.
    */
   async consume<E extends EventDef<unknown, string>>(
     def: E,
@@ -155,10 +196,11 @@ export class Bus {
     if (def.stream === null)
       throw new EventsError('not_stored', `${def.schema} is not stored; use subscribe()`);
     const stream = def.stream;
+    const durable = options.durable;
     const jsm = await jetstreamManager(this.nc);
     const ackWaitMs = options.ackWaitMs ?? 30_000;
     const config: Partial<ConsumerConfig> = {
-      durable_name: options.durable,
+      durable_name: durable,
       filter_subject: filterOf(def, options.filter),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: options.deliver === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
@@ -166,12 +208,12 @@ export class Bus {
       ack_wait: ackWaitMs * 1_000_000,
     };
     const ensure = async (): Promise<ConsumerMessages> => {
-      const existing = await jsm.consumers.info(stream, options.durable).catch((err: unknown) => {
-        if (err instanceof Error && /consumer not found/i.test(err.message)) return null;
+      const existing = await jsm.consumers.info(stream, durable).catch((err: unknown) => {
+        if (isConsumerNotFound(err)) return null;
         throw err;
       });
       if (existing) {
-        await jsm.consumers.update(stream, options.durable, {
+        await jsm.consumers.update(stream, durable, {
           filter_subject: config.filter_subject,
           max_deliver: config.max_deliver,
           ack_wait: config.ack_wait,
@@ -179,48 +221,149 @@ export class Bus {
       } else {
         await jsm.consumers.add(stream, config);
       }
-      const consumer = await this.js.consumers.get(stream, options.durable);
+      const consumer = await this.js.consumers.get(stream, durable);
       // A small batch: every buffered message's ack wait is already running while it waits its
       // turn, so a large batch behind a slow handler would expire and be redelivered.
       // Aborting when the consumer vanishes lets the loop below recreate it instead of waiting forever.
       return consumer.consume({ max_messages: 8, abort_on_missing_resource: true });
     };
 
-    let stopped = false;
-    let messages = await ensure();
+    let messages: ConsumerMessages | undefined;
+    try {
+      messages = await ensure();
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
+    }
     const handling: HandlingOptions = {
       retryDelayMs: options.retryDelayMs ?? 1000,
       maxDeliver: config.max_deliver ?? 10,
       ackWaitMs,
     };
+    const abort = new AbortController();
+    let stopped = false;
+    // A closed or draining connection is the service shutting down, not a lost consumer.
+    const ending = (): boolean => stopped || this.nc.isClosed() || this.nc.isDraining();
+    let markAttached = (): void => {};
+    const attached = new Promise<void>((resolve) => (markAttached = resolve));
+    if (messages) markAttached();
+
+    const attach = async (): Promise<ConsumerMessages | undefined> => {
+      const backoff = new Backoff(STREAM_WAIT);
+      let waitingSince: number | undefined;
+      for (;;) {
+        if (ending()) return undefined;
+        try {
+          const attachedNow = await ensure();
+          if (waitingSince !== undefined)
+            this.log.info(
+              { stream, durable, waitedMs: Date.now() - waitingSince },
+              'stream is there; consuming',
+            );
+          markAttached();
+          return attachedNow;
+        } catch (err) {
+          if (ending()) return undefined;
+          if (isPermissionDenied(err)) {
+            this.log.error({ err, stream, durable }, 'not allowed to consume this stream; giving up');
+            return undefined;
+          }
+          if (isStreamNotFound(err)) {
+            this.metrics.streamWaits.inc({ stream });
+            if (waitingSince === undefined) {
+              waitingSince = Date.now();
+              this.log.info({ stream, durable }, 'waiting for the stream, which another service provisions');
+            }
+          } else {
+            this.log.warn(
+              { stream, durable, code: codeOf(err), reason: messageOf(err) },
+              'cannot create the consumer; retrying',
+            );
+          }
+        }
+        await pause(backoff.next(), abort.signal);
+      }
+    };
+
     const closed = (async () => {
       for (;;) {
+        messages ??= await attach();
+        if (!messages) return;
         try {
           for await (const msg of messages) await this.handleStored(def, handler, msg, handling);
         } catch (err) {
-          this.log.error({ err, stream, durable: options.durable }, 'consumer failed');
+          if (!ending()) this.log.error({ err, stream, durable }, 'consumer failed');
         }
-        // A closed or draining connection is the service shutting down, not a lost consumer.
-        const ending = (): boolean => stopped || this.nc.isClosed() || this.nc.isDraining();
+        messages = undefined;
         if (ending()) return;
-        this.log.warn({ stream, durable: options.durable }, 'consumer went away; recreating it');
-        await sleep(1000);
-        if (ending()) return;
-        try {
-          messages = await ensure();
-        } catch (err) {
-          this.log.error({ err, stream, durable: options.durable }, 'cannot recreate the consumer; retrying');
-        }
+        this.log.warn({ stream, durable }, 'consumer went away; recreating it');
+        await pause(1000, abort.signal);
       }
     })();
     return {
       closed,
+      attached,
       stop: async () => {
         stopped = true;
-        await messages.close();
+        abort.abort();
+        await messages?.close();
         await closed;
       },
     };
+  }
+
+  /**
+   * Reads a stream from its first message up to its last sequence at the time of the call,
+   * through an ordered (ephemeral) consumer, handing each event to the handler of its type, in
+   * stream order. Every message is validated like any other input: an invalid one is logged,
+   * counted and skipped. A handler that throws ends the replay with its error. Used to rebuild
+   * state that Redis holds from the stream that is its durable copy.
+   */
+  async replay(
+    handlers: readonly ReplayHandler[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ReplayResult> {
+    const started = Date.now();
+    const stream = handlers[0]?.def.stream;
+    if (!stream || handlers.some((h) => h.def.stream !== stream))
+      throw new EventsError('bad_replay', 'replay needs handlers for stored events of one stream');
+    const jsm = await jetstreamManager(this.nc);
+    const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
+    const result: ReplayResult = { applied: 0, invalid: 0, lastSeq, ms: 0 };
+    const consumer = await this.js.consumers.get(stream, {
+      filter_subjects: handlers.map((h) => filterOf(h.def)),
+      deliver_policy: DeliverPolicy.All,
+    });
+    try {
+      // A stream whose messages are all of other types would otherwise be waited on forever.
+      if (lastSeq > 0 && (await consumer.info()).num_pending > 0) {
+        const messages = await consumer.consume();
+        try {
+          for await (const msg of messages) {
+            if (options.signal?.aborted)
+              throw new EventsError('replay_aborted', `replay of ${stream} stopped`, {
+                cause: options.signal.reason,
+              });
+            const target = handlers.find((h) => matchesEvent(h.def, msg.subject));
+            const event =
+              target && this.decodeIn(target.def.schema, target.def.validateEnvelope, msg.subject, msg.data);
+            if (target && event) {
+              await target.handle(event as Envelope<unknown>, { subject: msg.subject, seq: msg.seq });
+              result.applied++;
+            } else {
+              result.invalid++;
+              this.metrics.received.inc({ schema: target?.def.schema ?? 'unknown', outcome: 'invalid' });
+            }
+            if (msg.seq >= lastSeq || msg.info.pending === 0) break;
+          }
+        } finally {
+          await messages.close();
+        }
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+    result.ms = Date.now() - started;
+    return result;
   }
 
   /** Subscribes to a core (not stored) event type, validating each message. */
@@ -382,8 +525,8 @@ export class Bus {
       }
       respond({ ...base, id: request.id, ok: true, data: checked.value });
     } catch (cause) {
-      const code = cause instanceof EventsError ? cause.code : errorCode(cause);
-      const message = cause instanceof Error ? cause.message : String(cause);
+      const code = codeOf(cause);
+      const message = messageOf(cause);
       this.log.warn({ subject: def.subject, code, err: cause }, 'request failed');
       respond({ ...base, id: request.id, ok: false, error: { code, message } });
     }
@@ -459,18 +602,4 @@ export class Bus {
     if (!parsed.ok) return reject('schema', parsed.issues);
     return parsed.value;
   }
-}
-
-/** nats.js reports "no responders" (and JetStream's "not enabled", its 503) for a subject nobody serves. */
-function isNoResponders(cause: unknown): boolean {
-  return (
-    cause instanceof Error &&
-    /no responders|jetstream is not enabled|503/i.test(`${cause.message} ${String(cause.cause ?? '')}`)
-  );
-}
-
-function errorCode(cause: unknown): string {
-  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string')
-    return cause.code;
-  return 'internal';
 }

@@ -1,20 +1,11 @@
-/**
- * Errors of the bus. Each has a stable snake_case `code`, used in logs and as a metric label;
- * tests check the class, not the message.
- */
-export class EventsError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'EventsError';
-    this.code = code;
-  }
-}
+import { WardenError } from '@warden/core';
+
+/** Errors of the bus; each subclass has its stable `code`. */
+export class EventsError extends WardenError {}
 
 export class InvalidSubjectError extends EventsError {
   constructor(message: string) {
     super('invalid_subject', message);
-    this.name = 'InvalidSubjectError';
   }
 }
 
@@ -24,7 +15,6 @@ export class InvalidPayloadError extends EventsError {
   readonly issues: readonly string[];
   constructor(subject: string, issues: readonly string[]) {
     super('invalid_payload', `invalid payload for ${subject}: ${issues.join('; ')}`);
-    this.name = 'InvalidPayloadError';
     this.subject = subject;
     this.issues = issues;
   }
@@ -35,7 +25,6 @@ export class RemoteError extends EventsError {
   readonly remoteCode: string;
   constructor(subject: string, remoteCode: string, message: string) {
     super('remote_error', `${subject}: ${remoteCode}: ${message}`);
-    this.name = 'RemoteError';
     this.remoteCode = remoteCode;
   }
 }
@@ -43,13 +32,11 @@ export class RemoteError extends EventsError {
 export class RequestTimeoutError extends EventsError {
   constructor(subject: string, timeoutMs: number, options?: ErrorOptions) {
     super('request_timeout', `${subject}: no reply within ${timeoutMs} ms`, options);
-    this.name = 'RequestTimeoutError';
   }
 }
 
 export class PayloadTooLargeError extends EventsError {
   constructor(subject: string, bytes: number, limit: number) {
     super('payload_too_large', `${subject}: payload of ${bytes} bytes exceeds the limit of ${limit}`);
-    this.name = 'PayloadTooLargeError';
   }
 }

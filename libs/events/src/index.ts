@@ -17,9 +17,18 @@ export type {
   ConsumeOptions,
   Handler,
   PublishOptions,
+  ReplayHandler,
+  ReplayResult,
   RunningConsumer,
 } from './bus.ts';
-export { Bus } from './bus.ts';
+export { Bus, onReplay } from './bus.ts';
+export {
+  isConsumerNotFound,
+  isNoResponders,
+  isPermissionDenied,
+  isStreamNotFound,
+  isTimeout,
+} from './nats-errors.ts';
 export type { BusMetrics } from './metrics.ts';
 export { createBusMetrics } from './metrics.ts';
 export type { Grant, NatsPermissions, ServiceName } from './permissions.ts';

@@ -6,6 +6,7 @@ export type BusMetrics = {
   received: Counter<'schema' | 'outcome'>;
   invalid: Counter<'schema' | 'direction' | 'reason'>;
   requestSeconds: Histogram<'subject' | 'outcome'>;
+  streamWaits: Counter<'stream'>;
 };
 
 export function createBusMetrics(registry: Registry = new Registry()): BusMetrics {
@@ -33,6 +34,12 @@ export function createBusMetrics(registry: Registry = new Registry()): BusMetric
       help: 'Request/reply round trips made by this service.',
       labelNames: ['subject', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+    streamWaits: new Counter({
+      name: 'warden_bus_stream_waits_total',
+      help: 'Attempts to attach a consumer to a stream that did not exist yet (another service provisions it).',
+      labelNames: ['stream'],
       registers: [registry],
     }),
   };

@@ -4,9 +4,11 @@ import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
+import { messageOf } from '@warden/core';
 import { events } from './catalog.ts';
 import { BucketName, filterOf, ObjectStoreName, StreamName } from './define.ts';
 import { EventsError } from './errors.ts';
+import { isStreamNotFound } from './nats-errors.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -104,14 +106,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
 
 export class ProvisioningError extends EventsError {
   constructor(what: string, cause: unknown) {
-    super(
-      'provisioning_failed',
-      `cannot provision ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
-    this.name = 'ProvisioningError';
+    super('provisioning_failed', `cannot provision ${what}: ${messageOf(cause)}`, { cause });
   }
 }
 
@@ -154,7 +149,7 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<vo
   const wanted = streamConfig(spec);
   try {
     const current = await jsm.streams.info(spec.name).catch((err: unknown) => {
-      if (isNotFound(err)) return null;
+      if (isStreamNotFound(err)) return null;
       throw err;
     });
     if (!current) {
@@ -174,10 +169,6 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<vo
   } catch (err) {
     throw new ProvisioningError(`stream ${spec.name}`, err);
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return err instanceof Error && /stream not found/i.test(err.message);
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

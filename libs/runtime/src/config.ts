@@ -1,11 +1,10 @@
+import { WardenError } from '@warden/core';
 import { z } from 'zod';
 
-export class ConfigError extends Error {
-  readonly code = 'invalid_config';
+export class ConfigError extends WardenError {
   readonly problems: readonly string[];
   constructor(service: string, problems: readonly string[]) {
-    super(`${service}: invalid configuration:\n  ${problems.join('\n  ')}`);
-    this.name = 'ConfigError';
+    super('invalid_config', `${service}: invalid configuration:\n  ${problems.join('\n  ')}`);
     this.problems = problems;
   }
 }

@@ -2,18 +2,14 @@ import { readFileSync } from 'node:fs';
 import { nkeyAuthenticator } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
+import { messageOf, WardenError } from '@warden/core';
 import { inboxPrefix } from '@warden/events';
 import type { Principal } from '@warden/events';
 import type { Logger } from 'pino';
 
-export class NatsCredentialsError extends Error {
-  readonly code = 'bad_credentials';
+export class NatsCredentialsError extends WardenError {
   constructor(file: string, cause: unknown) {
-    super(
-      `cannot read the NATS nkey seed from ${file}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
-    this.name = 'NatsCredentialsError';
+    super('bad_credentials', `cannot read the NATS nkey seed from ${file}: ${messageOf(cause)}`, { cause });
   }
 }
 

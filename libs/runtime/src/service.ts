@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { audit, Bus, createBusMetrics, ownedResources, provision } from '@warden/events';
+import { Backoff, messageOf, pause } from '@warden/core';
+import { audit, Bus, createBusMetrics, isPermissionDenied, ownedResources, provision } from '@warden/events';
 import type { ServiceName } from '@warden/events';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { z } from 'zod';
@@ -167,17 +167,21 @@ async function auditLifecycle(
 /** Streams may be unavailable for a moment while JetStream starts; keep trying with backoff. */
 async function provisionWithRetry(nc: NatsConnection, name: ServiceName, log: Logger): Promise<void> {
   const owned = ownedResources(name);
-  for (let attempt = 1; ; attempt++) {
+  const backoff = new Backoff({ initialMs: 200, maxMs: 5000 });
+  for (;;) {
     try {
       await provision(nc, owned);
       log.info(owned, 'provisioned');
       return;
     } catch (err) {
       // Waiting does not fix a permission the server refuses: that is a deployment error.
-      if (attempt >= 10 || /permission/i.test(String(err))) throw err;
-      const delay = Math.min(5000, 100 * 2 ** attempt);
-      log.warn({ err, attempt, delayMs: delay }, 'provisioning failed; retrying');
-      await sleep(delay);
+      if (backoff.attempts >= 9 || isPermissionDenied(err)) throw err;
+      const delayMs = backoff.next();
+      log.warn(
+        { reason: messageOf(err), attempt: backoff.attempts, delayMs },
+        'provisioning failed; retrying',
+      );
+      await pause(delayMs);
     }
   }
 }
@@ -209,9 +213,7 @@ export function main<S extends z.ZodObject>(spec: ServiceSpec<S>): void {
       });
     },
     (err: unknown) => {
-      process.stderr.write(
-        `${spec.name}: cannot start: ${err instanceof Error ? err.message : String(err)}\n`,
-      );
+      process.stderr.write(`${spec.name}: cannot start: ${messageOf(err)}\n`);
       process.exit(1);
     },
   );

@@ -159,7 +159,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       rebuilder.ensure().catch((err: unknown) => log.error({ err }, 'graph check failed'));
     }, GRAPH_CHECK_MS);
     snapshots?.start();
-    ingest = startGraphIngest({
+    ingest = await startGraphIngest({
       bus,
       store: graph,
       registry,

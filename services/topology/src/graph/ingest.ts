@@ -20,49 +20,16 @@ export type GraphIngestOptions = {
   whole(): Promise<void>;
   /** Records stamped further in the future than this are refused (a wrong clock, or forged). */
   maxSkewMs?: number;
-  /** Longest wait between attempts to attach to WARDEN_TELEMETRY. */
-  retryMaxMs?: number;
 };
 
 /**
  * Folds `warden.telemetry.v1.access.*.*` into the graph. One durable consumer shared by every
  * instance (the graph lives in Redis, so each batch is folded once by whichever instance gets
  * it). A Redis failure fails the handler, and the bus redelivers the batch later.
+ * WARDEN_TELEMETRY belongs to telemetry-ingest and may not exist yet when topology starts: the
+ * bus waits for it in the background rather than keep the registry from being served meanwhile.
  */
-export function startGraphIngest(options: GraphIngestOptions): RunningConsumer {
-  let stopped = false;
-  let consumer: RunningConsumer | undefined;
-  let wake: (() => void) | undefined;
-  const closed = (async () => {
-    // WARDEN_TELEMETRY belongs to telemetry-ingest and may not exist yet when topology starts:
-    // keep trying in the background rather than refusing to serve the registry meanwhile.
-    for (let delay = 250; !stopped; delay = Math.min(delay * 2, options.retryMaxMs ?? 15_000)) {
-      try {
-        consumer = await consumeAccess(options);
-        break;
-      } catch (err) {
-        options.log.warn({ err, retryMs: delay }, 'cannot consume access records yet; retrying');
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, delay).unref();
-        });
-      }
-    }
-    if (consumer && stopped) await consumer.stop();
-    await consumer?.closed;
-  })();
-  return {
-    closed,
-    stop: async () => {
-      stopped = true;
-      wake?.();
-      await consumer?.stop();
-      await closed;
-    },
-  };
-}
-
-function consumeAccess(options: GraphIngestOptions): Promise<RunningConsumer> {
+export function startGraphIngest(options: GraphIngestOptions): Promise<RunningConsumer> {
   const { bus, store, registry, log, metrics } = options;
   return bus.consume(
     telemetryAccess,

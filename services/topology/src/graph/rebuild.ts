@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '@warden/events';
-import { StreamName, topologyChanged } from '@warden/events';
+import { onReplay, topologyChanged } from '@warden/events';
+import type { DataOf } from '@warden/events';
 import { TopologyError } from '../errors.ts';
 import type { TopologyMetrics } from '../metrics.ts';
 import type { Log } from '../registry/source.ts';
@@ -22,7 +23,8 @@ export type GraphRebuilderOptions = {
   pollMs?: number;
 };
 
-const decoder = new TextDecoder();
+type GraphPart = Extract<DataOf<typeof topologyChanged>, { graph: unknown }>['graph'];
+
 const lockLost = (): TopologyError =>
   new TopologyError(
     'rebuild_lock_lost',
@@ -32,9 +34,8 @@ const lockLost = (): TopologyError =>
 /**
  * Restores the call graph in Redis from its snapshots on WARDEN_TOPOLOGY when the completeness
  * marker is missing: a first start, or Redis flushed or replaced (DESIGN §2: Redis is never the
- * only copy). Like the CA's issued index: an ordered consumer reads the stream from its first
- * message up to its last sequence when the rebuild starts, applies every graph part, then sets
- * the marker. Values are merged by maximum, so overlapping and reordered snapshots (several
+ * only copy). `Bus.replay` reads the stream from its first message up to its last sequence when
+ * the rebuild starts, every graph part is applied, then the marker is set. Values are merged by maximum, so overlapping and reordered snapshots (several
  * instances publish them) and a rebuild run twice all end with each edge's latest values.
  *
  * Why nothing is lost or counted twice around a rebuild: a maximum is only right when nothing
@@ -109,62 +110,38 @@ export class GraphRebuilder {
   private async replay(lockWasLost: () => boolean): Promise<void> {
     const { bus, store, log, retentionMs } = this.options;
     const started = Date.now();
-    const stream = await bus.js.streams.get(StreamName.topology);
-    // Up to the end as it is now: other instances keep publishing, and what they publish after
-    // the flush is partial anyway.
-    const last = (await stream.info()).state.last_seq;
-    const consumer = await stream.getConsumer({
-      filter_subjects: [topologyChanged.schema],
-      deliver_policy: 'all',
-    });
+    const oldest = started - retentionMs;
     const tally = { applied: 0, edges: 0, skipped: 0 };
-    try {
-      if (last > 0 && (await consumer.info()).num_pending > 0) {
-        const messages = await consumer.consume();
-        try {
-          for await (const msg of messages) {
-            if (lockWasLost()) throw lockLost();
-            this.throwIfStopped();
-            const edges = await this.apply(msg.data, msg.seq, started - retentionMs);
-            if (edges === undefined) tally.skipped++;
-            else {
-              tally.applied++;
-              tally.edges += edges;
-            }
-            if (msg.seq >= last || msg.info.pending === 0) break;
-          }
-        } finally {
-          await messages.close();
+    // Up to the end as it is when the replay starts: other instances keep publishing, and what
+    // they publish after the flush is partial anyway.
+    const replayed = await bus.replay([
+      onReplay(topologyChanged, async (event) => {
+        if (lockWasLost()) throw lockLost();
+        this.throwIfStopped();
+        const edges = 'graph' in event.data ? await this.apply(event.data.graph, oldest) : undefined;
+        if (edges === undefined) tally.skipped++;
+        else {
+          tally.applied++;
+          tally.edges += edges;
         }
-      }
-    } finally {
-      await consumer.delete().catch(() => undefined);
-    }
+      }),
+    ]);
+    tally.skipped += replayed.invalid;
     // Only while still holding the lock: Redis flushed meanwhile took what was restored with it.
-    if (!(await store.markComplete(this.owner, { streamSequence: last, ...tally }))) throw lockLost();
-    log.info({ ...tally, lastSeq: last, ms: Date.now() - started }, 'call graph rebuilt from its snapshots');
+    if (!(await store.markComplete(this.owner, { streamSequence: replayed.lastSeq, ...tally })))
+      throw lockLost();
+    log.info(
+      { ...tally, lastSeq: replayed.lastSeq, ms: Date.now() - started },
+      'call graph rebuilt from its snapshots',
+    );
   }
 
   /**
-   * Merges one message's snapshot part into Redis; resolves with its edges, or undefined when it
-   * is not one this graph can use (registry changes, other bucket widths, expired buckets, or
-   * invalid, which is logged).
+   * Merges one snapshot part into Redis; resolves with its edges, or undefined when it is not one
+   * this graph can use (other bucket widths, expired buckets).
    */
-  private async apply(data: Uint8Array, seq: number, oldest: number): Promise<number | undefined> {
-    const { store, log, retentionMs } = this.options;
-    let value: unknown;
-    try {
-      value = JSON.parse(decoder.decode(data));
-    } catch {
-      value = null;
-    }
-    const parsed = topologyChanged.validateEnvelope(value);
-    if (!parsed.ok) {
-      log.warn({ seq, issues: parsed.issues }, 'skipping an invalid topology event');
-      return undefined;
-    }
-    if (!('graph' in parsed.value.data)) return undefined;
-    const { graph } = parsed.value.data;
+  private async apply(graph: GraphPart, oldest: number): Promise<number | undefined> {
+    const { store, retentionMs } = this.options;
     const start = Date.parse(graph.bucket);
     if (graph.bucketSeconds * 1000 !== store.bucketMs || start + store.bucketMs <= oldest) return undefined;
     const edges = new Map<string, EdgeCounts>(graph.edges.map(fromSnapshotEdge));
