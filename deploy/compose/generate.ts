@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { servicePrincipals } from '@warden/events';
 import { ensureCredentials, natsConfig, repoRoot, seedFile } from '@warden/infra';
@@ -10,8 +10,31 @@ import type { NatsCredential, NatsIdentity } from '@warden/infra';
  * configuration (public keys and per-service permissions only) and one nkey seed per identity.
  * Existing seeds are kept, so running it again only picks up permission changes.
  *
- *   node deploy/compose/generate.ts && docker compose up
+ *   node deploy/compose/generate.ts && docker compose up --build
  */
+
+/**
+ * The one Dockerfile of every service image, relative to the repository root (the build context);
+ * compose builds it with the build argument SERVICE set to the service's folder of services/.
+ */
+export const dockerfile = 'deploy/Dockerfile';
+
+/** The package.json description of a service that only boots, provisions, audits and reports ready. */
+export const bootOnlyMarker = 'Boot-only placeholder:';
+
+/**
+ * Whether a service is still a boot-only placeholder, from its package.json description.
+ * docker-compose.yml leaves those out until they do something (`make up` still runs them).
+ */
+export function isBootOnly(service: string): boolean {
+  const manifest = JSON.parse(readFileSync(join(repoRoot, 'services', service, 'package.json'), 'utf8')) as {
+    description?: unknown;
+  };
+  return typeof manifest.description === 'string' && manifest.description.startsWith(bootOnlyMarker);
+}
+
+/** The services docker-compose.yml runs: every service but the boot-only placeholders. */
+export const composeServices: readonly string[] = servicePrincipals.filter((name) => !isBootOnly(name));
 
 export const composeDir = import.meta.dirname;
 export const natsConfigFile = join(composeDir, 'nats.conf');
@@ -58,6 +81,6 @@ if (import.meta.main) {
   const show = (file: string): string => relative(repoRoot, file);
   process.stdout.write(
     `wrote ${show(configFile)} and ${credentials.size} nkey seeds in ${show(credsDir)}/\n` +
-      'start the stack with: docker compose up --build\n',
+      `start the stack with: docker compose up --build (services: ${composeServices.join(', ')})\n`,
   );
 }

@@ -4,11 +4,20 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
-import { composeNatsConfig, credsDir, generate } from '../../deploy/compose/generate.ts';
+import {
+  bootOnlyMarker,
+  composeNatsConfig,
+  composeServices as generatorComposeServices,
+  credsDir,
+  dockerfile as dockerfilePath,
+  generate,
+  isBootOnly,
+} from '../../deploy/compose/generate.ts';
 
 /**
- * The container deployment, checked without a Docker engine: docker-compose.yml, the services'
- * Dockerfiles, the compose generator and the Kubernetes pattern must agree with the workspace.
+ * The container deployment, checked without a Docker engine: docker-compose.yml, the one
+ * Dockerfile of the services' images, the compose generator and the Kubernetes pattern must agree
+ * with the workspace.
  */
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -43,6 +52,10 @@ const wardenServices = readdirSync(join(root, 'services'), { withFileTypes: true
   .map((d) => d.name)
   .sort();
 
+/** The services compose runs: all but the boot-only placeholders, which it leaves out. */
+const runningServices = wardenServices.filter((name) => !isBootOnly(name));
+const bootOnlyServices = wardenServices.filter((name) => isBootOnly(name));
+
 /** The node major the workspace runs on, from package.json engines (">=24 <25" gives 24). */
 const nodeMajor = Number(
   /\d+/.exec(str(obj(packageJson('.')['engines'], 'engines')['node'], 'engines.node'))?.[0],
@@ -74,14 +87,28 @@ function environment(svc: Obj, name: string): Record<string, string> {
   );
 }
 
-/** The Warden service a compose service builds, from its build.dockerfile path. */
+/** A compose build's args, written as a mapping or as a list of NAME=value. */
+function buildArgs(build: Obj, name: string): Record<string, string> {
+  const args = build['args'] ?? {};
+  if (Array.isArray(args)) {
+    return Object.fromEntries(
+      args.map((entry) => {
+        const [key = '', ...rest] = str(entry, `${name}.build.args entry`).split('=');
+        return [key, rest.join('=')];
+      }),
+    );
+  }
+  return Object.fromEntries(
+    Object.entries(obj(args, `${name}.build.args`)).map(([key, value]) => [key, String(value)]),
+  );
+}
+
+/** The Warden service a compose service builds: the one Dockerfile, with its SERVICE build arg. */
 function builtService(svc: Obj, name: string): string | null {
   if (svc['build'] === undefined) return null;
   const build = obj(svc['build'], `${name}.build`);
-  const dockerfile = str(build['dockerfile'], `${name}.build.dockerfile`);
-  const match = /^services\/([^/]+)\/Dockerfile$/.exec(dockerfile);
-  assert.ok(match?.[1], `${name}: build.dockerfile ${dockerfile} is services/<name>/Dockerfile`);
-  return match[1];
+  assert.equal(build['dockerfile'], dockerfilePath, `${name}: builds ${dockerfilePath}`);
+  return str(buildArgs(build, name)['SERVICE'], `${name}.build.args.SERVICE`);
 }
 
 type Instruction = { op: string; args: string };
@@ -120,7 +147,22 @@ function stages(text: string): Stage[] {
   return result;
 }
 
-const dockerfile = (name: string): string => read(join('services', name, 'Dockerfile'));
+/** The stages of the one Dockerfile, by name where they have one, the final stage last. */
+const dockerStages = (): Stage[] => stages(read(dockerfilePath));
+const finalStage = (): Stage => {
+  const last = dockerStages().at(-1);
+  assert.ok(last, `${dockerfilePath} has a stage`);
+  return last;
+};
+
+/** The workspace globs of the root package.json, e.g. `libs/*`. */
+const workspaceGlobs = (): string[] =>
+  list(packageJson('.')['workspaces'], 'workspaces').map((w) => str(w, 'workspace'));
+const matchesGlob = (glob: string, path: string): boolean =>
+  new RegExp(`^${glob.replaceAll('.', '\\.').replaceAll('*', '[^/]+')}$`).test(path);
+
+/** The SERVICE build argument as the Dockerfile expands it. */
+const SERVICE = /\$\{?SERVICE\}?/;
 
 /** Every @warden/* workspace a package depends on, directly or through another one, as folders. */
 function wardenDependencyDirs(dir: string): string[] {
@@ -156,7 +198,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('builds each service from an existing Dockerfile with the repository root as context', () => {
+  it('builds each service from the one Dockerfile with the repository root as context', () => {
     for (const [name, value] of Object.entries(composeServices)) {
       const svc = obj(value, `service ${name}`);
       if (svc['build'] === undefined) continue;
@@ -167,14 +209,46 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('has exactly one compose service per folder of services/, named after it, and no other builds', () => {
-    assert.ok(wardenServices.length > 0, 'services/ has services');
+  it('has one compose service per service that does something, named after it, and no other builds', () => {
+    assert.ok(runningServices.length > 0, 'services/ has services beyond the placeholders');
     const built = Object.entries(composeServices)
       .map(([name, value]) => [name, builtService(obj(value, name), name)] as const)
       .filter((entry): entry is readonly [string, string] => entry[1] !== null);
-    assert.deepEqual(built.map(([, target]) => target).sort(), wardenServices, 'one build per service');
+    assert.deepEqual(built.map(([, target]) => target).sort(), runningServices, 'one build per service');
     for (const [name, target] of built)
-      assert.equal(name, target, `compose service ${name} builds ${target}`);
+      assert.equal(name, target, `compose service ${name} builds SERVICE=${target}`);
+    assert.deepEqual(
+      [...generatorComposeServices].sort(),
+      runningServices,
+      'generate.ts names the same services (its service principals are the folders of services/)',
+    );
+  });
+
+  it(`marks as boot-only ("${bootOnlyMarker}") exactly the services whose start does nothing`, () => {
+    for (const name of wardenServices) {
+      const main = read(join('services', name, 'src', 'main.ts'));
+      const doesNothing = /start:\s*async\s*\(\)\s*=>\s*\(\{\}\)/.test(main);
+      assert.equal(
+        isBootOnly(name),
+        doesNothing,
+        doesNothing
+          ? `services/${name} only boots: its package.json description starts with "${bootOnlyMarker}"`
+          : `services/${name} does something: its description no longer says "${bootOnlyMarker}"`,
+      );
+    }
+  });
+
+  it('leaves the boot-only placeholders out, services and seeds', () => {
+    const secrets = Object.values(obj(compose['secrets'], 'secrets')).map((s) =>
+      str(obj(s, 'secret')['file'], 'secret file'),
+    );
+    for (const name of bootOnlyServices) {
+      assert.equal(composeServices[name], undefined, `${name} is not a compose service`);
+      assert.ok(
+        !secrets.some((file) => resolve(root, file) === join(credsDir, `${name}.nk`)),
+        `${name}'s seed is no compose secret`,
+      );
+    }
   });
 
   it('runs only the infrastructure from images, with pinned tags that match tools/go.mod', () => {
@@ -232,7 +306,7 @@ describe('docker-compose.yml', () => {
     assert.equal(url.pathname, '/v1/crl.pem');
   });
 
-  for (const name of wardenServices) {
+  for (const name of runningServices) {
     describe(`service ${name}`, () => {
       const svc = (): Obj => service(name);
 
@@ -253,6 +327,21 @@ describe('docker-compose.yml', () => {
         assert.equal(env['WARDEN_NATS_URL'], 'nats://nats:4222');
         assert.equal(env['WARDEN_HTTP_HOST'], '0.0.0.0');
         assert.equal(env['WARDEN_HTTP_PORT'], '9464');
+      });
+
+      it(`keeps its state, if any, on a named volume at the image's /var/lib/warden/${name}`, () => {
+        const volumes = ((svc()['volumes'] as unknown[] | undefined) ?? []).map((v) =>
+          str(v, `${name} volume`),
+        );
+        for (const volume of volumes) {
+          const [source = '', target = ''] = volume.split(':');
+          assert.ok(source in obj(compose['volumes'], 'volumes'), `${source} is a declared named volume`);
+          assert.equal(
+            target,
+            `/var/lib/warden/${name}`,
+            `${name} mounts ${source} where the image prepares it`,
+          );
+        }
       });
 
       it('reads its own nkey seed, mounted read-only from the file generate.ts writes', () => {
@@ -281,78 +370,134 @@ describe('docker-compose.yml', () => {
       });
     });
   }
-
-  it('exposes the console on a host port', () => {
-    assert.ok(list(service('console')['ports'], 'console.ports').length > 0);
-  });
 });
 
-describe('service Dockerfiles', () => {
-  for (const name of wardenServices) {
-    describe(`services/${name}/Dockerfile`, () => {
-      const parsed = (): Stage[] => stages(dockerfile(name));
-      const final = (): Stage => {
-        const last = parsed().at(-1);
-        assert.ok(last, 'the Dockerfile has a stage');
-        return last;
-      };
+describe(`the services' one Dockerfile, ${dockerfilePath}`, () => {
+  it('replaces the Dockerfiles of each service', () => {
+    for (const name of wardenServices)
+      assert.ok(
+        !existsSync(join(root, 'services', name, 'Dockerfile')),
+        `services/${name}/Dockerfile is gone`,
+      );
+  });
 
-      it(`bases its node stages on node ${nodeMajor}, the major of package.json engines, slim`, () => {
-        assert.ok(Number.isInteger(nodeMajor), 'package.json engines names a node major');
-        const nodeStages = parsed().filter((s) => s.from.startsWith('node:'));
-        assert.ok(nodeStages.length >= 2, 'a build stage and a runtime stage on node');
-        for (const stage of nodeStages)
-          assert.match(stage.from, new RegExp(`^node:${nodeMajor}(\\.[\\d.]+)?-slim$`));
-        assert.match(final().from, /^node:/, 'the final stage runs on node');
+  it(`bases its node stages on node ${nodeMajor}, the major of package.json engines, slim`, () => {
+    assert.ok(Number.isInteger(nodeMajor), 'package.json engines names a node major');
+    const nodeStages = dockerStages().filter((s) => s.from.startsWith('node:'));
+    assert.ok(nodeStages.length >= 2, 'a build stage and a runtime stage on node');
+    for (const stage of nodeStages)
+      assert.match(stage.from, new RegExp(`^node:${nodeMajor}(\\.[\\d.]+)?-slim$`));
+    assert.match(finalStage().from, /^node:/, 'the final stage runs on node');
+  });
+
+  it('declares the SERVICE build argument in every stage that uses it, before the use', () => {
+    for (const stage of dockerStages()) {
+      const declared = stage.body.findIndex((i) => i.op === 'ARG' && /^SERVICE(=|$)/.test(i.args));
+      const used = stage.body.findIndex((i) => i.op !== 'ARG' && SERVICE.test(i.args));
+      if (used >= 0)
+        assert.ok(declared >= 0 && declared < used, `stage ${stage.name ?? stage.from} declares ARG SERVICE`);
+    }
+    assert.ok(
+      finalStage().body.some((i) => i.op === 'ARG' && /^SERVICE(=|$)/.test(i.args)),
+      'the final stage takes SERVICE',
+    );
+  });
+
+  it('installs production dependencies of services/$SERVICE only, from the lockfile, refusing an unknown SERVICE', () => {
+    const body = dockerStages().flatMap((s) => s.body);
+    const install = body.find((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
+    assert.ok(install, 'npm ci runs');
+    assert.match(install.args, /--omit=dev\b/);
+    assert.match(install.args, /--workspace[= ]"?services\/\$\{?SERVICE\}?"?(\s|$)/);
+    assert.match(install.args, /--include-workspace-root=false\b/);
+    assert.match(
+      install.args,
+      /-f "?services\/\$\{?SERVICE\}?\/package\.json"?.*exit 1/,
+      'the build stops when SERVICE names no folder of services/',
+    );
+  });
+
+  it("copies every workspace manifest before npm ci, with no list of a service's dependencies", () => {
+    const body = dockerStages().flatMap((s) => s.body);
+    const installAt = body.findIndex((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
+    const manifests = body
+      .slice(0, installAt)
+      .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from='))
+      .flatMap((i) => {
+        const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+        return words.slice(0, -1);
       });
-
-      it('installs production dependencies of this workspace only, from the lockfile', () => {
-        const body = parsed().flatMap((s) => s.body);
-        const install = body.find((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
-        assert.ok(install, 'npm ci runs');
-        assert.match(install.args, /--omit=dev\b/);
-        assert.match(install.args, new RegExp(`--workspace[= ]@warden/${name}(\\s|$)`));
-        assert.match(install.args, /--include-workspace-root=false\b/);
-        const copies = body.filter((i) => i.op === 'COPY').map((i) => i.args);
-        const manifests = [
-          'package-lock.json',
-          ...wardenDependencyDirs(join('services', name)),
-          `services/${name}`,
-        ];
-        for (const dir of manifests) {
-          const file = dir.endsWith('.json') ? dir : `${dir}/package.json`;
-          assert.ok(
-            copies.some((c) => c.split(/\s+/).includes(file)),
-            `${file} is copied before npm ci (it is a workspace the service needs)`,
-          );
-        }
+    for (const file of ['package.json', 'package-lock.json'])
+      assert.ok(manifests.includes(file), `${file} is copied before npm ci`);
+    for (const glob of workspaceGlobs())
+      assert.ok(
+        manifests.includes(`${glob}/package.json`),
+        `every workspace ${glob}: ${glob}/package.json is copied`,
+      );
+    const parents = body.find((i) => i.op === 'COPY' && i.args.includes('package-lock.json'));
+    assert.match(parents?.args ?? '', /--parents\b/, 'the manifests keep their folders (COPY --parents)');
+    // What any service needs is among them, whichever workspaces it depends on.
+    for (const name of wardenServices)
+      for (const dir of [...wardenDependencyDirs(join('services', name)), `services/${name}`])
         assert.ok(
-          copies.some((c) => /^libs\/ /.test(c)),
-          'libs/ is copied',
+          workspaceGlobs().some((glob) => matchesGlob(glob, dir)),
+          `${dir}, which ${name} needs, is a workspace whose package.json is copied`,
         );
-        assert.ok(
-          copies.some((c) => c.startsWith(`services/${name}/ `)),
-          `services/${name}/ is copied`,
-        );
-      });
+    const copied = body.filter((i) => i.op === 'COPY').map((i) => i.args);
+    for (const copy of copied)
+      assert.doesNotMatch(copy, /services\/[a-z]/, `no COPY names a service (${copy}): SERVICE does`);
+  });
 
-      it('runs its main.ts as a non-root user, with a healthcheck on /readyz', () => {
-        const user = final().body.findLast((i) => i.op === 'USER');
-        assert.ok(user, 'the final stage sets USER');
-        assert.doesNotMatch(user.args, /^(root|0)(:|$)/, 'USER is not root');
-        const cmd = final().body.findLast((i) => i.op === 'CMD');
-        assert.ok(cmd, 'the final stage has a CMD');
-        assert.deepEqual(JSON.parse(cmd.args), ['node', `services/${name}/src/main.ts`]);
-        assert.ok(existsSync(join(root, 'services', name, 'src', 'main.ts')), 'main.ts exists');
-        const healthcheck = final().body.findLast((i) => i.op === 'HEALTHCHECK');
-        assert.ok(healthcheck, 'the final stage has a HEALTHCHECK');
-        assert.match(healthcheck.args, /fetch\(.*\/readyz/);
-      });
-    });
-  }
+  it('copies the libraries and the sources of services/$SERVICE, tests left out by .dockerignore', () => {
+    const copies = dockerStages()
+      .flatMap((s) => s.body)
+      .filter((i) => i.op === 'COPY')
+      .map((i) => i.args);
+    assert.ok(
+      copies.some((c) => /^libs\/ /.test(c)),
+      'libs/ is copied',
+    );
+    assert.ok(
+      copies.some((c) => /^services\/\$\{?SERVICE\}?\/ services\/\$\{?SERVICE\}?\/$/.test(c)),
+      'services/$SERVICE/ is copied',
+    );
+  });
 
-  it('gives the policy image the opa binary, built at the version tools/go.mod pins', () => {
-    const all = stages(dockerfile('policy'));
+  it('runs src/main.ts of services/$SERVICE as a non-root user, with a healthcheck on /readyz', () => {
+    const body = finalStage().body;
+    const user = body.findLast((i) => i.op === 'USER');
+    assert.ok(user, 'the final stage sets USER');
+    assert.doesNotMatch(user.args, /^(root|0)(:|$)/, 'USER is not root');
+    const workdir = body.findLast((i) => i.op === 'WORKDIR');
+    assert.match(
+      workdir?.args ?? '',
+      /^\/app\/services\/\$\{?SERVICE\}?$/,
+      'it runs in /app/services/$SERVICE',
+    );
+    const cmd = body.findLast((i) => i.op === 'CMD');
+    assert.ok(cmd, 'the final stage has a CMD');
+    assert.deepEqual(JSON.parse(cmd.args), ['node', 'src/main.ts']);
+    for (const name of wardenServices)
+      assert.ok(
+        existsSync(join(root, 'services', name, 'src', 'main.ts')),
+        `services/${name}/src/main.ts exists`,
+      );
+    const healthcheck = body.findLast((i) => i.op === 'HEALTHCHECK');
+    assert.ok(healthcheck, 'the final stage has a HEALTHCHECK');
+    assert.match(healthcheck.args, /fetch\(.*\/readyz/);
+  });
+
+  it('gives each service /var/lib/warden/$SERVICE, owned by the user it runs as', () => {
+    const body = finalStage().body;
+    const user = body.findLast((i) => i.op === 'USER')?.args ?? '';
+    const install = body.find((i) => i.op === 'RUN' && /\binstall -d\b/.test(i.args));
+    assert.ok(install, 'a RUN creates the state directory');
+    assert.match(install.args, /"?\/var\/lib\/warden\/\$\{?SERVICE\}?"?$/);
+    assert.match(install.args, new RegExp(`-o ${user.split(':')[0]}\\b`), `owned by ${user}`);
+  });
+
+  it('gives the policy image, and it alone, the opa binary built at the version tools/go.mod pins', () => {
+    const all = dockerStages();
     const version = goModVersion('github.com/open-policy-agent/opa');
     const builder = all.find((s) =>
       s.body.some(
@@ -366,17 +511,29 @@ describe('service Dockerfiles', () => {
     assert.ok(builder, `a stage runs go install github.com/open-policy-agent/opa@${version}`);
     assert.match(builder.from, /^golang:1\.26\b/);
     assert.ok(builder.name, 'the opa stage is named');
-    const final = all.at(-1);
-    assert.ok(final);
+    const run = builder.body.find((i) => i.op === 'RUN' && /go install/.test(i.args));
+    assert.match(
+      run?.args ?? '',
+      /if \[ "\$\{?SERVICE\}?" = "?policy"? \]; then .*go install/,
+      'opa is built for SERVICE=policy only',
+    );
+    assert.ok(existsSync(join(root, 'services', 'policy', 'package.json')), 'services/policy exists');
     assert.ok(
-      final.body.some(
+      finalStage().body.some(
         (i) =>
           i.op === 'COPY' &&
           i.args.startsWith(`--from=${builder.name} `) &&
-          i.args.endsWith(' /usr/local/bin/opa'),
+          / \/usr\/local\/bin\/?$/.test(i.args),
       ),
-      'the final stage copies opa to /usr/local/bin/opa',
+      'the final stage copies what the opa stage built (opa, or nothing) to /usr/local/bin',
     );
+  });
+
+  it('is the Dockerfile deploy/README.md documents', () => {
+    const readme = read('deploy/README.md');
+    assert.ok(readme.includes(`-f ${dockerfilePath}`), `deploy/README.md builds with -f ${dockerfilePath}`);
+    assert.ok(readme.includes('SERVICE='), 'deploy/README.md shows the SERVICE build argument');
+    assert.doesNotMatch(readme, /services\/[^/\s]+\/Dockerfile/, 'no per-service Dockerfile is documented');
   });
 
   it('shares a .dockerignore that keeps dependencies, tools, state, history and secrets out', () => {
@@ -384,7 +541,17 @@ describe('service Dockerfiles', () => {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith('#'));
-    for (const required of ['.git', '.nx', '.tools', '.warden', 'deploy/compose/creds']) {
+    for (const required of [
+      '.git',
+      '.nx',
+      '.tools',
+      '.warden',
+      '**/*.test.ts',
+      '**/testdata',
+      'deploy/compose/creds',
+      'deploy/compose/nats.conf',
+      'deploy/compose/ca.env',
+    ]) {
       assert.ok(patterns.includes(required), `.dockerignore excludes ${required}`);
     }
     assert.ok(
