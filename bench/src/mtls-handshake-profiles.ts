@@ -1,10 +1,10 @@
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 
 /**
- * The TLS settings the mtls-handshake benchmark compares, shared by its client (mtls-handshake.ts)
- * and its server process (mtls-handshake-server.ts). Everything else is the same for every
- * profile: TLS 1.3 only, ECDSA P-256 SVIDs with leaf + intermediate presented and the root trusted,
- * the server requiring and verifying a client certificate.
+ * The TLS settings the mtls-handshake benchmark compares, shared by its client (mtls-handshake.ts
+ * and mtls-handshake/) and its server process (mtls-handshake-server.ts). Everything else is the
+ * same for every profile: TLS 1.3 only, ECDSA P-256 SVIDs with leaf + intermediate presented and
+ * the root trusted, the server requiring and verifying a client certificate.
  *
  * Where a resumed handshake's time goes (Node 24.21 with its bundled OpenSSL 3.5, this 2-core
  * machine, `perf` over both processes, whole connections): about a quarter in the kernel (loopback

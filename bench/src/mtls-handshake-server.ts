@@ -2,10 +2,10 @@
  * The mtls-handshake benchmark's servers: one TLS 1.3 mTLS server per settings profile
  * (mtls-handshake-profiles.ts) and one plain TCP echo server for the floor, all on loopback.
  *
- * Run as a separate Node process (forked by mtls-handshake.ts with `SERVER_FLAG`, driven over IPC),
- * as a sidecar's peer is in a deployment: that is where the headline figures come from. The
- * benchmark also starts one set in its own process, on the client's event loop, to show what the
- * placement costs (`inProcess*`). Nothing is logged: stdout belongs to the benchmark's JSON.
+ * Run as a separate Node process (forked by mtls-handshake/servers.ts with `SERVER_FLAG`, driven
+ * over IPC), as a sidecar's peer is in a deployment: that is where the headline figures come from.
+ * The benchmark also starts one set in its own process, on the client's event loop, to show what
+ * the placement costs (`inProcess*`). Nothing is logged: stdout belongs to the benchmark's JSON.
  */
 import { createServer as createNetServer } from 'node:net';
 import type { Server } from 'node:net';
@@ -23,7 +23,8 @@ import { profileNames, profiles, SESSION_TIMEOUT_SECONDS } from './mtls-handshak
 
 /** argv[2] of the forked server process. */
 export const SERVER_FLAG = '--mtls-handshake-server';
-const HOST = '127.0.0.1';
+/** Loopback: where every server of the benchmark (openssl s_server too) listens. */
+export const HOST = '127.0.0.1';
 
 /** What the server saw on a connection, sent back when the client writes `who` (outside the timed loops). */
 export type Probe = { peer: string | null; reused: boolean; protocol: string | null };

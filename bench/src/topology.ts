@@ -39,6 +39,7 @@ import { microsSince, percentile, round, target } from './benchmark.ts';
  */
 
 const HOUR = 3600_000;
+type FoldOptions = Parameters<typeof fold>[1];
 
 function staticFile(workloads: number): string {
   const lines = ['workloads:'];
@@ -171,17 +172,19 @@ export const topology: Benchmark = {
       const now = Date.now();
       const base = Math.floor(now / HOUR) * HOUR - HOUR;
       const all = records(total, params['edges'] ?? 500, base);
-      const store = new GraphStore({ redis, bucketMs: HOUR, retentionMs: 24 * HOUR });
-      start = process.hrtime.bigint();
-      for (let i = 0; i < total; i += batch) {
-        const result = fold(all.slice(i, i + batch), {
+      const foldSlice = (slice: readonly AccessRecord[], workloadAt: FoldOptions['workloadAt']) =>
+        fold(slice, {
           bucketMs: HOUR,
           pathDepth: 2,
           now,
           maxAgeMs: 24 * HOUR,
           maxSkewMs: 60_000,
-          workloadAt: (a) => registry.workloadAt(a),
+          workloadAt,
         });
+      const store = new GraphStore({ redis, bucketMs: HOUR, retentionMs: 24 * HOUR });
+      start = process.hrtime.bigint();
+      for (let i = 0; i < total; i += batch) {
+        const result = foldSlice(all.slice(i, i + batch), (a) => registry.workloadAt(a));
         await store.add(`bench-${i}`, result);
       }
       const graphSeconds = microsSince(start) / 1e6;
@@ -220,14 +223,7 @@ export const topology: Benchmark = {
       await snapshotStore.markComplete('benchmark', {});
       const snapshotRecords = distinctEdges(snapshotEdges, base);
       for (let i = 0; i < snapshotEdges; i += batch) {
-        const result = fold(snapshotRecords.slice(i, i + batch), {
-          bucketMs: HOUR,
-          pathDepth: 2,
-          now,
-          maxAgeMs: 24 * HOUR,
-          maxSkewMs: 60_000,
-          workloadAt: () => undefined,
-        });
+        const result = foldSlice(snapshotRecords.slice(i, i + batch), () => undefined);
         await snapshotStore.add(`snapshot-${i}`, result);
       }
       const snapshotter = new GraphSnapshotter({
