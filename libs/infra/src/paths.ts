@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { WardenError } from '@warden/core';
 
 /** The repository root: this file lives in libs/infra/src. */
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
@@ -7,11 +8,9 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 /** Where set-up puts the Go-built tools; WARDEN_TOOLS_BIN overrides it. */
 export const toolsBin = process.env['WARDEN_TOOLS_BIN'] ?? join(repoRoot, '.tools', 'bin');
 
-export class MissingBinaryError extends Error {
-  readonly code = 'missing_binary';
+export class MissingBinaryError extends WardenError {
   constructor(name: string, looked: readonly string[]) {
-    super(`${name} not found (looked in ${looked.join(', ')}); run 'make setup' first`);
-    this.name = 'MissingBinaryError';
+    super('missing_binary', `${name} not found (looked in ${looked.join(', ')}); run 'make setup' first`);
   }
 }
 

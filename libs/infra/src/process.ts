@@ -4,12 +4,11 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WardenError } from '@warden/core';
 
-export class StartError extends Error {
-  readonly code = 'start_failed';
+export class StartError extends WardenError {
   constructor(message: string) {
-    super(message);
-    this.name = 'StartError';
+    super('start_failed', message);
   }
 }
 

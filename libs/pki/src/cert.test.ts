@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { X509Certificate as NodeCertificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { Issuer } from './cert.ts';
-import {
-  certificatePem,
-  createIntermediateCertificate,
-  createRootCertificate,
-  issueLeafCertificate,
-  newSerial,
-} from './cert.ts';
+import { testTrustDomain } from '@warden/testing';
+import type { TestTrustDomain } from '@warden/testing';
+import { certificatePem, issueLeafCertificate, newSerial } from './cert.ts';
 import { createCsr, verifyCsr } from './csr.ts';
 import { ChainProblem, ChainVerificationError, MalformedInputError } from './errors.ts';
 import { inspectCertificate, peerSpiffeId, verifyChain } from './inspect.ts';
 import { generateKeyPair, KeyAlgorithm } from './keys.ts';
-import type { KeyAlgorithm as KeyAlgorithmType } from './keys.ts';
 import {
   BasicConstraintsExtension,
   ExtendedKeyUsage,
@@ -28,53 +22,14 @@ import {
 const DAY = 86_400_000;
 const ID = 'spiffe://cluster.local/ns/payments/sa/api';
 
-type Ca = { root: Issuer; intermediate: Issuer; rootPem: string; intermediatePem: string };
-
-async function makeCa(
-  trustDomain = 'cluster.local',
-  algorithm: KeyAlgorithmType = KeyAlgorithm.ecdsaP256,
-  nameConstraints = false,
-): Promise<Ca> {
-  const rootKeys = await generateKeyPair(algorithm);
-  const rootCert = await createRootCertificate({
-    trustDomain,
-    keys: rootKeys,
-    notAfter: new Date(Date.now() + 365 * DAY),
-    nameConstraints,
-  });
-  const root = { certificate: rootCert, privateKey: rootKeys.privateKey };
-  const interKeys = await generateKeyPair(algorithm);
-  const interCert = await createIntermediateCertificate({
-    trustDomain,
-    keys: interKeys,
-    issuer: root,
-    notAfter: new Date(Date.now() + 30 * DAY),
-    nameConstraints,
-  });
-  return {
-    root,
-    intermediate: { certificate: interCert, privateKey: interKeys.privateKey },
-    rootPem: certificatePem(rootCert),
-    intermediatePem: certificatePem(interCert),
-  };
-}
-
-async function leafFor(ca: Ca, spiffeId = ID, ttlSeconds = 3600, now?: Date): Promise<string> {
-  const csr = await verifyCsr(await createCsr(await generateKeyPair(), spiffeId));
-  const cert = await issueLeafCertificate({
-    spiffeId,
-    publicKey: csr.spki,
-    issuer: ca.intermediate,
-    ttlSeconds,
-    now,
-  });
-  return certificatePem(cert);
+async function leafFor(ca: TestTrustDomain, spiffeId = ID, ttlSeconds = 3600, now?: Date): Promise<string> {
+  return certificatePem((await ca.leaf(spiffeId, { ttlSeconds, now })).certificate);
 }
 
 describe('certificate building', () => {
   for (const algorithm of [KeyAlgorithm.ecdsaP256, KeyAlgorithm.rsa2048]) {
     it(`builds root, intermediate and leaf with the right extensions (${algorithm})`, async () => {
-      const ca = await makeCa('cluster.local', algorithm);
+      const ca = await testTrustDomain('cluster.local', { algorithm });
       const root = ca.root.certificate;
       const rootBc = root.getExtension(BasicConstraintsExtension);
       assert.equal(rootBc?.ca, true);
@@ -105,7 +60,7 @@ describe('certificate building', () => {
   }
 
   it('writes a critical URI name constraint when asked, which OpenSSL parses', async () => {
-    const ca = await makeCa('cluster.local', KeyAlgorithm.ecdsaP256, true);
+    const ca = await testTrustDomain('cluster.local', { nameConstraints: true });
     const ext = ca.intermediate.certificate.extensions.find((e) => e.type === '2.5.29.30');
     assert.equal(ext?.critical, true);
     // OpenSSL (behind node:crypto and node:tls) parses the extension: a bad encoding would throw here.
@@ -116,7 +71,7 @@ describe('certificate building', () => {
   });
 
   it('never lets a leaf outlive its issuer, and makes distinct positive serials', async () => {
-    const ca = await makeCa();
+    const ca = await testTrustDomain('cluster.local', { notAfter: new Date(Date.now() + 30 * DAY) });
     const leaf = inspectCertificate(await leafFor(ca, ID, 365 * 86_400));
     assert.equal(leaf.notAfter.getTime(), ca.intermediate.certificate.notAfter.getTime());
     const serials = new Set(Array.from({ length: 1000 }, newSerial));
@@ -127,7 +82,7 @@ describe('certificate building', () => {
 
 describe('chain verification', () => {
   it('verifies leaf + intermediate against the root bundle and returns the SPIFFE ID', async () => {
-    const ca = await makeCa();
+    const ca = await testTrustDomain();
     const leaf = await leafFor(ca);
     const verified = verifyChain({
       chain: leaf + ca.intermediatePem,
@@ -143,8 +98,8 @@ describe('chain verification', () => {
     assert.throws(fn, (err: unknown) => err instanceof ChainVerificationError && err.problem === problem);
 
   it('says why a chain fails: expired, not yet valid, untrusted, trust domain, missing link', async () => {
-    const ca = await makeCa();
-    const other = await makeCa('other.example');
+    const ca = await testTrustDomain();
+    const other = await testTrustDomain('other.example');
     const expired = await leafFor(ca, ID, 60, new Date(Date.now() - 2 * DAY));
     expectProblem(
       () => verifyChain({ chain: [expired, ca.intermediatePem], roots: ca.rootPem }),
@@ -186,7 +141,7 @@ describe('chain verification', () => {
   });
 
   it('detects a forged signature from a key with the same names', async () => {
-    const ca = await makeCa();
+    const ca = await testTrustDomain();
     const impostorKeys = await generateKeyPair();
     const impostor = { certificate: ca.intermediate.certificate, privateKey: impostorKeys.privateKey };
     const csr = await verifyCsr(await createCsr(await generateKeyPair(), ID));
@@ -232,7 +187,7 @@ describe('peerSpiffeId reads the URI SAN from the DER as @peculiar/x509 reads it
   };
 
   it('agrees on leaves, CAs, several URIs, DNS names only and no SAN at all', async () => {
-    const ca = await makeCa();
+    const ca = await testTrustDomain();
     const cases: [string, Buffer, string | null][] = [
       ['leaf', new NodeCertificate(await leafFor(ca, ID, 3600)).raw, ID],
       ['root', new NodeCertificate(ca.rootPem).raw, 'spiffe://cluster.local'],

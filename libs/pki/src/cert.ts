@@ -44,7 +44,6 @@ export function newSerial(): string {
 export class CertificateBuildError extends PkiError {
   constructor(message: string) {
     super('certificate_build', message);
-    this.name = 'CertificateBuildError';
   }
 }
 

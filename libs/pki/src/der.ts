@@ -1,3 +1,4 @@
+import { PkiError } from './errors.ts';
 /**
  * A small DER writer and a strict DER reader, for the two places where @peculiar/x509 is too slow
  * or lacks a class: the CA's hot path (`fast-leaf.ts`, `fast-csr.ts`) and the name constraints
@@ -119,10 +120,9 @@ export function permittedUriHosts(hosts: readonly string[]): Buffer {
 // ---- Reading ----------------------------------------------------------------------------------
 
 /** Input that is not DER of the expected shape. Callers on the hot path treat it as "not mine". */
-export class DerReadError extends Error {
+export class DerReadError extends PkiError {
   constructor(message: string) {
-    super(message);
-    this.name = 'DerReadError';
+    super('malformed_der', message);
   }
 }
 

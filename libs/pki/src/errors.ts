@@ -1,15 +1,7 @@
-/**
- * Errors of the PKI library. Each has a stable snake_case `code` (logs, metric labels, and the
- * error code a CA reply carries); tests check the class, not the message.
- */
-export class PkiError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'PkiError';
-    this.code = code;
-  }
-}
+import { WardenError } from '@warden/core';
+
+/** Errors of the PKI library; a CA reply carries their code. */
+export class PkiError extends WardenError {}
 
 /** Why a string is not a SPIFFE ID, one value per rule of the SPIFFE ID specification. */
 export const SpiffeIdProblem = {
@@ -35,7 +27,6 @@ export class SpiffeIdError extends PkiError {
   readonly problem: SpiffeIdProblem;
   constructor(problem: SpiffeIdProblem, message: string) {
     super('invalid_spiffe_id', message);
-    this.name = 'SpiffeIdError';
     this.problem = problem;
   }
 }
@@ -45,7 +36,6 @@ export class InputTooLargeError extends PkiError {
   readonly limit: number;
   constructor(what: string, bytes: number, limit: number) {
     super('input_too_large', `${what} of ${bytes} bytes exceeds the limit of ${limit} bytes`);
-    this.name = 'InputTooLargeError';
     this.limit = limit;
   }
 }
@@ -54,14 +44,12 @@ export class InputTooLargeError extends PkiError {
 export class MalformedInputError extends PkiError {
   constructor(what: string, detail: string, options?: ErrorOptions) {
     super('malformed_input', `${what} is malformed: ${detail}`, options);
-    this.name = 'MalformedInputError';
   }
 }
 
 export class CsrSignatureError extends PkiError {
   constructor(detail = 'the signature does not verify with the public key it carries') {
     super('csr_bad_signature', `CSR signature is invalid: ${detail}`);
-    this.name = 'CsrSignatureError';
   }
 }
 
@@ -69,7 +57,6 @@ export class CsrSignatureError extends PkiError {
 export class UnsupportedKeyError extends PkiError {
   constructor(detail: string) {
     super('unsupported_key', `key refused: ${detail}`);
-    this.name = 'UnsupportedKeyError';
   }
 }
 
@@ -77,7 +64,6 @@ export class UnsupportedKeyError extends PkiError {
 export class CsrIdentityError extends PkiError {
   constructor(detail: string) {
     super('csr_identity', `CSR identity refused: ${detail}`);
-    this.name = 'CsrIdentityError';
   }
 }
 
@@ -101,7 +87,6 @@ export class ChainVerificationError extends PkiError {
   readonly problem: ChainProblem;
   constructor(problem: ChainProblem, message: string) {
     super('chain_invalid', `chain does not verify: ${message}`);
-    this.name = 'ChainVerificationError';
     this.problem = problem;
   }
 }

@@ -26,7 +26,6 @@ const message = (csrDer: Uint8Array): Buffer => Buffer.concat([RENEWAL_CONTEXT, 
 export class RenewalProofError extends PkiError {
   constructor(detail: string) {
     super('proof_invalid', `renewal proof of possession refused: ${detail}`);
-    this.name = 'RenewalProofError';
   }
 }
 

@@ -1,20 +1,11 @@
 import { describeFileIssues } from '@warden/runtime';
 import type { PositionedIssue } from '@warden/runtime';
+import { WardenError } from '@warden/core';
 
 export type { PositionedIssue };
 
-/**
- * Errors of the topology service. Each has a stable snake_case `code` used in logs, metric labels
- * and error replies; tests check the class, not the message.
- */
-export class TopologyError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TopologyError';
-    this.code = code;
-  }
-}
+/** Errors of the topology service; an error reply carries their code. */
+export class TopologyError extends WardenError {}
 
 /** The static topology file is not valid: every problem with its line and column. */
 export class StaticFileError extends TopologyError {
@@ -22,7 +13,6 @@ export class StaticFileError extends TopologyError {
   readonly issues: readonly PositionedIssue[];
   constructor(file: string, issues: readonly PositionedIssue[]) {
     super('invalid_static_file', describeFileIssues(`invalid static topology file ${file}:`, file, issues));
-    this.name = 'StaticFileError';
     this.file = file;
     this.issues = issues;
   }
@@ -32,7 +22,6 @@ export class StaticFileError extends TopologyError {
 export class InvalidQueryError extends TopologyError {
   constructor(message: string) {
     super('invalid_query', message);
-    this.name = 'InvalidQueryError';
   }
 }
 
@@ -40,7 +29,6 @@ export class InvalidQueryError extends TopologyError {
 export class KubernetesError extends TopologyError {
   constructor(message: string, options?: ErrorOptions) {
     super('kubernetes_unavailable', message, options);
-    this.name = 'KubernetesError';
   }
 }
 
@@ -52,6 +40,5 @@ export class KubernetesError extends TopologyError {
 export class GraphIncompleteError extends TopologyError {
   constructor() {
     super('graph_rebuilding', 'the call graph is being rebuilt from its snapshots; retry shortly');
-    this.name = 'GraphIncompleteError';
   }
 }
