@@ -15,6 +15,7 @@
  * Cover checks are those of subsume.ts: sound but incomplete, so every finding is real and some
  * real redundancies may go unreported.
  */
+import { DEFAULT_ROOT_NAMESPACE } from '../authz/model.ts';
 import type { AuthorizationPolicy, Rule } from '../authz/model.ts';
 import { ruleCovers, scopeCovers, scopesOverlap } from './subsume.ts';
 
@@ -97,7 +98,7 @@ export function analyzePolicies(
   policies: readonly AuthorizationPolicy[],
   options: AnalyzeOptions = {},
 ): Finding[] {
-  const root = options.rootNamespace ?? 'istio-system';
+  const root = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const refs = ruleRefs(policies);
   const findings: Finding[] = [];
 

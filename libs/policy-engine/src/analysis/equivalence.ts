@@ -5,6 +5,7 @@
  * header values, addresses), mixed with values none of them mention, plaintext and TCP requests,
  * so that every rule is exercised on both sides of its boundary.
  */
+import { DEFAULT_ROOT_NAMESPACE } from '../authz/model.ts';
 import type { AuthorizationPolicy, AuthzRequest, Decision, Rule } from '../authz/model.ts';
 import { PolicyRevision } from '../authz/revision.ts';
 import type { RevisionOptions } from '../authz/revision.ts';
@@ -157,7 +158,7 @@ function aimedRequest(
     if (m?.[1] && c.values?.length) headers[m[1]] = inst(pick(c.values));
   }
   const workload =
-    policy.namespace === 'istio-system'
+    policy.namespace === DEFAULT_ROOT_NAMESPACE
       ? pick(v.workloads)
       : { namespace: policy.namespace, labels: { ...(policy.selector ?? {}) } };
   const request: AuthzRequest = {

@@ -13,7 +13,7 @@
  * untouched. `checkEquivalence` (equivalence.ts) verifies the result by differential evaluation.
  */
 import type { AuthorizationPolicy, Operation, Rule, Source } from '../authz/model.ts';
-import { operationFields, sourceFields } from '../authz/model.ts';
+import { DEFAULT_ROOT_NAMESPACE, operationFields, sourceFields } from '../authz/model.ts';
 import { ruleRefs, shadowingDeny } from './analyze.ts';
 import type { RuleRef } from './analyze.ts';
 import { ruleCovers, scopeCovers } from './subsume.ts';
@@ -116,7 +116,7 @@ export function minimizePolicies(
   policies: readonly AuthorizationPolicy[],
   options: { rootNamespace?: string } = {},
 ): MinimizeResult {
-  const root = options.rootNamespace ?? 'istio-system';
+  const root = options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE;
   const changes: MinimizeChange[] = [];
   const broken = policies.filter((p) => p.broken !== undefined);
   const all = ruleRefs(policies);

@@ -97,6 +97,9 @@ export type AuthorizationPolicy = {
   line?: number;
 };
 
+/** Istio's default root namespace: policies there apply in every namespace. */
+export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
+
 /** Per-namespace and mesh-wide fallback when no ALLOW policy applies to a workload (DESIGN §4.5). */
 export type MeshDefault = {
   /** Istio's root namespace: policies there apply to every namespace. */
@@ -106,7 +109,7 @@ export type MeshDefault = {
   namespaces?: Record<string, 'allow' | 'deny'>;
 };
 
-export const defaultMeshDefault: MeshDefault = { rootNamespace: 'istio-system', default: 'deny' };
+export const defaultMeshDefault: MeshDefault = { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'deny' };
 
 /** The attributes of one request or connection, as the data plane reports them. */
 export type AuthzRequest = {

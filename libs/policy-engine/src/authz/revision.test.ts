@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Engine } from './engine.ts';
+import { DEFAULT_ROOT_NAMESPACE } from './model.ts';
 import type { AuthorizationPolicy, AuthzRequest } from './model.ts';
 import { parseAuthorizationPolicies } from './parse.ts';
 import { PolicyRevision } from './revision.ts';
@@ -22,7 +23,7 @@ test('fail-safe asymmetry: a broken ALLOW rule is dropped', () => {
     doc('a', '  rules:\n  - to:\n    - operation:\n        methods: ["GET"]\n        ports: ["bogus"]\n'),
   );
   const d = new PolicyRevision(policies, {
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   }).decide(req());
   // Without the drop, the remaining `methods: [GET]` would have allowed it.
   assert.equal(d.allowed, false);
@@ -37,7 +38,7 @@ test('fail-safe asymmetry: a bad DENY value widens the denial', () => {
     ),
   );
   const revision = new PolicyRevision(policies, {
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   });
   const d = revision.decide(req({}, 1234));
   assert.equal(d.allowed, false);
@@ -50,7 +51,7 @@ test('a DENY policy that cannot be understood denies its whole scope', () => {
     doc('x', '  action: BLOCK\n  rules:\n  - to:\n    - operation:\n        paths: ["/a"]\n'),
   );
   const revision = new PolicyRevision(policies, {
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   });
   const d = revision.decide(req({ path: '/b' }));
   assert.deepEqual([d.allowed, d.reason, d.policy], [false, 'broken_policy', 'ns[foo]-policy[x]']);
@@ -59,7 +60,7 @@ test('a DENY policy that cannot be understood denies its whole scope', () => {
 
 test('an unparsable request is denied with a reason, never thrown', () => {
   const revision = new PolicyRevision([], {
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   });
   for (const bad of [
     {},
@@ -87,7 +88,7 @@ test('a CUSTOM provider that throws denies', () => {
   ]);
   const d = new PolicyRevision(policies, {
     providers,
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   }).decide(req());
   assert.deepEqual([d.allowed, d.reason], [false, 'custom_denied']);
 });

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { DEFAULT_ROOT_NAMESPACE } from './model.ts';
 import type { AuthzRequest, MeshDefault } from './model.ts';
 import { parseAuthorizationPolicies } from './parse.ts';
 import { PolicyRevision } from './revision.ts';
@@ -41,7 +42,7 @@ for (const file of files) {
     const { policies, issues } = parseAuthorizationPolicies(c.policies ?? '');
     assert.deepEqual(issues, [], 'the policies of a semantics case must be valid');
     const meshDefault: MeshDefault = {
-      rootNamespace: c.rootNamespace ?? 'istio-system',
+      rootNamespace: c.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
       default: c.meshDefault ?? 'deny',
       namespaces: c.namespaceDefaults ?? {},
     };

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { parseAuthorizationPolicies } from '../authz/parse.ts';
 import { PolicyRevision } from '../authz/revision.ts';
+import { DEFAULT_ROOT_NAMESPACE } from '../authz/model.ts';
 import type { AuthzRequest } from '../authz/model.ts';
 import { PolicyRejectedError, RegoToolError } from '../errors.ts';
 import { compileRego } from './compile.ts';
@@ -143,7 +144,7 @@ spec:
 `);
   const revision = new PolicyRevision(policies, {
     providers: new Map([['rego', v1.provider()]]),
-    meshDefault: { rootNamespace: 'istio-system', default: 'allow' },
+    meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow' },
   });
   assert.equal(revision.decide(request({ method: 'GET', path: '/people/2' })).allowed, true);
   const denied = revision.decide(request({ method: 'DELETE', path: '/people/2' }));
