@@ -53,3 +53,17 @@ export class InvalidRequestError extends PolicyEngineError {
     super('invalid_request', message);
   }
 }
+
+/** A compiled policy read back from storage does not have the shape of a bundle. */
+export class InvalidBundleError extends PolicyEngineError {
+  constructor(message: string) {
+    super('invalid_bundle', message);
+  }
+}
+
+/** A policy's declared kind is not one Warden translates. */
+export class UnknownKindError extends PolicyEngineError {
+  constructor(message: string) {
+    super('unknown_kind', message);
+  }
+}

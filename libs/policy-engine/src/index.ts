@@ -1,4 +1,10 @@
-export { Action, apiVersions, DecisionReason, defaultMeshDefault } from './authz/model.ts';
+export {
+  Action,
+  apiVersions,
+  DecisionReason,
+  DEFAULT_ROOT_NAMESPACE,
+  defaultMeshDefault,
+} from './authz/model.ts';
 export type {
   AuthorizationPolicy,
   AuthzRequest,
@@ -9,6 +15,12 @@ export type {
   Rule,
   Source,
 } from './authz/model.ts';
+export { checkMeshDefault, MESH_DEFAULTS_KIND, parseMeshDefault } from './authz/mesh-default.ts';
+export type { MeshDefaultCheck, MeshDefaultParse, MeshDefaultProblem } from './authz/mesh-default.ts';
+export { BundleKind, bundleKinds, buildPolicyRevision, parsePolicyBundle } from './bundle.ts';
+export type { AuthorizationPolicyBundle, MeshDefaultsBundle, PolicyBundle, RegoBundle } from './bundle.ts';
+export { declaredKind, MESH_SCOPE, translatorFor, translators, yamlKinds } from './translate.ts';
+export type { PolicyText, TranslatedPolicy, Translation, TranslateOptions, Translator } from './translate.ts';
 export { attributes, parseConditionKey } from './authz/attributes.ts';
 export type { Attribute } from './authz/attributes.ts';
 export { parseAuthorizationPolicies } from './authz/parse.ts';
@@ -17,11 +29,13 @@ export { PolicyRevision } from './authz/revision.ts';
 export type { CustomProvider, RevisionOptions } from './authz/revision.ts';
 export { compileAuthorizationPolicies, Engine } from './authz/engine.ts';
 export {
+  InvalidBundleError,
   InvalidDecisionError,
   InvalidRequestError,
   PolicyEngineError,
   PolicyRejectedError,
   RegoToolError,
+  UnknownKindError,
 } from './errors.ts';
 export type { Issue } from './errors.ts';
 export { compileRego, parseOpaJson, parseOpaText } from './rego/compile.ts';

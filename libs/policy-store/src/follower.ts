@@ -1,11 +1,11 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, policyApplied } from '@warden/events';
 import type { BusLogger } from '@warden/events';
-import { buildEnvoyInput, PolicyRevision, RegoPolicy } from '@warden/policy-engine';
-import type { AuthorizationPolicy, CustomProvider, Engine, MeshDefault } from '@warden/policy-engine';
+import { buildPolicyRevision } from '@warden/policy-engine';
+import type { Engine, PolicyBundle, PolicyRevision } from '@warden/policy-engine';
 import { kvKey } from './layout.ts';
 import type { Manifest } from './layout.ts';
-import { PolicyStore } from './store.ts';
+import { PolicyStore, PolicyStoreError } from './store.ts';
 
 export type FollowerOptions = {
   nc: NatsConnection;
@@ -85,7 +85,8 @@ export class PolicyFollower {
     if (!Number.isInteger(revision) || revision <= this.applied) return;
     try {
       const manifest = await store.getManifest(revision);
-      if (!manifest) throw new Error(`manifest of revision ${revision} is missing`);
+      if (!manifest)
+        throw new PolicyStoreError('missing_manifest', `manifest of revision ${revision} is missing`);
       const built = await buildRevision(store, manifest);
       if (!this.options.engine.swap(built)) return;
       this.applied = revision;
@@ -102,7 +103,8 @@ export class PolicyFollower {
     if (!Number.isInteger(revision) || revision <= this.appliedDryRun) return;
     try {
       const manifest = await store.getManifest(revision);
-      if (!manifest) throw new Error(`manifest of dry-run revision ${revision} is missing`);
+      if (!manifest)
+        throw new PolicyStoreError('missing_manifest', `manifest of dry-run revision ${revision} is missing`);
       if (engine.swap(await buildRevision(store, manifest))) this.appliedDryRun = revision;
     } catch (err) {
       this.options.logger?.error({ err, revision }, 'cannot load the dry-run revision');
@@ -110,45 +112,12 @@ export class PolicyFollower {
   }
 }
 
-/** Builds an engine revision from a manifest: AuthorizationPolicies, mesh defaults, Rego providers. */
+/** Builds an engine revision from a manifest: its bundles, loaded and checked, in key order. */
 export async function buildRevision(store: PolicyStore, manifest: Manifest): Promise<PolicyRevision> {
-  const policies: AuthorizationPolicy[] = [];
-  const providers = new Map<string, CustomProvider>();
-  let meshDefault: MeshDefault | undefined;
+  const bundles: PolicyBundle[] = [];
   for (const key of Object.keys(manifest.entries).sort()) {
     const entry = manifest.entries[key];
-    if (!entry) continue;
-    const bundle = await store.getBundle(entry.digest);
-    if (bundle.kind === 'authorization-policy') {
-      policies.push(bundle.policy as unknown as AuthorizationPolicy);
-    } else if (bundle.kind === 'mesh-defaults') {
-      meshDefault = bundle.meshDefault;
-    } else {
-      const rego = await RegoPolicy.load(
-        {
-          wasm: Buffer.from(bundle.wasmBase64, 'base64'),
-          entrypoint: bundle.entrypoint,
-          regoVersion: bundle.regoVersion,
-        },
-        bundle.data ? { data: bundle.data } : {},
-      );
-      providers.set(bundle.name, (request) => {
-        try {
-          const decision = rego.evaluate(buildEnvoyInput(request));
-          return { allowed: decision.allowed, reason: `rego[${bundle.name}]` };
-        } catch (err) {
-          // Fail closed: a Rego policy that cannot decide denies.
-          return {
-            allowed: false,
-            reason: `rego[${bundle.name}] failed: ${err instanceof Error ? err.message : String(err)}`,
-          };
-        }
-      });
-    }
+    if (entry) bundles.push(await store.getBundle(entry.digest));
   }
-  return new PolicyRevision(policies, {
-    revision: manifest.revision,
-    providers,
-    ...(meshDefault ? { meshDefault } : {}),
-  });
+  return buildPolicyRevision(bundles, { revision: manifest.revision });
 }

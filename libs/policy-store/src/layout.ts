@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { bundleKinds } from '@warden/policy-engine';
+import type { BundleKind } from '@warden/policy-engine';
 import { z } from 'zod';
 
 /**
@@ -9,14 +11,19 @@ import { z } from 'zod';
  *   (DESIGN §2); `revision.active` and `revision.dryrun` → the revision in force and the one on
  *   trial; `revision.latest` → the last number handed out; `rollout.<decision-point>` → what
  *   that decision point applied; `submission.<id>` → the revision a submission produced.
- * - Object store `warden-bundles`: `bundle/<sha256>` compiled policies, `source/<sha256>` their
- *   text, `manifest/<revision>` the whole set of one revision.
+ * - Object store `warden-bundles`: `bundle/<sha256>` compiled policies (`PolicyBundle` of
+ *   `@warden/policy-engine`, canonical JSON), `source/<sha256>` their text, `manifest/<revision>`
+ *   the whole set of one revision.
  */
 export const kvKey = {
+  /** The revision that last changed one policy. Names are kept as written (Istio allows dots). */
+  policy: (kind: BundleKind, namespace: string, name: string): string => `${kind}.${namespace}.${name}`,
   active: 'revision.active',
   dryRun: 'revision.dryrun',
   latest: 'revision.latest',
   rollout: (decisionPoint: string): string => `rollout.${kvToken(decisionPoint)}`,
+  /** Every decision point's `rollout` key, to watch them all. */
+  rollouts: 'rollout.>',
   submission: (id: string): string => `submission.${kvToken(id)}`,
 } as const;
 
@@ -27,6 +34,11 @@ export const objectName = {
   bundle: (digest: string): string => `bundle/${digest}`,
   source: (digest: string): string => `source/${digest}`,
   manifest: (revision: number): string => `manifest/${revision}`,
+  /** The revision of a `manifest/<revision>` name; undefined for any other name. */
+  manifestRevision: (name: string): number | undefined => {
+    const match = /^manifest\/(\d+)$/.exec(name);
+    return match?.[1] === undefined ? undefined : Number(match[1]);
+  },
 } as const;
 
 export const sha256 = (bytes: Uint8Array | string): string =>
@@ -35,7 +47,7 @@ export const sha256 = (bytes: Uint8Array | string): string =>
 const digest = z.string().regex(/^[a-f0-9]{64}$/);
 
 export const manifestEntry = z.object({
-  kind: z.enum(['authorization-policy', 'rego', 'mesh-defaults']),
+  kind: z.enum(bundleKinds),
   /** Compiled form: `bundle/<digest>`. */
   digest,
   /** The text it came from: `source/<digest>`. */
@@ -56,27 +68,13 @@ export const manifest = z.object({
 });
 export type Manifest = z.infer<typeof manifest>;
 
-/** Compiled bundles, one per policy key. Rego carries its Wasm as base64 inside the JSON. */
-export const bundle = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('authorization-policy'), policy: z.record(z.string(), z.unknown()) }),
-  z.object({
-    kind: z.literal('rego'),
-    name: z.string(),
-    entrypoint: z.string(),
-    regoVersion: z.enum(['v1', 'v0']),
-    wasmBase64: z.string(),
-    data: z.record(z.string(), z.unknown()).optional(),
-  }),
-  z.object({
-    kind: z.literal('mesh-defaults'),
-    meshDefault: z.object({
-      rootNamespace: z.string(),
-      default: z.enum(['allow', 'deny']),
-      namespaces: z.record(z.string(), z.enum(['allow', 'deny'])).optional(),
-    }),
-  }),
-]);
-export type Bundle = z.infer<typeof bundle>;
+/** `rollout.<decision-point>`: the revision that decision point applied, and when. */
+export const rolloutEntry = z.object({
+  decisionPoint: z.string(),
+  revision: z.number().int().nonnegative(),
+  at: z.string(),
+});
+export type RolloutEntry = z.infer<typeof rolloutEntry>;
 
 /** Canonical JSON (sorted keys), so equal content has one digest. */
 export function canonicalJson(value: unknown): string {

@@ -5,15 +5,10 @@ import { Objm } from '@nats-io/obj';
 import type { ObjectStore } from '@nats-io/obj';
 import { WardenError } from '@warden/core';
 import { BucketName, ObjectStoreName } from '@warden/events';
-import type { Bundle, Manifest } from './layout.ts';
-import {
-  bundle as bundleSchema,
-  canonicalJson,
-  kvKey,
-  manifest as manifestSchema,
-  objectName,
-  sha256,
-} from './layout.ts';
+import { parsePolicyBundle } from '@warden/policy-engine';
+import type { PolicyBundle } from '@warden/policy-engine';
+import type { Manifest } from './layout.ts';
+import { canonicalJson, kvKey, manifest as manifestSchema, objectName, sha256 } from './layout.ts';
 
 export class PolicyStoreError extends WardenError {}
 
@@ -41,7 +36,7 @@ export class PolicyStore {
   // process has read or written once need not cost an object-store round trip again.
   private readonly manifests = new Map<number, Manifest>();
   private readonly stored = new Set<string>();
-  private readonly bundles = new Map<string, Bundle>();
+  private readonly bundles = new Map<string, PolicyBundle>();
 
   private constructor(kv: KV, objects: ObjectStore) {
     this.kv = kv;
@@ -98,19 +93,22 @@ export class PolicyStore {
     return digest;
   }
 
-  async putBundle(content: Bundle): Promise<string> {
+  async putBundle(content: PolicyBundle): Promise<string> {
     return this.putContent('bundle', encoder.encode(canonicalJson(content)));
   }
 
-  /** Loads a bundle and checks it against its digest: a decision point never runs altered policy. */
-  async getBundle(digest: string): Promise<Bundle> {
+  /**
+   * Loads a bundle and checks it against its digest and its schema: a decision point never runs
+   * altered or malformed policy.
+   */
+  async getBundle(digest: string): Promise<PolicyBundle> {
     const cached = this.bundles.get(digest);
     if (cached) return cached;
     const bytes = await this.objects.getBlob(objectName.bundle(digest));
     if (!bytes) throw new PolicyStoreError('missing_bundle', `bundle ${digest} is not in the object store`);
     if (sha256(bytes) !== digest)
       throw new PolicyStoreError('corrupt_bundle', `bundle ${digest} does not match its digest`);
-    const parsed = bundleSchema.parse(JSON.parse(decoder.decode(bytes)));
+    const parsed = parsePolicyBundle(JSON.parse(decoder.decode(bytes)));
     remember(this.bundles, digest, parsed, 20_000);
     return parsed;
   }
@@ -142,9 +140,8 @@ export class PolicyStore {
   async history(): Promise<Manifest[]> {
     const infos = await this.objects.list();
     const revisions = infos
-      .map((i) => /^manifest\/(\d+)$/.exec(i.name)?.[1])
-      .filter((r): r is string => r !== undefined)
-      .map(Number)
+      .map((i) => objectName.manifestRevision(i.name))
+      .filter((r): r is number => r !== undefined)
       .sort((a, b) => b - a);
     const manifests: Manifest[] = [];
     for (const r of revisions) {

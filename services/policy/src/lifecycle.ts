@@ -1,16 +1,17 @@
-import type { Bus, DataOf, Envelope, policyStatus } from '@warden/events';
+import type { Bus, DataOf, Envelope, policyStatus, ReplyOf } from '@warden/events';
 import { policyCommitted, policyRejected } from '@warden/events';
-import type { Issue } from '@warden/policy-engine';
-import type { Manifest, PolicyStore } from '@warden/policy-store';
-import { kvKey, RevisionConflictError } from '@warden/policy-store';
+import type { Issue, TranslateOptions } from '@warden/policy-engine';
+import type { Manifest, PolicyStore, RolloutEntry } from '@warden/policy-store';
+import { kvKey, RevisionConflictError, rolloutEntry } from '@warden/policy-store';
 import type { Logger } from '@warden/runtime';
 import type { Counter } from 'prom-client';
-import type { CompileOptions, Submission } from './compile.ts';
+import type { Submission } from './compile.ts';
 import { compileSubmission } from './compile.ts';
 
 export type LifecycleMetrics = { outcomes: Counter<'kind' | 'outcome'> };
 
 type Rejection = DataOf<typeof policyRejected>['reasons'];
+type StatusReply = ReplyOf<typeof policyStatus>;
 
 /**
  * Turns submissions into revisions. Each accepted submission becomes a new revision holding the
@@ -21,15 +22,15 @@ export class PolicyLifecycle {
   private readonly store: PolicyStore;
   private readonly bus: Bus;
   private readonly log: Logger;
-  private readonly compile: CompileOptions;
+  private readonly compile: TranslateOptions;
   private readonly metrics: LifecycleMetrics;
-  private readonly rollout = new Map<string, { decisionPoint: string; revision: number; at: string }>();
+  private readonly rollout = new Map<string, RolloutEntry>();
 
   constructor(options: {
     store: PolicyStore;
     bus: Bus;
     log: Logger;
-    compile: CompileOptions;
+    compile: TranslateOptions;
     metrics: LifecycleMetrics;
   }) {
     this.store = options.store;
@@ -59,11 +60,13 @@ export class PolicyLifecycle {
     const changed: string[] = [];
     const revision = await this.nextRevision();
     for (const policy of result.policies) {
+      const { kind } = policy.bundle;
+      const key = kvKey.policy(kind, policy.namespace, policy.name);
       const digest = await this.store.putBundle(policy.bundle);
       const sourceDigest = await this.store.putContent('source', new TextEncoder().encode(policy.source));
-      if (entries[policy.key]?.digest === digest) continue;
-      entries[policy.key] = { kind: policy.kind, digest, sourceDigest, revision };
-      changed.push(policy.key);
+      if (entries[key]?.digest === digest) continue;
+      entries[key] = { kind, digest, sourceDigest, revision };
+      changed.push(key);
     }
     await this.commit(
       { revision, createdAt: event.time, submissionId: event.id, dryRun, entries },
@@ -180,7 +183,7 @@ export class PolicyLifecycle {
    * otherwise exhaust JetStream's consumers). Every instance sees every decision point this way.
    */
   async watchRollout(): Promise<{ stop(): void }> {
-    const watch = await this.store.kv.watch({ key: 'rollout.>' });
+    const watch = await this.store.kv.watch({ key: kvKey.rollouts });
     void (async () => {
       for await (const entry of watch) {
         if (entry.operation !== 'PUT') {
@@ -188,12 +191,7 @@ export class PolicyLifecycle {
           continue;
         }
         try {
-          const value = entry.json<{ decisionPoint: string; revision: number; at: string }>();
-          this.rollout.set(entry.key, {
-            decisionPoint: value.decisionPoint,
-            revision: value.revision,
-            at: value.at,
-          });
+          this.rollout.set(entry.key, rolloutEntry.parse(entry.json()));
         } catch (err) {
           this.log.warn({ err, key: entry.key }, 'ignored a malformed rollout entry');
         }
@@ -204,21 +202,7 @@ export class PolicyLifecycle {
 
   /** Records what a decision point applied, for the rollout status. */
   async recordApplied(revision: number, decisionPoint: string, at: string): Promise<void> {
-    await this.store.kv.put(kvKey.rollout(decisionPoint), JSON.stringify({ decisionPoint, revision, at }));
+    const entry: RolloutEntry = { decisionPoint, revision, at };
+    await this.store.kv.put(kvKey.rollout(decisionPoint), JSON.stringify(entry));
   }
 }
-
-export type StatusReply = {
-  revision: number;
-  dryRunRevision?: number;
-  rollout: { decisionPoint: string; revision: number; at: string }[];
-  history?: {
-    revision: number;
-    at: string;
-    submissionId: string;
-    dryRun: boolean;
-    keys: string[];
-    rollbackOf?: number;
-  }[];
-  policies?: { key: string; kind: string; digest: string; revision: number }[];
-};
