@@ -7,24 +7,11 @@ import { join } from 'node:path';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { connect, createSecureContext, createServer } from 'node:tls';
 import { OutputFile } from '@warden/agent';
-import {
-  certificatePem,
-  createIntermediateCertificate,
-  createRootCertificate,
-  exportPrivateKeyPem,
-  generateKeyPair,
-  issueLeafCertificate,
-  MAX_CRL_BLOCKS,
-  parseCrls,
-  peerSpiffeId,
-} from '@warden/pki';
+import { peerSpiffeId } from '@warden/pki';
+import { crlBlocks, testTrustDomain } from '@warden/testing';
 
 /** Whether an endpoint also reads crl.pem and so refuses revoked peers (and needs a current CRL). */
 export type PeerOptions = { crl?: boolean };
-
-/** node:tls loads one CRL per `crl` element (a PEM holding several yields only the first). */
-export const crlBlocks = (text: string): string[] =>
-  parseCrls(text, 'crl.pem', { maxBytes: 1 << 20, maxBlocks: MAX_CRL_BLOCKS }).map((crl) => crl.pem);
 
 /**
  * Node TLS 1.3 endpoints that read their identity from the agent's PEM files, as a
@@ -183,27 +170,11 @@ export async function mtlsRequest(
  * bundle and CRLs from `bundleFrom`, so the client itself would trust the server).
  */
 export async function foreignIdentity(spiffeId: string, bundleFrom: string): Promise<string> {
-  const trustDomain = new URL(spiffeId).host;
-  const notAfter = new Date(Date.now() + 3_600_000);
-  const rootKeys = await generateKeyPair();
-  const root = await createRootCertificate({ trustDomain, keys: rootKeys, notAfter });
-  const interKeys = await generateKeyPair();
-  const intermediate = await createIntermediateCertificate({
-    trustDomain,
-    keys: interKeys,
-    notAfter,
-    issuer: { certificate: root, privateKey: rootKeys.privateKey },
-  });
-  const keys = await generateKeyPair();
-  const leaf = await issueLeafCertificate({
-    spiffeId,
-    publicKey: keys.publicKey,
-    issuer: { certificate: intermediate, privateKey: interKeys.privateKey },
-    ttlSeconds: 3600,
-  });
+  const foreign = await testTrustDomain(new URL(spiffeId).host);
+  const leaf = await foreign.leaf(spiffeId);
   const dir = await mkdtemp(join(tmpdir(), 'warden-foreign-'));
-  await writeFile(join(dir, OutputFile.chain), certificatePem(leaf) + certificatePem(intermediate));
-  await writeFile(join(dir, OutputFile.key), await exportPrivateKeyPem(keys.privateKey));
+  await writeFile(join(dir, OutputFile.chain), leaf.chainPem.join(''));
+  await writeFile(join(dir, OutputFile.key), leaf.keyPem);
   await copyTrust(bundleFrom, dir);
   return dir;
 }

@@ -1,43 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { certificatePem, createIntermediateCertificate, createRootCertificate, newSerial } from './cert.ts';
+import { testTrustDomain } from '@warden/testing';
+import { newSerial } from './cert.ts';
 import { createCrl, CrlSigner, crlSigner, parseCrls } from './crl.ts';
 import { InputTooLargeError, MalformedInputError } from './errors.ts';
 import { normaliseSerial } from './inspect.ts';
-import { generateKeyPair } from './keys.ts';
 import { X509Crl } from './x509.ts';
 
 const limits = { maxBytes: 1024 * 1024, maxBlocks: 4 };
 const hour = (n: number): Date => new Date(Date.now() + n * 3_600_000);
 
-async function authority(trustDomain = 'cluster.local') {
-  const keys = await generateKeyPair();
-  const certificate = await createRootCertificate({ trustDomain, keys, notAfter: hour(24) });
-  return { certificate, privateKey: keys.privateKey, pem: certificatePem(certificate) };
-}
-
 describe('CRL', () => {
   it('lists the revoked serials and verifies with the issuer key', async () => {
-    const keys = await generateKeyPair();
-    const certificate = await createRootCertificate({
-      trustDomain: 'cluster.local',
-      keys,
-      notAfter: new Date(Date.now() + 86_400_000),
-    });
+    const { root } = await testTrustDomain();
     const serials = [newSerial(), newSerial()];
     const { der, pem } = await createCrl({
-      issuer: { certificate, privateKey: keys.privateKey },
+      issuer: root,
       entries: serials.map((serial) => ({ serial, revokedAt: new Date() })),
       nextUpdate: new Date(Date.now() + 3600_000),
     });
     assert.match(pem, /^-----BEGIN X509 CRL-----/);
     const crl = new X509Crl(der);
     assert.deepEqual(crl.entries.map((e) => e.serialNumber.toLowerCase()).sort(), [...serials].sort());
-    assert.ok(await crl.verify({ publicKey: certificate.publicKey }));
+    assert.ok(await crl.verify({ publicKey: root.certificate.publicKey }));
   });
 
   it('parses every CRL of a chain file with its dates and normalised serials', async () => {
-    const root = await authority();
+    const { root } = await testTrustDomain();
     const serial = `00${newSerial().toUpperCase()}`;
     // Whole seconds: a CRL carries no milliseconds.
     const thisUpdate = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -59,45 +48,32 @@ describe('CRL', () => {
   });
 
   it('refuses anything that is not PEM CRLs within the limits', async () => {
-    const root = await authority();
+    const { root, rootPem } = await testTrustDomain();
     const { pem } = await createCrl({ issuer: root, entries: [], nextUpdate: hour(1) });
     const malformed = (text: string) => () => parseCrls(text, 'CRL file', limits);
     assert.throws(malformed(''), MalformedInputError);
     assert.throws(malformed('<html>not found</html>'), MalformedInputError);
-    assert.throws(malformed(root.pem), MalformedInputError, 'a certificate is not a CRL');
+    assert.throws(malformed(rootPem), MalformedInputError, 'a certificate is not a CRL');
     assert.throws(malformed(pem.replace(/^(-+BEGIN X509 CRL-+\n)MI/, '$1QI')), MalformedInputError);
     assert.throws(malformed(pem.repeat(5)), MalformedInputError, 'more blocks than allowed');
     assert.throws(() => parseCrls(pem, 'CRL file', { maxBytes: 64, maxBlocks: 4 }), InputTooLargeError);
   });
 
   it('tells a CRL signed by a given certificate from a forged one and from an unknown issuer', async () => {
-    const root = await authority();
-    const interKeys = await generateKeyPair();
-    const intermediate = await createIntermediateCertificate({
-      trustDomain: 'cluster.local',
-      keys: interKeys,
-      notAfter: hour(24),
-      issuer: root,
-    });
+    const { root, rootPem, intermediate, intermediatePem } = await testTrustDomain();
     const [rootCrl, interCrl] = parseCrls(
       (await createCrl({ issuer: root, entries: [], nextUpdate: hour(1) })).pem +
-        (
-          await createCrl({
-            issuer: { certificate: intermediate, privateKey: interKeys.privateKey },
-            entries: [],
-            nextUpdate: hour(1),
-          })
-        ).pem,
+        (await createCrl({ issuer: intermediate, entries: [], nextUpdate: hour(1) })).pem,
       'CRL file',
       limits,
     );
     assert.ok(rootCrl && interCrl);
-    assert.equal(await crlSigner(rootCrl, [root.pem]), CrlSigner.signed);
-    assert.equal(await crlSigner(interCrl, [root.pem]), CrlSigner.unknownIssuer);
-    assert.equal(await crlSigner(interCrl, [root.pem, certificatePem(intermediate)]), CrlSigner.signed);
+    assert.equal(await crlSigner(rootCrl, [rootPem]), CrlSigner.signed);
+    assert.equal(await crlSigner(interCrl, [rootPem]), CrlSigner.unknownIssuer);
+    assert.equal(await crlSigner(interCrl, [rootPem, intermediatePem]), CrlSigner.signed);
     // Another root with the same name (same trust domain, another key) did not sign it.
-    const impostor = await authority();
-    assert.equal(await crlSigner(rootCrl, [impostor.pem]), CrlSigner.badSignature);
-    assert.equal(await crlSigner(rootCrl, [impostor.pem, root.pem]), CrlSigner.signed);
+    const impostor = (await testTrustDomain()).rootPem;
+    assert.equal(await crlSigner(rootCrl, [impostor]), CrlSigner.badSignature);
+    assert.equal(await crlSigner(rootCrl, [impostor, rootPem]), CrlSigner.signed);
   });
 });

@@ -2,14 +2,9 @@ import assert from 'node:assert/strict';
 import { X509Certificate as NodeCertificate } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { testTrustDomain } from '@warden/testing';
 import type { Issuer } from './cert.ts';
-import {
-  CertificateBuildError,
-  certificatePem,
-  createIntermediateCertificate,
-  createRootCertificate,
-  issueLeafCertificate,
-} from './cert.ts';
+import { CertificateBuildError, issueLeafCertificate } from './cert.ts';
 import { verifyCsr } from './csr.ts';
 import { bytesOf, childrenOf, readSingle, Tag } from './der.ts';
 import { SpiffeIdError } from './errors.ts';
@@ -26,28 +21,13 @@ const YEAR = 365 * 86_400_000;
 type Ca = { issuer: Issuer; node: NodeCertificate; rootPem: string; intermediatePem: string };
 
 async function makeCa(algorithm: KeyAlgorithmType, notAfter: Date, nameConstraints = false): Promise<Ca> {
-  const rootKeys = await generateKeyPair(algorithm);
-  const root = await createRootCertificate({
-    trustDomain: 'cluster.local',
-    keys: rootKeys,
-    notBefore: new Date('1990-01-01T00:00:00Z'),
-    notAfter: new Date(notAfter.getTime() + YEAR),
-    nameConstraints,
-  });
-  const keys = await generateKeyPair(algorithm);
-  const certificate = await createIntermediateCertificate({
-    trustDomain: 'cluster.local',
-    keys,
-    issuer: { certificate: root, privateKey: rootKeys.privateKey },
-    notBefore: new Date('1990-01-01T00:00:00Z'),
-    notAfter,
-    nameConstraints,
-  });
+  const notBefore = new Date('1990-01-01T00:00:00Z');
+  const td = await testTrustDomain('cluster.local', { algorithm, notBefore, notAfter, nameConstraints });
   return {
-    issuer: { certificate, privateKey: keys.privateKey },
-    node: new NodeCertificate(Buffer.from(certificate.rawData)),
-    rootPem: certificatePem(root),
-    intermediatePem: certificatePem(certificate),
+    issuer: td.intermediate,
+    node: new NodeCertificate(Buffer.from(td.intermediate.certificate.rawData)),
+    rootPem: td.rootPem,
+    intermediatePem: td.intermediatePem,
   };
 }
 

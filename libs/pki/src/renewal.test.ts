@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { certificatePem, createRootCertificate, issueLeafCertificate } from './cert.ts';
+import { testTrustDomain } from '@warden/testing';
+import { certificatePem } from './cert.ts';
 import { createCsr, verifyCsr } from './csr.ts';
 import { generateKeyPair, KeyAlgorithm } from './keys.ts';
 import { RenewalProofError, renewalProof, verifyRenewalProof } from './renewal.ts';
@@ -11,21 +12,9 @@ const ID = 'spiffe://cluster.local/ns/a/sa/b';
 describe('renewal proof of possession', () => {
   for (const algorithm of [KeyAlgorithm.ecdsaP256, KeyAlgorithm.rsa2048]) {
     it(`verifies with the current SVID key and refuses anything else (${algorithm})`, async () => {
-      const caKeys = await generateKeyPair();
-      const root = await createRootCertificate({
-        trustDomain: 'cluster.local',
-        keys: caKeys,
-        notAfter: new Date(Date.now() + 86_400_000),
-      });
-      const current = await generateKeyPair(algorithm);
-      const currentCsr = await verifyCsr(await createCsr(current, ID));
-      const svid = await issueLeafCertificate({
-        spiffeId: ID,
-        publicKey: currentCsr.spki,
-        issuer: { certificate: root, privateKey: caKeys.privateKey },
-        ttlSeconds: 60,
-      });
-      const publicKey = new X509Certificate(certificatePem(svid)).publicKey;
+      const svid = await (await testTrustDomain()).leaf(ID, { algorithm, ttlSeconds: 60 });
+      const current = svid.keys;
+      const publicKey = new X509Certificate(certificatePem(svid.certificate)).publicKey;
       const next = await verifyCsr(await createCsr(await generateKeyPair(), ID));
       const proof = await renewalProof(next.der, current.privateKey);
       verifyRenewalProof(next.der, proof, publicKey);

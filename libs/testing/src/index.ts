@@ -9,3 +9,5 @@ export {
   useRedis,
   useVictoriaMetrics,
 } from './harness.ts';
+export type { TestLeaf, TestLeafOptions, TestTrustDomain, TestTrustDomainOptions } from './trust-domain.ts';
+export { crlBlocks, testLeaf, testTrustDomain } from './trust-domain.ts';

@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newSerial, normaliseSerial } from '@warden/pki';
 import { createLogger } from '@warden/runtime';
+import type { TestTrustDomain as TestAuthority } from '@warden/testing';
+import { testTrustDomain as testAuthority } from '@warden/testing';
 import { Registry } from 'prom-client';
 import type { Crl } from './crl.ts';
 import { CrlRefresher } from './crl-refresher.ts';
@@ -12,8 +14,6 @@ import type { CrlRefresherOptions } from './crl-refresher.ts';
 import type { CrlError } from './errors.ts';
 import { CrlProblem } from './errors.ts';
 import { createAgentMetrics } from './metrics.ts';
-import type { TestAuthority } from './testdata.ts';
-import { testAuthority } from './testdata.ts';
 
 async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | false>): Promise<T> {
   for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(5)) {

@@ -4,11 +4,11 @@ import type { RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { before, describe, it } from 'node:test';
 import { newSerial, normaliseSerial } from '@warden/pki';
+import type { TestTrustDomain as TestAuthority } from '@warden/testing';
+import { testTrustDomain as testAuthority } from '@warden/testing';
 import { checkCrl, fetchCrlText } from './crl.ts';
 import type { CrlTrust } from './crl.ts';
 import { CrlError, CrlProblem } from './errors.ts';
-import type { TestAuthority } from './testdata.ts';
-import { testAuthority } from './testdata.ts';
 
 const refusedWith = (code: CrlProblem) => (err: unknown) => err instanceof CrlError && err.code === code;
 const seconds = (date: Date): Date => new Date(Math.floor(date.getTime() / 1000) * 1000);

@@ -8,10 +8,10 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import { loadSds, SECRET_TYPE_URL } from '@warden/envoy';
 import { createLogger } from '@warden/runtime';
+import { testTrustDomain as testAuthority } from '@warden/testing';
 import { SdsServer } from './sds-server.ts';
 import type { Svid } from './svid.ts';
 import { checkSvid } from './svid.ts';
-import { testAuthority } from './testdata.ts';
 
 type Wire = { version_info: string; nonce: string; resources: { type_url: string; value: Buffer }[] };
 

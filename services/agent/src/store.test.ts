@@ -3,11 +3,11 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { TestTrustDomain as TestAuthority } from '@warden/testing';
+import { testTrustDomain as testAuthority } from '@warden/testing';
 import { BadIssuanceError } from './errors.ts';
 import { Store } from './store.ts';
 import { checkSvid } from './svid.ts';
-import type { TestAuthority } from './testdata.ts';
-import { testAuthority } from './testdata.ts';
 
 const id = 'spiffe://cluster.local/ns/shop/sa/web';
 
