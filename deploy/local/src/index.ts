@@ -1,3 +1,2 @@
-export { Backoff } from './backoff.ts';
 export type { ComponentStatus, StackOptions, StackPorts } from './stack.ts';
 export { ComponentState, defaultPorts, ephemeralPorts, formatStatus, Stack } from './stack.ts';

@@ -18,7 +18,7 @@ import {
   startVictoriaMetrics,
 } from '@warden/infra';
 import type { ServerProcess } from '@warden/infra';
-import { Backoff } from './backoff.ts';
+import { Backoff } from '@warden/core';
 
 export const ComponentState = {
   pending: 'pending',
@@ -88,7 +88,8 @@ export type StackOptions = {
   services?: readonly ServiceName[];
   /** One line per state change. */
   onEvent?: (line: string) => void;
-  backoff?: { baseMs?: number; maxMs?: number; stableMs?: number };
+  /** Restart delays: doubling (jittered) from `initialMs` to `maxMs`, reset after `stableMs` up. */
+  backoff?: { initialMs?: number; maxMs?: number; stableMs?: number };
 };
 
 type Unit = {
@@ -264,7 +265,11 @@ export class Stack {
 
   /** Resolves when the unit is first ready; keeps restarting it in the background after that. */
   private supervise(unit: Unit): Promise<void> {
-    const backoff = new Backoff(this.options.backoff);
+    const backoff = new Backoff({
+      initialMs: this.options.backoff?.initialMs ?? 250,
+      maxMs: this.options.backoff?.maxMs ?? 15_000,
+      stableMs: this.options.backoff?.stableMs ?? 30_000,
+    });
     let firstReady: (() => void) | undefined;
     let firstFailed: ((err: Error) => void) | undefined;
     const ready = new Promise<void>((resolveReady, reject) => {

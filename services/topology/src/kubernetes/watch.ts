@@ -1,5 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Watch } from '@kubernetes/client-node';
+import { Backoff, messageOf } from '@warden/core';
 import type { TopologyMetrics } from '../metrics.ts';
 import type { Log } from '../registry/source.ts';
 import { resourceVersionOf } from './convert.ts';
@@ -19,7 +20,7 @@ export type ResourceWatchOptions = {
   onEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): void;
   log: Log;
   metrics: TopologyMetrics;
-  /** Backoff after a failure: starts here, doubles, capped at maxBackoffMs. */
+  /** Backoff after a failure (jittered): starts here, doubles, capped at maxBackoffMs. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** The watch ends after this long with no data and is resumed (the client's inactivity timeout). */
@@ -45,13 +46,16 @@ export class ResourceWatch {
   private resourceVersion = '';
   private stopped = false;
   private controller: AbortController | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: ResourceWatchOptions) {
     this.options = options;
     this.watch = new Watch(options.kc);
-    this.backoffMs = options.minBackoffMs ?? 200;
+    this.backoff = new Backoff({
+      initialMs: options.minBackoffMs ?? 200,
+      maxMs: options.maxBackoffMs ?? 15_000,
+    });
   }
 
   /** Lists once (rejecting if that fails), then keeps watching in the background. */
@@ -143,7 +147,7 @@ export class ResourceWatch {
       log.warn({ resource, type }, 'unknown kubernetes watch event type; ignored');
       return;
     }
-    this.backoffMs = this.options.minBackoffMs ?? 200;
+    this.backoff.reset();
     try {
       this.options.onEvent(type, object);
     } catch (err) {
@@ -162,14 +166,9 @@ export class ResourceWatch {
     const err = failure instanceof Error && failure.name === 'TimeoutError' ? null : failure;
     if (statusCode(err) === 410) this.resourceVersion = '';
     // A clean end (the server's timeout) resumes at once, but never in a tight loop.
-    const delay = err ? this.backoffMs : 50;
-    if (err) {
-      log.warn(
-        { resource, err: err instanceof Error ? err.message : String(err), retryMs: delay },
-        'kubernetes watch ended; reconnecting',
-      );
-      this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 15_000);
-    }
+    const delay = err ? this.backoff.next() : 50;
+    if (err)
+      log.warn({ resource, err: messageOf(err), retryMs: delay }, 'kubernetes watch ended; reconnecting');
     if (this.resourceVersion) metrics.watchRestarts.inc({ resource, mode: 'resume' });
     this.timer = setTimeout(() => void this.connect(), delay);
     this.timer.unref();
