@@ -1,49 +1,26 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { caBundle, caSign, RemoteError } from '@warden/events';
+import { after, before, describe, it } from 'node:test';
+import { caBundle, caSign } from '@warden/events';
 import { createCsr, generateKeyPair, verifyChain } from '@warden/pki';
 import { ConfigError } from '@warden/runtime';
-import { tempDir, useNats, useRedis } from '@warden/testing';
+import { tempDir } from '@warden/testing';
 import { FakeTokenReviewApi, TOKEN_REVIEWS } from './fake-token-review.ts';
-import {
-  caDir,
-  caEnv,
-  clients,
-  ID,
-  newKek,
-  OTHER_ID,
-  provisionAll,
-  startCa,
-  TRUST_DOMAIN,
-} from './helpers.ts';
-
-const remoteCode = (code: string) => (err: unknown) => {
-  assert.ok(err instanceof RemoteError, `expected a RemoteError, got ${String(err)}`);
-  assert.equal(err.remoteCode, code, err.message);
-  return true;
-};
+import { ID, OTHER_ID, remoteCode, TRUST_DOMAIN, useCa } from './helpers.ts';
 
 describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
-  const nats = useNats();
-  const redis = useRedis();
+  const { newHome, startCa, clients } = useCa();
   const api = new FakeTokenReviewApi();
   let kubeconfig: string;
   before(async () => {
-    kubeconfig = join(tempDir('ca-kube'), 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeconfig(await api.start()));
+    kubeconfig = await api.start();
   });
   after(() => api.stop());
-  beforeEach(() => provisionAll(nats.get()));
 
   it('issues the SVID of the token service account through a TokenReview, and refuses every doubtful token', async () => {
-    const ca = await startCa({
-      ...caEnv(nats.get(), redis.get(), caDir(), newKek()),
-      WARDEN_CA_KUBECONFIG: kubeconfig,
-    });
+    const ca = await startCa(newHome(), { WARDEN_CA_KUBECONFIG: kubeconfig });
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const sign = async (spiffeId: string, token: string) =>
         c.agent.request(caSign, {
           csrPem: await createCsr(await generateKeyPair(), spiffeId),
@@ -95,13 +72,12 @@ describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
   });
 
   it('asks for the configured audiences', async () => {
-    const ca = await startCa({
-      ...caEnv(nats.get(), redis.get(), caDir(), newKek()),
+    const ca = await startCa(newHome(), {
       WARDEN_CA_KUBECONFIG: kubeconfig,
       WARDEN_CA_K8S_AUDIENCES: 'warden-ca,istio-ca',
     });
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const sign = async (token: string) =>
         c.agent.request(caSign, {
           csrPem: await createCsr(await generateKeyPair(), ID),
@@ -121,10 +97,10 @@ describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
   });
 
   it('refuses k8s-sat when no Kubernetes API is configured, and refuses to start on a bad configuration', async () => {
-    const env = caEnv(nats.get(), redis.get(), caDir(), newKek());
-    const ca = await startCa(env);
+    const home = newHome();
+    const ca = await startCa(home);
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const token = api.mint({ namespace: 'payments', serviceAccount: 'api', audiences: [TRUST_DOMAIN] });
       const reviews = api.requests.length;
       await assert.rejects(
@@ -139,11 +115,11 @@ describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
       await ca.stop('test');
     }
     await assert.rejects(
-      startCa({ ...env, WARDEN_CA_KUBECONFIG: join(tempDir('ca-kube'), 'missing') }),
+      startCa(home, { WARDEN_CA_KUBECONFIG: join(tempDir('ca-kube'), 'missing') }),
       (err) => err instanceof ConfigError && /WARDEN_CA_KUBECONFIG/.test(err.problems.join()),
     );
     await assert.rejects(
-      startCa({ ...env, WARDEN_CA_K8S_AUDIENCES: 'warden-ca' }),
+      startCa(home, { WARDEN_CA_K8S_AUDIENCES: 'warden-ca' }),
       (err) => err instanceof ConfigError && /WARDEN_CA_K8S_AUDIENCES/.test(err.problems.join()),
     );
   });

@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Files, KmsError, localKms, sealContext } from '@warden/ca';
 import type { SealedBox } from '@warden/ca';
 import { caBundle, enforceRevoke } from '@warden/events';
 import { freePort, httpOk, repoRoot, startProcess } from '@warden/infra';
-import { redisCommand, useNats, useRedis } from '@warden/testing';
+import { redisCommand } from '@warden/testing';
 import type { Clients, Svid } from './helpers.ts';
-import {
-  caDir,
-  caEnv,
-  clients,
-  enrol,
-  eventually,
-  newKek,
-  OTHER_ID,
-  provisionAll,
-  renew,
-  startCa,
-  TRUST_DOMAIN,
-} from './helpers.ts';
+import { enrol, eventually, newKek, OTHER_ID, renew, TRUST_DOMAIN, useCa } from './helpers.ts';
 
 /** Renewal succeeds only if the CA still has its keys (chain verifies) and its index (serial known). */
 const renews = (c: Clients, svid: Svid): Promise<boolean> =>
@@ -30,22 +18,19 @@ const renews = (c: Clients, svid: Svid): Promise<boolean> =>
   );
 
 describe('CA: keys and index survive restarts; keys are sealed', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  // The operator creates every stream first, as the local stack does.
-  beforeEach(() => provisionAll(nats.get()));
+  const { redis, newHome, startCa, clients } = useCa();
 
   it('keeps its trust domain and index across a graceful restart', async () => {
-    const env = caEnv(nats.get(), redis.get(), caDir(), newKek());
-    const first = await startCa(env);
-    const c = await clients(nats.get());
+    const home = newHome();
+    const first = await startCa(home);
+    const c = await clients();
     const bundle = await c.agent.request(caBundle, {});
     const svid = await enrol(c);
     await first.stop('test');
 
-    const second = await startCa(env);
+    const second = await startCa(home);
     try {
-      const c2 = await clients(nats.get());
+      const c2 = await clients();
       assert.deepEqual(await c2.agent.request(caBundle, {}), bundle);
       assert.ok(await renews(c2, svid), 'the SVID issued before the restart renews after it');
     } finally {
@@ -54,32 +39,28 @@ describe('CA: keys and index survive restarts; keys are sealed', () => {
   });
 
   it('survives kill -9 of the CA process with neither keys nor index lost', async () => {
-    const dir = caDir();
+    const home = newHome();
     const port = await freePort();
-    const env = {
-      ...process.env,
-      ...caEnv(nats.get(), redis.get(), dir, newKek()),
-      WARDEN_HTTP_PORT: String(port),
-    };
+    const env = { ...process.env, ...home.env, WARDEN_HTTP_PORT: String(port) };
     const spawnCa = () =>
       startProcess({
         name: 'ca',
         command: process.execPath,
         args: [join(repoRoot, 'services', 'ca', 'src', 'main.ts')],
-        logFile: join(dir, 'ca.log'),
+        logFile: join(home.dir, 'ca.log'),
         env,
         ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
       });
     let ca = await spawnCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const bundle = await c.agent.request(caBundle, {});
       const svid = await enrol(c);
       await ca.kill();
       assert.equal(await ca.exited, 'SIGKILL');
 
       ca = await spawnCa();
-      const c2 = await clients(nats.get());
+      const c2 = await clients();
       assert.deepEqual((await c2.agent.request(caBundle, {})).rootsPem, bundle.rootsPem);
       assert.ok(await renews(c2, svid), 'the SVID issued before the crash renews after it');
     } finally {
@@ -88,9 +69,9 @@ describe('CA: keys and index survive restarts; keys are sealed', () => {
   });
 
   it('rebuilds the index from the identity stream when Redis loses it, keeping revocations', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const svid = await enrol(c);
       const revoked = await enrol(c, OTHER_ID);
       await c.user.publish(enforceRevoke, { serial: revoked.serial, reason: 'test' });
@@ -106,10 +87,9 @@ describe('CA: keys and index survive restarts; keys are sealed', () => {
   });
 
   it('stores keys only sealed: the files are useless without the key-encryption key', async () => {
-    const dir = caDir();
-    const kek = newKek();
-    const env = caEnv(nats.get(), redis.get(), dir, kek);
-    const ca = await startCa(env);
+    const home = newHome();
+    const { dir, kek } = home;
+    const ca = await startCa(home);
     await ca.stop('test');
 
     for (const [file, which] of [
@@ -142,7 +122,7 @@ describe('CA: keys and index survive restarts; keys are sealed', () => {
     }
 
     // And the CA itself will not start with another KEK.
-    await assert.rejects(startCa({ ...env, WARDEN_CA_KEK: newKek() }), (err: unknown) => {
+    await assert.rejects(startCa(home, { WARDEN_CA_KEK: newKek() }), (err: unknown) => {
       assert.ok(err instanceof KmsError, String(err));
       assert.equal(err.code, 'wrong_kek');
       return true;

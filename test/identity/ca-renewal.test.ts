@@ -1,47 +1,18 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
-import { Bus, enforceRevoke, identityRevoked, RemoteError } from '@warden/events';
-import {
-  certificatePem,
-  createCsr,
-  createIntermediateCertificate,
-  createRootCertificate,
-  generateKeyPair,
-  issueLeafCertificate,
-  verifyCsr,
-} from '@warden/pki';
-import { useNats, useRedis } from '@warden/testing';
+import { describe, it } from 'node:test';
+import { Bus, enforceRevoke, identityRevoked } from '@warden/events';
+import { generateKeyPair } from '@warden/pki';
+import { testTrustDomain } from '@warden/testing';
 import type { Svid } from './helpers.ts';
-import {
-  caDir,
-  caEnv,
-  clients,
-  enrol,
-  eventually,
-  ID,
-  newKek,
-  OTHER_ID,
-  provisionAll,
-  renew,
-  startCa,
-} from './helpers.ts';
-
-const remoteCode = (code: string) => (err: unknown) => {
-  assert.ok(err instanceof RemoteError, `expected a RemoteError, got ${String(err)}`);
-  assert.equal(err.remoteCode, code, err.message);
-  return true;
-};
+import { enrol, eventually, ID, OTHER_ID, remoteCode, renew, useCa } from './helpers.ts';
 
 describe('CA: renewal by the current SVID, and revocation', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  // The operator creates every stream first, as the local stack does.
-  beforeEach(() => provisionAll(nats.get()));
+  const { nats, startCa, clients } = useCa();
 
   it('renews with proof of possession of the current SVID key, and refuses without it', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const svid = await enrol(c);
       const renewed = await renew(c, svid);
       assert.equal(renewed.spiffeId, ID);
@@ -54,32 +25,8 @@ describe('CA: renewal by the current SVID, and revocation', () => {
       await assert.rejects(renew(c, svid, { spiffeId: OTHER_ID }), remoteCode('identity_mismatch'));
 
       // An SVID from another CA, even one claiming this trust domain, does not verify.
-      const rogueRootKeys = await generateKeyPair();
-      const rogueRoot = await createRootCertificate({
-        trustDomain: 'cluster.local',
-        keys: rogueRootKeys,
-        notAfter: new Date(Date.now() + 86_400_000),
-      });
-      const rogueInterKeys = await generateKeyPair();
-      const rogueInter = await createIntermediateCertificate({
-        trustDomain: 'cluster.local',
-        keys: rogueInterKeys,
-        issuer: { certificate: rogueRoot, privateKey: rogueRootKeys.privateKey },
-        notAfter: new Date(Date.now() + 86_400_000),
-      });
-      const keys = await generateKeyPair();
-      const csr = await verifyCsr(await createCsr(keys, ID));
-      const rogueLeaf = await issueLeafCertificate({
-        spiffeId: ID,
-        publicKey: csr.spki,
-        issuer: { certificate: rogueInter, privateKey: rogueInterKeys.privateKey },
-        ttlSeconds: 3600,
-      });
-      const rogue: Svid = {
-        ...svid,
-        keys,
-        chainPem: [certificatePem(rogueLeaf), certificatePem(rogueInter)],
-      };
+      const rogueLeaf = await (await testTrustDomain('cluster.local')).leaf(ID);
+      const rogue: Svid = { ...svid, keys: rogueLeaf.keys, chainPem: rogueLeaf.chainPem };
       await assert.rejects(renew(c, rogue), remoteCode('chain_invalid'));
     } finally {
       await ca.stop('test');
@@ -87,9 +34,9 @@ describe('CA: renewal by the current SVID, and revocation', () => {
   });
 
   it('revokes by SPIFFE ID and by serial: the event is published and renewal is refused', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const first = await enrol(c);
       const second = await enrol(c);
       const other = await enrol(c, OTHER_ID);

@@ -2,59 +2,38 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Files } from '@warden/ca';
 import { runCli } from '@warden/cli';
 import { caBundle, identityBundle } from '@warden/events';
 import { freePort } from '@warden/infra';
 import type { DataOf } from '@warden/events';
-import { tempDir, useNats, useRedis } from '@warden/testing';
+import { captureOutput, tempDir } from '@warden/testing';
+import type { CapturedOutput } from '@warden/testing';
 import type { Svid } from './helpers.ts';
-import {
-  caDir,
-  caEnv,
-  clients,
-  enrol,
-  eventually,
-  ID,
-  newKek,
-  OTHER_ID,
-  provisionAll,
-  renew,
-  startCa,
-} from './helpers.ts';
-import { handshake } from './tls-handshake.ts';
+import { enrol, eventually, ID, newKek, OTHER_ID, renew, useCa } from './helpers.ts';
+import { handshake, identityOf } from './tls-handshake.ts';
 
 type Bundle = DataOf<typeof identityBundle>;
 
 /** `warden` as a person runs it on the CA host: the CA's folder and KEK in the environment. */
-async function cli(
-  env: NodeJS.ProcessEnv,
-  ...argv: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { io: { out: (t) => (out += t), err: (t) => (err += t) }, env });
-  return { code, out, err };
-}
+const cli = (env: NodeJS.ProcessEnv, ...argv: string[]): Promise<CapturedOutput> =>
+  captureOutput((io) => runCli(argv, { io, env }));
 
 const issuerOf = (svid: Svid): string => new X509Certificate(svid.chainPem[1] ?? '').subject;
 const subjectsOf = (bundle: Bundle): string[] =>
   bundle.rootsPem.map((pem) => new X509Certificate(pem).subject);
 
 describe('CA rotation: warden ca init|rotate, and the running CA follows', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  beforeEach(() => provisionAll(nats.get()));
+  const { newHome, startCa, clients } = useCa();
 
   it('rotates root and intermediate with no downtime: both roots are trusted until the old leaves expire', async () => {
-    const dir = caDir();
-    const kek = newKek();
+    const home = newHome();
+    const { dir, kek } = home;
     const admin = { WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek, WARDEN_CA_MAX_TTL_SECONDS: '8' };
     // Leaves live 8 s, so the old chain's last leaf expires 8 s after the new intermediate takes over.
     const httpPort = await freePort();
-    const env = {
-      ...caEnv(nats.get(), redis.get(), dir, kek),
+    const settings = {
       WARDEN_CA_DEFAULT_TTL_SECONDS: '8',
       WARDEN_CA_MAX_TTL_SECONDS: '8',
       WARDEN_CA_HTTP_PORT: String(httpPort),
@@ -63,8 +42,8 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
     assert.equal(init.code, 0, init.err);
     assert.match(init.out, /^trust domain cluster\.local \(ecdsa-p256\)/);
 
-    const ca = await startCa(env);
-    const c = await clients(nats.get());
+    const ca = await startCa(home, settings);
+    const c = await clients();
     const bundles: Bundle[] = [];
     const sub = c.agent.subscribe(identityBundle, (event) => {
       bundles.push(event.data);
@@ -109,16 +88,12 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
       assert.ok(Date.now() >= activateAt - 1000, 'not activated before its time');
 
       // An old-chain server and a new-chain client (and the reverse) authenticate each other.
-      const asIdentity = (s: Svid): { key: string; cert: string } => ({
-        key: s.keyPem,
-        cert: s.chainPem.join(''),
-      });
-      assert.deepEqual(await handshake(asIdentity(oldServer), asIdentity(newClient), roots, ID, [crl]), {
+      assert.deepEqual(await handshake(identityOf(oldServer), identityOf(newClient), roots, ID, [crl]), {
         clientSaw: ID,
         serverSaw: OTHER_ID,
       });
       const newServer = await enrol(c, ID);
-      assert.deepEqual(await handshake(asIdentity(newServer), asIdentity(early), roots, ID), {
+      assert.deepEqual(await handshake(identityOf(newServer), identityOf(early), roots, ID), {
         clientSaw: ID,
         serverSaw: OTHER_ID,
       });
@@ -144,7 +119,7 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
 
       // The rotation is on disk: a restarted CA serves the same bundle.
       await ca.stop('test');
-      const again = await startCa(env);
+      const again = await startCa(home, settings);
       try {
         assert.deepEqual(await c.agent.request(caBundle, {}), last);
       } finally {
@@ -159,10 +134,10 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
   });
 
   it('rotates the intermediate alone at once: the bundle does not change, old and new leaves verify', async () => {
-    const dir = caDir();
-    const kek = newKek();
-    const ca = await startCa(caEnv(nats.get(), redis.get(), dir, kek));
-    const c = await clients(nats.get());
+    const home = newHome();
+    const { dir, kek } = home;
+    const ca = await startCa(home);
+    const c = await clients();
     try {
       const before = await c.agent.request(caBundle, {});
       const old = await enrol(c, ID);
@@ -182,11 +157,7 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
       );
       const fresh = await enrol(c, OTHER_ID);
       assert.deepEqual(await c.agent.request(caBundle, {}), before);
-      const asIdentity = (s: Svid): { key: string; cert: string } => ({
-        key: s.keyPem,
-        cert: s.chainPem.join(''),
-      });
-      assert.deepEqual(await handshake(asIdentity(old), asIdentity(fresh), before.rootsPem.join(''), ID), {
+      assert.deepEqual(await handshake(identityOf(old), identityOf(fresh), before.rootsPem.join(''), ID), {
         clientSaw: ID,
         serverSaw: OTHER_ID,
       });
@@ -198,8 +169,7 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
   });
 
   it('refuses bad operations with clear errors and changes nothing', async () => {
-    const dir = caDir();
-    const kek = newKek();
+    const { dir, kek } = newHome();
     const admin = { WARDEN_CA_DIR: dir, WARDEN_CA_KEK: kek };
     assert.equal((await cli(admin, 'ca', 'init')).code, 0);
     const manifest = (): string => readFileSync(join(dir, Files.manifest), 'utf8');
@@ -250,13 +220,12 @@ describe('CA rotation: warden ca init|rotate, and the running CA follows', () =>
   });
 
   it('keeps serving when a rotation leaves a manifest it cannot load', async () => {
-    const dir = caDir();
-    const kek = newKek();
-    const ca = await startCa({ ...caEnv(nats.get(), redis.get(), dir, kek) });
-    const c = await clients(nats.get());
+    const home = newHome();
+    const ca = await startCa(home);
+    const c = await clients();
     try {
       const before = await c.agent.request(caBundle, {});
-      writeFileSync(join(dir, Files.manifest), '{"version": 2, "trustDomain": "cluster.local"}');
+      writeFileSync(join(home.dir, Files.manifest), '{"version": 2, "trustDomain": "cluster.local"}');
       await eventually(
         async () =>
           /warden_ca_manifest_reloads_total\{outcome="failed",service="ca"\} 1/.test(

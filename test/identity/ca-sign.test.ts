@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
-import {
-  caBundle,
-  caSign,
-  caToken,
-  InvalidPayloadError,
-  newEnvelope,
-  RemoteError,
-  StreamName,
-} from '@warden/events';
+import { caBundle, caSign, caToken, InvalidPayloadError, newEnvelope, StreamName } from '@warden/events';
 import {
   createCsr,
   decodePem,
@@ -23,32 +15,10 @@ import {
 } from '@warden/pki';
 import { CaError } from '@warden/ca';
 import { ConfigError } from '@warden/runtime';
-import { useNats, useRedis } from '@warden/testing';
-import {
-  caDir,
-  caEnv,
-  clients,
-  createToken,
-  enrol,
-  ID,
-  newKek,
-  OTHER_ID,
-  startCa,
-  TRUST_DOMAIN,
-  provisionAll,
-} from './helpers.ts';
-
-const remoteCode = (code: string) => (err: unknown) => {
-  assert.ok(err instanceof RemoteError, `expected a RemoteError, got ${String(err)}`);
-  assert.equal(err.remoteCode, code, err.message);
-  return true;
-};
+import { createToken, enrol, ID, OTHER_ID, remoteCode, TRUST_DOMAIN, useCa } from './helpers.ts';
 
 describe('CA: signing with join tokens', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  // The operator creates every stream first, as the local stack does.
-  beforeEach(() => provisionAll(nats.get()));
+  const { nats, newHome, startCa, clients } = useCa();
 
   async function issuedCount(): Promise<number> {
     const admin = await nats.get().connect('admin');
@@ -61,9 +31,9 @@ describe('CA: signing with join tokens', () => {
   }
 
   it('issues an SVID for a join token once, verifiable against the bundle and carrying the SPIFFE ID', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const token = await createToken(c);
       assert.match(token, /^wjt_[A-Za-z0-9_-]{43}$/);
       const keys = await generateKeyPair();
@@ -109,9 +79,9 @@ describe('CA: signing with join tokens', () => {
   });
 
   it('gives bad requests clear errors and changes nothing', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const token = await createToken(c);
       const sign = (csrPem: string, t = token, ttlSeconds?: number) =>
         c.agent.request(caSign, {
@@ -199,9 +169,9 @@ describe('CA: signing with join tokens', () => {
   });
 
   it('refuses token requests outside its trust domain or over the maximum TTL', async () => {
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       await assert.rejects(
         c.user.request(caToken, { spiffeId: 'spiffe://other.example/ns/a/sa/b' }),
         remoteCode('token_request'),
@@ -228,9 +198,9 @@ describe('CA: signing with join tokens', () => {
   });
 
   it('refuses to start without a usable key-encryption key or state directory, naming the setting', async () => {
-    const env = caEnv(nats.get(), redis.get(), caDir(), newKek());
+    const home = newHome();
     const expectConfig = async (overrides: NodeJS.ProcessEnv, pattern: RegExp): Promise<void> => {
-      await assert.rejects(startCa({ ...env, ...overrides }), (err: unknown) => {
+      await assert.rejects(startCa(home, overrides), (err: unknown) => {
         assert.ok(err instanceof ConfigError, String(err));
         assert.match(err.message, pattern);
         return true;
@@ -248,7 +218,7 @@ describe('CA: signing with join tokens', () => {
     await expectConfig({ WARDEN_CA_KEK: undefined, WARDEN_CA_KEK_FILE: '/nonexistent/kek' }, /cannot read/);
     // Redis down: the CA refuses to start (and leaves nothing running: this test would hang otherwise).
     await assert.rejects(
-      startCa({ ...env, WARDEN_REDIS_URL: 'redis://:secret@127.0.0.1:1' }),
+      startCa(home, { WARDEN_REDIS_URL: 'redis://:secret@127.0.0.1:1' }),
       (err: unknown) =>
         err instanceof CaError && err.code === 'redis_unavailable' && !err.message.includes('secret'),
     );

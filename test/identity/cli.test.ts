@@ -4,34 +4,24 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '@warden/cli';
 import { caSign } from '@warden/events';
-import { seedFile } from '@warden/infra';
-import { certificatePem, createCsr, createRootCertificate, generateKeyPair, KeyAlgorithm } from '@warden/pki';
-import { tempDir, useNats, useRedis } from '@warden/testing';
-import { caDir, caEnv, clients, eventually, ID, newKek, provisionAll, startCa } from './helpers.ts';
+import { createCsr, generateKeyPair, KeyAlgorithm } from '@warden/pki';
+import { captureOutput, cliEnv, tempDir, testTrustDomain } from '@warden/testing';
+import type { CapturedOutput } from '@warden/testing';
+import { eventually, ID, useCa } from './helpers.ts';
 
 describe('warden token, ca and cert commands against the CA', () => {
-  const nats = useNats();
-  const redis = useRedis();
-
-  const cli = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, {
-      io: { out: (t) => (out += t), err: (t) => (err += t) },
-      env: { WARDEN_NATS_URL: nats.get().url, WARDEN_NKEY: seedFile(nats.get().credsDir, 'user') },
-    });
-    return { code, out, err };
-  };
+  const { nats, startCa, clients } = useCa();
+  const cli = (...argv: string[]): Promise<CapturedOutput> =>
+    captureOutput((io) => runCli(argv, { io, env: cliEnv(nats.get()) }));
 
   it('creates a join token that enrols once, inspects the SVID, and revokes it', async () => {
-    await provisionAll(nats.get());
-    const ca = await startCa(caEnv(nats.get(), redis.get(), caDir(), newKek()));
+    const ca = await startCa();
     try {
       const token = await cli('token', 'create', ID, '--ttl', '5m');
       assert.equal(token.code, 0, token.err);
       assert.match(token.err, new RegExp(`for ${ID}, single use, expires `));
 
-      const c = await clients(nats.get());
+      const c = await clients();
       const keys = await generateKeyPair(KeyAlgorithm.ecdsaP256);
       const svid = await c.agent.request(caSign, {
         csrPem: await createCsr(keys, ID),
@@ -52,12 +42,7 @@ describe('warden token, ca and cert commands against the CA', () => {
 
       // Another trust domain's root: the chain does not end there.
       const otherRoot = join(dir, 'other-root.pem');
-      const stranger = await createRootCertificate({
-        trustDomain: 'elsewhere.example',
-        keys: await generateKeyPair(KeyAlgorithm.ecdsaP256),
-        notAfter: new Date(Date.now() + 3_600_000),
-      });
-      writeFileSync(otherRoot, certificatePem(stranger));
+      writeFileSync(otherRoot, (await testTrustDomain('elsewhere.example')).rootPem);
       const wrongBundle = await cli('cert', 'inspect', chainFile, '--bundle', otherRoot);
       assert.equal(wrongBundle.code, 1);
       assert.match(wrongBundle.out, /^chain: INVALID \(/m);

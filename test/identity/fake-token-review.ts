@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { FakeKubeApiServer } from '@warden/testing';
 
 export const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
 
@@ -23,19 +22,17 @@ export function fakeServiceAccountToken(subject: string): string {
 }
 
 /**
- * A stand-in for the Kubernetes API on 127.0.0.1 that answers TokenReviews with recorded replies,
- * as the real API server does: a known token is authenticated for the audiences it shares with
- * the request (none shared: unauthenticated with the server's audience error), an unknown one is
- * not, and `forbid()` answers 403 as for a CA lacking `create tokenreviews`. The real
- * @kubernetes/client-node talks HTTP to it through an ordinary kubeconfig.
+ * A stand-in for the Kubernetes API that answers TokenReviews with recorded replies, as the real
+ * API server does: a known token is authenticated for the audiences it shares with the request
+ * (none shared: unauthenticated with the server's audience error), an unknown one is not, and
+ * `forbid()` answers 403 as for a CA lacking `create tokenreviews`.
  */
-export class FakeTokenReviewApi {
+export class FakeTokenReviewApi extends FakeKubeApiServer {
   readonly requests: { method: string; path: string; authorization: string; body: unknown }[] = [];
   private readonly tokens = new Map<string, KnownToken>();
   private forbidden = false;
   /** Requests held without an answer (to test timeouts). */
   private stalled = false;
-  private server: Server | undefined;
 
   mint(known: KnownToken): string {
     const token = fakeServiceAccountToken(`system:serviceaccount:${known.namespace}:${known.serviceAccount}`);
@@ -51,30 +48,7 @@ export class FakeTokenReviewApi {
     this.stalled = on;
   }
 
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  kubeconfig(server: string): string {
-    return [
-      'apiVersion: v1',
-      'kind: Config',
-      // Plain HTTP on loopback: the client allows it only with TLS verification off.
-      `clusters: [{ name: fake, cluster: { server: "${server}", insecure-skip-tls-verify: true } }]`,
-      'users: [{ name: fake, user: { token: recorded } }]',
-      'contexts: [{ name: fake, context: { cluster: fake, user: fake } }]',
-      'current-context: fake',
-    ].join('\n');
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected override async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const path = new URL(req.url ?? '/', 'http://fake').pathname;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { after } from 'node:test';
+import { after, beforeEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { caService } from '@warden/ca';
-import { allStreams, Bus, caSign, caToken, provision } from '@warden/events';
+import { allStreams, Bus, caSign, caToken, provision, RemoteError } from '@warden/events';
 import type { ReplyOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
 import {
@@ -19,8 +19,8 @@ import {
 import type { KeyAlgorithm as KeyAlgorithmType } from '@warden/pki';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
-import type { TestNats, TestRedis } from '@warden/testing';
-import { tempDir } from '@warden/testing';
+import type { TestNats } from '@warden/testing';
+import { tempDir, useNats, useRedis } from '@warden/testing';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const ID = 'spiffe://cluster.local/ns/payments/sa/api';
@@ -28,23 +28,41 @@ export const OTHER_ID = 'spiffe://cluster.local/ns/payments/sa/worker';
 
 export const newKek = (): string => randomBytes(32).toString('base64');
 
-/** A fresh CA state directory, removed when the test file ends. */
-export function caDir(): string {
-  const dir = tempDir('ca');
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+/** A CA's durable state: its folder (removed when the test file ends), its KEK, and its settings. */
+export type CaHome = { readonly dir: string; readonly kek: string; readonly env: NodeJS.ProcessEnv };
 
-export function caEnv(nats: TestNats, redis: TestRedis, dir: string, kek: string): NodeJS.ProcessEnv {
+/**
+ * What every CA test suite sets up: real NATS and Redis, every stream provisioned before each
+ * test, and CAs in new (or given) homes with their clients.
+ */
+export function useCa() {
+  const nats = useNats();
+  const redis = useRedis();
+  beforeEach(() => provisionAll(nats.get()));
+  const newHome = (): CaHome => {
+    const dir = tempDir('ca');
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const kek = newKek();
+    const env = {
+      WARDEN_NATS_URL: nats.get().url,
+      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'ca'),
+      WARDEN_HTTP_PORT: '0',
+      WARDEN_LOG_LEVEL: 'silent',
+      WARDEN_INSTANCE: 'ca-test',
+      WARDEN_REDIS_URL: redis.get().url,
+      WARDEN_CA_DIR: dir,
+      WARDEN_CA_KEK: kek,
+    };
+    return { dir, kek, env };
+  };
   return {
-    WARDEN_NATS_URL: nats.url,
-    WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
-    WARDEN_HTTP_PORT: '0',
-    WARDEN_LOG_LEVEL: 'silent',
-    WARDEN_INSTANCE: 'ca-test',
-    WARDEN_REDIS_URL: redis.url,
-    WARDEN_CA_DIR: dir,
-    WARDEN_CA_KEK: kek,
+    nats,
+    redis,
+    newHome,
+    /** The CA service, in-process, in `home` (a new one unless given) with `extra` settings. */
+    startCa: (home: CaHome = newHome(), extra: NodeJS.ProcessEnv = {}): Promise<RunningService> =>
+      runService(caService, { ...home.env, ...extra }),
+    clients: (): Promise<Clients> => clients(nats.get()),
   };
 }
 
@@ -52,7 +70,7 @@ export function caEnv(nats: TestNats, redis: TestRedis, dir: string, kek: string
  * What the local stack does before any service starts: the operator creates every stream, so the
  * CA can write the audit log (owned by the enforcer) and consume revocations without the enforcer.
  */
-export async function provisionAll(nats: TestNats): Promise<void> {
+async function provisionAll(nats: TestNats): Promise<void> {
   const admin = await nats.connect('admin');
   try {
     await provision(admin, { streams: allStreams });
@@ -61,12 +79,10 @@ export async function provisionAll(nats: TestNats): Promise<void> {
   }
 }
 
-export const startCa = (env: NodeJS.ProcessEnv): Promise<RunningService> => runService(caService, env);
-
 export type Clients = { user: Bus; agent: Bus; userNc: NatsConnection; agentNc: NatsConnection };
 
 /** People create tokens (`user`); agents ask for certificates (`agent`), each with its own creds. */
-export async function clients(nats: TestNats): Promise<Clients> {
+async function clients(nats: TestNats): Promise<Clients> {
   const userNc = await nats.connect('user');
   const agentNc = await nats.connect('agent');
   return {
@@ -76,6 +92,13 @@ export async function clients(nats: TestNats): Promise<Clients> {
     agentNc,
   };
 }
+
+/** For assert.rejects: the CA answered with this error code. */
+export const remoteCode = (code: string) => (err: unknown) => {
+  assert.ok(err instanceof RemoteError, `expected a RemoteError, got ${String(err)}`);
+  assert.equal(err.remoteCode, code, err.message);
+  return true;
+};
 
 export type Svid = ReplyOf<typeof caSign> & { keys: CryptoKeyPair; keyPem: string };
 type CryptoKeyPair = Awaited<ReturnType<typeof generateKeyPair>>;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApiTokenReviewer, loadKubeConfig, ReviewerUnavailableError } from '@warden/ca';
@@ -11,8 +10,7 @@ describe('ApiTokenReviewer (recorded TokenReview replies over HTTP)', () => {
   const api = new FakeTokenReviewApi();
   let kubeconfig: string;
   before(async () => {
-    kubeconfig = join(tempDir('ca-kube'), 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeconfig(await api.start()));
+    kubeconfig = await api.start();
   });
   after(() => api.stop());
 
@@ -84,10 +82,8 @@ describe('ApiTokenReviewer (recorded TokenReview replies over HTTP)', () => {
       api.stall(false);
     }
     const closed = new FakeTokenReviewApi();
-    const address = await closed.start();
+    const nowhere = await closed.start();
     await closed.stop();
-    const nowhere = join(tempDir('ca-kube'), 'kubeconfig');
-    writeFileSync(nowhere, closed.kubeconfig(address));
     await assert.rejects(
       new ApiTokenReviewer(loadKubeConfig({ kubeconfig: nowhere })).review(token, ['x']),
       noToken,

@@ -1,69 +1,47 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Files, localKms, sealContext } from '@warden/ca';
 import type { SealedBox } from '@warden/ca';
 import { caBundle, enforceRevoke } from '@warden/events';
 import { freePort } from '@warden/infra';
 import {
-  certificatePem,
   ChainProblem,
   ChainVerificationError,
-  createCsr,
-  createIntermediateCertificate,
-  createRootCertificate,
-  exportPrivateKeyPem,
-  generateKeyPair,
   importPrivateKey,
-  issueLeafCertificate,
   KeyAlgorithm,
   loadCertificate,
   normaliseSerial,
   verifyChain,
-  verifyCsr,
   X509Crl,
 } from '@warden/pki';
-import { useNats, useRedis } from '@warden/testing';
-import {
-  caDir,
-  caEnv,
-  clients,
-  enrol,
-  eventually,
-  ID,
-  newKek,
-  OTHER_ID,
-  startCa,
-  TRUST_DOMAIN,
-  provisionAll,
-} from './helpers.ts';
+import { crlBlocks, testLeaf, testTrustDomain } from '@warden/testing';
+import type { CaHome } from './helpers.ts';
+import { enrol, eventually, ID, OTHER_ID, TRUST_DOMAIN, useCa } from './helpers.ts';
 import type { Identity } from './tls-handshake.ts';
-import { handshake } from './tls-handshake.ts';
+import { handshake, identityOf } from './tls-handshake.ts';
 
 describe('mTLS with issued SVIDs', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  // The operator creates every stream first, as the local stack does.
-  beforeEach(() => provisionAll(nats.get()));
+  const { newHome, startCa, clients } = useCa();
 
   it('completes TLS 1.3 mTLS, each side seeing the other SPIFFE ID; refuses foreign and expired certificates', async () => {
-    const dir = caDir();
-    const kek = newKek();
-    const ca = await startCa(caEnv(nats.get(), redis.get(), dir, kek));
+    const home = newHome();
+    const ca = await startCa(home);
     try {
-      const c = await clients(nats.get());
+      const c = await clients();
       const roots = (await c.agent.request(caBundle, {})).rootsPem.join('');
       const serverSvid = await enrol(c, ID);
       const clientSvid = await enrol(c, OTHER_ID, KeyAlgorithm.rsa2048);
-      const server = { key: serverSvid.keyPem, cert: serverSvid.chainPem.join('') };
-      const client = { key: clientSvid.keyPem, cert: clientSvid.chainPem.join('') };
+      const server = identityOf(serverSvid);
+      const client = identityOf(clientSvid);
 
       const ok = await handshake(server, client, roots, ID);
       assert.deepEqual(ok, { clientSaw: ID, serverSaw: OTHER_ID });
 
       // A client certificate from another trust domain's CA.
-      const foreign = await foreignIdentity('other.example', 'spiffe://other.example/ns/payments/sa/worker');
+      const otherDomain = await testTrustDomain('other.example');
+      const foreign = identityOf(await otherDomain.leaf('spiffe://other.example/ns/payments/sa/worker'));
       const refusedForeign = await handshake(server, foreign, roots, ID);
       assert.equal(refusedForeign.serverSaw, null);
       assert.equal(refusedForeign.clientSaw, null);
@@ -80,7 +58,7 @@ describe('mTLS with issued SVIDs', () => {
       assert.ok(refusedServer.clientError, 'the client reports the failure');
 
       // An expired certificate signed by this CA's own intermediate (opened here with the KEK).
-      const expired = await expiredIdentity(dir, kek, OTHER_ID);
+      const expired = await expiredIdentity(home, OTHER_ID);
       const refusedExpired = await handshake(server, expired, roots, ID);
       assert.equal(refusedExpired.serverSaw, null);
       assert.equal(refusedExpired.clientSaw, null);
@@ -97,19 +75,14 @@ describe('mTLS with issued SVIDs', () => {
 });
 
 describe('bundle and CRL over HTTP', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  beforeEach(() => provisionAll(nats.get()));
+  const { newHome, startCa, clients } = useCa();
 
   it('serves the bundle and a CRL with which a TLS server refuses a revoked certificate', async () => {
     const port = await freePort();
-    const ca = await startCa({
-      ...caEnv(nats.get(), redis.get(), caDir(), newKek()),
-      WARDEN_CA_HTTP_PORT: String(port),
-    });
+    const ca = await startCa(newHome(), { WARDEN_CA_HTTP_PORT: String(port) });
     try {
       const base = `http://127.0.0.1:${port}`;
-      const c = await clients(nats.get());
+      const c = await clients();
       const bundle = await c.agent.request(caBundle, {});
       const roots = bundle.rootsPem.join('');
       assert.equal(await (await fetch(`${base}/v1/bundle.pem`)).text(), roots);
@@ -120,7 +93,6 @@ describe('bundle and CRL over HTTP', () => {
       const server = await enrol(c, ID);
       const revoked = await enrol(c, OTHER_ID);
       const kept = await enrol(c, 'spiffe://cluster.local/ns/payments/sa/kept');
-      const asIdentity = (s: typeof server): Identity => ({ key: s.keyPem, cert: s.chainPem.join('') });
       await c.user.publish(enforceRevoke, { serial: revoked.serial, reason: 'test' });
 
       let crl: string[] = [];
@@ -128,7 +100,7 @@ describe('bundle and CRL over HTTP', () => {
         async () => {
           const pem = await (await fetch(`${base}/v1/crl.pem`)).text();
           // node:tls takes one CRL per array element.
-          crl = pem.match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n/g) ?? [];
+          crl = crlBlocks(pem);
           const lists = (crl: string | Buffer): boolean =>
             new X509Crl(crl).entries.some((e) => normaliseSerial(e.serialNumber) === revoked.serial);
           const der = Buffer.from(await (await fetch(`${base}/v1/crl`)).arrayBuffer());
@@ -140,10 +112,10 @@ describe('bundle and CRL over HTTP', () => {
       );
       assert.equal(crl.length, 2, 'the root CRL and the intermediate CRL');
 
-      const refused = await handshake(asIdentity(server), asIdentity(revoked), roots, ID, crl);
+      const refused = await handshake(identityOf(server), identityOf(revoked), roots, ID, crl);
       assert.equal(refused.serverSaw, null);
       assert.equal(refused.clientSaw, null);
-      const accepted = await handshake(asIdentity(server), asIdentity(kept), roots, ID, crl);
+      const accepted = await handshake(identityOf(server), identityOf(kept), roots, ID, crl);
       assert.equal(accepted.serverSaw, 'spiffe://cluster.local/ns/payments/sa/kept');
     } finally {
       await ca.stop('test');
@@ -151,50 +123,16 @@ describe('bundle and CRL over HTTP', () => {
   });
 });
 
-async function foreignIdentity(trustDomain: string, spiffeId: string): Promise<Identity> {
-  const rootKeys = await generateKeyPair();
-  const root = await createRootCertificate({
-    trustDomain,
-    keys: rootKeys,
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const interKeys = await generateKeyPair();
-  const inter = await createIntermediateCertificate({
-    trustDomain,
-    keys: interKeys,
-    issuer: { certificate: root, privateKey: rootKeys.privateKey },
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const keys = await generateKeyPair();
-  const csr = await verifyCsr(await createCsr(keys, spiffeId));
-  const leaf = await issueLeafCertificate({
-    spiffeId,
-    publicKey: csr.spki,
-    issuer: { certificate: inter, privateKey: interKeys.privateKey },
-    ttlSeconds: 3600,
-  });
-  return {
-    key: await exportPrivateKeyPem(keys.privateKey),
-    cert: certificatePem(leaf) + certificatePem(inter),
-  };
-}
-
-async function expiredIdentity(dir: string, kek: string, spiffeId: string): Promise<Identity> {
-  const box = JSON.parse(readFileSync(join(dir, Files.intermediateKey), 'utf8')) as SealedBox;
-  const der = await localKms(Buffer.from(kek, 'base64')).open(box, sealContext(TRUST_DOMAIN, 'intermediate'));
-  const intermediatePem = readFileSync(join(dir, Files.intermediateCert), 'utf8');
+/** An expired certificate signed by this CA's own intermediate, its key opened with the KEK. */
+async function expiredIdentity(home: CaHome, spiffeId: string): Promise<Identity> {
+  const box = JSON.parse(readFileSync(join(home.dir, Files.intermediateKey), 'utf8')) as SealedBox;
+  const kms = localKms(Buffer.from(home.kek, 'base64'));
+  const der = await kms.open(box, sealContext(TRUST_DOMAIN, 'intermediate'));
   const issuer = {
-    certificate: loadCertificate(intermediatePem),
+    certificate: loadCertificate(readFileSync(join(home.dir, Files.intermediateCert), 'utf8')),
     privateKey: await importPrivateKey(der, KeyAlgorithm.ecdsaP256),
   };
-  const keys = await generateKeyPair();
-  const csr = await verifyCsr(await createCsr(keys, spiffeId));
-  const leaf = await issueLeafCertificate({
-    spiffeId,
-    publicKey: csr.spki,
-    issuer,
-    ttlSeconds: 60,
-    now: new Date(Date.now() - 2 * 86_400_000),
-  });
-  return { key: await exportPrivateKeyPem(keys.privateKey), cert: certificatePem(leaf) + intermediatePem };
+  return identityOf(
+    await testLeaf(issuer, spiffeId, { ttlSeconds: 60, now: new Date(Date.now() - 2 * 86_400_000) }),
+  );
 }

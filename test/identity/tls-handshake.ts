@@ -1,11 +1,15 @@
 import { connect, createServer } from 'node:tls';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { MAX_CRL_BLOCKS, parseCrls, peerSpiffeId } from '@warden/pki';
-
-const crlBlocks = (text: string): string[] =>
-  parseCrls(text, 'CRLs', { maxBytes: 1 << 20, maxBlocks: MAX_CRL_BLOCKS }).map((crl) => crl.pem);
+import { peerSpiffeId } from '@warden/pki';
+import { crlBlocks } from '@warden/testing';
 
 export type Identity = { key: string; cert: string };
+
+/** A key and its chain (an SVID the CA issued, or a test CA's leaf) as a TLS endpoint presents them. */
+export const identityOf = (svid: { keyPem: string; chainPem: readonly string[] }): Identity => ({
+  key: svid.keyPem,
+  cert: svid.chainPem.join(''),
+});
 
 /** Node's default server-identity check wants a DNS name; SVIDs carry a SPIFFE ID instead. */
 const expectPeer = (spiffeId: string) => (_host: string, cert: PeerCertificate) =>

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir, useNats, useRedis } from '@warden/testing';
+import { useNats, useRedis } from '@warden/testing';
 import { FakeKubeApi } from './fake-kube.ts';
 import { ChangeLog, eventually, query, startTopologyService, topologyEnv } from './helpers.ts';
 
@@ -49,9 +49,7 @@ describe('topology: kubernetes source (recorded API responses)', () => {
   it('lists, watches, resumes from the last resource version, and relists after 410 Gone', async () => {
     const api = new FakeKubeApi();
     for (const name of Object.keys(paths) as (keyof typeof paths)[]) api.setList(paths[name], recorded(name));
-    const server = await api.start();
-    const kubeconfig = join(tempDir('topology-kube'), 'kubeconfig');
-    writeFileSync(kubeconfig, api.kubeconfig(server));
+    const kubeconfig = await api.start();
     const admin = await nats.get().connect('admin');
     const changes = await ChangeLog.start(admin);
     const service = await startTopologyService(

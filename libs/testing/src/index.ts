@@ -1,3 +1,6 @@
+export type { CapturedOutput, OutputStreams } from './cli.ts';
+export { captureOutput, cliEnv } from './cli.ts';
+export { FakeKubeApiServer } from './fake-kube-api.ts';
 export type { TestNats, TestRedis, TestVictoriaMetrics } from './harness.ts';
 export {
   redisCommand,
