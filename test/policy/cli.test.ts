@@ -2,36 +2,20 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '@warden/cli';
-import { binary, seedFile } from '@warden/infra';
-import { policyConfig, startPolicyService } from '@warden/policy';
-import { runService } from '@warden/runtime';
-import { useNats } from '@warden/testing';
+import { captureOutput, cliEnv, useNats } from '@warden/testing';
+import type { CapturedOutput } from '@warden/testing';
+import { startPolicy } from './helpers.ts';
 
 const testdata = join(import.meta.dirname, 'testdata');
 
 describe('warden apply and warden policy, against the policy service', () => {
   const nats = useNats();
 
-  const cli = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const code = await runCli(argv, {
-      io: { out: (t) => (out += t), err: (t) => (err += t) },
-      env: { WARDEN_NATS_URL: nats.get().url, WARDEN_NKEY: seedFile(nats.get().credsDir, 'user') },
-    });
-    return { code, out, err };
-  };
+  const cli = (...argv: string[]): Promise<CapturedOutput> =>
+    captureOutput((io) => runCli(argv, { io, env: cliEnv(nats.get()) }));
 
   it('applies a folder, shows, tests, rolls back, and reports a rejected file with its position', async () => {
-    const service = await runService(
-      { name: 'policy', config: policyConfig, start: startPolicyService },
-      {
-        WARDEN_NATS_URL: nats.get().url,
-        WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'policy'),
-        WARDEN_LOG_LEVEL: 'silent',
-        WARDEN_OPA_PATH: binary('opa'),
-      },
-    );
+    const service = await startPolicy(nats.get());
     try {
       const applied = await cli(
         'apply',

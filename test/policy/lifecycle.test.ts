@@ -15,11 +15,10 @@ import {
   policySubmit,
 } from '@warden/events';
 import type { DataOf, Envelope } from '@warden/events';
-import { binary, seedFile } from '@warden/infra';
-import { policyConfig, startPolicyService } from '@warden/policy';
-import { runService } from '@warden/runtime';
+import { seedFile } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
+import { startPolicy } from './helpers.ts';
 
 type Outcome =
   | { type: 'committed'; event: Envelope<DataOf<typeof policyCommitted>> }
@@ -69,15 +68,7 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
     submit: (data: DataOf<typeof policySubmit>) => Promise<Outcome>;
     user: Bus;
   }> {
-    const service = await runService(
-      { name: 'policy', config: policyConfig, start: startPolicyService },
-      {
-        WARDEN_NATS_URL: nats.get().url,
-        WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'policy'),
-        WARDEN_LOG_LEVEL: 'silent',
-        WARDEN_OPA_PATH: binary('opa'),
-      },
-    );
+    const service = await startPolicy(nats.get());
     const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
     const outcomes = new Map<string, (o: Outcome) => void>();
     user.subscribe(policyCommitted, (event) =>
