@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -51,6 +51,21 @@ spec:
       findings.some((f) => f.kind === 'conflict'),
       out,
     );
+  });
+
+  it('refuses to apply a file that declares no kind it knows, before submitting anything', async () => {
+    const folder = join(dir, 'apply');
+    mkdirSync(folder);
+    writeFileSync(join(folder, '10-mesh.yaml'), 'kind: MeshDefaults\ndefault: deny\n');
+    writeFileSync(join(folder, '20-gateway.yaml'), 'apiVersion: networking.istio.io/v1\nkind: Gateway\n');
+    const { code, err } = await cli('apply', '-f', folder);
+    assert.equal(code, 2);
+    assert.match(
+      err,
+      /20-gateway\.yaml: a document has kind "Gateway"; .*AuthorizationPolicy or MeshDefaults/,
+    );
+    writeFileSync(join(folder, '20-gateway.yaml'), 'default: deny\n');
+    assert.match((await cli('apply', '-f', folder)).err, /20-gateway\.yaml: a document has no kind: field/);
   });
 
   it('reports a broken file with its position', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { messageOf } from '@warden/core';
 import {
   MAX_POLICY_TEXT_BYTES,
   policyCommitted,
@@ -14,11 +15,15 @@ import type { Bus, DataOf } from '@warden/events';
 import { buildRevision, PolicyStore } from '@warden/policy-store';
 import {
   analyzePolicies,
+  BundleKind,
   checkEquivalence,
+  declaredKind,
   formatAuthorizationPolicies,
   minimizePolicies,
   parseAuthorizationPolicies,
+  policyFileExtensions,
   suggestPolicies,
+  UnknownKindError,
 } from '@warden/policy-engine';
 import type {
   AuthorizationPolicy,
@@ -44,12 +49,15 @@ function policyFiles(path: string): string[] {
   }
   if (!stat.isDirectory()) return [path];
   return readdirSync(path)
-    .filter((f) => ['.yaml', '.yml', '.rego'].includes(extname(f)))
+    .filter((f) => policyFileExtensions.includes(extname(f)))
     .sort()
     .map((f) => join(path, f));
 }
 
-/** What a file holds, judged by its extension and (for YAML) its top-level keys. */
+/**
+ * A file as a submission of the kind it declares: `.rego`, or the YAML's `kind:`
+ * (AuthorizationPolicy or MeshDefaults). A file that declares no kind Warden knows is refused here.
+ */
 function submissionFor(file: string, options: { dryRun: boolean; entrypoint?: string }): Submission {
   const text = readFileSync(file, 'utf8');
   if (Buffer.byteLength(text) > MAX_POLICY_TEXT_BYTES) {
@@ -57,30 +65,17 @@ function submissionFor(file: string, options: { dryRun: boolean; entrypoint?: st
       `${file} is ${Buffer.byteLength(text)} bytes; one submission holds at most ${MAX_POLICY_TEXT_BYTES}: split it`,
     );
   }
-  const name = basename(file);
-  if (extname(file) === '.rego') {
-    return {
-      kind: 'rego',
-      text,
-      file: name,
-      dryRun: options.dryRun,
-      ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
-    };
-  }
-  let first: unknown;
+  let kind: BundleKind;
   try {
-    first = parseYaml(text.split(/^---\s*$/m).find((d) => d.trim()) ?? '');
-  } catch {
-    // The policy service reports YAML errors with their position; send it as it is.
+    kind = declaredKind(file, text);
+  } catch (err) {
+    if (err instanceof UnknownKindError) throw new UsageError(err.message);
+    throw err;
   }
-  const isMeshDefaults =
-    first !== null && typeof first === 'object' && !('apiVersion' in first) && 'default' in first;
-  return {
-    kind: isMeshDefaults ? 'mesh-defaults' : 'authorization-policy',
-    text,
-    file: name,
-    dryRun: options.dryRun,
-  };
+  const common = { text, file: basename(file), dryRun: options.dryRun };
+  if (kind === BundleKind.rego)
+    return { kind, ...common, ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}) };
+  return { kind, ...common };
 }
 
 /** Publishes a submission and waits for the policy service's verdict on it. */
@@ -220,9 +215,7 @@ async function registryWorkloads(ctx: CommandContext): Promise<KnownWorkload[] |
     const { workloads } = await queryAll(await ctx.bus(), { what: 'registry' });
     return workloads.map((w) => ({ namespace: w.namespace, labels: w.labels }));
   } catch (err) {
-    ctx.io.err(
-      `(no topology registry: ${err instanceof Error ? err.message : String(err)}; selectors not checked)\n`,
-    );
+    ctx.io.err(`(no topology registry: ${messageOf(err)}; selectors not checked)\n`);
     return undefined;
   }
 }
@@ -236,7 +229,7 @@ export const policyCommands: Command[] = [
   {
     path: ['apply'],
     summary:
-      'submit policy files (.yaml AuthorizationPolicy or mesh defaults, .rego) and wait for each verdict',
+      'submit policy files (.yaml with kind: AuthorizationPolicy or MeshDefaults, .rego) and wait for each verdict',
     args: '-f <file|dir>',
     options: {
       file: { type: 'string', short: 'f' },
@@ -249,14 +242,21 @@ export const policyCommands: Command[] = [
       if (typeof path !== 'string') throw new UsageError('apply needs -f <file|dir>');
       const files = policyFiles(path);
       if (files.length === 0) throw new UsageError(`no .yaml, .yml or .rego files in ${path}`);
+      const entrypoint = typeof values['entrypoint'] === 'string' ? values['entrypoint'] : undefined;
+      // Every file states its kind before any is submitted.
+      const submissions = files.map(
+        (file) =>
+          [
+            file,
+            submissionFor(file, {
+              dryRun: values['dry-run'] === true,
+              ...(entrypoint ? { entrypoint } : {}),
+            }),
+          ] as const,
+      );
       const bus = await ctx.bus();
       let ok = true;
-      for (const file of files) {
-        const entrypoint = typeof values['entrypoint'] === 'string' ? values['entrypoint'] : undefined;
-        const data = submissionFor(file, {
-          dryRun: values['dry-run'] === true,
-          ...(entrypoint ? { entrypoint } : {}),
-        });
+      for (const [file, data] of submissions) {
         ok = report(ctx, file, await submitAndWait(bus, data, seconds(values))) && ok;
       }
       return ok ? 0 : 1;
@@ -337,7 +337,7 @@ export const policyCommands: Command[] = [
       try {
         request = parseYaml(readFileSync(file, 'utf8')) as AuthzRequest;
       } catch (err) {
-        throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new UsageError(`cannot read ${file}: ${messageOf(err)}`);
       }
       const store = await PolicyStore.open(await ctx.nc());
       const revision =

@@ -19,7 +19,14 @@ export { checkMeshDefault, MESH_DEFAULTS_KIND, parseMeshDefault } from './authz/
 export type { MeshDefaultCheck, MeshDefaultParse, MeshDefaultProblem } from './authz/mesh-default.ts';
 export { BundleKind, bundleKinds, buildPolicyRevision, parsePolicyBundle } from './bundle.ts';
 export type { AuthorizationPolicyBundle, MeshDefaultsBundle, PolicyBundle, RegoBundle } from './bundle.ts';
-export { declaredKind, MESH_SCOPE, translatorFor, translators, yamlKinds } from './translate.ts';
+export {
+  declaredKind,
+  MESH_SCOPE,
+  policyFileExtensions,
+  translatorFor,
+  translators,
+  yamlKinds,
+} from './translate.ts';
 export type { PolicyText, TranslatedPolicy, Translation, TranslateOptions, Translator } from './translate.ts';
 export { attributes, parseConditionKey } from './authz/attributes.ts';
 export type { Attribute } from './authz/attributes.ts';

@@ -134,6 +134,8 @@ export const yamlKinds: Readonly<Record<string, BundleKind>> = {
 };
 
 const yamlExtensions = ['.yaml', '.yml'];
+/** The extensions of the files a policy folder holds. */
+export const policyFileExtensions: readonly string[] = ['.rego', ...yamlExtensions];
 const expected = `.rego for Rego, .yaml or .yml with kind: ${Object.keys(yamlKinds).join(' or ')}`;
 
 /**
