@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine: Node.js 24 from the npm registry, Debian packages,
-# the Go-built infrastructure tools, and the npm workspace. A second run with everything present
-# only checks stamps and takes seconds.
+# the Go-built infrastructure tools, the npm workspace and the `warden` command in .tools/bin. A
+# second run with everything present only checks stamps and takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -55,13 +55,60 @@ build_go_tools() {
   echo "$sum" >"$tools/bin/.stamp"
 }
 
+# The stamp holds the lock's checksum, then every node_modules folder npm ci wrote (the root's and
+# any workspace's own, such as libs/events/node_modules): all must still exist, or npm ci runs again.
+npm_stamp=node_modules/.warden-stamp
+
+npm_workspace_current() {
+  local sum=$1 first dir
+  [[ -r $npm_stamp ]] || return 1
+  {
+    read -r first || return 1
+    [[ $first == "v2 $sum" ]] || return 1
+    while read -r dir; do [[ -d $dir ]] || return 1; done
+  } <"$npm_stamp"
+}
+
 install_npm_workspace() {
   local sum
   sum=$( (cat package-lock.json; echo "$node_version") | sha256sum | cut -c1-16)
-  if [[ -d node_modules && "$(cat node_modules/.warden-stamp 2>/dev/null)" == "$sum" ]]; then return; fi
+  npm_workspace_current "$sum" && return
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
-  echo "$sum" >node_modules/.warden-stamp
+  # Every `<prefix>node_modules` the lock places packages in and npm ci created (a folder holding
+  # only optional packages for other platforms is not created).
+  {
+    echo "v2 $sum"
+    node -e '
+      const { existsSync, readFileSync } = require("node:fs");
+      const lock = JSON.parse(readFileSync("package-lock.json", "utf8"));
+      const dirs = new Set();
+      for (const key of Object.keys(lock.packages ?? {})) {
+        const at = key.indexOf("node_modules/");
+        if (at >= 0) dirs.add(key.slice(0, at + "node_modules".length));
+      }
+      for (const dir of [...dirs].sort()) if (existsSync(dir)) console.log(dir);
+    '
+  } >"$npm_stamp.tmp"
+  mv "$npm_stamp.tmp" "$npm_stamp"
+}
+
+# `warden` on PATH (with .tools/bin): the repository's CLI with its own Node.js, from any directory,
+# using the repository's .warden unless WARDEN_HOME says otherwise.
+install_warden_command() {
+  local wrapper=$tools/bin/warden text
+  text=$(
+    printf '#!/usr/bin/env bash\n'
+    printf '# Written by scripts/setup.sh: the warden CLI of %s, whatever the PATH and directory.\n' "$root"
+    printf 'root=%q\n' "$root"
+    printf 'export WARDEN_HOME=${WARDEN_HOME:-$root}\n'
+    printf 'exec "$root/.tools/node/bin/node" "$root/cli/src/main.ts" "$@"\n'
+  )
+  [[ -x $wrapper && "$(cat "$wrapper")" == "$text" ]] && return
+  mkdir -p "$tools/bin"
+  printf '%s\n' "$text" >"$wrapper.tmp"
+  chmod +x "$wrapper.tmp"
+  mv "$wrapper.tmp" "$wrapper"
 }
 
 need() {
@@ -84,3 +131,4 @@ export PATH=$tools/node/bin:$tools/bin:$PATH
 install_debian_packages
 build_go_tools
 install_npm_workspace
+install_warden_command

@@ -17,6 +17,10 @@ export type CommandContext = {
   readonly output: OutputFormat;
   /** The environment the command was started with (tests pass their own). */
   readonly env: NodeJS.ProcessEnv;
+  /** The directory the command was started in; relative paths are relative to it. */
+  readonly cwd: string;
+  /** The local stack's folder (credentials, status.json): `$WARDEN_HOME/.warden`, else `./.warden`. */
+  readonly wardenDir: string;
   /** Opens (once) a NATS connection with the configured identity. */
   bus(): Promise<Bus>;
   nc(): Promise<NatsConnection>;
@@ -33,6 +37,8 @@ export type Command = {
   /** Positional arguments, as shown in help: '<event> [qualifier=value ...]'. */
   readonly args?: string;
   readonly options?: CommandOptions;
+  /** What an option means, by its name, for `--help` (which shows every option, described or not). */
+  readonly optionHelp?: Readonly<Record<string, string>>;
   run(ctx: CommandContext, positionals: string[], values: Record<string, unknown>): Promise<number>;
 };
 

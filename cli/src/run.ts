@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, EventsError, Principal } from '@warden/events';
@@ -37,21 +37,75 @@ export type RunOptions = {
   cwd?: string;
 };
 
+const globalHelp = [
+  'global options:',
+  '  -s, --server URL     NATS server (env WARDEN_NATS_URL; default nats://127.0.0.1:4222)',
+  '      --nkey FILE      nkey seed file (env WARDEN_NKEY; default $WARDEN_HOME/.warden/creds/<identity>.nk)',
+  '      --identity NAME  whose credentials to use (default user)',
+  '  -o, --output FORMAT  text, json, or dot for graphs (default text)',
+  '  -h, --help           this help; `warden <command> --help` for one command',
+  '',
+  'WARDEN_HOME is the folder whose .warden (credentials, stack status) is used; default the current',
+  'directory. The .tools/bin/warden that scripts/setup.sh writes sets it to the repository.',
+  '',
+];
+
+/** Lines `  <words>  <summary>`, aligned. */
+function commandList(list: readonly Command[]): string[] {
+  const width = Math.max(...list.map((c) => c.path.join(' ').length));
+  return list.map((c) => `  ${c.path.join(' ').padEnd(width)}  ${c.summary}`);
+}
+
 function usage(): string {
-  const width = Math.max(...commands.map((c) => `${c.path.join(' ')} ${c.args ?? ''}`.length));
-  const lines = commands.map((c) => `  ${`${c.path.join(' ')} ${c.args ?? ''}`.padEnd(width)}  ${c.summary}`);
   return [
     'usage: warden <command> [options]',
+    '       warden <command> --help   (or warden help <command>) for its arguments and options',
     '',
     'commands:',
-    ...lines,
+    ...commandList(commands),
     '',
-    'global options:',
-    '  -s, --server URL     NATS server (env WARDEN_NATS_URL; default nats://127.0.0.1:4222)',
-    '      --nkey FILE      nkey seed file (env WARDEN_NKEY; default .warden/creds/<identity>.nk)',
-    '      --identity NAME  whose credentials to use (default user)',
-    '  -o, --output FORMAT  text, json, or dot for graphs (default text)',
+    ...globalHelp,
+  ].join('\n');
+}
+
+/** The commands under a group of words (`policy`, `ca`), as help for the group. */
+function groupUsage(words: readonly string[], list: readonly Command[]): string {
+  return [
+    `usage: warden ${words.join(' ')} <command> [options]`,
     '',
+    'commands:',
+    ...commandList(list),
+    '',
+    "run 'warden <command> --help' for a command's arguments and options",
+    '',
+  ].join('\n');
+}
+
+/** One command's usage, summary and options, generated from its definition. */
+function commandUsage(command: Command): string {
+  const options = Object.entries(command.options ?? {});
+  const usageLine = ['usage: warden', ...command.path, command.args, options.length ? '[options]' : '']
+    .filter(Boolean)
+    .join(' ');
+  const flags = options.map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${name.toUpperCase().replace(/-/g, '_')}` : ''}`;
+    const notes = [
+      command.optionHelp?.[name] ?? '',
+      o.multiple ? 'may be repeated' : '',
+      o.default !== undefined && o.default !== false ? `default ${String(o.default)}` : '',
+    ].filter(Boolean);
+    return { flag, note: notes.join('; ') };
+  });
+  const width = Math.max(0, ...flags.map((f) => f.flag.length));
+  return [
+    usageLine,
+    '',
+    command.summary,
+    '',
+    ...(flags.length
+      ? ['options:', ...flags.map((f) => `  ${f.flag.padEnd(width)}  ${f.note}`.trimEnd()), '']
+      : []),
+    ...globalHelp,
   ].join('\n');
 }
 
@@ -64,11 +118,32 @@ function findCommand(words: readonly string[]): { command: Command; rest: string
   return best ? { command: best, rest: words.slice(best.path.length) } : null;
 }
 
+/**
+ * The help for `words` (`--help` after them, or `warden help <words>`): a command's own help, the
+ * commands of a group, or everything. Null if the words name nothing.
+ */
+function helpFor(words: readonly string[]): string | null {
+  if (words.length === 0) return usage();
+  const found = findCommand(words);
+  if (found) return commandUsage(found.command);
+  const group = commands.filter(
+    (c) => c.path.length > words.length && words.every((w, i) => c.path[i] === w),
+  );
+  return group.length ? groupUsage(words, group) : null;
+}
+
+/** The folder whose `.warden` holds the stack's credentials and status. */
+function wardenHome(env: NodeJS.ProcessEnv, cwd: string): string {
+  const home = env['WARDEN_HOME'];
+  return home ? resolve(cwd, home) : cwd;
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function runCli(argv: readonly string[], options: RunOptions): Promise<number> {
   const { io } = options;
   const env = options.env ?? process.env;
   let nc: NatsConnection | undefined;
+  let missingSeed: string | undefined;
   try {
     // First pass: find the command, so its own options can be parsed with the global ones.
     const loose = parseArgs({
@@ -77,12 +152,21 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
       allowPositionals: true,
       strict: false,
     });
-    const found = findCommand(loose.positionals);
-    if (loose.values.help || loose.positionals.length === 0) {
+    const words = loose.positionals;
+    if (words.length === 0 && !loose.values.help) {
       io.out(usage());
-      return loose.values.help ? 0 : 2;
+      return 2;
     }
-    if (!found) throw new UsageError(`unknown command: ${loose.positionals.join(' ')}`);
+    // Help never parses the command's options strictly and never connects.
+    if (loose.values.help || words[0] === 'help') {
+      const target = words[0] === 'help' ? words.slice(1) : words;
+      const text = helpFor(target);
+      if (text === null) throw new UsageError(`unknown command: ${target.join(' ')}`);
+      io.out(text);
+      return 0;
+    }
+    const found = findCommand(words);
+    if (!found) throw new UsageError(`unknown command: ${words.join(' ')}`);
     const { command } = found;
     const parsed = parseArgs({
       args: [...argv],
@@ -101,16 +185,19 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
     }
     const server =
       (parsed.values.server as string | undefined) ?? env['WARDEN_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-    const nkey =
-      (parsed.values.nkey as string | undefined) ??
-      env['WARDEN_NKEY'] ??
-      defaultSeed(options.cwd ?? process.cwd(), identity);
+    const cwd = options.cwd ?? process.cwd();
+    const wardenDir = join(wardenHome(env, cwd), '.warden');
+    const nkeyGiven = (parsed.values.nkey as string | undefined) ?? env['WARDEN_NKEY'];
+    const nkey = nkeyGiven ? resolve(cwd, nkeyGiven) : defaultSeed(wardenDir, identity);
+    if (nkey === undefined) missingSeed = join(wardenDir, 'creds', `${identity}.nk`);
 
     let bus: Bus | undefined;
     const ctx: CommandContext = {
       io,
       output: output as OutputFormat,
       env,
+      cwd,
+      wardenDir,
       interrupted: options.interrupted ?? new Promise<void>(() => undefined),
       nc: async () => {
         nc ??= await connectNats({
@@ -137,14 +224,20 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
       return 2;
     }
     const code = err instanceof EventsError ? ` [${err.code}]` : '';
-    io.err(`warden: ${err instanceof Error ? err.message : String(err)}${code}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    // Without credentials the server says only "Authorization Violation"; say where they were looked for.
+    const hint =
+      missingSeed && /authori[sz]ation/i.test(message)
+        ? `\n(no nkey: ${missingSeed} does not exist; give --nkey or WARDEN_NKEY, or set WARDEN_HOME to the folder holding .warden)`
+        : '';
+    io.err(`warden: ${message}${code}${hint}\n`);
     return 1;
   } finally {
     await nc?.close().catch(() => undefined);
   }
 }
 
-function defaultSeed(cwd: string, identity: string): string | undefined {
-  const file = join(cwd, '.warden', 'creds', `${identity}.nk`);
+function defaultSeed(wardenDir: string, identity: string): string | undefined {
+  const file = join(wardenDir, 'creds', `${identity}.nk`);
   return existsSync(file) ? file : undefined;
 }

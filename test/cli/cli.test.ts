@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '@warden/cli';
 import { alert, Bus, provision } from '@warden/events';
@@ -111,6 +114,46 @@ describe('warden CLI against a real nats-server', () => {
     const result = await cli(['events', 'tail', 'warden.identity.v1.issued']);
     assert.equal(result.code, 1);
     assert.match(result.err, /Permissions Violation for Subscription to "warden.identity.v1.issued"/);
+  });
+
+  it('uses $WARDEN_HOME/.warden/creds/user.nk from any directory, and says where it looked when it is missing', async () => {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: ['WARDEN_POLICY'] });
+    const home = mkdtempSync(join(tmpdir(), 'warden-home-'));
+    try {
+      mkdirSync(join(home, '.warden', 'creds'), { recursive: true });
+      copyFileSync(seedFile(nats.get().credsDir, 'user'), join(home, '.warden', 'creds', 'user.nk'));
+      const publish = [
+        'events',
+        'publish',
+        'warden.policy.v1.submit',
+        '{"kind":"rego","text":"package demo"}',
+      ];
+      const run = async (env: NodeJS.ProcessEnv): Promise<Result> => {
+        let out = '';
+        let err = '';
+        const code = await runCli(publish, {
+          io: { out: (t) => (out += t), err: (t) => (err += t) },
+          env: { WARDEN_NATS_URL: nats.get().url, ...env },
+          cwd: tmpdir(),
+        });
+        return { code, out, err };
+      };
+      const found = await run({ WARDEN_HOME: home });
+      assert.deepEqual([found.code, found.err], [0, '']);
+      assert.match(found.out, /^stored in WARDEN_POLICY as #\d+\n$/);
+
+      const missing = await run({ WARDEN_HOME: join(home, 'nowhere') });
+      assert.equal(missing.code, 1);
+      assert.ok(
+        missing.err.includes(
+          `no nkey: ${join(home, 'nowhere', '.warden', 'creds', 'user.nk')} does not exist`,
+        ),
+        missing.err,
+      );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('fails fast with a clear message when no server is there', async () => {

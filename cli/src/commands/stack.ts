@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from '../command.ts';
 import { table } from '../table.ts';
 
@@ -12,9 +12,11 @@ export const stackCommands: Command[] = [
   {
     path: ['status'],
     summary: "the local stack's components, as `make up` last wrote them",
-    options: { dir: { type: 'string', default: '.warden' } },
+    options: { dir: { type: 'string' } },
+    optionHelp: { dir: 'the stack folder (up.ts --dir); default $WARDEN_HOME/.warden' },
     async run(ctx, _positionals, values) {
-      const file = join(String(values['dir']), 'status.json');
+      const dir = typeof values['dir'] === 'string' ? resolve(ctx.cwd, values['dir']) : ctx.wardenDir;
+      const file = join(dir, 'status.json');
       let status: StatusFile;
       try {
         status = JSON.parse(readFileSync(file, 'utf8')) as StatusFile;
