@@ -226,8 +226,8 @@ describe('docker-compose.yml', () => {
 
   it(`marks as boot-only ("${bootOnlyMarker}") exactly the services whose start does nothing`, () => {
     for (const name of wardenServices) {
-      const main = read(join('services', name, 'src', 'main.ts'));
-      const doesNothing = /start:\s*async\s*\(\)\s*=>\s*\(\{\}\)/.test(main);
+      const spec = read(join('services', name, 'src', 'spec.ts'));
+      const doesNothing = /start:\s*async\s*\(\)\s*=>\s*\(\{\}\)/.test(spec);
       assert.equal(
         isBootOnly(name),
         doesNothing,

@@ -25,7 +25,7 @@ export type ServiceContext<C> = {
 /** What a service's start function hands back: how to stop what it started. */
 export type Started = { stop?(): Promise<void> };
 
-export type ServiceSpec<S extends z.ZodObject> = {
+export type ServiceSpec<S extends z.ZodObject = z.ZodObject> = {
   name: ServiceName;
   /** Settings beyond the base ones, validated with the base ones. */
   config?: S;

@@ -1,5 +1,4 @@
 import { main } from '@warden/runtime';
+import { detectorService } from './spec.ts';
 
-// At this stage the service boots, provisions the streams it writes, audits its own lifecycle
-// and reports ready; its capabilities arrive with the detection issue.
-main({ name: 'detector', start: async () => ({}) });
+main(detectorService);

@@ -1,0 +1,7 @@
+import type { ServiceSpec } from '@warden/runtime';
+
+/**
+ * Boot-only: the service boots, provisions the streams it writes, audits its own lifecycle and
+ * reports ready; its capabilities arrive with the console issue (then a service.ts wires them).
+ */
+export const consoleService: ServiceSpec = { name: 'console', start: async () => ({}) };
