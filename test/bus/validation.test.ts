@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import {
   Bus,
@@ -14,17 +14,9 @@ import {
   topologyRegister,
 } from '@warden/events';
 import type { DataOf, Envelope } from '@warden/events';
-import { useNats } from '@warden/testing';
+import { publishMalformed, testRegistration, useNats } from '@warden/testing';
 
-const registration: DataOf<typeof topologyRegister> = {
-  namespace: 'shop',
-  workload: 'cart',
-  address: '10.0.0.7',
-  port: 8080,
-  protocol: 'http',
-  serviceAccount: 'cart',
-  labels: { app: 'cart' },
-};
+const registration = testRegistration();
 
 async function counterValue(
   registry: Registry,
@@ -112,18 +104,7 @@ describe('validation on the bus', () => {
     });
 
     // A raw client (bypassing the typed bus) sends garbage, a wrong schema, then a good event.
-    const raw = jetstream(admin);
-    await raw.publish('warden.topology.v1.register', 'not json {');
-    await raw.publish(
-      'warden.topology.v1.register',
-      JSON.stringify({
-        id: '1',
-        time: new Date().toISOString(),
-        source: 'x',
-        schema: 'warden.topology.v1.register',
-        data: { port: 'eighty' },
-      }),
-    );
+    await publishMalformed(admin, 'warden.topology.v1.register');
     const userBus = new Bus(await nats.get().connect('user'), { source: 'test-user' });
     await userBus.publish(topologyRegister, registration);
 

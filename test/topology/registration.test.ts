@@ -3,24 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { jetstream } from '@nats-io/jetstream';
 import { Bus, topologyDeregister, topologyHeartbeat, topologyRegister } from '@warden/events';
-import type { DataOf } from '@warden/events';
-import { tempDir, useNats, useRedis } from '@warden/testing';
+import { publishMalformed, tempDir, testRegistration, useNats, useRedis } from '@warden/testing';
 import { ChangeLog, eventually, query, startTopologyService, topologyEnv } from './helpers.ts';
-
-const registration = (
-  overrides: Partial<DataOf<typeof topologyRegister>> = {},
-): DataOf<typeof topologyRegister> => ({
-  namespace: 'shop',
-  workload: 'cart',
-  address: '10.0.0.7',
-  port: 8080,
-  protocol: 'http',
-  serviceAccount: 'cart',
-  labels: { app: 'cart' },
-  ...overrides,
-});
 
 async function metric(port: number, pattern: RegExp): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -38,14 +23,14 @@ describe('topology: registration source', () => {
     const service = await startTopologyService(topologyEnv(nats.get(), redis.get()));
     const workload = new Bus(await nats.get().connect('workload'), { source: 'cart-7' });
     try {
-      await workload.publish(topologyRegister, registration());
+      await workload.publish(topologyRegister, testRegistration());
       await changes.waitFor('added workload shop/cart');
       assert.deepEqual(changes.lines().sort(), ['added namespace shop', 'added workload shop/cart']);
       const reply = await query(admin, { what: 'registry', workload: 'cart' });
       assert.equal(reply.workloads[0]?.spiffeId, 'spiffe://cluster.local/ns/shop/sa/cart');
       assert.equal(reply.workloads[0]?.source, 'registration');
 
-      await workload.publish(topologyRegister, registration({ port: 9090 }));
+      await workload.publish(topologyRegister, testRegistration({ port: 9090 }));
       await changes.waitFor('updated workload shop/cart');
       await workload.publish(topologyDeregister, { namespace: 'shop', workload: 'cart' });
       await changes.waitFor('removed workload shop/cart');
@@ -69,8 +54,8 @@ describe('topology: registration source', () => {
     );
     const workload = new Bus(await nats.get().connect('workload'), { source: 'w' });
     try {
-      await workload.publish(topologyRegister, registration());
-      await workload.publish(topologyRegister, registration({ workload: 'web', address: '10.0.0.8' }));
+      await workload.publish(topologyRegister, testRegistration());
+      await workload.publish(topologyRegister, testRegistration({ workload: 'web', address: '10.0.0.8' }));
       await changes.waitFor('added workload shop/web');
       // cart keeps beating for a second (five windows of 200 ms); web never does.
       const beating = (async () => {
@@ -100,8 +85,8 @@ describe('topology: registration source', () => {
     const workload = new Bus(await nats.get().connect('workload'), { source: 'w' });
     const env = topologyEnv(nats.get(), redis.get());
     const first = await startTopologyService(env);
-    await workload.publish(topologyRegister, registration());
-    await workload.publish(topologyRegister, registration({ workload: 'web' }));
+    await workload.publish(topologyRegister, testRegistration());
+    await workload.publish(topologyRegister, testRegistration({ workload: 'web' }));
     await workload.publish(topologyDeregister, { namespace: 'shop', workload: 'web' });
     const admin = await nats.get().connect('admin');
     await eventually(
@@ -127,21 +112,13 @@ describe('topology: registration source', () => {
     const service = await startTopologyService(topologyEnv(nats.get(), redis.get()));
     const workload = new Bus(await nats.get().connect('workload'), { source: 'w' });
     try {
-      const raw = jetstream(admin);
-      await raw.publish('warden.topology.v1.register', 'not json {');
-      await raw.publish(
-        'warden.topology.v1.register',
-        JSON.stringify({
-          id: 'x1',
-          time: new Date().toISOString(),
-          source: 'x',
-          schema: 'warden.topology.v1.register',
-          data: { port: 'eighty' },
-        }),
-      );
+      await publishMalformed(admin, 'warden.topology.v1.register');
       // Passes the catalogue, but a dotted name cannot heartbeat and "a/b" is no SPIFFE segment.
-      await workload.publish(topologyRegister, registration({ workload: 'has.dots', serviceAccount: 'a/b' }));
-      await workload.publish(topologyRegister, registration({ workload: 'good' }));
+      await workload.publish(
+        topologyRegister,
+        testRegistration({ workload: 'has.dots', serviceAccount: 'a/b' }),
+      );
+      await workload.publish(topologyRegister, testRegistration({ workload: 'good' }));
       await changes.waitFor('added workload shop/good');
       assert.ok(!changes.lines().some((l) => l.includes('has.dots')));
       const port = service.httpPort;
@@ -185,7 +162,7 @@ describe('topology: registration source', () => {
     );
     const workload = new Bus(await nats.get().connect('workload'), { source: 'w' });
     try {
-      await workload.publish(topologyRegister, registration({ address: '10.6.6.6' }));
+      await workload.publish(topologyRegister, testRegistration({ address: '10.6.6.6' }));
       await eventually(
         async () =>
           (await metric(service.httpPort, /^warden_topology_active_conflicts\{[^}]*\} (\d+)/m)) === 1,
