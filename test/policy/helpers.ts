@@ -1,17 +1,14 @@
 import { binary, seedFile } from '@warden/infra';
-import { policyConfig, startPolicyService } from '@warden/policy';
+import { policyService } from '@warden/policy';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
 import type { TestNats } from '@warden/testing';
 
 /** The real policy service, in-process, with its own NATS credentials and the installed OPA. */
 export const startPolicy = (nats: TestNats): Promise<RunningService> =>
-  runService(
-    { name: 'policy', config: policyConfig, start: startPolicyService },
-    {
-      WARDEN_NATS_URL: nats.url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'policy'),
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_OPA_PATH: binary('opa'),
-    },
-  );
+  runService(policyService, {
+    WARDEN_NATS_URL: nats.url,
+    WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'policy'),
+    WARDEN_LOG_LEVEL: 'silent',
+    WARDEN_OPA_PATH: binary('opa'),
+  });

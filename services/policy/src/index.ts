@@ -1,3 +1,5 @@
 export { policyConfig } from './config.ts';
 export type { PolicyConfig } from './config.ts';
-export { startPolicyService } from './service.ts';
+export type { PolicyDeps, RunningPolicy } from './service.ts';
+export { startPolicy } from './service.ts';
+export { policyService } from './spec.ts';

@@ -4,11 +4,9 @@ import type { Issue, TranslateOptions } from '@warden/policy-engine';
 import type { Manifest, PolicyStore, RolloutEntry } from '@warden/policy-store';
 import { kvKey, RevisionConflictError, rolloutEntry } from '@warden/policy-store';
 import type { Logger } from '@warden/runtime';
-import type { Counter } from 'prom-client';
 import type { Submission } from './compile.ts';
 import { compileSubmission } from './compile.ts';
-
-export type LifecycleMetrics = { outcomes: Counter<'kind' | 'outcome'> };
+import type { PolicyMetrics } from './metrics.ts';
 
 type Rejection = DataOf<typeof policyRejected>['reasons'];
 type StatusReply = ReplyOf<typeof policyStatus>;
@@ -23,7 +21,7 @@ export class PolicyLifecycle {
   private readonly bus: Bus;
   private readonly log: Logger;
   private readonly compile: TranslateOptions;
-  private readonly metrics: LifecycleMetrics;
+  private readonly metrics: PolicyMetrics;
   private readonly rollout = new Map<string, RolloutEntry>();
 
   constructor(options: {
@@ -31,7 +29,7 @@ export class PolicyLifecycle {
     bus: Bus;
     log: Logger;
     compile: TranslateOptions;
-    metrics: LifecycleMetrics;
+    metrics: PolicyMetrics;
   }) {
     this.store = options.store;
     this.bus = options.bus;

@@ -1,5 +1,5 @@
 import { main } from '@warden/runtime';
-import { policyConfig } from './config.ts';
-import { startPolicyService } from './service.ts';
+import { policyService } from './spec.ts';
 
-main({ name: 'policy', config: policyConfig, start: startPolicyService });
+// Policy lifecycle: validate, compile, version, store, roll out, roll back, dry run.
+main(policyService);

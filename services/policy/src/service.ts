@@ -1,42 +1,48 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Bus } from '@warden/events';
 import { policyApplied, policyStatus, policySubmit } from '@warden/events';
 import { PolicyStore } from '@warden/policy-store';
-import type { ServiceContext, Started } from '@warden/runtime';
-import { Counter } from 'prom-client';
+import type { Logger } from '@warden/runtime';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { PolicyConfig } from './config.ts';
 import { PolicyLifecycle } from './lifecycle.ts';
+import { createPolicyMetrics } from './metrics.ts';
+
+export type PolicyDeps = {
+  nc: NatsConnection;
+  bus: Bus;
+  log: Logger;
+  metricsRegistry: MetricsRegistry;
+  config: PolicyConfig;
+};
+
+export type RunningPolicy = { stop(): Promise<void> };
 
 /**
  * The policy service: consumes submissions one at a time (a durable consumer shared by every
  * instance), answers status requests, and records what decision points applied.
  */
-export async function startPolicyService(ctx: ServiceContext<PolicyConfig>): Promise<Started> {
-  const store = await PolicyStore.open(ctx.nc);
+export async function startPolicy(deps: PolicyDeps): Promise<RunningPolicy> {
+  const { bus, config } = deps;
   const lifecycle = new PolicyLifecycle({
-    store,
-    bus: ctx.bus,
-    log: ctx.log,
-    compile: { opa: ctx.config.WARDEN_OPA_PATH, timeoutMs: ctx.config.WARDEN_OPA_TIMEOUT_MS },
-    metrics: {
-      outcomes: new Counter({
-        name: 'warden_policy_submissions_total',
-        help: 'Policy submissions by kind and outcome (committed, rejected).',
-        labelNames: ['kind', 'outcome'],
-        registers: [ctx.registry],
-      }),
-    },
+    store: await PolicyStore.open(deps.nc),
+    bus,
+    log: deps.log,
+    compile: { opa: config.WARDEN_OPA_PATH, timeoutMs: config.WARDEN_OPA_TIMEOUT_MS },
+    metrics: createPolicyMetrics(deps.metricsRegistry),
   });
-  const submissions = await ctx.bus.consume(policySubmit, (event) => lifecycle.handle(event), {
+  const submissions = await bus.consume(policySubmit, (event) => lifecycle.handle(event), {
     durable: 'policy-submissions',
     // opa build can take seconds; the ack wait must outlast it.
-    ackWaitMs: ctx.config.WARDEN_OPA_TIMEOUT_MS + 30_000,
+    ackWaitMs: config.WARDEN_OPA_TIMEOUT_MS + 30_000,
   });
-  const applied = await ctx.bus.consume(
+  const applied = await bus.consume(
     policyApplied,
     (event) => lifecycle.recordApplied(event.data.revision, event.data.decisionPoint, event.time),
     { durable: 'policy-rollout' },
   );
   const rolloutWatch = await lifecycle.watchRollout();
-  const status = ctx.bus.serve(policyStatus, (request) => lifecycle.status(request), { queue: 'policy' });
+  const status = bus.serve(policyStatus, (request) => lifecycle.status(request), { queue: 'policy' });
   return {
     stop: async () => {
       status.unsubscribe();
