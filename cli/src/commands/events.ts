@@ -1,4 +1,4 @@
-import { events, filterOf, grants, jsonSchemaOf, requests } from '@warden/events';
+import { events, filterOf, grants, isPermissionDenied, jsonSchemaOf, requests } from '@warden/events';
 import type { EventDef } from '@warden/events';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
@@ -136,8 +136,7 @@ export const eventCommands: Command[] = [
       // The server refuses a subscription asynchronously; without this, tail would wait in silence.
       const refused = (async () => {
         for await (const status of bus.nc.status()) {
-          if (status.type === 'error' && /permissions violation/i.test(String(status.error)))
-            return String(status.error);
+          if (status.type === 'error' && isPermissionDenied(status.error)) return String(status.error);
         }
         return 'connection closed';
       })();
