@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEFAULT_ROOT_NAMESPACE } from './authz/model.ts';
 import { parseAuthorizationPolicies } from './authz/parse.ts';
 import { buildPolicyRevision, parsePolicyBundle } from './bundle.ts';
 import type { PolicyBundle } from './bundle.ts';
@@ -21,7 +22,7 @@ assert.ok(policy);
 
 const meshDefaults: PolicyBundle = {
   kind: 'mesh-defaults',
-  meshDefault: { rootNamespace: 'istio-system', default: 'allow', namespaces: { shop: 'deny' } },
+  meshDefault: { rootNamespace: DEFAULT_ROOT_NAMESPACE, default: 'allow', namespaces: { shop: 'deny' } },
 };
 const rego: PolicyBundle = {
   kind: 'rego',
