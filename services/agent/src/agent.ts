@@ -2,6 +2,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { codeOf, messageOf } from '@warden/core';
 import type { DataOf, Envelope, RunningConsumer } from '@warden/events';
 import { caBundle, identityBundle, identityEntry, identityRevoked } from '@warden/events';
 import { normaliseSerial, parseCertificates } from '@warden/pki';
@@ -13,7 +14,7 @@ import type { CrlTrust } from './crl.ts';
 import { CrlRefresher } from './crl-refresher.ts';
 import type { Entry, EntryDefaults } from './entries.ts';
 import { entryFromEvent, MAX_ENTRIES, parseEntriesFile } from './entries.ts';
-import { AgentError, EntriesFileError, InvalidEntryError } from './errors.ts';
+import { BundleError, EntriesFileError, InvalidEntryError } from './errors.ts';
 import { readSmallFile } from './files.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { backoffDelay } from './schedule.ts';
@@ -25,22 +26,13 @@ import { Workload } from './workload.ts';
 /** Until the CA has created WARDEN_IDENTITY the consumers cannot start; boot order must not matter. */
 const CONSUMER_RETRY_MS = 1000;
 
-class BundleError extends AgentError {
-  constructor(message: string) {
-    super('bad_bundle', message);
-    this.name = 'BundleError';
-  }
-}
-
 /** Reads and validates the entries file; an invalid one stops the agent with every position. */
 async function loadEntriesFile(file: string, maxBytes: number, defaults: EntryDefaults): Promise<Entry[]> {
   let text: string | null;
   try {
     text = await readSmallFile(file, maxBytes);
   } catch (err) {
-    throw new EntriesFileError(file, [
-      { path: '', message: err instanceof Error ? err.message : String(err) },
-    ]);
+    throw new EntriesFileError(file, [{ path: '', message: messageOf(err) }]);
   }
   if (text === null) throw new EntriesFileError(file, [{ path: '', message: 'the file does not exist' }]);
   return parseEntriesFile(text, file, defaults);
@@ -104,7 +96,7 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
     try {
       parseCertificates(next.rootsPem, 'trust bundle', { maxBytes: 1024 * 1024, maxBlocks: 16 });
     } catch (err) {
-      throw new BundleError(`unreadable roots: ${err instanceof Error ? err.message : String(err)}`);
+      throw new BundleError(`unreadable roots: ${messageOf(err)}`);
     }
     if (bundle && next.sequence < bundle.sequence) return;
     if (
@@ -373,11 +365,4 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
       await bundleLoop;
     },
   };
-}
-
-function codeOf(err: unknown): string {
-  if (err && typeof err === 'object' && 'remoteCode' in err && typeof err.remoteCode === 'string')
-    return err.remoteCode;
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
-  return 'internal';
 }

@@ -1,3 +1,4 @@
+import { messageOf } from '@warden/core';
 import type { ParsedCrl } from '@warden/pki';
 import { CrlSigner, crlSigner, MAX_CRL_BLOCKS, parseCrls, PkiError, X509Crl } from '@warden/pki';
 import { CrlError, CrlProblem } from './errors.ts';
@@ -28,8 +29,6 @@ export type CrlTrust = {
   readonly roots: readonly string[];
   readonly intermediates: readonly string[];
 };
-
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
  * GETs the CRL file: status 200, no redirects, at most `maxBytes` (counted as it arrives, so an

@@ -1,4 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
+import { messageOf } from '@warden/core';
 import { KeyAlgorithm, parseSpiffeId } from '@warden/pki';
 import { LineCounter, parseDocument } from 'yaml';
 import { yamlPosition } from '@warden/runtime';
@@ -112,9 +113,7 @@ export function parseEntriesFile(text: string, file: string, defaults: EntryDefa
     // maxAliasCount bounds "billion laughs" expansion of YAML aliases.
     raw = doc.toJS({ maxAliasCount: 1000 }) ?? {};
   } catch (cause) {
-    throw new EntriesFileError(file, [
-      { path: '', message: cause instanceof Error ? cause.message : String(cause) },
-    ]);
+    throw new EntriesFileError(file, [{ path: '', message: messageOf(cause) }]);
   }
   const parsed = entriesFile.safeParse(raw);
   if (!parsed.success) {
@@ -141,7 +140,7 @@ export function parseEntriesFile(text: string, file: string, defaults: EntryDefa
     try {
       spiffeId = checkSpiffeId(e.spiffeId, defaults.trustDomain);
     } catch (err) {
-      at('spiffeId', err instanceof Error ? err.message : String(err));
+      at('spiffeId', messageOf(err));
       return;
     }
     const entryName = e.name ?? defaultName(spiffeId);
@@ -202,7 +201,7 @@ export function entryFromEvent(
     spiffeId = checkSpiffeId(data.spiffeId, defaults.trustDomain);
   } catch (err) {
     if (err instanceof InvalidEntryError) throw err;
-    throw new InvalidEntryError(err instanceof Error ? err.message : String(err));
+    throw new InvalidEntryError(messageOf(err));
   }
   const parsed = eventSelectors.safeParse(data.selectors);
   if (!parsed.success)

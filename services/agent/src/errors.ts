@@ -1,20 +1,19 @@
+import { WardenError } from '@warden/core';
 import { describeFileIssues } from '@warden/runtime';
 import type { PositionedIssue } from '@warden/runtime';
 
 export type { PositionedIssue };
 
-/**
- * Errors of the agent. Each has a stable snake_case `code`, used in logs and metric labels;
- * tests check the class, not the message.
- */
-export class AgentError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'AgentError';
-    this.code = code;
-  }
-}
+/** Errors of the agent; their code labels logs and metrics. Tests check the class, not the message. */
+export class AgentError extends WardenError {}
+
+/** The base of an agent error whose class fixes its code: `new CacheError(message, { cause })`. */
+const withCode = (code: string) =>
+  class extends AgentError {
+    constructor(message: string, options?: ErrorOptions) {
+      super(code, message, options);
+    }
+  };
 
 /** The entries file is not valid: every problem with its line and column. */
 export class EntriesFileError extends AgentError {
@@ -22,49 +21,30 @@ export class EntriesFileError extends AgentError {
   readonly issues: readonly PositionedIssue[];
   constructor(file: string, issues: readonly PositionedIssue[]) {
     super('invalid_entries_file', describeFileIssues(`invalid entries file ${file}:`, file, issues));
-    this.name = 'EntriesFileError';
     this.file = file;
     this.issues = issues;
   }
 }
 
 /** A registration entry from an event that cannot be used (bad name, foreign trust domain). */
-export class InvalidEntryError extends AgentError {
-  constructor(message: string) {
-    super('invalid_entry', message);
-    this.name = 'InvalidEntryError';
-  }
-}
+export class InvalidEntryError extends withCode('invalid_entry') {}
 
 /** The CA's answer does not match what was asked (another identity, another key, a bad chain). */
-export class BadIssuanceError extends AgentError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('bad_issuance', message, options);
-    this.name = 'BadIssuanceError';
-  }
-}
+export class BadIssuanceError extends withCode('bad_issuance') {}
+
+/** A trust bundle from the CA or an event that cannot be used (another trust domain, unreadable roots). */
+export class BundleError extends withCode('bad_bundle') {}
+
+/** A cached file that cannot be trusted (unreadable, too large, key and certificate apart). */
+export class CacheError extends withCode('cache_invalid') {}
+
+/** The SDS socket path is taken by something that is not a socket; the agent never deletes it. */
+export class SdsSocketError extends withCode('sds_socket') {}
 
 /** Nothing left to prove the identity with: no valid SVID and no unused join token. */
 export class NoEvidenceError extends AgentError {
   constructor(spiffeId: string) {
     super('no_evidence', `${spiffeId}: no valid SVID to renew with and no unused join token`);
-    this.name = 'NoEvidenceError';
-  }
-}
-
-/** A cached file that cannot be trusted (unreadable, too large, key and certificate apart). */
-export class CacheError extends AgentError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('cache_invalid', message, options);
-    this.name = 'CacheError';
-  }
-}
-
-/** The SDS socket path is taken by something that is not a socket; the agent never deletes it. */
-export class SdsSocketError extends AgentError {
-  constructor(message: string) {
-    super('sds_socket', message);
-    this.name = 'SdsSocketError';
   }
 }
 
@@ -89,6 +69,5 @@ export type CrlProblem = (typeof CrlProblem)[keyof typeof CrlProblem];
 export class CrlError extends AgentError {
   constructor(code: CrlProblem, message: string, options?: ErrorOptions) {
     super(code, message, options);
-    this.name = 'CrlError';
   }
 }

@@ -7,6 +7,7 @@ export { defaultName, entryFromEvent, EntrySelector, parseEntriesFile } from './
 export {
   AgentError,
   BadIssuanceError,
+  BundleError,
   CacheError,
   CrlError,
   CrlProblem,

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { messageOf } from '@warden/core';
 import { inspectCertificate, parseCertificates, verifyChain } from '@warden/pki';
 import { BadIssuanceError } from './errors.ts';
 
@@ -77,10 +78,9 @@ export function checkSvid(options: {
         now,
       });
     } catch (cause) {
-      throw new BadIssuanceError(
-        `the chain does not verify against the trust bundle: ${cause instanceof Error ? cause.message : String(cause)}`,
-        { cause },
-      );
+      throw new BadIssuanceError(`the chain does not verify against the trust bundle: ${messageOf(cause)}`, {
+        cause,
+      });
     }
   }
   return {

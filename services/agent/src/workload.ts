@@ -1,5 +1,5 @@
+import { codeOf } from '@warden/core';
 import type { Bus } from '@warden/events';
-import { RemoteError } from '@warden/events';
 import type { Logger } from '@warden/runtime';
 import type { Audit } from './audit.ts';
 import type { Entry } from './entries.ts';
@@ -32,12 +32,6 @@ export type WorkloadDeps = {
 
 /** CA refusals that retrying with the same join token can never turn into a certificate. */
 const TOKEN_REFUSED = new Set(['token_invalid', 'token_expired', 'token_used']);
-
-const codeOf = (err: unknown): string => {
-  if (err instanceof RemoteError) return err.remoteCode;
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
-  return 'internal';
-};
 
 /**
  * One registration entry's identity on this host: its SVID (from the disk cache or the CA),
