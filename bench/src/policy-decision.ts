@@ -8,6 +8,7 @@ import {
   buildEnvoyInput,
   checkEquivalence,
   compileRego,
+  DEFAULT_ROOT_NAMESPACE,
   generateCorpus,
   minimizePolicies,
   parseAuthorizationPolicies,
@@ -55,7 +56,7 @@ function generatePolicies(count: number, seed: number): string {
   const docs: string[] = [];
   for (let i = 0; i < count; i++) {
     const root = rand() < 0.01;
-    const ns = root ? 'istio-system' : `ns-${i % namespaces}`;
+    const ns = root ? DEFAULT_ROOT_NAMESPACE : `ns-${i % namespaces}`;
     const roll = rand();
     const action = roll < 0.8 ? 'ALLOW' : roll < 0.95 ? 'DENY' : 'AUDIT';
     const selector =
