@@ -1,10 +1,10 @@
+import type { BackoffPolicy } from '@warden/core';
+import { backoffDelay } from '@warden/core';
 import type { Logger } from '@warden/runtime';
 import type { Crl, CrlTrust } from './crl.ts';
 import { checkCrl, fetchCrlText } from './crl.ts';
 import { CrlError, CrlProblem } from './errors.ts';
 import type { AgentMetrics } from './metrics.ts';
-import type { BackoffPolicy } from './schedule.ts';
-import { backoffDelay } from './schedule.ts';
 
 /**
  * The CA lists a revocation in its CRL right after it publishes the event, so the agent may see

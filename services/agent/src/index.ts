@@ -17,7 +17,7 @@ export {
   SdsSocketError,
 } from './errors.ts';
 export { OutputFile } from './outputs.ts';
-export { backoffDelay, rotationTime } from './schedule.ts';
+export { rotationTime } from './schedule.ts';
 export { SdsResource } from './sds-server.ts';
 export { agentService } from './spec.ts';
 export type { Bundle, Svid } from './svid.ts';

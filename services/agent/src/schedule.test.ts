@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelay, MIN_ROTATION_DELAY_MS, rotationTime } from './schedule.ts';
+import { MIN_ROTATION_DELAY_MS, rotationTime } from './schedule.ts';
 
 const at = (ms: number): Date => new Date(ms);
 
@@ -26,35 +26,5 @@ describe('rotation time', () => {
     assert.ok(rotationTime(cert, { ratio: 0.95, jitter: 0.2 }, () => 1).getTime() >= 0);
     const long = { notBefore: at(0), obtainedAt: at(0), notAfter: at(10_000) };
     assert.ok(rotationTime(long, { ratio: 1, jitter: 0 }).getTime() >= MIN_ROTATION_DELAY_MS);
-  });
-});
-
-describe('backoff', () => {
-  const policy = { initialMs: 1000, maxMs: 60_000 };
-
-  it('doubles from the initial delay and stays within its upper half', () => {
-    assert.equal(
-      backoffDelay(1, policy, () => 1),
-      1000,
-    );
-    assert.equal(
-      backoffDelay(1, policy, () => 0),
-      500,
-    );
-    assert.equal(
-      backoffDelay(3, policy, () => 1),
-      4000,
-    );
-  });
-
-  it('is capped, however many attempts failed', () => {
-    assert.equal(
-      backoffDelay(50, policy, () => 1),
-      60_000,
-    );
-    assert.equal(
-      backoffDelay(10_000, policy, () => 0),
-      30_000,
-    );
   });
 });

@@ -1,6 +1,6 @@
 /**
- * When to rotate, and how long to wait after a failure. Pure functions, so the timing rules are
- * tested without clocks.
+ * When to rotate. Pure functions, so the timing rules are tested without clocks. (How long to wait
+ * after a failure is the one backoff of `@warden/core`.)
  */
 
 export type RotationPolicy = {
@@ -31,21 +31,6 @@ export function rotationTime(
   const jitter = (random() * 2 - 1) * policy.jitter;
   const grace = Math.min(1, Math.max(0, policy.ratio + jitter)) * lifetime;
   return new Date(Math.max(start + Math.min(MIN_ROTATION_DELAY_MS, lifetime), end - grace));
-}
-
-export type BackoffPolicy = { initialMs: number; maxMs: number };
-
-/**
- * Capped exponential backoff with jitter: `initial · 2^(attempt-1)`, capped, then a random point
- * in its upper half, so agents that lost the CA together do not retry in lockstep when it returns.
- */
-export function backoffDelay(
-  attempt: number,
-  policy: BackoffPolicy,
-  random: () => number = Math.random,
-): number {
-  const exp = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
-  return Math.round(exp / 2 + (random() * exp) / 2);
 }
 
 /** setTimeout takes at most 2^31-1 ms (about 24.8 days); a longer wait is done in steps. */

@@ -1,4 +1,5 @@
-import { codeOf } from '@warden/core';
+import type { BackoffPolicy } from '@warden/core';
+import { backoffDelay, codeOf } from '@warden/core';
 import type { Bus } from '@warden/events';
 import type { Logger } from '@warden/runtime';
 import type { Audit } from './audit.ts';
@@ -7,8 +8,8 @@ import { NoEvidenceError } from './errors.ts';
 import { obtainSvid } from './issuer.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { removeOutputs, writeOutputs } from './outputs.ts';
-import type { BackoffPolicy, RotationPolicy } from './schedule.ts';
-import { backoffDelay, MAX_TIMER_MS, rotationTime } from './schedule.ts';
+import type { RotationPolicy } from './schedule.ts';
+import { MAX_TIMER_MS, rotationTime } from './schedule.ts';
 import type { Store } from './store.ts';
 import type { Bundle, Svid } from './svid.ts';
 
