@@ -22,9 +22,6 @@ import { Store } from './store.ts';
 import type { Bundle, Svid } from './svid.ts';
 import { Workload } from './workload.ts';
 
-/** Until the CA has created WARDEN_IDENTITY the consumers cannot start; boot order must not matter. */
-const CONSUMER_RETRY_MS = 1000;
-
 /** Reads and validates the entries file; an invalid one stops the agent with every position. */
 async function loadEntriesFile(file: string, maxBytes: number, defaults: EntryDefaults): Promise<Entry[]> {
   let text: string | null;
@@ -302,32 +299,16 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
 
   // One durable consumer per host and event type: every agent sees every revocation and bundle
   // (a shared durable would hand each event to one agent only), and a restarted agent resumes
-  // where it stopped, so a revocation published while it was down still reaches it.
+  // where it stopped, so a revocation published while it was down still reaches it. Until the CA
+  // has created the identity stream the bus waits for it in the background: boot order does not matter.
   const consumers: RunningConsumer[] = [];
-  let consumerRetry: NodeJS.Timeout | undefined;
   const durable = (what: string): string => `agent-${config.WARDEN_AGENT_HOST}-${what}`;
-  const startConsumers = async (): Promise<void> => {
-    try {
-      if (consumers.length === 0)
-        consumers.push(
-          await bus.consume(identityRevoked, onRevoked, { durable: durable('revoked'), deliver: 'all' }),
-        );
-      if (consumers.length === 1)
-        consumers.push(
-          await bus.consume(identityEntry, onEntry, { durable: durable('entry'), deliver: 'all' }),
-        );
-      if (consumers.length === 2)
-        consumers.push(
-          await bus.consume(identityBundle, onBundle, { durable: durable('bundle'), deliver: 'new' }),
-        );
-      log.info('consuming identity events');
-    } catch (err) {
-      if (stopped) return;
-      log.debug({ err }, 'identity stream not available yet; retrying');
-      consumerRetry = setTimeout(() => void startConsumers(), CONSUMER_RETRY_MS);
-    }
-  };
-  await startConsumers();
+  consumers.push(
+    await bus.consume(identityRevoked, onRevoked, { durable: durable('revoked'), deliver: 'all' }),
+  );
+  consumers.push(await bus.consume(identityEntry, onEntry, { durable: durable('entry'), deliver: 'all' }));
+  consumers.push(await bus.consume(identityBundle, onBundle, { durable: durable('bundle'), deliver: 'new' }));
+  void Promise.all(consumers.map((c) => c.attached)).then(() => log.info('consuming identity events'));
   if (bundle) crl?.start();
 
   // Without a cached bundle, fetch one in the background (a CA that is down must not keep the
@@ -354,7 +335,6 @@ export async function startAgent(ctx: ServiceContext<AgentConfig>): Promise<Star
       stopped = true;
       abort.abort();
       if (entriesPath) unwatchFile(entriesPath);
-      clearTimeout(consumerRetry);
       await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)));
       await crl?.stop();
       await reconciling.catch(() => undefined);
