@@ -2,22 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, enforceRevoke, provision, StreamName } from '@warden/events';
-import { freePort } from '@warden/infra';
-import { useNats, useRedis } from '@warden/testing';
-import {
-  joinToken,
-  metric,
-  newAgentHome,
-  newCaHome,
-  provisionEnforcement,
-  servedSerial,
-  serviceGroup,
-  spiffe,
-  startAgent,
-  startCa,
-  waitFor,
-  writeEntries,
-} from './helpers.ts';
+import { metric, provisionEnforcement, servedSerial, spiffe, useAgents, waitFor } from './helpers.ts';
 
 type AuditEvent = {
   source: string;
@@ -25,9 +10,7 @@ type AuditEvent = {
 };
 
 describe('agent: audit events', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const { running, stopAll } = serviceGroup();
+  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith } = useAgents();
 
   it('records an SVID obtained, an identity dropped on revocation, and a CRL refresh that fails', async () => {
     const connections: NatsConnection[] = [];
@@ -46,16 +29,13 @@ describe('agent: audit events', () => {
       await admin.flush();
       const of = (action: string): AuditEvent[] => events.filter((e) => e.data.action === action);
 
-      const caHttpPort = await freePort();
-      running.push(
-        await startCa(nats.get(), redis.get(), newCaHome(), { WARDEN_CA_HTTP_PORT: String(caHttpPort) }),
-      );
-      const home = newAgentHome();
+      const ca = await startCaWithHttp();
+      running.push(ca.service);
       const web = spiffe('shop', 'web');
-      writeEntries(home, [{ spiffeId: web, joinToken: await joinToken(nats.get(), web) }]);
+      const home = await homeWith(web);
       // A URL the CA does not serve: every refresh fails, and is retried with backoff.
-      const crlUrl = `http://127.0.0.1:${caHttpPort}/v1/no-such-crl.pem`;
-      const agent = await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_CRL_URL: crlUrl });
+      const crlUrl = `${ca.url}/v1/no-such-crl.pem`;
+      const agent = await startAgent(home, 'host-a', { WARDEN_AGENT_CRL_URL: crlUrl });
       running.push(agent);
 
       const serial = await waitFor('the SVID', () => servedSerial(home, 'shop.web'));

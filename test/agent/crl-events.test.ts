@@ -1,26 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Bus, caBundle, identityBundle } from '@warden/events';
-import { freePort } from '@warden/infra';
-import { useNats, useRedis } from '@warden/testing';
-import { metric, newAgentHome, newCaHome, serviceGroup, startAgent, startCa, waitFor } from './helpers.ts';
+import { metric, newAgentHome, useAgents, waitFor } from './helpers.ts';
 
 describe('agent: CRL refresh on trust bundle events', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const { running, stopAll } = serviceGroup();
+  const { nats, running, stopAll, startCaWithHttp, startAgent } = useAgents();
 
   it('fetches the CRL again at once on every bundle event, even one with the roots it has', async () => {
     const admin = new Bus(await nats.get().connect('admin'), { source: 'test-admin' });
     try {
-      const caHttpPort = await freePort();
-      running.push(
-        await startCa(nats.get(), redis.get(), newCaHome(), { WARDEN_CA_HTTP_PORT: String(caHttpPort) }),
-      );
+      const ca = await startCaWithHttp();
+      running.push(ca.service);
       // The periodic refresh is an hour away: any fetch after the first comes from the events.
-      const agent = await startAgent(nats.get(), newAgentHome(), 'host-a', {
+      const agent = await startAgent(newAgentHome(), 'host-a', {
         WARDEN_AGENT_ENTRIES_FILE: undefined,
-        WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
+        WARDEN_AGENT_CRL_URL: `${ca.url}/v1/crl.pem`,
         WARDEN_AGENT_CRL_REFRESH_MS: '3600000',
       });
       running.push(agent);

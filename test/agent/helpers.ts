@@ -7,12 +7,12 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { agentService, OutputFile } from '@warden/agent';
 import { caService } from '@warden/ca';
 import { Bus, caToken, provision, StreamName } from '@warden/events';
-import { seedFile } from '@warden/infra';
+import { freePort, seedFile } from '@warden/infra';
 import { inspectCertificate, parseCertificates } from '@warden/pki';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import type { TestNats, TestRedis } from '@warden/testing';
-import { tempDir } from '@warden/testing';
+import { tempDir, useNats, useRedis } from '@warden/testing';
 
 export const TRUST_DOMAIN = 'cluster.local';
 export const spiffe = (ns: string, sa: string): string => `spiffe://${TRUST_DOMAIN}/ns/${ns}/sa/${sa}`;
@@ -22,7 +22,7 @@ export type CaHome = { dir: string; kek: string };
 export const newCaHome = (): CaHome => ({ dir: tempDir('ca'), kek: randomBytes(32).toString('base64') });
 
 /** The real CA service, in-process, with its own NATS credentials and the test's Redis. */
-export function startCa(
+function startCa(
   nats: TestNats,
   redis: TestRedis,
   home: CaHome,
@@ -47,7 +47,7 @@ export const newAgentHome = (): AgentHome => {
   return { dir: join(dir, 'state'), entriesFile: join(dir, 'entries.yaml'), socket: join(dir, 'sds.sock') };
 };
 
-export function startAgent(
+function startAgent(
   nats: TestNats,
   home: AgentHome,
   host: string,
@@ -155,14 +155,44 @@ export async function metric(service: RunningService, name: string, labels = '')
 }
 
 /**
- * The services a test file starts: `stopAll` stops them newest first (a test that checks what
- * shutdown leaves behind calls it), and it runs again when the file's tests end.
+ * What every agent test suite sets up: real NATS and Redis, the CA and agents on them, and the
+ * services a test starts, kept in `running`: `stopAll` stops them newest first (a test that checks
+ * what shutdown leaves behind calls it), and it runs again when the file's tests end.
  */
-export function serviceGroup(): { running: RunningService[]; stopAll(): Promise<void> } {
+export function useAgents() {
+  const nats = useNats();
+  const redis = useRedis();
   const running: RunningService[] = [];
   const stopAll = async (): Promise<void> => {
     for (const service of running.splice(0).reverse()) await service.stop('test done');
   };
   after(stopAll);
-  return { running, stopAll };
+  return {
+    nats,
+    redis,
+    running,
+    stopAll,
+    startCa: (home: CaHome = newCaHome(), extra: NodeJS.ProcessEnv = {}): Promise<RunningService> =>
+      startCa(nats.get(), redis.get(), home, extra),
+    /** The CA with its HTTP API (bundle and CRLs) on a free port, whose base URL is `url`. */
+    startCaWithHttp: async (): Promise<{ service: RunningService; url: string }> => {
+      const port = await freePort();
+      const service = await startCa(nats.get(), redis.get(), newCaHome(), {
+        WARDEN_CA_HTTP_PORT: String(port),
+      });
+      return { service, url: `http://127.0.0.1:${port}` };
+    },
+    startAgent: (home: AgentHome, host: string, extra: NodeJS.ProcessEnv = {}): Promise<RunningService> =>
+      startAgent(nats.get(), home, host, extra),
+    joinToken: (spiffeId: string): Promise<string> => joinToken(nats.get(), spiffeId),
+    /** A new agent home whose entries file lists each SPIFFE ID with a fresh join token. */
+    homeWith: async (...spiffeIds: string[]): Promise<AgentHome> => {
+      const home = newAgentHome();
+      const entries = [];
+      for (const spiffeId of spiffeIds)
+        entries.push({ spiffeId, joinToken: await joinToken(nats.get(), spiffeId) });
+      writeEntries(home, entries);
+      return home;
+    },
+  };
 }

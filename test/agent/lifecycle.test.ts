@@ -7,19 +7,15 @@ import { writeFileSync } from 'node:fs';
 import { EntriesFileError, EntrySelector, OutputFile, SdsSocketError } from '@warden/agent';
 import { ConfigError } from '@warden/runtime';
 import { Bus, enforceRevoke, identityEntry } from '@warden/events';
-import type { RunningService } from '@warden/runtime';
-import { useNats, useRedis } from '@warden/testing';
 import {
   countCaRequests,
-  joinToken,
   metric,
   newAgentHome,
   newCaHome,
   provisionEnforcement,
   servedSerial,
   spiffe,
-  startAgent,
-  startCa,
+  useAgents,
   waitFor,
   workloadDir,
   writeEntries,
@@ -27,23 +23,20 @@ import {
 import { chainOf, SdsClient } from './sds-client.ts';
 
 describe('agent: cache, CA outage, revocation, entries from events', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const running: RunningService[] = [];
+  const { nats, running, stopAll, startCa, startAgent, homeWith, joinToken } = useAgents();
   const clients: SdsClient[] = [];
   const cleanUp = async (): Promise<void> => {
     for (const c of clients.splice(0)) c.close();
-    for (const service of running.splice(0).reverse()) await service.stop('test done');
+    await stopAll();
   };
   after(cleanUp);
   const web = spiffe('shop', 'web');
 
   it('a restarted agent serves its cached certificate without asking the CA anything', async () => {
     try {
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-      const home = newAgentHome();
-      writeEntries(home, [{ spiffeId: web, joinToken: await joinToken(nats.get(), web) }]);
-      const first = await startAgent(nats.get(), home, 'host-a');
+      running.push(await startCa());
+      const home = await homeWith(web);
+      const first = await startAgent(home, 'host-a');
       const serial = await waitFor('an SVID', () => servedSerial(home, 'shop.web'));
       await first.stop('restart');
 
@@ -54,7 +47,7 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
       assert.equal(statSync(home.dir).mode & 0o777, 0o700);
 
       const requests = await countCaRequests(nats.get());
-      const second = await startAgent(nats.get(), home, 'host-a');
+      const second = await startAgent(home, 'host-a');
       running.push(second);
       const client = new SdsClient(home.socket, 'shop.web', ['default', 'ROOTCA']);
       clients.push(client);
@@ -73,11 +66,10 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
   it('keeps serving its valid certificate while the CA is down, retries, and renews when it returns', async () => {
     try {
       const caHome = newCaHome();
-      running.push(await startCa(nats.get(), redis.get(), caHome));
-      const home = newAgentHome();
-      writeEntries(home, [{ spiffeId: web, joinToken: await joinToken(nats.get(), web) }]);
+      running.push(await startCa(caHome));
+      const home = await homeWith(web);
       // An 8 s SVID wants renewal at about 4 s; the CA is gone by then.
-      const agent = await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_SVID_TTL_SECONDS: '8' });
+      const agent = await startAgent(home, 'host-a', { WARDEN_AGENT_SVID_TTL_SECONDS: '8' });
       running.push(agent);
       const serial = await waitFor('an SVID', () => servedSerial(home, 'shop.web'));
       const ca = running.shift();
@@ -94,7 +86,7 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
       await waitFor('SDS still serving', () => client.latest('default'));
       assert.equal(await metric(agent, 'warden_agent_certificates'), 1);
 
-      running.unshift(await startCa(nats.get(), redis.get(), caHome));
+      running.unshift(await startCa(caHome));
       const renewed = await waitFor('a renewal once the CA is back', () => {
         const now = servedSerial(home, 'shop.web');
         return now && now !== serial ? now : null;
@@ -111,14 +103,10 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
   it('drops and deletes a revoked identity within one second, and stops serving it over SDS', async (t) => {
     try {
       await provisionEnforcement(nats.get());
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-      const home = newAgentHome();
+      running.push(await startCa());
       const api = spiffe('shop', 'api');
-      writeEntries(home, [
-        { spiffeId: web, joinToken: await joinToken(nats.get(), web) },
-        { spiffeId: api, joinToken: await joinToken(nats.get(), api) },
-      ]);
-      const agent = await startAgent(nats.get(), home, 'host-a');
+      const home = await homeWith(web, api);
+      const agent = await startAgent(home, 'host-a');
       running.push(agent);
       await waitFor('both SVIDs', () => servedSerial(home, 'shop.web') && servedSerial(home, 'shop.api'));
       const client = new SdsClient(home.socket, 'shop.web', ['default', 'ROOTCA']);
@@ -178,12 +166,12 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
 
   it('takes entries from warden.identity.v1.entry events for its host, and drops them on delete', async () => {
     try {
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
+      running.push(await startCa());
       const home = newAgentHome();
-      const agent = await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_ENTRIES_FILE: undefined });
+      const agent = await startAgent(home, 'host-a', { WARDEN_AGENT_ENTRIES_FILE: undefined });
       running.push(agent);
       const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
-      const token = await joinToken(nats.get(), web);
+      const token = await joinToken(web);
       // Another host's entry, and an unusable one, are ignored; neither stops the agent.
       await user.publish(identityEntry, {
         op: 'upsert',
@@ -210,7 +198,7 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
       await agent.stop('restart');
       running.pop();
       const requests = await countCaRequests(nats.get());
-      const again = await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_ENTRIES_FILE: undefined });
+      const again = await startAgent(home, 'host-a', { WARDEN_AGENT_ENTRIES_FILE: undefined });
       running.push(again);
       await waitFor(
         'certificates held after the restart',
@@ -231,16 +219,15 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
 
   it('follows changes of the entries file, and keeps the last good entries when a change is invalid', async () => {
     try {
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-      const home = newAgentHome();
+      running.push(await startCa());
       const api = spiffe('shop', 'api');
-      writeEntries(home, [{ spiffeId: web, joinToken: await joinToken(nats.get(), web) }]);
-      const agent = await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_ENTRIES_POLL_MS: '20' });
+      const home = await homeWith(web);
+      const agent = await startAgent(home, 'host-a', { WARDEN_AGENT_ENTRIES_POLL_MS: '20' });
       running.push(agent);
       await waitFor('web', () => servedSerial(home, 'shop.web'));
 
       const webSerial = servedSerial(home, 'shop.web');
-      writeEntries(home, [{ spiffeId: web }, { spiffeId: api, joinToken: await joinToken(nats.get(), api) }]);
+      writeEntries(home, [{ spiffeId: web }, { spiffeId: api, joinToken: await joinToken(api) }]);
       await waitFor('api added from the changed file', () => servedSerial(home, 'shop.api'));
       assert.equal(servedSerial(home, 'shop.web'), webSerial, 'web untouched');
 
@@ -262,27 +249,24 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
 
   it('refuses to start on a bad setting, a bad entries file or a foreign file at the socket path', async () => {
     const home = newAgentHome();
-    await assert.rejects(startAgent(nats.get(), home, 'host/../a'), (err: unknown) => {
+    await assert.rejects(startAgent(home, 'host/../a'), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /WARDEN_AGENT_HOST/);
       return true;
     });
-    await assert.rejects(
-      startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_ROTATION_RATIO: '2' }),
-      ConfigError,
-    );
+    await assert.rejects(startAgent(home, 'host-a', { WARDEN_AGENT_ROTATION_RATIO: '2' }), ConfigError);
     writeFileSync(
       home.entriesFile,
       'entries:\n  - spiffeId: spiffe://cluster.local/ns/a/sa/b\n    joinTokn: x\n',
     );
-    await assert.rejects(startAgent(nats.get(), home, 'host-a'), (err: unknown) => {
+    await assert.rejects(startAgent(home, 'host-a'), (err: unknown) => {
       assert.ok(err instanceof EntriesFileError);
       assert.equal(err.issues[0]?.line, 2);
       return true;
     });
     writeEntries(home, []);
     writeFileSync(home.socket, 'not a socket');
-    await assert.rejects(startAgent(nats.get(), home, 'host-a'), SdsSocketError);
+    await assert.rejects(startAgent(home, 'host-a'), SdsSocketError);
     assert.ok(existsSync(home.socket), 'the agent never deletes what it did not create');
   });
 });

@@ -1,37 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { useNats, useRedis } from '@warden/testing';
-import {
-  joinToken,
-  metric,
-  newAgentHome,
-  newCaHome,
-  servedSerial,
-  serviceGroup,
-  spiffe,
-  startAgent,
-  startCa,
-  waitFor,
-  workloadDir,
-  writeEntries,
-} from './helpers.ts';
+import { metric, servedSerial, spiffe, useAgents, waitFor, workloadDir } from './helpers.ts';
 import { foreignIdentity, mtlsRequest, startMtlsServer } from './tls-peers.ts';
 
 describe('agent: mTLS with agent-written files', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const { running, stopAll } = serviceGroup();
+  const { running, stopAll, startCa, startAgent, homeWith } = useAgents();
 
   /** A CA and two hosts, each with one workload bootstrapped by a join token from its entries file. */
   async function twoHosts(extra: NodeJS.ProcessEnv = {}) {
-    running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-    const web = { id: spiffe('shop', 'web'), home: newAgentHome() };
-    const api = { id: spiffe('shop', 'api'), home: newAgentHome() };
-    for (const w of [web, api])
-      writeEntries(w.home, [{ spiffeId: w.id, joinToken: await joinToken(nats.get(), w.id) }]);
-    const agentA = await startAgent(nats.get(), web.home, 'host-a', extra);
+    running.push(await startCa());
+    const workload = async (id: string) => ({ id, home: await homeWith(id) });
+    const web = await workload(spiffe('shop', 'web'));
+    const api = await workload(spiffe('shop', 'api'));
+    const agentA = await startAgent(web.home, 'host-a', extra);
     running.push(agentA);
-    const agentB = await startAgent(nats.get(), api.home, 'host-b', extra);
+    const agentB = await startAgent(api.home, 'host-b', extra);
     running.push(agentB);
     await waitFor(
       'both SVIDs on disk',

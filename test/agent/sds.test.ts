@@ -6,37 +6,28 @@ import { credentials } from '@grpc/grpc-js';
 import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { loadSds, SECRET_TYPE_URL } from '@warden/envoy';
 import { verifyChain } from '@warden/pki';
-import { useNats, useRedis } from '@warden/testing';
-import {
-  joinToken,
-  newAgentHome,
-  newCaHome,
-  serviceGroup,
-  spiffe,
-  startAgent,
-  startCa,
-  TRUST_DOMAIN,
-  waitFor,
-  writeEntries,
-} from './helpers.ts';
+import { spiffe, TRUST_DOMAIN, useAgents, waitFor } from './helpers.ts';
 import { chainOf, SdsClient } from './sds-client.ts';
 
 const serialOf = (chain: string | undefined): string | undefined =>
   chain ? new X509Certificate(chain).serialNumber.toLowerCase().replace(/^0+/, '') : undefined;
 
 describe('agent: Envoy SDS on a Unix socket', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const { running, stopAll } = serviceGroup();
+  const { running, stopAll, startCa, startAgent, homeWith } = useAgents();
+  const id = spiffe('shop', 'web');
+
+  /** The CA, and an agent serving shop/web, enrolled by a join token, with `extra` settings. */
+  async function webOnHostA(extra: NodeJS.ProcessEnv = {}) {
+    running.push(await startCa());
+    const home = await homeWith(id);
+    running.push(await startAgent(home, 'host-a', extra));
+    return home;
+  }
 
   it('serves default and ROOTCA, and pushes the rotated certificate on the same stream', async () => {
     const clients: SdsClient[] = [];
     try {
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-      const id = spiffe('shop', 'web');
-      const home = newAgentHome();
-      writeEntries(home, [{ spiffeId: id, joinToken: await joinToken(nats.get(), id) }]);
-      running.push(await startAgent(nats.get(), home, 'host-a', { WARDEN_AGENT_SVID_TTL_SECONDS: '4' }));
+      const home = await webOnHostA({ WARDEN_AGENT_SVID_TTL_SECONDS: '4' });
 
       const client = new SdsClient(home.socket, 'shop.web', ['default', 'ROOTCA']);
       clients.push(client);
@@ -80,11 +71,7 @@ describe('agent: Envoy SDS on a Unix socket', () => {
   it('refuses malformed requests with a status, and keeps serving', async () => {
     const clients: SdsClient[] = [];
     try {
-      running.push(await startCa(nats.get(), redis.get(), newCaHome()));
-      const id = spiffe('shop', 'web');
-      const home = newAgentHome();
-      writeEntries(home, [{ spiffeId: id, joinToken: await joinToken(nats.get(), id) }]);
-      running.push(await startAgent(nats.get(), home, 'host-a'));
+      const home = await webOnHostA();
 
       const sds = loadSds();
       const raw = new sds.Client(`unix:${home.socket}`, credentials.createInsecure());

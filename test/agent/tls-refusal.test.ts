@@ -7,7 +7,6 @@ import { describe, it } from 'node:test';
 import { OutputFile } from '@warden/agent';
 import type { ReplyOf } from '@warden/events';
 import { Bus, caSign, enforceRevoke } from '@warden/events';
-import { freePort } from '@warden/infra';
 import {
   createCsr,
   exportPrivateKeyPem,
@@ -17,21 +16,15 @@ import {
   parseCrls,
 } from '@warden/pki';
 import type { TestNats } from '@warden/testing';
-import { useNats, useRedis } from '@warden/testing';
 import {
   joinToken,
   metric,
-  newAgentHome,
-  newCaHome,
   provisionEnforcement,
   servedSerial,
-  serviceGroup,
   spiffe,
-  startAgent,
-  startCa,
+  useAgents,
   waitFor,
   workloadDir,
-  writeEntries,
 } from './helpers.ts';
 import { copyTrust, foreignIdentity, mtlsRequest, startMtlsServer } from './tls-peers.ts';
 
@@ -80,32 +73,23 @@ async function expiredIdentity(nats: TestNats, spiffeId: string, trustFrom: stri
 }
 
 describe('agent: TLS peers refuse what they must, from agent-written files alone', () => {
-  const nats = useNats();
-  const redis = useRedis();
-  const { running, stopAll } = serviceGroup();
+  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith } = useAgents();
 
   it('mTLS with SPIFFE IDs; refuses another trust domain, an expired and a revoked certificate', async (t) => {
     try {
       await provisionEnforcement(nats.get());
-      const caHttpPort = await freePort();
-      running.push(
-        await startCa(nats.get(), redis.get(), newCaHome(), { WARDEN_CA_HTTP_PORT: String(caHttpPort) }),
-      );
-      const withCrlUrl = { WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem` };
+      const ca = await startCaWithHttp();
+      running.push(ca.service);
+      const withCrlUrl = { WARDEN_AGENT_CRL_URL: `${ca.url}/v1/crl.pem` };
 
       // Host A runs two clients, web and worker; host B runs the server, api.
       const web = spiffe('shop', 'web');
       const worker = spiffe('shop', 'worker');
       const api = spiffe('shop', 'api');
-      const hostA = newAgentHome();
-      const hostB = newAgentHome();
-      writeEntries(hostA, [
-        { spiffeId: web, joinToken: await joinToken(nats.get(), web) },
-        { spiffeId: worker, joinToken: await joinToken(nats.get(), worker) },
-      ]);
-      writeEntries(hostB, [{ spiffeId: api, joinToken: await joinToken(nats.get(), api) }]);
-      running.push(await startAgent(nats.get(), hostA, 'host-a', withCrlUrl));
-      const agentB = await startAgent(nats.get(), hostB, 'host-b', withCrlUrl);
+      const hostA = await homeWith(web, worker);
+      const hostB = await homeWith(api);
+      running.push(await startAgent(hostA, 'host-a', withCrlUrl));
+      const agentB = await startAgent(hostB, 'host-b', withCrlUrl);
       running.push(agentB);
       const webDir = workloadDir(hostA, 'shop.web');
       const workerDir = workloadDir(hostA, 'shop.worker');
