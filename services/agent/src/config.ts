@@ -1,4 +1,6 @@
+import type { BackoffPolicy } from '@warden/core';
 import { isSpiffeId, KeyAlgorithm } from '@warden/pki';
+import { ConfigError } from '@warden/runtime';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -65,5 +67,17 @@ export const agentConfig = z.object({
   WARDEN_AGENT_CRL_REFRESH_MS: int(1000, 3_600_000).default(300_000),
 });
 export type AgentConfig = z.infer<typeof agentConfig>;
+
+/**
+ * The backoff after a failed CA request or CRL fetch. A cross-field rule, so checked here rather
+ * than in the schema; it reads like every other configuration error.
+ */
+export function retryBackoff(config: AgentConfig): BackoffPolicy {
+  if (config.WARDEN_AGENT_RETRY_INITIAL_MS > config.WARDEN_AGENT_RETRY_MAX_MS)
+    throw new ConfigError('agent', [
+      'WARDEN_AGENT_RETRY_INITIAL_MS: must not exceed WARDEN_AGENT_RETRY_MAX_MS',
+    ]);
+  return { initialMs: config.WARDEN_AGENT_RETRY_INITIAL_MS, maxMs: config.WARDEN_AGENT_RETRY_MAX_MS };
+}
 
 export const spiffeIdString = z.string().refine(isSpiffeId, 'a SPIFFE ID (spiffe://<trust domain>/<path>)');

@@ -1,5 +1,6 @@
 // For tests, benchmarks and tools that run the agent in-process; services never import each other.
-export { startAgent } from './agent.ts';
+export type { AgentDeps, RunningAgent } from './service.ts';
+export { startAgent } from './service.ts';
 export type { AgentConfig } from './config.ts';
 export { agentConfig } from './config.ts';
 export type { Entry, EntryDefaults } from './entries.ts';

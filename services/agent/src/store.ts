@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Entry } from './entries.ts';
 import { CacheError } from './errors.ts';
-import { readSmallFile, removeFile, writeFileAtomic } from './files.ts';
+import { DIR_MODE, readSmallFile, removeFile, writeFileAtomic } from './files.ts';
 import type { Bundle, Svid } from './svid.ts';
 import { checkSvid } from './svid.ts';
 
@@ -57,9 +58,17 @@ const parseJson = (text: string, what: string): unknown => {
  * once without calling the CA.
  */
 export class Store {
-  private readonly dir: string;
+  readonly dir: string;
   constructor(dir: string) {
     this.dir = dir;
+  }
+
+  /** The store in `dir`, created if need be. */
+  static async open(dir: string): Promise<Store> {
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    // The folder holds private keys: whatever it was created with, only the agent may enter it.
+    await chmod(dir, DIR_MODE);
+    return new Store(dir);
   }
 
   /** File names are a hash of the SPIFFE ID: no path can be smuggled in through an ID. */
