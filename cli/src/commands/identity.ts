@@ -1,8 +1,18 @@
 import { readFileSync } from 'node:fs';
-import type * as CaPackage from '@warden/ca';
-import type { TrustDomainSummary } from '@warden/ca';
+import { messageOf } from '@warden/core';
 import { caBundle, caToken, enforceRevoke } from '@warden/events';
 import { ChainVerificationError, inspectCertificate, parseCertificates, verifyChain } from '@warden/pki';
+import { ConfigError, loadConfig } from '@warden/runtime';
+import {
+  describeCa,
+  folderSettings,
+  initCa,
+  kekProblems,
+  readKek,
+  rotateCa,
+  trustDomainConfig,
+} from '@warden/trust-domain';
+import type { FolderSettings, TrustDomainSummary } from '@warden/trust-domain';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { parseDuration } from './policy.ts';
@@ -31,20 +41,31 @@ const MAX_ACTIVATION_DELAY_MS = 30 * 86_400_000;
 const CRL_PROPAGATION_MS = 10 * 60_000;
 
 /**
- * The CA package on demand: it brings the whole service (Redis, the Kubernetes client), which
- * would otherwise double the start-up time of every `warden` command.
+ * The CA folder's settings for the offline commands, run on the CA's host: the same environment
+ * as the CA (WARDEN_CA_DIR, WARDEN_CA_KEK or WARDEN_CA_KEK_FILE, WARDEN_TRUST_DOMAIN, ...), where
+ * the flags' values win.
  */
-const caAdmin = (): Promise<typeof CaPackage> => import('@warden/ca');
-
-function caStateFlags(values: Record<string, unknown>): NodeJS.ProcessEnv {
+function folderSettingsOf(env: NodeJS.ProcessEnv, values: Record<string, unknown>): FolderSettings {
   const flag = (name: string): string | undefined =>
     typeof values[name] === 'string' ? (values[name] as string) : undefined;
-  return {
+  const flags: NodeJS.ProcessEnv = {
     WARDEN_CA_DIR: flag('dir'),
     WARDEN_TRUST_DOMAIN: flag('trust-domain'),
     WARDEN_CA_KEY_ALGORITHM: flag('algorithm'),
     WARDEN_CA_KEK_FILE: flag('kek-file'),
   };
+  const merged: NodeJS.ProcessEnv = { ...env };
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  // One source of the KEK: a flag's file replaces an environment value of either kind.
+  if (flags['WARDEN_CA_KEK_FILE'] !== undefined) delete merged['WARDEN_CA_KEK'];
+  const config = loadConfig('ca', trustDomainConfig, merged);
+  const problems = kekProblems(config);
+  if (problems.length > 0) throw new ConfigError('ca', problems);
+  try {
+    return folderSettings(config, readKek(config));
+  } catch (err) {
+    throw new ConfigError('ca', [`WARDEN_CA_KEK_FILE: ${messageOf(err)}`]);
+  }
 }
 
 function printSummary(ctx: Parameters<Command['run']>[0], summary: TrustDomainSummary): void {
@@ -83,8 +104,7 @@ export const identityCommands: Command[] = [
     options: caStateOptions,
     async run(ctx, _positionals, values) {
       if (typeof values['dir'] === 'string') {
-        const { adminSettings, describeCa } = await caAdmin();
-        const summary = await describeCa(adminSettings(ctx.env, caStateFlags(values)));
+        const summary = await describeCa(folderSettingsOf(ctx.env, values));
         if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
         else printSummary(ctx, summary);
         return 0;
@@ -114,8 +134,7 @@ export const identityCommands: Command[] = [
     args: '[--dir WARDEN_CA_DIR] [--trust-domain TD] [--algorithm ecdsa-p256|rsa-2048] [--kek-file F]',
     options: caStateOptions,
     async run(ctx, _positionals, values) {
-      const { adminSettings, initCa } = await caAdmin();
-      const summary = await initCa(adminSettings(ctx.env, caStateFlags(values)));
+      const summary = await initCa(folderSettingsOf(ctx.env, values));
       if (ctx.output === 'json') ctx.io.out(`${JSON.stringify(summary, null, 2)}\n`);
       else printSummary(ctx, summary);
       return 0;
@@ -142,8 +161,7 @@ export const identityCommands: Command[] = [
       if (delay > MAX_ACTIVATION_DELAY_MS)
         throw new UsageError('--activate-in: at most 30d (a rotation is meant to complete)');
       const activateAt = new Date(Date.now() + delay);
-      const { adminSettings, rotateCa } = await caAdmin();
-      const { rotation, summary } = await rotateCa(adminSettings(ctx.env, caStateFlags(values)), {
+      const { rotation, summary } = await rotateCa(folderSettingsOf(ctx.env, values), {
         newRoot,
         activateAt,
       });
