@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { caSign, DataOf } from '@warden/events';
 import type { VerifiedCsr } from '@warden/pki';
 import { verifyChain, verifyRenewalProof } from '@warden/pki';
+import type { TrustDomain } from '@warden/trust-domain';
 import {
   AttestorUnavailableError,
   IndexUnavailableError,
@@ -9,6 +10,8 @@ import {
   TokenInvalidError,
 } from './errors.ts';
 import type { IssuedIndex } from './issued-index.ts';
+import { kubernetesTokenAttestor } from './k8s-attestor.ts';
+import type { KubernetesTokenAttestorOptions } from './k8s-attestor.ts';
 import { TOKEN_PREFIX } from './tokens.ts';
 import type { JoinTokens } from './tokens.ts';
 
@@ -73,4 +76,28 @@ export function attestors(byType: Partial<Record<Evidence['type'], Attestor>>): 
     if (!attestor) throw new AttestorUnavailableError(evidence.type);
     return attestor(evidence, csr);
   };
+}
+
+/**
+ * The CA's attestors: join tokens and SVID renewal always; `k8s-sat` only when a Kubernetes API
+ * is configured, and otherwise refused (`attestor_unavailable`).
+ */
+export function caAttestor(options: {
+  tokens: JoinTokens;
+  index: IssuedIndex;
+  trustDomain: TrustDomain;
+  kubernetes: Omit<KubernetesTokenAttestorOptions, 'trustDomain'> | undefined;
+}): Attestor {
+  const { trustDomain, kubernetes } = options;
+  return attestors({
+    'join-token': joinTokenAttestor(options.tokens),
+    svid: svidAttestor({
+      index: options.index,
+      trustDomain: trustDomain.trustDomain,
+      roots: () => trustDomain.bundle().rootsPem,
+    }),
+    ...(kubernetes
+      ? { 'k8s-sat': kubernetesTokenAttestor({ ...kubernetes, trustDomain: trustDomain.trustDomain }) }
+      : {}),
+  });
 }

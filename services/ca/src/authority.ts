@@ -4,7 +4,7 @@ import type { VerifiedCsr } from '@warden/pki';
 import { issueLeaf, verifyCsrFast } from '@warden/pki';
 import type { Attestor } from './attest.ts';
 import { IdentityMismatchError, TtlError } from './errors.ts';
-import type { TrustDomain } from './trust-domain.ts';
+import type { TrustDomain } from '@warden/trust-domain';
 
 export type SignRequest = DataOf<typeof caSign>;
 export type SignReply = ReplyOf<typeof caSign>;

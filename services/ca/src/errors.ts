@@ -1,69 +1,56 @@
+import { WardenError } from '@warden/core';
+
 /**
  * Errors the CA answers with. The bus sends each one's snake_case `code` to the requester
  * (`RemoteError.remoteCode`), so a client can tell a used token from a bad CSR without parsing text.
  */
-export class CaError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CaError';
-    this.code = code;
-  }
-}
+export class CaError extends WardenError {}
 
 export class TokenInvalidError extends CaError {
   constructor() {
     super('token_invalid', 'join token is unknown');
-    this.name = 'TokenInvalidError';
   }
 }
 
 export class TokenExpiredError extends CaError {
   constructor(expiresAt: string) {
     super('token_expired', `join token expired at ${expiresAt}`);
-    this.name = 'TokenExpiredError';
   }
 }
 
 export class TokenUsedError extends CaError {
   constructor() {
     super('token_used', 'join token was already used; join tokens are single-use');
-    this.name = 'TokenUsedError';
   }
 }
 
 export class IdentityMismatchError extends CaError {
   constructor(requested: string, attested: string) {
     super('identity_mismatch', `the CSR asks for ${requested} but the evidence attests ${attested}`);
-    this.name = 'IdentityMismatchError';
   }
 }
 
 export class TtlError extends CaError {
   constructor(ttl: number, max: number) {
     super('ttl_too_long', `requested TTL of ${ttl} s exceeds the maximum of ${max} s`);
-    this.name = 'TtlError';
   }
 }
 
 export class SvidRevokedError extends CaError {
   constructor(serial: string) {
     super('svid_revoked', `the presented SVID (serial ${serial}) is revoked or unknown to the CA`);
-    this.name = 'SvidRevokedError';
   }
 }
 
 export class IndexUnavailableError extends CaError {
   constructor(detail: string, options?: ErrorOptions) {
     super('index_unavailable', `the issued-certificate index is unavailable: ${detail}`, options);
-    this.name = 'IndexUnavailableError';
   }
 }
 
 export class AttestorUnavailableError extends CaError {
   constructor(type: string) {
     super('attestor_unavailable', `attestation by ${type} is not configured on this CA`);
-    this.name = 'AttestorUnavailableError';
   }
 }
 
@@ -74,7 +61,6 @@ export class AttestorUnavailableError extends CaError {
 export class TokenRejectedError extends CaError {
   constructor(reason: string) {
     super('token_rejected', `service-account token rejected: ${reason}`);
-    this.name = 'TokenRejectedError';
   }
 }
 
@@ -82,20 +68,12 @@ export class TokenRejectedError extends CaError {
 export class ReviewerUnavailableError extends CaError {
   constructor(detail: string, options?: ErrorOptions) {
     super('reviewer_unavailable', `the Kubernetes token review is unavailable: ${detail}`, options);
-    this.name = 'ReviewerUnavailableError';
   }
 }
 
-export class KmsError extends CaError {
-  constructor(code: 'kek_invalid' | 'unseal_failed' | 'wrong_kek', message: string, options?: ErrorOptions) {
-    super(code, message, options);
-    this.name = 'KmsError';
-  }
-}
-
-export class CaStateError extends CaError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ca_state', message, options);
-    this.name = 'CaStateError';
+/** A join token request the CA will not serve: another trust domain, no workload, too long a TTL. */
+export class TokenRequestError extends CaError {
+  constructor(message: string) {
+    super('token_request', message);
   }
 }

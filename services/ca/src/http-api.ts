@@ -3,8 +3,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BACKDATE_MS, createCrl } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
+import { CaError } from './errors.ts';
 import type { IssuedIndex } from './issued-index.ts';
-import type { TrustDomain } from './trust-domain.ts';
+import type { TrustDomain } from '@warden/trust-domain';
 
 /** A CRL is re-signed at most this often; a revocation invalidates it at once. */
 const CRL_CACHE_MS = 10_000;
@@ -55,7 +56,7 @@ export function crlCache(trustDomain: TrustDomain, index: IssuedIndex): CrlCache
             ),
           );
           const der = intermediates.find((i) => i.id === active.id)?.crl.der;
-          if (!der) throw new Error(`no CRL for the active intermediate ${active.id}`);
+          if (!der) throw new CaError('crl_unavailable', `no CRL for the active intermediate ${active.id}`);
           return { der, pem: [...roots.map((c) => c.pem), ...intermediates.map((i) => i.crl.pem)].join('') };
         });
         // A failure is not cached: the next request tries again.

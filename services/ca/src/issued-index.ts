@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { IndexUnavailableError } from './errors.ts';
+import { guarded } from './redis.ts';
 
 /**
  * The index of issued certificates in Redis (DESIGN §2): serial → SPIFFE ID, expiry, revoked.
@@ -57,7 +57,7 @@ export class IssuedIndex {
   async recordIssued(entry: { serial: string; spiffeId: string; notAfter: string }): Promise<void> {
     const expireAt = Date.parse(entry.notAfter) + KEEP_AFTER_EXPIRY_MS;
     if (expireAt <= Date.now()) return;
-    await this.guard(() =>
+    await guarded(() =>
       this.redis.wardenRecordIssued(
         serialKey(entry.serial),
         idKey(entry.spiffeId),
@@ -75,7 +75,7 @@ export class IssuedIndex {
    */
   async markRevoked(serials: readonly string[], reason: string, revokedAt: string): Promise<void> {
     if (serials.length === 0) return;
-    const notAfters = await this.guard(() =>
+    const notAfters = await guarded(() =>
       Promise.all(serials.map((s) => this.redis.hget(serialKey(s), 'notAfter'))),
     );
     const tx = this.redis.multi();
@@ -87,22 +87,22 @@ export class IssuedIndex {
       tx.hset(serialKey(serial), 'revoked', '1', 'reason', reason, 'revokedAt', revokedAt);
       tx.zadd(REVOKED_KEY, notAfter, serial);
     }
-    await this.guard(() => tx.exec());
+    await guarded(() => tx.exec());
   }
 
   /** Revoked serials not yet expired, with their revocation time: the CRL's entries. */
   async revokedEntries(): Promise<{ serial: string; revokedAt: Date }[]> {
     const now = Date.now();
-    await this.guard(() => this.redis.zremrangebyscore(REVOKED_KEY, '-inf', now));
-    const serials = await this.guard(() => this.redis.zrangebyscore(REVOKED_KEY, now, '+inf'));
-    const times = await this.guard(() =>
+    await guarded(() => this.redis.zremrangebyscore(REVOKED_KEY, '-inf', now));
+    const serials = await guarded(() => this.redis.zrangebyscore(REVOKED_KEY, now, '+inf'));
+    const times = await guarded(() =>
       Promise.all(serials.map((s) => this.redis.hget(serialKey(s), 'revokedAt'))),
     );
     return serials.map((serial, i) => ({ serial, revokedAt: new Date(times[i] ?? now) }));
   }
 
   async get(serial: string): Promise<IndexEntry | null> {
-    const fields = await this.guard(() => this.redis.hgetall(serialKey(serial)));
+    const fields = await guarded(() => this.redis.hgetall(serialKey(serial)));
     if (!fields['spiffeId'] || !fields['notAfter']) return null;
     return {
       serial,
@@ -114,31 +114,22 @@ export class IssuedIndex {
 
   /** Serials of an identity's certificates that have not expired (revoked or not). */
   async serialsOf(spiffeId: string): Promise<string[]> {
-    const serials = await this.guard(() => this.redis.smembers(idKey(spiffeId)));
+    const serials = await guarded(() => this.redis.smembers(idKey(spiffeId)));
     const live: string[] = [];
     for (const serial of serials) {
-      if (await this.guard(() => this.redis.exists(serialKey(serial)))) live.push(serial);
-      else await this.guard(() => this.redis.srem(idKey(spiffeId), serial));
+      if (await guarded(() => this.redis.exists(serialKey(serial)))) live.push(serial);
+      else await guarded(() => this.redis.srem(idKey(spiffeId), serial));
     }
     return live;
   }
 
   async isComplete(): Promise<boolean> {
-    return (await this.guard(() => this.redis.exists(COMPLETE_KEY))) === 1;
+    return (await guarded(() => this.redis.exists(COMPLETE_KEY))) === 1;
   }
 
   async markComplete(streamSequence: number): Promise<void> {
-    await this.guard(() =>
+    await guarded(() =>
       this.redis.set(COMPLETE_KEY, JSON.stringify({ at: new Date().toISOString(), streamSequence })),
     );
-  }
-
-  /** Redis errors become one class the CA answers with, instead of whatever the client threw. */
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (cause) {
-      throw new IndexUnavailableError(cause instanceof Error ? cause.message : String(cause), { cause });
-    }
   }
 }

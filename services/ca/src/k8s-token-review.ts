@@ -5,6 +5,7 @@ import type {
   ResponseContext,
   V1TokenReview,
 } from '@kubernetes/client-node';
+import { messageOf } from '@warden/core';
 import { ConfigError } from '@warden/runtime';
 import { ReviewerUnavailableError } from './errors.ts';
 import type { TokenReviewer, TokenReviewResult } from './k8s-attestor.ts';
@@ -29,9 +30,7 @@ export function loadKubeConfig(source: KubernetesSource): KubeConfig {
       kc.loadFromCluster();
     } else kc.loadFromFile(source.kubeconfig);
   } catch (err) {
-    throw new ConfigError('ca', [
-      `${variable}: cannot load the Kubernetes configuration: ${err instanceof Error ? err.message : String(err)}`,
-    ]);
+    throw new ConfigError('ca', [`${variable}: cannot load the Kubernetes configuration: ${messageOf(err)}`]);
   }
   if (!kc.getCurrentCluster())
     throw new ConfigError('ca', [`${variable}: the Kubernetes configuration has no current cluster`]);
@@ -113,5 +112,5 @@ function describe(err: unknown, server: string, signal: AbortSignal, timeoutMs: 
     return `${server} answered HTTP ${err.code}${message}`;
   }
   const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
-  return `${server}: ${err instanceof Error ? err.message : String(err)}${cause}`;
+  return `${server}: ${messageOf(err)}${cause}`;
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { IndexUnavailableError, TokenExpiredError, TokenInvalidError, TokenUsedError } from './errors.ts';
+import { guarded } from './redis.ts';
 
 /**
  * Single-use join tokens bound to one SPIFFE ID (DESIGN §3). Redis keeps only the token's SHA-256,
@@ -27,7 +28,7 @@ export class JoinTokens {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
     const binding: TokenBinding = { spiffeId, expiresAt };
-    const ok = await this.guard(() =>
+    const ok = await guarded(() =>
       this.redis.set(
         tokenKey(hashOf(token)),
         JSON.stringify(binding),
@@ -45,7 +46,7 @@ export class JoinTokens {
   async peek(token: string): Promise<TokenBinding> {
     const hash = hashOf(token);
     // One command for both: a round trip and a reply parse less on every enrolment.
-    const [raw, used] = await this.guard(() => this.redis.mget(tokenKey(hash), usedKey(hash)));
+    const [raw, used] = await guarded(() => this.redis.mget(tokenKey(hash), usedKey(hash)));
     if (raw === null || raw === undefined) throw new TokenInvalidError();
     let binding: TokenBinding;
     try {
@@ -61,17 +62,9 @@ export class JoinTokens {
   /** Marks the token used, atomically; throws `TokenUsedError` if another use got there first. */
   async claim(token: string, binding: TokenBinding): Promise<void> {
     const ttl = Math.max(1000, Date.parse(binding.expiresAt) - Date.now() + GRACE_MS);
-    const ok = await this.guard(() =>
+    const ok = await guarded(() =>
       this.redis.set(usedKey(hashOf(token)), new Date().toISOString(), 'PX', ttl, 'NX'),
     );
     if (ok !== 'OK') throw new TokenUsedError();
-  }
-
-  private async guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (cause) {
-      throw new IndexUnavailableError(cause instanceof Error ? cause.message : String(cause), { cause });
-    }
   }
 }

@@ -1,0 +1,112 @@
+import type { Subscription } from '@nats-io/nats-core';
+import type { Bus, RunningConsumer } from '@warden/events';
+import type { Logger } from '@warden/runtime';
+import { folderSettings } from '@warden/trust-domain';
+import type { TrustDomain } from '@warden/trust-domain';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { caAttestor } from './attest.ts';
+import type { CaConfig } from './config.ts';
+import { resolveSettings } from './config.ts';
+import { GenerationWatcher, openTrustDomain } from './generations.ts';
+import { crlCache, startHttpApi } from './http-api.ts';
+import { IssuedIndex } from './issued-index.ts';
+import { ApiTokenReviewer, loadKubeConfig } from './k8s-token-review.ts';
+import { createCaMetrics } from './metrics.ts';
+import { connectRedis } from './redis.ts';
+import { IndexKeeper } from './replay.ts';
+import { serveRequests } from './responders.ts';
+import { consumeRevocations } from './revocation.ts';
+import { JoinTokens } from './tokens.ts';
+
+export type CaDeps = {
+  bus: Bus;
+  log: Logger;
+  metricsRegistry: MetricsRegistry;
+  config: CaConfig;
+};
+
+export type RunningCa = {
+  readonly trustDomain: TrustDomain;
+  stop(): Promise<void>;
+};
+
+/** How often the CA checks that Redis still holds a complete index (it may have lost it). */
+const INDEX_CHECK_MS = 2000;
+
+/**
+ * Starts the CA on a connected bus: its trust domain (created on a first start), the issued
+ * index in Redis (rebuilt from the identity stream when Redis lost it, checked every 2 s), the
+ * attestors, the sign, bundle and token responders, the bundle and CRLs over HTTP, the watch over
+ * the generations and the revocation consumer. Whatever a failed start opened is closed again.
+ */
+export async function startCa(deps: CaDeps): Promise<RunningCa> {
+  const { bus, log, config } = deps;
+  const settings = resolveSettings(config);
+  // Loaded before anything is opened: a bad kubeconfig is a configuration error at start.
+  const kubernetes = settings.kubernetes && {
+    reviewer: new ApiTokenReviewer(loadKubeConfig(settings.kubernetes.source)),
+    audiences: settings.kubernetes.audiences,
+  };
+  const folder = folderSettings(config, settings.kek);
+  const { trustDomain, stamp } = await openTrustDomain(folder, log);
+  const redis = await connectRedis(config.WARDEN_REDIS_URL, log);
+  const index = new IssuedIndex(redis);
+  const tokens = new JoinTokens(redis);
+  const keeper = new IndexKeeper({ bus, index, log });
+  const metrics = createCaMetrics(deps.metricsRegistry, trustDomain);
+  const crl = crlCache(trustDomain, index);
+  const generations = new GenerationWatcher({ bus, log, metrics, trustDomain, state: folder, stamp, crl });
+  let http: Awaited<ReturnType<typeof startHttpApi>> | undefined;
+  let subscriptions: Subscription[] = [];
+  let revocations: RunningConsumer | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
+  const stop = async (): Promise<void> => {
+    clearInterval(watchdog);
+    await generations.stop();
+    for (const sub of subscriptions) sub.unsubscribe();
+    await revocations?.stop();
+    await keeper.idle();
+    await http?.close();
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  try {
+    await keeper.ensure();
+    if (kubernetes)
+      log.info(
+        { server: kubernetes.reviewer.server, audiences: kubernetes.audiences },
+        'k8s-sat attestation through Kubernetes TokenReview',
+      );
+    const authority = {
+      trustDomain,
+      attest: caAttestor({ tokens, index, trustDomain, kubernetes }),
+      defaultTtlSeconds: config.WARDEN_CA_DEFAULT_TTL_SECONDS,
+      maxTtlSeconds: config.WARDEN_CA_MAX_TTL_SECONDS,
+    };
+    http = await startHttpApi({
+      host: config.WARDEN_CA_HTTP_HOST,
+      port: config.WARDEN_CA_HTTP_PORT,
+      trustDomain,
+      crl,
+      log,
+    });
+    subscriptions = serveRequests({
+      bus,
+      log,
+      metrics,
+      authority,
+      index,
+      tokens,
+      tokenMaxTtlSeconds: config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS,
+    });
+    await bus.nc.flush();
+    await generations.start();
+    revocations = await consumeRevocations({ bus, log, index, crl });
+    watchdog = setInterval(() => {
+      keeper.ensure().catch((err: unknown) => log.error({ err }, 'index check failed'));
+    }, INDEX_CHECK_MS);
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  return { trustDomain, stop };
+}
