@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, enforceRevoke, provision, StreamName } from '@warden/events';
-import { metric, provisionEnforcement, servedSerial, spiffe, useAgents, waitFor } from './helpers.ts';
+import { metric, servedSerial, spiffe, useAgents, waitFor } from './helpers.ts';
 
 type AuditEvent = {
   source: string;
@@ -10,12 +10,12 @@ type AuditEvent = {
 };
 
 describe('agent: audit events', () => {
-  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith } = useAgents();
+  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith, provisionEnforcement } = useAgents();
 
   it('records an SVID obtained, an identity dropped on revocation, and a CRL refresh that fails', async () => {
     const connections: NatsConnection[] = [];
     try {
-      await provisionEnforcement(nats.get());
+      await provisionEnforcement();
       const admin = await nats.get().connect('admin');
       connections.push(admin);
       await provision(admin, { streams: [StreamName.audit] });

@@ -71,7 +71,7 @@ function startAgent(
 }
 
 /** The bus as people use it: `warden token create` asks the CA for a join token. */
-export async function joinToken(nats: TestNats, spiffeId: string): Promise<string> {
+async function joinToken(nats: TestNats, spiffeId: string): Promise<string> {
   const bus = new Bus(await nats.connect('user'), { source: 'test-user' });
   try {
     return (await bus.request(caToken, { spiffeId, ttlSeconds: 600 })).token;
@@ -121,7 +121,7 @@ export async function waitFor<T>(
 }
 
 /** WARDEN_ENFORCEMENT belongs to enforcer and console; the tests create it as they would. */
-export async function provisionEnforcement(nats: TestNats): Promise<void> {
+async function provisionEnforcement(nats: TestNats): Promise<void> {
   const admin = await nats.connect('admin');
   try {
     await provision(admin, { streams: [StreamName.enforcement] });
@@ -185,6 +185,7 @@ export function useAgents() {
     startAgent: (home: AgentHome, host: string, extra: NodeJS.ProcessEnv = {}): Promise<RunningService> =>
       startAgent(nats.get(), home, host, extra),
     joinToken: (spiffeId: string): Promise<string> => joinToken(nats.get(), spiffeId),
+    provisionEnforcement: (): Promise<void> => provisionEnforcement(nats.get()),
     /** A new agent home whose entries file lists each SPIFFE ID with a fresh join token. */
     homeWith: async (...spiffeIds: string[]): Promise<AgentHome> => {
       const home = newAgentHome();

@@ -12,7 +12,6 @@ import {
   metric,
   newAgentHome,
   newCaHome,
-  provisionEnforcement,
   servedSerial,
   spiffe,
   useAgents,
@@ -23,7 +22,8 @@ import {
 import { chainOf, SdsClient } from './sds-client.ts';
 
 describe('agent: cache, CA outage, revocation, entries from events', () => {
-  const { nats, running, stopAll, startCa, startAgent, homeWith, joinToken } = useAgents();
+  const { nats, running, stopAll, startCa, startAgent, homeWith, joinToken, provisionEnforcement } =
+    useAgents();
   const clients: SdsClient[] = [];
   const cleanUp = async (): Promise<void> => {
     for (const c of clients.splice(0)) c.close();
@@ -102,7 +102,7 @@ describe('agent: cache, CA outage, revocation, entries from events', () => {
 
   it('drops and deletes a revoked identity within one second, and stops serving it over SDS', async (t) => {
     try {
-      await provisionEnforcement(nats.get());
+      await provisionEnforcement();
       running.push(await startCa());
       const api = spiffe('shop', 'api');
       const home = await homeWith(web, api);

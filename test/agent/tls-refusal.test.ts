@@ -16,16 +16,7 @@ import {
   parseCrls,
 } from '@warden/pki';
 import type { TestNats } from '@warden/testing';
-import {
-  joinToken,
-  metric,
-  provisionEnforcement,
-  servedSerial,
-  spiffe,
-  useAgents,
-  waitFor,
-  workloadDir,
-} from './helpers.ts';
+import { metric, servedSerial, spiffe, useAgents, waitFor, workloadDir } from './helpers.ts';
 import { copyTrust, foreignIdentity, mtlsRequest, startMtlsServer } from './tls-peers.ts';
 
 /** Both endpoints verify with crl.pem too: the CA's CRLs, as the agent keeps them. */
@@ -45,18 +36,23 @@ function crlSerials(dir: string): ReadonlySet<string> | null {
 }
 
 /**
- * Files for a certificate of the real trust domain that lives one second: a join token, a CSR and
- * `warden.ca.v1.sign` with `ttlSeconds: 1`, as an agent would ask, with the bundle and CRLs of
- * `trustFrom`. Returns once the certificate has expired.
+ * Files for a certificate of the real trust domain that lives one second: the join token, a CSR
+ * and `warden.ca.v1.sign` with `ttlSeconds: 1`, as an agent would ask, with the bundle and CRLs
+ * of `trustFrom`. Returns once the certificate has expired.
  */
-async function expiredIdentity(nats: TestNats, spiffeId: string, trustFrom: string): Promise<string> {
+async function expiredIdentity(
+  nats: TestNats,
+  spiffeId: string,
+  token: string,
+  trustFrom: string,
+): Promise<string> {
   const bus = new Bus(await nats.connect('agent'), { source: 'test-agent' });
   const keys = await generateKeyPair();
   let reply: ReplyOf<typeof caSign>;
   try {
     reply = await bus.request(caSign, {
       csrPem: await createCsr(keys, spiffeId),
-      evidence: { type: 'join-token', token: await joinToken(nats, spiffeId) },
+      evidence: { type: 'join-token', token },
       ttlSeconds: 1,
     });
   } finally {
@@ -73,11 +69,12 @@ async function expiredIdentity(nats: TestNats, spiffeId: string, trustFrom: stri
 }
 
 describe('agent: TLS peers refuse what they must, from agent-written files alone', () => {
-  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith } = useAgents();
+  const { nats, running, stopAll, startCaWithHttp, startAgent, homeWith, joinToken, provisionEnforcement } =
+    useAgents();
 
   it('mTLS with SPIFFE IDs; refuses another trust domain, an expired and a revoked certificate', async (t) => {
     try {
-      await provisionEnforcement(nats.get());
+      await provisionEnforcement();
       const ca = await startCaWithHttp();
       running.push(ca.service);
       const withCrlUrl = { WARDEN_AGENT_CRL_URL: `${ca.url}/v1/crl.pem` };
@@ -131,7 +128,7 @@ describe('agent: TLS peers refuse what they must, from agent-written files alone
         }
 
         // (b) The real CA's certificate, past its notAfter.
-        const expiredDir = await expiredIdentity(nats.get(), worker, apiDir);
+        const expiredDir = await expiredIdentity(nats.get(), worker, await joinToken(worker), apiDir);
         await assert.rejects(mtlsRequest(expiredDir, server.port, api, withCrl));
         await waitFor('the expired client refused', () => server.refusals.length === 2);
         assert.deepEqual(server.refusals.slice(1), ['CERT_HAS_EXPIRED']);

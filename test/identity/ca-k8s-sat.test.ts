@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { caBundle, caSign } from '@warden/events';
 import { createCsr, generateKeyPair, verifyChain } from '@warden/pki';
 import { ConfigError } from '@warden/runtime';
 import { tempDir } from '@warden/testing';
-import { FakeTokenReviewApi, TOKEN_REVIEWS } from './fake-token-review.ts';
+import { TOKEN_REVIEWS, useFakeTokenReviewApi } from './fake-token-review.ts';
 import { ID, OTHER_ID, remoteCode, TRUST_DOMAIN, useCa } from './helpers.ts';
 
 describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
   const { newHome, startCa, clients } = useCa();
-  const api = new FakeTokenReviewApi();
-  let kubeconfig: string;
-  before(async () => {
-    kubeconfig = await api.start();
-  });
-  after(() => api.stop());
+  const { api, kubeconfig } = useFakeTokenReviewApi();
 
   it('issues the SVID of the token service account through a TokenReview, and refuses every doubtful token', async () => {
-    const ca = await startCa(newHome(), { WARDEN_CA_KUBECONFIG: kubeconfig });
+    const ca = await startCa(newHome(), { WARDEN_CA_KUBECONFIG: kubeconfig() });
     try {
       const c = await clients();
       const sign = async (spiffeId: string, token: string) =>
@@ -73,7 +68,7 @@ describe('CA: Kubernetes service-account token attestation (k8s-sat)', () => {
 
   it('asks for the configured audiences', async () => {
     const ca = await startCa(newHome(), {
-      WARDEN_CA_KUBECONFIG: kubeconfig,
+      WARDEN_CA_KUBECONFIG: kubeconfig(),
       WARDEN_CA_K8S_AUDIENCES: 'warden-ca,istio-ca',
     });
     try {

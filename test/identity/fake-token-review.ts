@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { FakeKubeApiServer } from '@warden/testing';
 
 export const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
@@ -91,4 +92,21 @@ export class FakeTokenReviewApi extends FakeKubeApiServer {
       status: { ...authenticated.status, user: { ...user, username }, audiences: shared },
     });
   }
+}
+
+/** A FakeTokenReviewApi for the current suite: started before its tests, stopped after them. */
+export function useFakeTokenReviewApi(): { api: FakeTokenReviewApi; kubeconfig(): string } {
+  const api = new FakeTokenReviewApi();
+  let kubeconfig: string | undefined;
+  before(async () => {
+    kubeconfig = await api.start();
+  });
+  after(() => api.stop());
+  return {
+    api,
+    kubeconfig: () => {
+      if (!kubeconfig) throw new Error('the fake API is not started: call kubeconfig() inside a test');
+      return kubeconfig;
+    },
+  };
 }

@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ApiTokenReviewer, loadKubeConfig, ReviewerUnavailableError } from '@warden/ca';
 import { ConfigError } from '@warden/runtime';
 import { tempDir } from '@warden/testing';
-import { FakeTokenReviewApi, TOKEN_REVIEWS } from './fake-token-review.ts';
+import { FakeTokenReviewApi, TOKEN_REVIEWS, useFakeTokenReviewApi } from './fake-token-review.ts';
 
 describe('ApiTokenReviewer (recorded TokenReview replies over HTTP)', () => {
-  const api = new FakeTokenReviewApi();
-  let kubeconfig: string;
-  before(async () => {
-    kubeconfig = await api.start();
-  });
-  after(() => api.stop());
+  const { api, kubeconfig } = useFakeTokenReviewApi();
 
   it('posts the token and audiences with the kubeconfig credentials and reads the status', async () => {
-    const reviewer = new ApiTokenReviewer(loadKubeConfig({ kubeconfig }));
+    const reviewer = new ApiTokenReviewer(loadKubeConfig({ kubeconfig: kubeconfig() }));
     const token = api.mint({ namespace: 'payments', serviceAccount: 'api', audiences: ['cluster.local'] });
     const result = await reviewer.review(token, ['cluster.local', 'warden-ca']);
     assert.deepEqual(result, {
@@ -60,7 +55,7 @@ describe('ApiTokenReviewer (recorded TokenReview replies over HTTP)', () => {
     api.forbid();
     try {
       await assert.rejects(
-        new ApiTokenReviewer(loadKubeConfig({ kubeconfig })).review(token, ['x']),
+        new ApiTokenReviewer(loadKubeConfig({ kubeconfig: kubeconfig() })).review(token, ['x']),
         (err) => {
           noToken(err);
           assert.match((err as Error).message, /HTTP 403: tokenreviews.authentication.k8s.io is forbidden/);
@@ -72,7 +67,9 @@ describe('ApiTokenReviewer (recorded TokenReview replies over HTTP)', () => {
     }
     api.stall();
     try {
-      const impatient = new ApiTokenReviewer(loadKubeConfig({ kubeconfig }), { timeoutMs: 200 });
+      const impatient = new ApiTokenReviewer(loadKubeConfig({ kubeconfig: kubeconfig() }), {
+        timeoutMs: 200,
+      });
       await assert.rejects(impatient.review(token, ['x']), (err) => {
         noToken(err);
         assert.match((err as Error).message, /did not answer within 200 ms/);
