@@ -7,5 +7,5 @@ export { createLogger } from './logger.ts';
 export { connectNats, NatsCredentialsError } from './nats.ts';
 export type { RunningService, ServiceContext, ServiceSpec, Started } from './service.ts';
 export { main, runService } from './service.ts';
-export type { PositionedIssue } from './yaml.ts';
-export { describeFileIssues, yamlPosition } from './yaml.ts';
+export type { PositionedIssue, PositionOf } from './yaml.ts';
+export { describeFileIssues, MAX_REPORTED_ISSUES, parseYamlFile, yamlPosition } from './yaml.ts';

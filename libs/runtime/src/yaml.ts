@@ -1,5 +1,7 @@
-import { isNode } from 'yaml';
-import type { Document, LineCounter } from 'yaml';
+import { messageOf } from '@warden/core';
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import type { z } from 'zod';
 
 /**
  * Line and column (1-based) of the deepest node on `path` that exists in a parsed YAML document:
@@ -36,4 +38,47 @@ export function describeFileIssues(title: string, file: string, issues: readonly
     );
   const more = issues.length > 20 ? [`... and ${issues.length - 20} more`] : [];
   return [title, ...shown, ...more].join('\n  ');
+}
+
+/** Where a path of a parsed file is, for issues found after the schema passed. */
+export type PositionOf = (path: readonly PropertyKey[]) => { line: number; column: number } | undefined;
+
+/** At most this many issues are reported for one file; the rest would only bury the first. */
+export const MAX_REPORTED_ISSUES = 100;
+
+/**
+ * Parses a YAML configuration file and validates it against its zod schema. Every problem of the
+ * first failing stage (syntax, then schema) is returned with its line and column; the caller
+ * wraps them in its own error. Duplicate keys are syntax errors, and alias expansion is bounded
+ * ("billion laughs").
+ */
+export function parseYamlFile<S extends z.ZodType>(
+  text: string,
+  schema: S,
+): { ok: true; data: z.infer<S>; positionOf: PositionOf } | { ok: false; issues: PositionedIssue[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const syntax: PositionedIssue[] = [...doc.errors].map((e) => {
+    const pos = lineCounter.linePos(e.pos[0]);
+    return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
+  });
+  if (syntax.length > 0) return { ok: false, issues: syntax };
+  const positionOf: PositionOf = (path) => yamlPosition(doc, lineCounter, path);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (cause) {
+    return { ok: false, issues: [{ path: '', message: messageOf(cause) }] };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success)
+    return {
+      ok: false,
+      issues: parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
+        path: issue.path.map(String).join('.'),
+        message: issue.message,
+        ...positionOf(issue.path),
+      })),
+    };
+  return { ok: true, data: parsed.data, positionOf };
 }

@@ -1,8 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { messageOf } from '@warden/core';
 import { KeyAlgorithm, parseSpiffeId } from '@warden/pki';
-import { LineCounter, parseDocument } from 'yaml';
-import { yamlPosition } from '@warden/runtime';
+import { MAX_REPORTED_ISSUES, parseYamlFile } from '@warden/runtime';
 import { z } from 'zod';
 import type { PositionedIssue } from './errors.ts';
 import { EntriesFileError, InvalidEntryError } from './errors.ts';
@@ -26,7 +25,6 @@ export type Entry = {
 };
 
 export const MAX_ENTRIES = 10_000;
-const MAX_REPORTED_ISSUES = 100;
 /** A name is one path segment: it can never climb out of the workloads folder. */
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const name = z.string().regex(NAME, 'a name: lower-case letters, digits, ., - and _, at most 63');
@@ -99,33 +97,9 @@ function checkSpiffeId(text: string, trustDomain: string): string {
  * as a whole, never half-applied.
  */
 export function parseEntriesFile(text: string, file: string, defaults: EntryDefaults): Entry[] {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const syntax: PositionedIssue[] = [...doc.errors].map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
-    return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
-  });
-  if (syntax.length > 0) throw new EntriesFileError(file, syntax);
-  const positionOf = (path: readonly PropertyKey[]) => yamlPosition(doc, lineCounter, path);
-
-  let raw: unknown;
-  try {
-    // maxAliasCount bounds "billion laughs" expansion of YAML aliases.
-    raw = doc.toJS({ maxAliasCount: 1000 }) ?? {};
-  } catch (cause) {
-    throw new EntriesFileError(file, [{ path: '', message: messageOf(cause) }]);
-  }
-  const parsed = entriesFile.safeParse(raw);
-  if (!parsed.success) {
-    throw new EntriesFileError(
-      file,
-      parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
-        path: issue.path.map(String).join('.'),
-        message: issue.message,
-        ...positionOf(issue.path),
-      })),
-    );
-  }
+  const parsed = parseYamlFile(text, entriesFile);
+  if (!parsed.ok) throw new EntriesFileError(file, parsed.issues);
+  const { positionOf } = parsed;
 
   const issues: PositionedIssue[] = [];
   const entries: Entry[] = [];

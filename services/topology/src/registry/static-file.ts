@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
-import { yamlPosition } from '@warden/runtime';
+import { MAX_REPORTED_ISSUES, parseYamlFile } from '@warden/runtime';
+import type { PositionOf } from '@warden/runtime';
 import { z } from 'zod';
 import { StaticFileError } from '../errors.ts';
 import type { PositionedIssue } from '../errors.ts';
@@ -11,7 +11,6 @@ import type { Log, RegistrySource, SourceSink } from './source.ts';
 import { address, dnsLabel, dnsName, labels, port, protocol } from './validation.ts';
 
 const MAX_ENTRIES = 200_000;
-const MAX_REPORTED_ISSUES = 100;
 
 const namespaceEntry = z.strictObject({
   name: dnsLabel,
@@ -45,41 +44,14 @@ export const staticFileSchema = z.strictObject({
 });
 type StaticFile = z.infer<typeof staticFileSchema>;
 
-type PositionOf = (path: readonly PropertyKey[]) => { line: number; column: number } | undefined;
-
 /**
  * Parses and validates a static topology file. Every problem (YAML syntax, schema, duplicate
  * keys, unknown services) is reported at once with its line and column, like a rejected policy.
  */
 export function parseStaticFile(text: string, file: string, trustDomain: string): Snapshot {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const syntax: PositionedIssue[] = [...doc.errors].map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
-    return { path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, column: pos.col };
-  });
-  if (syntax.length > 0) throw new StaticFileError(file, syntax);
-  const positionOf: PositionOf = (path) => yamlPosition(doc, lineCounter, path);
-
-  let raw: unknown;
-  try {
-    // maxAliasCount bounds "billion laughs" expansion of YAML aliases.
-    raw = doc.toJS({ maxAliasCount: 1000 }) ?? {};
-  } catch (cause) {
-    throw new StaticFileError(file, [
-      { path: '', message: cause instanceof Error ? cause.message : String(cause) },
-    ]);
-  }
-  const parsed = staticFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({
-      path: issue.path.map(String).join('.'),
-      message: issue.message,
-      ...positionOf(issue.path),
-    }));
-    throw new StaticFileError(file, issues);
-  }
-  return toSnapshot(parsed.data, trustDomain, file, positionOf);
+  const parsed = parseYamlFile(text, staticFileSchema);
+  if (!parsed.ok) throw new StaticFileError(file, parsed.issues);
+  return toSnapshot(parsed.data, trustDomain, file, parsed.positionOf);
 }
 
 function toSnapshot(data: StaticFile, trustDomain: string, file: string, positionOf: PositionOf): Snapshot {
