@@ -1,5 +1,5 @@
 import type { BackoffPolicy } from '@warden/core';
-import { backoffDelay } from '@warden/core';
+import { backoffDelay, messageOf } from '@warden/core';
 import type { Logger } from '@warden/runtime';
 import type { Crl, CrlTrust } from './crl.ts';
 import { checkCrl, fetchCrlText } from './crl.ts';
@@ -159,12 +159,12 @@ export class CrlRefresher {
       const failure =
         err instanceof CrlError
           ? err
-          : new CrlError(CrlProblem.invalid, `the CRL cannot be checked: ${String(err)}`, { cause: err });
+          : new CrlError(CrlProblem.invalid, `the CRL cannot be checked: ${messageOf(err)}`, { cause: err });
       const streak = !this.failing;
       this.failing = true;
       options.metrics.crlFailures.inc({ code: failure.code });
       options.log.warn(
-        { err: failure, code: failure.code },
+        { code: failure.code, reason: failure.message },
         'CRL refresh failed; keeping the current crl.pem',
       );
       if (streak) options.failed(failure);

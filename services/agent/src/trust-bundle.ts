@@ -1,7 +1,7 @@
 import type { BackoffPolicy } from '@warden/core';
 import { Backoff, codeOf, messageOf, pause } from '@warden/core';
 import type { Bus } from '@warden/events';
-import { caBundle } from '@warden/events';
+import { caBundle, isNoResponders } from '@warden/events';
 import { parseCertificates } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
 import { BundleError } from './errors.ts';
@@ -106,10 +106,16 @@ export class TrustBundle {
         } catch (err) {
           if (this.stopped) return;
           const delay = backoff.next();
-          this.options.log.warn(
-            { err, attempt: backoff.attempts },
-            'could not fetch the trust bundle; retrying',
-          );
+          // A CA that is still starting is routine; anything else is worth a warning. Neither
+          // needs a stack trace: the code and reason say what happened.
+          const detail = {
+            code: codeOf(err),
+            reason: messageOf(err),
+            attempt: backoff.attempts,
+            retryInMs: delay,
+          };
+          if (isNoResponders(err)) this.options.log.info(detail, 'the CA does not answer yet; retrying');
+          else this.options.log.warn(detail, 'could not fetch the trust bundle; retrying');
           await pause(delay, this.abort.signal);
         }
       }

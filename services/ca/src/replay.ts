@@ -18,10 +18,15 @@ export async function rebuildIndex(bus: Bus, index: IssuedIndex, log: Logger): P
     ),
   ]);
   await index.markComplete(replayed.lastSeq);
-  log.info(
-    { events: replayed.applied, invalid: replayed.invalid, lastSeq: replayed.lastSeq, ms: replayed.ms },
-    'issued index rebuilt from the identity stream',
-  );
+  const tally = {
+    events: replayed.applied,
+    invalid: replayed.invalid,
+    lastSeq: replayed.lastSeq,
+    ms: replayed.ms,
+  };
+  // An empty stream is a first start; events to restore mean Redis lost them, which is worth a warning.
+  if (replayed.lastSeq === 0) log.info(tally, 'issued index started on an empty identity stream');
+  else log.warn(tally, 'issued index was missing from redis; rebuilt it from the identity stream');
   return replayed.applied;
 }
 
@@ -45,7 +50,7 @@ export class IndexKeeper {
   async ensure(): Promise<void> {
     if (this.rebuilding) return void (await this.rebuilding);
     if (await this.index.isComplete()) return;
-    this.log.warn('issued index missing from redis; rebuilding it from the identity stream');
+    this.log.info('issued index not in redis; building it from the identity stream');
     this.rebuilding = rebuildIndex(this.bus, this.index, this.log).finally(() => {
       this.rebuilding = undefined;
     });

@@ -87,7 +87,7 @@ export class GraphRebuilder {
       log.debug({}, 'another instance is rebuilding the graph; waiting for it');
       await sleep(this.options.pollMs ?? 250);
     }
-    log.warn({}, 'call graph missing from redis; rebuilding it from its snapshots on the bus');
+    log.info({}, 'call graph not in redis; building it from its snapshots on the bus');
     let lost = false;
     const renew = setInterval(() => {
       store.renewRebuild(this.owner, lockMs).then(
@@ -130,10 +130,10 @@ export class GraphRebuilder {
     // Only while still holding the lock: Redis flushed meanwhile took what was restored with it.
     if (!(await store.markComplete(this.owner, { streamSequence: replayed.lastSeq, ...tally })))
       throw lockLost();
-    log.info(
-      { ...tally, lastSeq: replayed.lastSeq, ms: Date.now() - started },
-      'call graph rebuilt from its snapshots',
-    );
+    const summary = { ...tally, lastSeq: replayed.lastSeq, ms: Date.now() - started };
+    // No snapshot to restore is a first start; restored edges mean Redis lost them.
+    if (tally.applied === 0) log.info(summary, 'call graph started with no snapshot to restore');
+    else log.warn(summary, 'call graph was missing from redis; rebuilt it from its snapshots');
   }
 
   /**
