@@ -18,7 +18,7 @@ import { round, target } from './benchmark.ts';
 /**
  * CA round trips saved by the agent's cache (memory + disk), measured with the real agent and the
  * real CA on a real nats-server and Redis, on a compressed clock: one simulated day lasts
- * `day-seconds` real seconds and the SVID TTL is one simulated day (DESIGN §3: 24 h), so each
+ * `day-seconds` real seconds and the SVID TTL is one simulated day (ARCHITECTURE §3: 24 h), so each
  * workload rotates about twice a simulated day, as it would in production.
  *
  * Two runs of `days` simulated days, `workloads` entries on one host, `restarts` agent restarts

@@ -95,7 +95,7 @@ describe('permissions table', () => {
     );
   });
 
-  it('lets people follow alerts live, as DESIGN §2 promises', () => {
+  it('lets people follow alerts live, as ARCHITECTURE §2 promises', () => {
     assert.ok(natsPermissions(Principal.user).subscribe.allow.includes('warden.alert.>'));
   });
 

@@ -3,7 +3,7 @@ import { defineEvent, defineRequest, StreamName } from './define.ts';
 import { isoTime } from './validate.ts';
 
 /**
- * The subject and schema catalogue of DESIGN §2. This file is the contract: every publisher and
+ * The subject and schema catalogue of ARCHITECTURE §2. This file is the contract: every publisher and
  * every subscriber uses these definitions, and `permissions.ts` derives each service's NATS
  * permissions from them.
  */

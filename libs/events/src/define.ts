@@ -4,7 +4,7 @@ import { InvalidSubjectError } from './errors.ts';
 import type { Validator } from './validate.ts';
 import { compileValidator } from './validate.ts';
 
-/** Streams, key-value buckets and object stores of DESIGN §2, by name. */
+/** Streams, key-value buckets and object stores of ARCHITECTURE §2, by name. */
 export const StreamName = {
   policy: 'WARDEN_POLICY',
   telemetry: 'WARDEN_TELEMETRY',

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isoTime } from './validate.ts';
 
 /**
- * Every event carries these four fields beside its payload (DESIGN §2). The payload sits under
+ * Every event carries these four fields beside its payload (ARCHITECTURE §2). The payload sits under
  * `data`, CloudEvents-style, so one envelope schema serves every subject.
  */
 export const envelopeFields = {

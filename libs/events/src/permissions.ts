@@ -6,7 +6,7 @@ import { kvStreamName, objectStreamName } from './streams.ts';
 /**
  * Who may do what on the bus: one row per principal (each service, people, the operator).
  * nats-server's per-user permissions are generated from this table, so a service that
- * publishes outside its row is refused by the server itself (DESIGN §7).
+ * publishes outside its row is refused by the server itself (ARCHITECTURE §7).
  */
 export const Principal = {
   ca: 'ca',
@@ -49,7 +49,7 @@ export type Grant = {
   readsBuckets: readonly BucketName[];
   writesObjects: readonly ObjectStoreName[];
   readsObjects: readonly ObjectStoreName[];
-  /** Core-NATS subscriptions wider than one event type, where DESIGN §2 promises them to users. */
+  /** Core-NATS subscriptions wider than one event type, where ARCHITECTURE §2 promises them to users. */
   subscribeWildcards?: readonly string[];
   /**
    * Named durable consumers this principal owns, by the event they consume. No other principal

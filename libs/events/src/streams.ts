@@ -23,7 +23,7 @@ export type StreamSpec = {
   appendOnly: boolean;
 };
 
-/** Retention per stream, DESIGN §2. `0` age and `-1` bytes mean unlimited. */
+/** Retention per stream, ARCHITECTURE §2. `0` age and `-1` bytes mean unlimited. */
 export const streamSpecs: readonly StreamSpec[] = [
   {
     name: StreamName.policy,

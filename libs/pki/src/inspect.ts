@@ -14,7 +14,7 @@ import { decodePem } from './pem.ts';
 import type { SpiffeId } from './spiffe.ts';
 import { parseSpiffeId } from './spiffe.ts';
 
-/** A chain is leaf + intermediate (DESIGN §3); a few more levels are tolerated, never dozens. */
+/** A chain is leaf + intermediate (ARCHITECTURE §3); a few more levels are tolerated, never dozens. */
 export const MAX_CHAIN_CERTIFICATES = 5;
 export const MAX_CHAIN_BYTES = 65_536;
 export const MAX_BUNDLE_CERTIFICATES = 16;

@@ -12,7 +12,7 @@ import type {
   SigningParams,
 } from './webcrypto.ts';
 
-/** Key algorithms Warden issues for (DESIGN §3): ECDSA P-256 by default, RSA-2048 on request. */
+/** Key algorithms Warden issues for (ARCHITECTURE §3): ECDSA P-256 by default, RSA-2048 on request. */
 export const KeyAlgorithm = { ecdsaP256: 'ecdsa-p256', rsa2048: 'rsa-2048' } as const;
 export type KeyAlgorithm = (typeof KeyAlgorithm)[keyof typeof KeyAlgorithm];
 export const keyAlgorithms: readonly KeyAlgorithm[] = Object.values(KeyAlgorithm);

@@ -23,7 +23,7 @@ export type FollowerOptions = {
  * Keeps a decision point's engine on the active revision: watches `revision.active`, loads the
  * manifest and its bundles (each checked against its digest), builds the revision, swaps it in
  * whole, and reports `warden.policy.v1.applied`. A revision that cannot be loaded is not applied:
- * the decision point keeps enforcing the last good one (DESIGN §7) and says why in the log.
+ * the decision point keeps enforcing the last good one (ARCHITECTURE §7) and says why in the log.
  */
 export class PolicyFollower {
   private readonly options: FollowerOptions;

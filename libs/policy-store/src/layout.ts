@@ -8,7 +8,7 @@ import { z } from 'zod';
  * every decision point (readers):
  *
  * - KV `warden-policy`: `<kind>.<namespace>.<name>` → the revision that last changed that policy
- *   (DESIGN §2); `revision.active` and `revision.dryrun` → the revision in force and the one on
+ *   (ARCHITECTURE §2); `revision.active` and `revision.dryrun` → the revision in force and the one on
  *   trial; `revision.latest` → the last number handed out; `rollout.<decision-point>` → what
  *   that decision point applied; `submission.<id>` → the revision a submission produced.
  * - Object store `warden-bundles`: `bundle/<sha256>` compiled policies (`PolicyBundle` of

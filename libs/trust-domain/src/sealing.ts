@@ -5,7 +5,7 @@ import { KmsError } from './errors.ts';
 import type { Role } from './folder.ts';
 
 /**
- * Sealing of the CA's private keys at rest (DESIGN §3). A key is only ever written through a
+ * Sealing of the CA's private keys at rest (ARCHITECTURE §3). A key is only ever written through a
  * `Kms`; the local implementation is AES-256-GCM under a key-encryption key (KEK) from the
  * environment or a file. A cloud KMS or HSM implements the same two calls.
  */

@@ -39,7 +39,7 @@ export const agentConfig = z.object({
       'a SPIFFE trust domain: [a-z0-9._-], at most 255',
     )
     .default('cluster.local'),
-  /** Key algorithm for entries that name none (DESIGN §3: ECDSA P-256 by default). */
+  /** Key algorithm for entries that name none (ARCHITECTURE §3: ECDSA P-256 by default). */
   WARDEN_AGENT_KEY_ALGORITHM: z
     .enum([KeyAlgorithm.ecdsaP256, KeyAlgorithm.rsa2048])
     .default(KeyAlgorithm.ecdsaP256),

@@ -19,7 +19,7 @@ type Evidence = DataOf<typeof caSign>['evidence'];
 export type Issued = { readonly svid: Svid; readonly kind: 'bootstrap' | 'renewal' };
 
 /**
- * The evidence for one request: the current SVID while it is valid (renewal, DESIGN §3), else the
+ * The evidence for one request: the current SVID while it is valid (renewal, ARCHITECTURE §3), else the
  * entry's join token if it has not been spent. The proof is made over the exact DER the CA will
  * verify (`svidAttestor` checks it against `csr.der`, the decoded csrPem), with the current key.
  */

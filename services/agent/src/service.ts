@@ -29,7 +29,7 @@ export type RunningAgent = {
 };
 
 /**
- * The per-host identity agent (DESIGN §1, §3): registration entries from a file and from events,
+ * The per-host identity agent (ARCHITECTURE §1, §3): registration entries from a file and from events,
  * one workload per entry (keys made here, SVIDs from the CA, cached, rotated, revoked), the trust
  * bundle, CRLs, Envoy SDS on a Unix socket and PEM files for file-watching consumers. Resolves
  * once cached SVIDs are served; the CA is asked only for what the cache lacks, in the background.

@@ -16,7 +16,7 @@ export const caConfig = trustDomainConfig.extend({
   WARDEN_REDIS_URL: z
     .string({ error: 'the Redis URL for join tokens and the issued index is required' })
     .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL'),
-  /** SVID lifetime when a request names none (DESIGN §3: 24 h). */
+  /** SVID lifetime when a request names none (ARCHITECTURE §3: 24 h). */
   WARDEN_CA_DEFAULT_TTL_SECONDS: seconds(DAY),
   /** The longest lifetime of a join token. */
   WARDEN_CA_TOKEN_MAX_TTL_SECONDS: seconds(DAY),

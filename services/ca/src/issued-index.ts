@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { guarded } from './redis.ts';
 
 /**
- * The index of issued certificates in Redis (DESIGN §2): serial → SPIFFE ID, expiry, revoked.
+ * The index of issued certificates in Redis (ARCHITECTURE §2): serial → SPIFFE ID, expiry, revoked.
  * It is never the only copy: every issuance and revocation is first an event on WARDEN_IDENTITY,
  * and `replay.ts` rebuilds the index from the stream when the completeness marker is gone.
  *

@@ -4,7 +4,7 @@ import { IndexUnavailableError, TokenExpiredError, TokenInvalidError, TokenUsedE
 import { guarded } from './redis.ts';
 
 /**
- * Single-use join tokens bound to one SPIFFE ID (DESIGN §3). Redis keeps only the token's SHA-256,
+ * Single-use join tokens bound to one SPIFFE ID (ARCHITECTURE §3). Redis keeps only the token's SHA-256,
  * so a copy of Redis does not hand out identities. Creation is `SET NX` (never overwrites), use is
  * a second `SET NX` on a "used" key: of two concurrent uses exactly one wins. The records outlive
  * the token by a day so an expired token is reported as expired, not unknown.

@@ -37,7 +37,7 @@ export class Engine {
 
 /**
  * Parses and compiles a policy text all-or-nothing: any issue rejects the whole text with every
- * issue listed (DESIGN §7: a rejected policy never replaces a good one).
+ * issue listed (ARCHITECTURE §7: a rejected policy never replaces a good one).
  */
 export function compileAuthorizationPolicies(
   text: string,

@@ -1,5 +1,5 @@
 /**
- * Mesh defaults (DESIGN §4, step 5): the one schema of `MeshDefault`, the decision when no ALLOW
+ * Mesh defaults (ARCHITECTURE §4, step 5): the one schema of `MeshDefault`, the decision when no ALLOW
  * policy selects a workload. People write it as YAML (`kind: MeshDefaults`, then `rootNamespace`,
  * `default` and per-namespace `namespaces`), a bundle carries it compiled, the engine evaluates it:
  * the same fields everywhere, checked by `checkMeshDefault` for the text submitted and for the

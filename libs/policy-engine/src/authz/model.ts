@@ -100,7 +100,7 @@ export type AuthorizationPolicy = {
 /** Istio's default root namespace: policies there apply in every namespace. */
 export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
 
-/** Per-namespace and mesh-wide fallback when no ALLOW policy applies to a workload (DESIGN §4.5). */
+/** Per-namespace and mesh-wide fallback when no ALLOW policy applies to a workload (ARCHITECTURE §4.5). */
 export type MeshDefault = {
   /** Istio's root namespace: policies there apply to every namespace. */
   rootNamespace: string;

@@ -6,7 +6,7 @@
  * once, split into CUSTOM / DENY / ALLOW / AUDIT rule indexes and cached, so a decision is a cache
  * lookup plus a walk of a few candidate rules.
  *
- * Decision order (Istio's, then Warden's default, DESIGN §4):
+ * Decision order (Istio's, then Warden's default, ARCHITECTURE §4):
  * 1. a matching CUSTOM rule asks its provider; a provider that denies, is missing or throws denies;
  * 2. a matching DENY rule denies;
  * 3. if no ALLOW policy selects the workload, the mesh default (per namespace) decides;

@@ -33,7 +33,7 @@ const lockLost = (): TopologyError =>
 
 /**
  * Restores the call graph in Redis from its snapshots on WARDEN_TOPOLOGY when the completeness
- * marker is missing: a first start, or Redis flushed or replaced (DESIGN §2: Redis is never the
+ * marker is missing: a first start, or Redis flushed or replaced (ARCHITECTURE §2: Redis is never the
  * only copy). `Bus.replay` reads the stream from its first message up to its last sequence when
  * the rebuild starts, every graph part is applied, then the marker is set. Values are merged by maximum, so overlapping and reordered snapshots (several
  * instances publish them) and a rebuild run twice all end with each edge's latest values.

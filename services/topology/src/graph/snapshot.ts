@@ -32,7 +32,7 @@ export type GraphSnapshotterOptions = {
 };
 
 /**
- * Puts the call graph on the bus (DESIGN §2: nothing in Redis is the only copy), as parts of
+ * Puts the call graph on the bus (ARCHITECTURE §2: nothing in Redis is the only copy), as parts of
  * `warden.topology.v1.changed`: every `intervalMs`, for each bucket written since the previous
  * snapshot, the current values of the edges written, read back from Redis. The values are
  * absolute, so a snapshot never depends on an earlier one, and one instance's snapshot holds the

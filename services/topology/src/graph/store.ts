@@ -150,7 +150,7 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 const MARK_COMPLETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0`;
 
 /**
- * The call graph in Redis (DESIGN §2: hot, shared, expiring state). Per time bucket there is one
+ * The call graph in Redis (ARCHITECTURE §2: hot, shared, expiring state). Per time bucket there is one
  * hash per counter (field = edge id) and two sorted sets for first and last seen (ZADD LT / GT
  * keep the min / max atomically). Every key expires with the retention, so the graph needs no
  * clean-up job, and a time-range query reads only the buckets it covers.

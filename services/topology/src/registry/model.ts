@@ -92,7 +92,7 @@ export function snapshotMap<K extends EntityKind>(snapshot: Snapshot, kind: K): 
   return map as Map<string, EntityOf<K>>;
 }
 
-/** The SPIFFE ID of a service account (DESIGN §3): `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`. */
+/** The SPIFFE ID of a service account (ARCHITECTURE §3): `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`. */
 export const spiffeIdOf = (trustDomain: string, namespace: string, serviceAccount: string): string =>
   `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 
