@@ -6,7 +6,7 @@
  * engine's `PolicyRevision`.
  */
 import { buildEnvoyInput } from './rego/input.ts';
-import { RegoPolicy } from './rego/policy.ts';
+import { RegoPolicy, renderRegoError } from './rego/policy.ts';
 import { Action, apiVersions, operationFields, sourceFields } from './authz/model.ts';
 import type { AuthorizationPolicy, MeshDefault, Operation, Source } from './authz/model.ts';
 import { checkMeshDefault } from './authz/mesh-default.ts';
@@ -137,7 +137,7 @@ async function regoProvider(bundle: RegoBundle): Promise<CustomProvider> {
       // Fail closed: a Rego policy that cannot decide denies.
       return {
         allowed: false,
-        reason: `rego[${bundle.name}] failed: ${err instanceof Error ? err.message : String(err)}`,
+        reason: `rego[${bundle.name}] failed: ${renderRegoError(err)}`,
       };
     }
   };

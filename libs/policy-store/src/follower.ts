@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
+import { codeOf, messageOf } from '@warden/core';
 import { Bus, policyApplied } from '@warden/events';
 import type { BusLogger } from '@warden/events';
 import { buildPolicyRevision } from '@warden/policy-engine';
@@ -93,7 +94,7 @@ export class PolicyFollower {
       await this.bus.publish(policyApplied, { revision, decisionPoint: this.options.decisionPoint });
     } catch (err) {
       this.options.logger?.error(
-        { err, revision, keeping: this.applied },
+        { err, code: codeOf(err), reason: messageOf(err), revision, keeping: this.applied },
         'cannot apply policy revision; keeping the last good one',
       );
     }
@@ -107,7 +108,10 @@ export class PolicyFollower {
         throw new PolicyStoreError('missing_manifest', `manifest of dry-run revision ${revision} is missing`);
       if (engine.swap(await buildRevision(store, manifest))) this.appliedDryRun = revision;
     } catch (err) {
-      this.options.logger?.error({ err, revision }, 'cannot load the dry-run revision');
+      this.options.logger?.error(
+        { err, code: codeOf(err), reason: messageOf(err), revision },
+        'cannot load the dry-run revision',
+      );
     }
   }
 }

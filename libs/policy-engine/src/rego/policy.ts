@@ -5,6 +5,7 @@
  */
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { messageOf } from '@warden/core';
 import type { AuthzRequest } from '../authz/model.ts';
 import type { CustomProvider } from '../authz/revision.ts';
 import { PolicyEngineError } from '../errors.ts';
@@ -28,6 +29,40 @@ const denied = (code: string, message: string): RegoOutcome => ({
   ...deniedDecision(),
   error: { code, message },
 });
+
+/**
+ * The code and text of anything thrown while evaluating a Rego policy. opa-wasm throws values
+ * that are not Errors: a string for a runtime error of the policy (`policy.rego:4:1: var
+ * assignment conflict`, position included), an object `{ message }` for a builtin the host does
+ * not provide (a `location: { file, row, col }` is rendered in front when present); host builtins
+ * and the Wasm runtime throw Errors. Nothing is ever rendered as `[object Object]`.
+ */
+export function describeRegoError(err: unknown): { code: string; message: string } {
+  if (err instanceof PolicyEngineError) return { code: err.code, message: err.message };
+  if (err instanceof Error) return { code: 'rego_eval_error', message: err.message || err.name };
+  if (typeof err === 'string') return { code: 'rego_eval_error', message: err };
+  if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string') {
+    const location = 'location' in err ? positionOf(err.location) : '';
+    return { code: 'rego_eval_error', message: `${location}${err.message}` };
+  }
+  return { code: 'rego_eval_error', message: messageOf(err) };
+}
+
+/** `file:row:col: ` of an OPA location (`{ file, row, col }`), or nothing when it has none. */
+function positionOf(location: unknown): string {
+  if (typeof location !== 'object' || location === null) return '';
+  const { file, row, col } = location as { file?: unknown; row?: unknown; col?: unknown };
+  if (typeof row !== 'number') return '';
+  const at = [typeof file === 'string' && file ? file : 'policy.rego', row];
+  if (typeof col === 'number') at.push(col);
+  return `${at.join(':')}: `;
+}
+
+/** `code: message` of anything thrown while evaluating, for a deny reason. */
+export function renderRegoError(err: unknown): string {
+  const { code, message } = describeRegoError(err);
+  return `${code}: ${message}`;
+}
 
 export class RegoPolicy {
   readonly entrypoint: string;
@@ -58,13 +93,18 @@ export class RegoPolicy {
     return validateDecision(value);
   }
 
+  /** The code and text of anything thrown while evaluating (`describeRegoError`). */
+  static describeError(err: unknown): { code: string; message: string } {
+    return describeRegoError(err);
+  }
+
   /** Builds the input from a request and decides; never throws (fail closed with a reason). */
   check(request: AuthzRequest): RegoOutcome {
     try {
       return this.evaluate(buildEnvoyInput(request, this.#inputOptions));
     } catch (err) {
-      if (err instanceof PolicyEngineError) return denied(err.code, err.message);
-      return denied('rego_eval_error', err instanceof Error ? err.message : String(err));
+      const { code, message } = describeRegoError(err);
+      return denied(code, message);
     }
   }
 
