@@ -9,7 +9,8 @@
  *   nothing;
  * - unknown_selector: a policy whose selector matches no known workload;
  * - mtls_only_on_plaintext: a rule using peer-identity fields (principals, namespaces,
- *   source.principal, source.namespace, connection.sni) on a workload that accepts plaintext,
+ *   serviceAccounts, trustDomains, source.principal, source.namespace, source.serviceAccount,
+ *   source.trustDomain, connection.sni) on a workload that accepts plaintext,
  *   where those fields never match (ALLOW: plaintext is refused; DENY: plaintext slips past).
  *
  * Cover checks are those of subsume.ts: sound but incomplete, so every finding is real and some
@@ -85,11 +86,25 @@ const selects = (p: AuthorizationPolicy, w: KnownWorkload, root: string): boolea
   (p.namespace === w.namespace || p.namespace === root) &&
   Object.entries(p.selector ?? {}).every(([k, v]) => w.labels[k] === v);
 
-const mtlsConditionKeys = new Set(['source.principal', 'source.namespace', 'connection.sni']);
+const mtlsConditionKeys = new Set([
+  'source.principal',
+  'source.namespace',
+  'source.serviceAccount',
+  'source.trustDomain',
+  'connection.sni',
+]);
 
 function usesPeerIdentity(rule: Rule): boolean {
   const inSources = (rule.from ?? []).some(
-    (s) => s.principals || s.notPrincipals || s.namespaces || s.notNamespaces,
+    (s) =>
+      s.principals ||
+      s.notPrincipals ||
+      s.namespaces ||
+      s.notNamespaces ||
+      s.serviceAccounts ||
+      s.notServiceAccounts ||
+      s.trustDomains ||
+      s.notTrustDomains,
   );
   return inSources || (rule.when ?? []).some((c) => mtlsConditionKeys.has(c.key));
 }

@@ -44,6 +44,12 @@ type Vocabulary = {
   ips: string[];
 };
 
+/** The principal of service account `<namespace>/<name>` in the default trust domain. */
+const serviceAccountPrincipal = (sa: string): string => {
+  const [ns = '', name = ''] = sa.split('/');
+  return `cluster.local/ns/${ns}/sa/${name}`;
+};
+
 function vocabulary(policies: readonly AuthorizationPolicy[]): Vocabulary {
   const namespaces = new Set<string>(['other']);
   const principals = new Set<string>(['cluster.local/ns/other/sa/nobody']);
@@ -63,6 +69,10 @@ function vocabulary(policies: readonly AuthorizationPolicy[]): Vocabulary {
           for (const x of instances(v)) principals.add(x);
         for (const v of [...(s.namespaces ?? []), ...(s.notNamespaces ?? [])])
           for (const x of instances(v)) principals.add(`cluster.local/ns/${x}/sa/client`);
+        for (const v of [...(s.serviceAccounts ?? []), ...(s.notServiceAccounts ?? [])])
+          principals.add(serviceAccountPrincipal(v));
+        for (const v of [...(s.trustDomains ?? []), ...(s.notTrustDomains ?? [])])
+          for (const x of instances(v)) principals.add(`${x}/ns/default/sa/client`);
         for (const v of [
           ...(s.ipBlocks ?? []),
           ...(s.notIpBlocks ?? []),
@@ -152,6 +162,7 @@ function aimedRequest(
   const inst = (p: string) => instances(p)[0] ?? p;
   let principal = first(source.principals, pick(v.principals), inst);
   if (source.namespaces?.length) principal = `cluster.local/ns/${inst(pick(source.namespaces))}/sa/client`;
+  if (source.serviceAccounts?.length) principal = serviceAccountPrincipal(pick(source.serviceAccounts));
   const headers: Record<string, string> = {};
   for (const c of rule.when ?? []) {
     const m = /^request\.headers\[(.+)\]$/.exec(c.key);

@@ -63,7 +63,15 @@ const listFields = { source: sourceFields, operation: operationFields } as const
 
 /** Positive fields only: a union of `not` lists would narrow the rule, not widen it. */
 const mergeable = {
-  source: ['principals', 'requestPrincipals', 'namespaces', 'ipBlocks', 'remoteIpBlocks'],
+  source: [
+    'principals',
+    'requestPrincipals',
+    'namespaces',
+    'ipBlocks',
+    'remoteIpBlocks',
+    'serviceAccounts',
+    'trustDomains',
+  ],
   operation: ['hosts', 'ports', 'methods', 'paths'],
 } as const;
 

@@ -97,6 +97,9 @@ const sourceFields: [keyof Source, keyof Source, Kind][] = [
   ['namespaces', 'notNamespaces', 'string'],
   ['ipBlocks', 'notIpBlocks', 'ip'],
   ['remoteIpBlocks', 'notRemoteIpBlocks', 'ip'],
+  // `<namespace>/<name>`, no wildcard: equal or not.
+  ['serviceAccounts', 'notServiceAccounts', 'exact'],
+  ['trustDomains', 'notTrustDomains', 'string'],
 ];
 
 const operationFields: [keyof Operation, keyof Operation, Kind][] = [

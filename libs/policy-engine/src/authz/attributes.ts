@@ -4,7 +4,7 @@
  * silently ignored condition would widen an ALLOW rule.
  */
 
-export type ValueKind = 'string' | 'ip' | 'port' | 'time';
+export type ValueKind = 'string' | 'ip' | 'port' | 'time' | 'service-account' | 'trust-domain';
 
 export type Attribute = {
   /** The key as written, without its bracketed argument(s). */
@@ -22,6 +22,10 @@ export const attributes: readonly Attribute[] = [
   { name: 'remote.ip', args: 'none', httpOnly: false, value: 'ip' },
   { name: 'source.namespace', args: 'none', httpOnly: false, value: 'string' },
   { name: 'source.principal', args: 'none', httpOnly: false, value: 'string' },
+  // Istio 1.24+: `<namespace>/<name>` or a bare name in the policy's namespace, matched against the
+  // peer's principal as `serviceAccounts` is; and the principal's trust domain.
+  { name: 'source.serviceAccount', args: 'none', httpOnly: false, value: 'service-account' },
+  { name: 'source.trustDomain', args: 'none', httpOnly: false, value: 'trust-domain' },
   { name: 'request.auth.principal', args: 'none', httpOnly: true, value: 'string' },
   { name: 'request.auth.audiences', args: 'none', httpOnly: true, value: 'string' },
   { name: 'request.auth.presenter', args: 'none', httpOnly: true, value: 'string' },

@@ -86,9 +86,32 @@ function or(parts: Predicate[]): Predicate {
   };
 }
 
+/**
+ * `<namespace>/<name>` service accounts against a principal without `spiffe://`, as Istio's
+ * builder does: `<trust domain>/ns/<namespace>/[<k>/<v>/]sa/<name>[/<more>]`.
+ */
+const serviceAccounts = (patterns: readonly string[]) => {
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const alternatives = patterns.map((p) => {
+    const [ns = '', sa = ''] = p.split('/');
+    return `ns/${escape(ns)}/(?:.+/|)sa/${escape(sa)}(?:/.+)?`;
+  });
+  const re = new RegExp(`^.+/(?:${alternatives.join('|')})$`);
+  return (principal: string) => re.test(principal);
+};
+
+/** The trust domain of a principal without `spiffe://`: everything before the first `/`. */
+const trustDomainOf = (principal: string | undefined): string | undefined => {
+  if (principal === undefined) return undefined;
+  const slash = principal.indexOf('/');
+  return slash > 0 ? principal.slice(0, slash) : undefined;
+};
+
 function source(s: Source, tcp: boolean): Predicate {
   return and([
     positiveNegative((a) => a.principal, strings(), s.principals, s.notPrincipals),
+    positiveNegative((a) => a.principal, serviceAccounts, s.serviceAccounts, s.notServiceAccounts),
+    positiveNegative((a) => trustDomainOf(a.principal), strings(), s.trustDomains, s.notTrustDomains),
     httpOnly(
       tcp,
       positiveNegative((a) => a.authPrincipal, strings(), s.requestPrincipals, s.notRequestPrincipals),
@@ -161,6 +184,12 @@ function condition(c: Condition, tcp: boolean): Predicate {
       break;
     case 'source.principal':
       p = positiveNegative((a) => a.principal, strings(), values, notValues);
+      break;
+    case 'source.serviceAccount':
+      p = positiveNegative((a) => a.principal, serviceAccounts, values, notValues);
+      break;
+    case 'source.trustDomain':
+      p = positiveNegative((a) => trustDomainOf(a.principal), strings(), values, notValues);
       break;
     case 'request.auth.principal':
       p = positiveNegative((a) => a.authPrincipal, strings(), values, notValues);

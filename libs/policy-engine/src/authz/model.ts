@@ -25,6 +25,16 @@ export type Source = {
   notIpBlocks?: string[];
   remoteIpBlocks?: string[];
   notRemoteIpBlocks?: string[];
+  /**
+   * Kubernetes service accounts (Istio 1.24+), `<namespace>/<name>`: match a peer whose SPIFFE
+   * principal is `<trust domain>/ns/<namespace>/sa/<name>`. A bare `<name>` written in the YAML is
+   * read in the policy's namespace, so the model always holds `<namespace>/<name>`.
+   */
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  /** Trust domain of the peer's principal (the part before `/ns/`): exact, prefix, suffix or `*`. */
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 };
 
 export type Operation = {
@@ -50,6 +60,10 @@ export const sourceFields = [
   'notIpBlocks',
   'remoteIpBlocks',
   'notRemoteIpBlocks',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
 ] as const satisfies readonly (keyof Source)[];
 
 export const operationFields = [

@@ -158,3 +158,122 @@ test('missing apiVersion and metadata are reported once each', () => {
     [['missing_field', 'metadata']],
   );
 });
+
+test('empty and comment-only documents, a null document and a trailing --- are skipped, as kubectl does', () => {
+  const a = `${header('a')}spec: {}\n`;
+  const text = `# leading comment\n---\n${a}---\n# only a comment\n---\n\n---\n~\n---\n${header('b')}spec: {}\n--- # the end\n`;
+  const { policies, issues } = parseAuthorizationPolicies(text);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(
+    policies.map((p) => p.name),
+    ['a', 'b'],
+  );
+});
+
+test('a policy without metadata.namespace takes the namespace given by the caller', () => {
+  const text = `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: a\nspec: {}\n---\n${header('b', 'bar')}spec: {}\n`;
+  const given = parseAuthorizationPolicies(text, { namespace: 'shop' });
+  assert.deepEqual(given.issues, []);
+  assert.deepEqual(
+    given.policies.map((p) => `${p.namespace}/${p.name}`),
+    ['shop/a', 'bar/b'],
+  );
+  const without = parseAuthorizationPolicies(text);
+  assert.deepEqual(
+    without.issues.map((i) => [i.code, i.path]),
+    [['missing_field', 'metadata.namespace']],
+  );
+});
+
+test('serviceAccounts and notServiceAccounts: a bare name is read in the policy namespace', () => {
+  const text = `${header('a')}spec:
+  rules:
+  - from:
+    - source:
+        serviceAccounts: ["sleep", "default/curl"]
+        notServiceAccounts: ["ops/admin"]
+    when:
+    - key: source.serviceAccount
+      values: ["web"]
+`;
+  const { policies, issues } = parseAuthorizationPolicies(text);
+  assert.deepEqual(issues, []);
+  assert.deepEqual(policies[0]?.rules[0]?.from, [
+    { serviceAccounts: ['foo/sleep', 'default/curl'], notServiceAccounts: ['ops/admin'] },
+  ]);
+  assert.deepEqual(policies[0]?.rules[0]?.when, [{ key: 'source.serviceAccount', values: ['foo/web'] }]);
+  // The namespace given by the caller counts as the policy's.
+  const bare = parseAuthorizationPolicies(
+    'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: a }\nspec:\n  rules:\n  - from:\n    - source: { serviceAccounts: ["sleep"] }\n',
+    { namespace: 'shop' },
+  );
+  assert.deepEqual(bare.policies[0]?.rules[0]?.from, [{ serviceAccounts: ['shop/sleep'] }]);
+});
+
+test('serviceAccounts are checked as Istio checks them', () => {
+  const text = `${header('a')}spec:
+  rules:
+  - from:
+    - source:
+        serviceAccounts: ["ns/*", "a/b/c", "/x", ""]
+  - from:
+    - source:
+        serviceAccounts: ["default/sleep"]
+        principals: ["cluster.local/ns/default/sa/sleep"]
+  - from:
+    - source:
+        trustDomains: ["a*b", "td/x"]
+`;
+  const { policies, issues } = parseAuthorizationPolicies(text);
+  assert.deepEqual(
+    issues.map((i) => [i.code, i.line, i.column, i.path]),
+    [
+      ['invalid_value', 10, 27, 'spec.rules[0].from[0].source.serviceAccounts[0]'],
+      ['invalid_value', 10, 35, 'spec.rules[0].from[0].source.serviceAccounts[1]'],
+      ['invalid_value', 10, 44, 'spec.rules[0].from[0].source.serviceAccounts[2]'],
+      ['invalid_value', 10, 50, 'spec.rules[0].from[0].source.serviceAccounts[3]'],
+      ['invalid_field', 13, 9, 'spec.rules[1].from[0].source'],
+      ['invalid_value', 17, 24, 'spec.rules[2].from[0].source.trustDomains[0]'],
+      ['invalid_value', 17, 31, 'spec.rules[2].from[0].source.trustDomains[1]'],
+    ],
+  );
+  assert.match(issues[0]?.message ?? '', /no wildcard/);
+  assert.match(issues[4]?.message ?? '', /serviceAccounts cannot be set with namespaces or principals/);
+  assert.ok(policies[0]?.rules.every((r) => r.broken));
+});
+
+test('fields Istio knows and Warden does not enforce are named with what Istio does with them', () => {
+  const text = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: a
+  namespace: foo
+  annotations:
+    istio.io/dry-run: "true"
+spec:
+  targetRefs:
+  - { kind: Gateway, group: gateway.networking.k8s.io, name: waypoint }
+  rules:
+  - when:
+    - key: experimental.envoy.filters.network.mysql_proxy[db.table]
+      values: ["[update]"]
+`;
+  const { policies, issues } = parseAuthorizationPolicies(text);
+  assert.deepEqual(
+    issues.map((i) => [i.code, i.line, i.column]),
+    [
+      ['unsupported_field', 7, 5],
+      ['unsupported_field', 9, 3],
+      ['unsupported_key', 13, 12],
+    ],
+  );
+  assert.match(issues[0]?.message ?? '', /only logs what it would decide, never enforcing it/);
+  assert.match(issues[1]?.message ?? '', /Gateway, Service or ServiceEntry/);
+  assert.match(issues[2]?.message ?? '', /Envoy filter/);
+  assert.ok(policies[0]?.broken);
+  // `istio.io/dry-run: "false"` is the same as no annotation.
+  const off = parseAuthorizationPolicies(
+    text.replace('"true"', '"false"').replace(/spec:[\s\S]*/, 'spec: {}\n'),
+  );
+  assert.deepEqual(off.issues, []);
+});

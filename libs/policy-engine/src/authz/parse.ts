@@ -20,6 +20,11 @@ export type ParseOptions = {
   maxBytes?: number;
   /** Most documents in one text. Default 10,000. */
   maxDocuments?: number;
+  /**
+   * The namespace of a policy whose `metadata.namespace` is absent, as kubectl's current namespace
+   * (`warden apply -n`). Without it such a policy is refused.
+   */
+  namespace?: string;
 };
 
 export type ParseResult = { policies: AuthorizationPolicy[]; issues: Issue[] };
@@ -27,6 +32,14 @@ export type ParseResult = { policies: AuthorizationPolicy[]; issues: Issue[] };
 const ipFields = new Set<string>(['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks']);
 const portFields = new Set<string>(['ports', 'notPorts']);
 const pathFields = new Set<string>(['paths', 'notPaths']);
+const serviceAccountFields = new Set<string>(['serviceAccounts', 'notServiceAccounts']);
+const trustDomainFields = new Set<string>(['trustDomains', 'notTrustDomains']);
+/** Istio's limit on one serviceAccounts list ("to avoid unbounded configuration sizes"). */
+const MAX_SERVICE_ACCOUNTS = 16;
+/** The annotation with which Istio evaluates a policy without enforcing it. */
+const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
+/** Istio's experimental `when` keys on Envoy filter metadata. */
+const ENVOY_FILTER_KEY = 'experimental.envoy.filters.';
 const actions = new Set<string>(Object.values(Action));
 /** ObjectMeta fields a policy exported from Kubernetes may carry; they do not affect evaluation. */
 const metadataFields = new Set([
@@ -62,7 +75,8 @@ class Reporter {
   }
 }
 
-type Ctx = { r: Reporter; base: number };
+/** `namespace`: the policy's, once known (a bare service account name is read in it). */
+type Ctx = { r: Reporter; base: number; namespace?: string };
 
 function mapEntries(ctx: Ctx, node: Node | null | undefined, path: string): Pair<Node, Node | null>[] | null {
   if (node === null || node === undefined) return [];
@@ -125,6 +139,30 @@ const pathError = (v: string): string | null => {
   return v.length === 0 ? 'an empty path never matches' : null;
 };
 
+/** Istio's `CheckServiceAccount`: `<name>` or `<namespace>/<name>`, no wildcard. */
+const serviceAccountError = (v: string): string | null => {
+  if (v === '') return 'an empty service account never matches';
+  if (v.includes('*')) return `${JSON.stringify(v)}: no wildcard is allowed in a service account`;
+  const parts = v.split('/');
+  if (parts.length > 2 || parts.some((p) => p === ''))
+    return `${JSON.stringify(v)} is not 'serviceAccount' or 'namespace/serviceAccount'`;
+  return v.length > 320 ? `${JSON.stringify(v)} is longer than 320 characters` : null;
+};
+
+/** A bare name is a service account of the policy's namespace (Istio's builder). */
+const serviceAccountIn = (ctx: Ctx, v: string): string =>
+  v.includes('/') ? v : `${ctx.namespace ?? ''}/${v}`;
+
+/** Istio's `CheckTrustDomainValues`: one `*` at most, at the start or the end; no `/`. */
+const trustDomainError = (v: string): string | null => {
+  if (v === '') return 'an empty trust domain never matches';
+  const stars = v.split('*').length - 1;
+  if (stars > 1) return `${JSON.stringify(v)}: at most one wildcard is allowed`;
+  if (stars === 1 && !v.startsWith('*') && !v.endsWith('*'))
+    return `${JSON.stringify(v)}: a wildcard is only allowed at the start or the end`;
+  return v.includes('/') ? `${JSON.stringify(v)}: a trust domain has no '/'` : null;
+};
+
 /** Parses a `source` or `operation` block. Returns the fields that are valid and whether any was not. */
 function parseFields<K extends string>(
   ctx: Ctx,
@@ -158,12 +196,42 @@ function parseFields<K extends string>(
     if (ipFields.has(key)) ok = checkValues(ctx, pair.value, fieldPath, list, ipBlockError);
     else if (portFields.has(key)) ok = checkValues(ctx, pair.value, fieldPath, list, portError);
     else if (pathFields.has(key)) ok = checkValues(ctx, pair.value, fieldPath, list, pathError);
+    else if (trustDomainFields.has(key)) ok = checkValues(ctx, pair.value, fieldPath, list, trustDomainError);
+    else if (serviceAccountFields.has(key)) {
+      ok = checkValues(ctx, pair.value, fieldPath, list, serviceAccountError);
+      if (list.length > MAX_SERVICE_ACCOUNTS) {
+        ctx.r.report(
+          pair.value,
+          ctx.base,
+          fieldPath,
+          'invalid_value',
+          `${fieldPath} has ${list.length} values; Istio accepts at most ${MAX_SERVICE_ACCOUNTS}`,
+        );
+        ok = false;
+      }
+    }
     if (!ok) {
       // The whole field is left out: for a DENY rule that widens the match (fail safe).
       broken = true;
       continue;
     }
-    value[key as K] = list;
+    value[key as K] = serviceAccountFields.has(key) ? list.map((v) => serviceAccountIn(ctx, v)) : list;
+  }
+  const has = (...keys: string[]) => keys.some((k) => (value as Record<string, unknown>)[k] !== undefined);
+  if (
+    has('serviceAccounts', 'notServiceAccounts') &&
+    has('principals', 'notPrincipals', 'namespaces', 'notNamespaces')
+  ) {
+    // Istio's validation refuses the mix; leaving one side out would change what the rule matches.
+    ctx.r.report(
+      node,
+      ctx.base,
+      path,
+      'invalid_field',
+      `${path}: serviceAccounts cannot be set with namespaces or principals (Istio refuses the policy)`,
+    );
+    broken = true;
+    for (const k of ['serviceAccounts', 'notServiceAccounts']) delete (value as Record<string, unknown>)[k];
   }
   return { value, broken };
 }
@@ -211,7 +279,11 @@ function parseCondition(ctx: Ctx, node: Node | null | undefined, path: string): 
   }
   const parsed = parseConditionKey(key);
   if (typeof parsed === 'string') {
-    ctx.r.report(keyNode, ctx.base, `${path}.key`, 'unsupported_key', parsed);
+    const note = key.startsWith(ENVOY_FILTER_KEY)
+      ? ': Istio matches it against the dynamic metadata an Envoy filter wrote (experimental); ' +
+        "Warden's decision points run no Envoy filters, so there is nothing to match"
+      : '';
+    ctx.r.report(keyNode, ctx.base, `${path}.key`, 'unsupported_key', `${parsed}${note}`);
     return null;
   }
   const check =
@@ -224,13 +296,19 @@ function parseCondition(ctx: Ctx, node: Node | null | undefined, path: string): 
               const w = parseTimeWindow(v);
               return typeof w === 'string' ? w : null;
             }
-          : () => null;
+          : parsed.attribute.value === 'service-account'
+            ? serviceAccountError
+            : parsed.attribute.value === 'trust-domain'
+              ? trustDomainError
+              : () => null;
   const valuesOk = checkValues(ctx, valuesNode, `${path}.values`, values ?? [], check);
   const notOk = checkValues(ctx, notValuesNode, `${path}.notValues`, notValues ?? [], check);
   if (!valuesOk || !notOk) return null;
   const condition: Condition = { key };
-  if (values?.length) condition.values = values;
-  if (notValues?.length) condition.notValues = notValues;
+  const inNamespace = (list: string[]) =>
+    parsed.attribute.value === 'service-account' ? list.map((v) => serviceAccountIn(ctx, v)) : list;
+  if (values?.length) condition.values = inNamespace(values);
+  if (notValues?.length) condition.notValues = inNamespace(notValues);
   return condition;
 }
 
@@ -363,7 +441,32 @@ function parseSelector(ctx: Ctx, node: Node | null | undefined, path: string): R
 
 const specFields = new Set(['selector', 'action', 'provider', 'rules', 'targetRef', 'targetRefs']);
 
-function parseDocument(ctx: Ctx, root: Node | null | undefined, index: number): AuthorizationPolicy | null {
+/** Reports an Istio dry-run annotation: Istio would evaluate the policy without enforcing it. */
+function checkAnnotations(ctx: Ctx, node: Node | null | undefined): boolean {
+  for (const pair of mapEntries(ctx, node, 'metadata.annotations') ?? []) {
+    if (keyOf(pair) !== DRY_RUN_ANNOTATION) continue;
+    const value = isScalar(pair.value) ? String(pair.value.value) : '';
+    if (value === 'false') continue;
+    ctx.r.report(
+      pair.key as Node,
+      ctx.base,
+      `metadata.annotations.${DRY_RUN_ANNOTATION}`,
+      'unsupported_field',
+      `metadata.annotations["${DRY_RUN_ANNOTATION}"] is not supported: Istio evaluates such a policy ` +
+        'and only logs what it would decide, never enforcing it; Warden would enforce it, so submit ' +
+        'it without the annotation with `warden apply --dry-run`',
+    );
+    return false;
+  }
+  return true;
+}
+
+function parseDocument(
+  ctx: Ctx,
+  root: Node | null | undefined,
+  index: number,
+  defaultNamespace: string | undefined,
+): AuthorizationPolicy | null {
   const entries = mapEntries(ctx, root, `document[${index}]`);
   if (entries === null) return null;
   const fields = new Map(entries.map((p) => [keyOf(p), p] as const));
@@ -404,11 +507,16 @@ function parseDocument(ctx: Ctx, root: Node | null | undefined, index: number): 
 
   let name: string | null = null;
   let namespace: string | null = null;
+  let dryRunRefused = false;
+  let namespaceWritten = false;
   const metadata = fields.get('metadata');
   for (const pair of (metadata ? mapEntries(ctx, metadata.value, 'metadata') : []) ?? []) {
     const key = keyOf(pair);
     if (key === 'name') name = scalarString(ctx, pair.value, 'metadata.name');
-    else if (key === 'namespace') namespace = scalarString(ctx, pair.value, 'metadata.namespace');
+    else if (key === 'namespace') {
+      namespaceWritten = true;
+      namespace = scalarString(ctx, pair.value, 'metadata.namespace');
+    } else if (key === 'annotations') dryRunRefused ||= !checkAnnotations(ctx, pair.value);
     else if (!metadataFields.has(key))
       ctx.r.report(
         pair.key as Node,
@@ -425,6 +533,8 @@ function parseDocument(ctx: Ctx, root: Node | null | undefined, index: number): 
       ctx.r.report(metadata.value, ctx.base, 'metadata.name', 'missing_field', 'metadata.name is required');
     return null;
   }
+  // Like kubectl, a policy without a namespace goes to the one the caller names (`apply -n`).
+  if (namespace === '' || (namespace === null && !namespaceWritten)) namespace = defaultNamespace ?? null;
   if (namespace === null || namespace === '') {
     ctx.r.report(
       metadata?.value,
@@ -463,7 +573,9 @@ function parseDocument(ctx: Ctx, root: Node | null | undefined, index: number): 
         ctx.base,
         p,
         'unsupported_field',
-        `${p} is not supported; use spec.selector`,
+        `${p} is not supported: Istio attaches such a policy to the Gateway, Service or ServiceEntry ` +
+          "it names (enforced by that gateway or waypoint proxy, not by the workloads' sidecars); " +
+          'Warden decides per workload, so select the workloads with spec.selector',
       );
       brokenBecause.push(`unsupported ${p}`);
     } else if (key === 'action') {
@@ -530,15 +642,20 @@ function parseDocument(ctx: Ctx, root: Node | null | undefined, index: number): 
       ctx.r.report(rulesNode, ctx.base, 'spec.rules', 'invalid_type', 'spec.rules must be a list');
       brokenBecause.push('spec.rules is not a list');
     } else {
+      const inPolicy: Ctx = { ...ctx, namespace };
       for (const [i, item] of rulesNode.items.entries())
-        policy.rules.push(parseRule(ctx, item as Node, `spec.rules[${i}]`));
+        policy.rules.push(parseRule(inPolicy, item as Node, `spec.rules[${i}]`));
     }
   }
+  if (dryRunRefused) brokenBecause.push(`unsupported ${DRY_RUN_ANNOTATION} annotation`);
   if (brokenBecause.length > 0) policy.broken = brokenBecause.join('; ');
   return policy;
 }
 
-/** Parses every document of `text`. Empty documents (`---` separators) are skipped. */
+/**
+ * Parses every document of `text`. Empty and comment-only documents are skipped; a policy without
+ * `metadata.namespace` gets `options.namespace`.
+ */
 export function parseAuthorizationPolicies(text: string, options: ParseOptions = {}): ParseResult {
   const maxBytes = options.maxBytes ?? 1024 * 1024;
   const maxDocuments = options.maxDocuments ?? 10_000;
@@ -574,8 +691,10 @@ export function parseAuthorizationPolicies(text: string, options: ParseOptions =
         r.report(null, e.pos[0], `document[${index}]`, 'yaml_syntax', e.message.split('\n')[0] ?? e.code);
       continue;
     }
-    if (doc.contents === null) continue;
-    const policy = parseDocument({ r, base }, doc.contents as Node, index);
+    // Empty and comment-only documents (a trailing `---`, `--- # note`), and an explicit null
+    // document, hold no object: kubectl and Istio skip them.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
+    const policy = parseDocument({ r, base }, doc.contents as Node, index, options.namespace);
     if (policy) policies.push(policy);
   }
   const seen = new Map<string, number>();
