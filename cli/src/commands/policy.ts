@@ -58,7 +58,10 @@ function policyFiles(path: string): string[] {
  * A file as a submission of the kind it declares: `.rego`, or the YAML's `kind:`
  * (AuthorizationPolicy or MeshDefaults). A file that declares no kind Warden knows is refused here.
  */
-function submissionFor(file: string, options: { dryRun: boolean; entrypoint?: string }): Submission {
+function submissionFor(
+  file: string,
+  options: { dryRun: boolean; entrypoint?: string; namespace: string },
+): Submission {
   const text = readFileSync(file, 'utf8');
   if (Buffer.byteLength(text) > MAX_POLICY_TEXT_BYTES) {
     throw new UsageError(
@@ -75,6 +78,8 @@ function submissionFor(file: string, options: { dryRun: boolean; entrypoint?: st
   const common = { text, file: basename(file), dryRun: options.dryRun };
   if (kind === BundleKind.rego)
     return { kind, ...common, ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}) };
+  // As kubectl: a policy without metadata.namespace goes to the namespace of `-n`.
+  if (kind === BundleKind.authorizationPolicy) return { kind, ...common, namespace: options.namespace };
   return { kind, ...common };
 }
 
@@ -230,9 +235,11 @@ export const policyCommands: Command[] = [
     path: ['apply'],
     summary:
       'submit policy files (.yaml with kind: AuthorizationPolicy or MeshDefaults, .rego) and wait for each verdict',
-    args: '-f <file|dir>',
+    args: '-f <file|dir> [-n <namespace>]',
     options: {
       file: { type: 'string', short: 'f' },
+      /** The namespace of AuthorizationPolicies without metadata.namespace, as kubectl's. */
+      namespace: { type: 'string', short: 'n', default: 'default' },
       'dry-run': { type: 'boolean', default: false },
       entrypoint: { type: 'string' },
       ...timeoutOption,
@@ -243,6 +250,9 @@ export const policyCommands: Command[] = [
       const files = policyFiles(path);
       if (files.length === 0) throw new UsageError(`no .yaml, .yml or .rego files in ${path}`);
       const entrypoint = typeof values['entrypoint'] === 'string' ? values['entrypoint'] : undefined;
+      const namespace = typeof values['namespace'] === 'string' ? values['namespace'] : 'default';
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace))
+        throw new UsageError(`-n ${JSON.stringify(namespace)} is not a namespace name (a DNS-1123 label)`);
       // Every file states its kind before any is submitted.
       const submissions = files.map(
         (file) =>
@@ -250,6 +260,7 @@ export const policyCommands: Command[] = [
             file,
             submissionFor(file, {
               dryRun: values['dry-run'] === true,
+              namespace,
               ...(entrypoint ? { entrypoint } : {}),
             }),
           ] as const,

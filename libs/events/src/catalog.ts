@@ -46,6 +46,8 @@ export const policySubmit = defineEvent({
       /** AuthorizationPolicy YAML, possibly several documents. */
       text: policyText,
       file: policyFile,
+      /** The namespace of a policy without metadata.namespace (`warden apply -n`, as kubectl's). */
+      namespace: namespace.optional(),
       dryRun,
     }),
     z.object({

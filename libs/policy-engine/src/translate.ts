@@ -4,7 +4,7 @@
  * wrote it: `.rego` is Rego, a YAML file says it in `kind:` (AuthorizationPolicy or MeshDefaults).
  */
 import { extname } from 'node:path';
-import { isMap, parseAllDocuments } from 'yaml';
+import { isMap, isScalar, parseAllDocuments } from 'yaml';
 import { MESH_DEFAULTS_KIND, parseMeshDefault } from './authz/mesh-default.ts';
 import { parseAuthorizationPolicies } from './authz/parse.ts';
 import { PolicyRevision } from './authz/revision.ts';
@@ -26,6 +26,8 @@ export type PolicyText = {
   entrypoint?: string;
   /** Rego: the `data` document. */
   data?: Record<string, unknown>;
+  /** AuthorizationPolicy: the namespace of a policy without `metadata.namespace`. */
+  namespace?: string;
 };
 
 export type TranslateOptions = Pick<RegoCompileOptions, 'opa' | 'timeoutMs'>;
@@ -51,7 +53,10 @@ function issue(code: string, message: string, file?: string, line = 1, column = 
 /** AuthorizationPolicy YAML (one or many documents), all or nothing. */
 async function translateAuthorizationPolicies(input: PolicyText): Promise<Translation> {
   const { text, file } = input;
-  const { policies, issues } = parseAuthorizationPolicies(text);
+  const { policies, issues } = parseAuthorizationPolicies(
+    text,
+    input.namespace ? { namespace: input.namespace } : {},
+  );
   if (issues.length > 0) return { ok: false, issues: issues.map((i) => (file ? { ...i, file } : i)) };
   if (policies.length === 0)
     return { ok: false, issues: [issue('empty', 'no AuthorizationPolicy in the text', file)] };
@@ -155,7 +160,8 @@ export function declaredKind(file: string, text: string): BundleKind {
   const kinds = new Set<BundleKind>();
   let unreadable: string | undefined;
   for (const doc of Array.isArray(docs) ? docs : []) {
-    if (doc.contents === null) continue;
+    // Empty, comment-only and null documents hold no object (kubectl skips them).
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     const kind: unknown = isMap(doc.contents) ? doc.get('kind') : undefined;
     const known = typeof kind === 'string' && Object.hasOwn(yamlKinds, kind) ? yamlKinds[kind] : undefined;
     const error = doc.errors[0];
