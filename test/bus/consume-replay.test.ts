@@ -72,6 +72,36 @@ describe('bus: consuming a stream another service provisions, and replaying a st
     assert.ok(Date.now() - started < 2000);
   });
 
+  it('closes what an attach in flight opens when stop came meanwhile (server frozen mid-attach)', async () => {
+    const bus = new Bus(await nats.get().connect('ca'), { source: 'test-ca' });
+    const enforcer = await nats.get().connect('enforcer');
+    let calls = 0;
+    const consumer = await bus.consume(enforceRevoke, () => void calls++, { durable: 'ca-revoke' });
+    await provision(enforcer, { streams: [StreamName.enforcement] });
+    const pid = nats.get().server.child.pid;
+    assert.ok(pid);
+    // Frozen, the server holds the next attach attempt in flight; stop is asked meanwhile.
+    process.kill(pid, 'SIGSTOP');
+    let stopping: Promise<void>;
+    try {
+      await new Promise((r) => setTimeout(r, 600));
+      stopping = consumer.stop();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const outcome = await Promise.race([
+      stopping.then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('hung'), 8000)),
+    ]);
+    assert.equal(outcome, 'stopped', 'the consumer attached after stop kept running');
+    await new Bus(enforcer, { source: 'test-enforcer' }).publish(enforceRevoke, {
+      serial: '03',
+      reason: 'x',
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(calls, 0);
+  });
+
   it('replays a stream up to now, in order, into the handler of each event type, skipping invalid messages', async () => {
     const nc = await nats.get().connect('ca');
     await provision(nc, { streams: [StreamName.identity] });

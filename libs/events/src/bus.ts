@@ -1,5 +1,12 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { ConsumerConfig, ConsumerMessages, JetStreamClient, JsMsg, PubAck } from '@nats-io/jetstream';
+import type {
+  ConsumerConfig,
+  ConsumerMessages,
+  JetStreamClient,
+  JetStreamManager,
+  JsMsg,
+  PubAck,
+} from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Backoff, codeOf, messageOf, pause } from '@warden/core';
 import type { DataOf, EventDef, ReplyOf, RequestDef } from './define.ts';
@@ -186,7 +193,8 @@ export class Bus {
    * then the consumer waits for it in the background, with backoff, counted in
    * `warden_bus_stream_waits_total`, and `attached` resolves when it appears. A consumer that goes
    * away later (the stream deleted, the server restarted without it) is recreated the same way.
-   * Refusals that waiting cannot fix (permissions) reject at once.
+   * A permission refused on the first attempt rejects at once (a deployment error); later, it is
+   * logged as an error, counted in `warden_bus_consumer_failures_total` and retried.
    */
   async consume<E extends EventDef<unknown, string>>(
     def: E,
@@ -197,7 +205,6 @@ export class Bus {
       throw new EventsError('not_stored', `${def.schema} is not stored; use subscribe()`);
     const stream = def.stream;
     const durable = options.durable;
-    const jsm = await jetstreamManager(this.nc);
     const ackWaitMs = options.ackWaitMs ?? 30_000;
     const config: Partial<ConsumerConfig> = {
       durable_name: durable,
@@ -207,7 +214,9 @@ export class Bus {
       max_deliver: options.maxDeliver ?? 10,
       ack_wait: ackWaitMs * 1_000_000,
     };
+    let jsm: JetStreamManager | undefined;
     const ensure = async (): Promise<ConsumerMessages> => {
+      jsm ??= await jetstreamManager(this.nc);
       const existing = await jsm.consumers.info(stream, durable).catch((err: unknown) => {
         if (isConsumerNotFound(err)) return null;
         throw err;
@@ -228,11 +237,13 @@ export class Bus {
       return consumer.consume({ max_messages: 8, abort_on_missing_resource: true });
     };
 
+    // A refusal on the first attempt is a deployment error the caller must hear about; anything
+    // else (no stream yet, JetStream still starting) is waited out in the background.
     let messages: ConsumerMessages | undefined;
     try {
       messages = await ensure();
     } catch (err) {
-      if (!isStreamNotFound(err)) throw err;
+      if (isPermissionDenied(err)) throw err;
     }
     const handling: HandlingOptions = {
       retryDelayMs: options.retryDelayMs ?? 1000,
@@ -247,6 +258,11 @@ export class Bus {
     const attached = new Promise<void>((resolve) => (markAttached = resolve));
     if (messages) markAttached();
 
+    /**
+     * Attaches with backoff until it succeeds or the consumer stops. It never gives up on its
+     * own: a permission refused later (a configuration reload) is logged as an error and counted
+     * on every attempt, so a consumer that matters (revocations) resumes once it is allowed again.
+     */
     const attach = async (): Promise<ConsumerMessages | undefined> => {
       const backoff = new Backoff(STREAM_WAIT);
       let waitingSince: number | undefined;
@@ -254,6 +270,12 @@ export class Bus {
         if (ending()) return undefined;
         try {
           const attachedNow = await ensure();
+          // Stopped while the attempt was in flight: nobody would close what it opened. Closing
+          // unsubscribes at once; its promise settles only through an iterator, so it is not awaited.
+          if (ending()) {
+            void attachedNow.close();
+            return undefined;
+          }
           if (waitingSince !== undefined)
             this.log.info(
               { stream, durable, waitedMs: Date.now() - waitingSince },
@@ -263,21 +285,19 @@ export class Bus {
           return attachedNow;
         } catch (err) {
           if (ending()) return undefined;
-          if (isPermissionDenied(err)) {
-            this.log.error({ err, stream, durable }, 'not allowed to consume this stream; giving up');
-            return undefined;
-          }
+          const detail = { stream, durable, code: codeOf(err), reason: messageOf(err) };
           if (isStreamNotFound(err)) {
             this.metrics.streamWaits.inc({ stream });
             if (waitingSince === undefined) {
               waitingSince = Date.now();
               this.log.info({ stream, durable }, 'waiting for the stream, which another service provisions');
             }
+          } else if (isPermissionDenied(err)) {
+            this.metrics.consumerFailures.inc({ stream, reason: 'permission' });
+            this.log.error(detail, 'not allowed to consume this stream; retrying');
           } else {
-            this.log.warn(
-              { stream, durable, code: codeOf(err), reason: messageOf(err) },
-              'cannot create the consumer; retrying',
-            );
+            this.metrics.consumerFailures.inc({ stream, reason: 'attach' });
+            this.log.warn(detail, 'cannot create the consumer; retrying');
           }
         }
         await pause(backoff.next(), abort.signal);
@@ -285,9 +305,11 @@ export class Bus {
     };
 
     const closed = (async () => {
+      const recreate = new Backoff(STREAM_WAIT);
       for (;;) {
         messages ??= await attach();
         if (!messages) return;
+        const attachedAt = Date.now();
         try {
           for await (const msg of messages) await this.handleStored(def, handler, msg, handling);
         } catch (err) {
@@ -295,8 +317,10 @@ export class Bus {
         }
         messages = undefined;
         if (ending()) return;
-        this.log.warn({ stream, durable }, 'consumer went away; recreating it');
-        await pause(1000, abort.signal);
+        this.metrics.consumerFailures.inc({ stream, reason: 'gone' });
+        const delayMs = recreate.next(Date.now() - attachedAt);
+        this.log.warn({ stream, durable, retryInMs: delayMs }, 'consumer went away; recreating it');
+        await pause(delayMs, abort.signal);
       }
     })();
     return {
@@ -339,6 +363,8 @@ export class Bus {
         const messages = await consumer.consume();
         try {
           for await (const msg of messages) {
+            // A filtered replay can be handed a message published after it started: not its business.
+            if (msg.seq > lastSeq) break;
             if (options.signal?.aborted)
               throw new EventsError('replay_aborted', `replay of ${stream} stopped`, {
                 cause: options.signal.reason,
@@ -525,7 +551,8 @@ export class Bus {
       }
       respond({ ...base, id: request.id, ok: true, data: checked.value });
     } catch (cause) {
-      const code = codeOf(cause);
+      // A bus error keeps its own code on the wire (a relayed RemoteError says remote_error).
+      const code = cause instanceof EventsError ? cause.code : codeOf(cause);
       const message = messageOf(cause);
       this.log.warn({ subject: def.subject, code, err: cause }, 'request failed');
       respond({ ...base, id: request.id, ok: false, error: { code, message } });

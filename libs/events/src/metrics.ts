@@ -7,6 +7,7 @@ export type BusMetrics = {
   invalid: Counter<'schema' | 'direction' | 'reason'>;
   requestSeconds: Histogram<'subject' | 'outcome'>;
   streamWaits: Counter<'stream'>;
+  consumerFailures: Counter<'stream' | 'reason'>;
 };
 
 export function createBusMetrics(registry: Registry = new Registry()): BusMetrics {
@@ -40,6 +41,12 @@ export function createBusMetrics(registry: Registry = new Registry()): BusMetric
       name: 'warden_bus_stream_waits_total',
       help: 'Attempts to attach a consumer to a stream that did not exist yet (another service provisions it).',
       labelNames: ['stream'],
+      registers: [registry],
+    }),
+    consumerFailures: new Counter({
+      name: 'warden_bus_consumer_failures_total',
+      help: 'Durable consumers that could not attach (permission, attach) or went away (gone), by stream.',
+      labelNames: ['stream', 'reason'],
       registers: [registry],
     }),
   };
