@@ -140,3 +140,61 @@ test('minimisation merges split rules and keeps an emptied ALLOW policy', () => 
   );
   assert.deepEqual(checkEquivalence(set, result.policies, { requests: 20_000 }).mismatches, []);
 });
+
+test('HTTP-only fields on a rule that only matches plain TCP: dropped in ALLOW, widened in DENY', () => {
+  const set = policies(
+    [
+      // MySQL's port: only plain TCP reaches it, so the methods cannot be read.
+      doc(
+        'allow-select',
+        '  selector:\n    matchLabels:\n      app: db\n  rules:\n  - to:\n    - operation:\n        ports: ["3306"]\n        methods: ["SELECT"]\n',
+      ),
+      doc(
+        'deny-admin-path',
+        '  action: DENY\n  selector:\n    matchLabels:\n      app: queue\n  rules:\n  - to:\n    - operation:\n        ports: ["7000"]\n        paths: ["/admin*"]\n        hosts: ["queue.foo"]\n',
+      ),
+      // The workload says 7001 carries HTTP: no finding.
+      doc(
+        'allow-web',
+        '  selector:\n    matchLabels:\n      app: queue\n  rules:\n  - to:\n    - operation:\n        ports: ["7001"]\n        methods: ["GET", "get"]\n',
+      ),
+      // Not every port is TCP: the rule can match HTTP on 8080.
+      doc(
+        'allow-mixed',
+        '  rules:\n  - to:\n    - operation:\n        ports: ["3306", "8080"]\n        methods: ["GET"]\n',
+      ),
+    ].join('---\n'),
+  );
+  const findings = analyzePolicies(set, {
+    workloads: [
+      { namespace: 'foo', labels: { app: 'db' } },
+      { namespace: 'foo', labels: { app: 'queue' }, tcpPorts: [7000], httpPorts: [7001] },
+    ],
+  });
+  const of = (kind: string) => findings.filter((f) => f.kind === kind);
+  assert.deepEqual(
+    of('http_fields_on_tcp').map((f) => f.subject),
+    ['ns[foo]-policy[allow-select]-rule[0]', 'ns[foo]-policy[deny-admin-path]-rule[0]'],
+  );
+  assert.match(
+    of('http_fields_on_tcp')[0]?.message ?? '',
+    /methods .*port 3306 is MySQL's well-known port.*drops the rule, so it never matches/,
+  );
+  assert.match(
+    of('http_fields_on_tcp')[1]?.message ?? '',
+    /paths, hosts .*declares port 7000 TCP.*widens the rule to the port, so it denies every connection/,
+  );
+  assert.deepEqual(
+    of('non_http_method').map((f) => [f.subject, f.message.replace(/^.*?: /, '')]),
+    [
+      [
+        'ns[foo]-policy[allow-select]-rule[0]',
+        'method "SELECT" never matches: it is not an HTTP method (Istio matches the HTTP :method header; a TCP protocol has none)',
+      ],
+      [
+        'ns[foo]-policy[allow-web]-rule[0]',
+        'method "get" never matches: methods are compared exactly and requests say GET',
+      ],
+    ],
+  );
+});

@@ -11,13 +11,16 @@
  * - mtls_only_on_plaintext: a rule using peer-identity fields (principals, namespaces,
  *   serviceAccounts, trustDomains, source.principal, source.namespace, source.serviceAccount,
  *   source.trustDomain, connection.sni) on a workload that accepts plaintext,
- *   where those fields never match (ALLOW: plaintext is refused; DENY: plaintext slips past).
+ *   where those fields never match (ALLOW: plaintext is refused; DENY: plaintext slips past);
+ * - http_fields_on_tcp, non_http_method: fields that cannot apply to the rule's traffic
+ *   (protocol.ts).
  *
  * Cover checks are those of subsume.ts: sound but incomplete, so every finding is real and some
  * real redundancies may go unreported.
  */
 import { DEFAULT_ROOT_NAMESPACE } from '../authz/model.ts';
 import type { AuthorizationPolicy, Rule } from '../authz/model.ts';
+import { protocolFindings } from './protocol.ts';
 import { ruleCovers, scopeCovers, scopesOverlap } from './subsume.ts';
 
 export const FindingKind = {
@@ -26,13 +29,23 @@ export const FindingKind = {
   redundant: 'redundant',
   unknownSelector: 'unknown_selector',
   mtlsOnPlaintext: 'mtls_only_on_plaintext',
+  httpFieldsOnTcp: 'http_fields_on_tcp',
+  nonHttpMethod: 'non_http_method',
 } as const;
 export type FindingKind = (typeof FindingKind)[keyof typeof FindingKind];
 
 export type Finding = { kind: FindingKind; subject: string; by?: string; message: string };
 
 /** A workload known to the topology, for selector and plaintext checks. */
-export type KnownWorkload = { namespace: string; labels: Record<string, string>; plaintext?: boolean };
+export type KnownWorkload = {
+  namespace: string;
+  labels: Record<string, string>;
+  plaintext?: boolean;
+  /** Ports that carry plain TCP (Istio: a Service port whose protocol is TCP, MySQL, ...). */
+  tcpPorts?: readonly number[];
+  /** Ports that carry HTTP, gRPC or HTTP/2: a well-known TCP port listed here is not reported. */
+  httpPorts?: readonly number[];
+};
 
 export type AnalyzeOptions = { rootNamespace?: string; workloads?: readonly KnownWorkload[] };
 
@@ -164,6 +177,9 @@ export function analyzePolicies(
   }
 
   const workloads = options.workloads;
+  findings.push(
+    ...protocolFindings(refs, (r) => (workloads ?? []).filter((w) => selects(r.policy, w, root))),
+  );
   if (workloads) {
     for (const p of policies) {
       if (p.selector && !workloads.some((w) => selects(p, w, root)))
