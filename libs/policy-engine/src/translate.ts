@@ -5,6 +5,7 @@
  */
 import { extname } from 'node:path';
 import { isMap, isScalar, parseAllDocuments } from 'yaml';
+import { hintUnsafeVariables } from './analysis/rego-hints.ts';
 import { MESH_DEFAULTS_KIND, parseMeshDefault } from './authz/mesh-default.ts';
 import { parseAuthorizationPolicies } from './authz/parse.ts';
 import { PolicyRevision } from './authz/revision.ts';
@@ -98,7 +99,8 @@ async function translateRego(input: PolicyText, options: TranslateOptions): Prom
     };
     return { ok: true, policies: [{ namespace: MESH_SCOPE, name, bundle, source: input.text }] };
   } catch (err) {
-    if (err instanceof PolicyRejectedError) return { ok: false, issues: [...err.issues] };
+    if (err instanceof PolicyRejectedError)
+      return { ok: false, issues: hintUnsafeVariables(input.text, err.issues) };
     throw err;
   }
 }
