@@ -10,6 +10,7 @@ import {
   rmSync,
   statSync,
   utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { Files } from './folder.ts';
 import { initTrustDomain, rotateTrustDomain } from './generations.ts';
 import { withLock } from './lock.ts';
 import type { StateOptions } from './material.ts';
+import { readManifest, writeManifest } from './manifest.ts';
 import { localKms } from './sealing.ts';
 
 function options(): StateOptions {
@@ -90,6 +92,59 @@ describe('CA state folder: one writer at a time', () => {
     const created = await initTrustDomain(o);
     assert.equal(created.created, true);
     assert.deepEqual(readdirSync(o.dir).sort(), FIRST_GENERATION);
+  });
+
+  it('takes over a lock file of an earlier version whose process is gone, and respects a live one', async () => {
+    const o = options();
+    const lock = join(o.dir, Files.lock);
+    writeFileSync(lock, `${process.ppid}\n`);
+    await assert.rejects(initTrustDomain(o), busy);
+    assert.ok(!existsSync(join(o.dir, Files.manifest)));
+    // No process has this pid: Linux caps pids far below it.
+    writeFileSync(lock, '2147483646\n');
+    assert.equal((await initTrustDomain(o)).created, true);
+    assert.deepEqual(readdirSync(o.dir).sort(), FIRST_GENERATION);
+  });
+
+  it('refuses, overwriting nothing, when another writer committed meanwhile (a stalled writer resumes)', async () => {
+    const o = options();
+    await initTrustDomain(o);
+    const committedByOther = { cert: 'intermediate-2.pem', key: 'intermediate-2.key.sealed' };
+    let sealed = 0;
+    const kms = {
+      ...o.kms,
+      seal: async (plaintext: Uint8Array, context: string) => {
+        // While this writer seals its new root, another (that took the lock over) commits
+        // intermediate 2, the id this writer is about to use.
+        if (sealed++ === 0) {
+          writeFileSync(join(o.dir, committedByOther.cert), "the other writer's certificate");
+          writeFileSync(join(o.dir, committedByOther.key), "the other writer's key");
+          const manifest = readManifest(o.dir);
+          await writeManifest(o.dir, {
+            ...manifest,
+            intermediates: [
+              ...manifest.intermediates,
+              { id: 2, root: 1, createdAt: manifest.createdAt, activateAt: manifest.createdAt },
+            ],
+          });
+        }
+        return o.kms.seal(plaintext, context);
+      },
+    };
+    const before = readFileSync(join(o.dir, Files.manifest), 'utf8');
+    await assert.rejects(
+      rotateTrustDomain({ ...o, kms, newRoot: true, activateAt: new Date() }),
+      (err: unknown) =>
+        err instanceof CaStateError && /committed by another writer meanwhile/.test(err.message),
+    );
+    assert.notEqual(
+      readFileSync(join(o.dir, Files.manifest), 'utf8'),
+      before,
+      "the other writer's manifest stays",
+    );
+    assert.equal(readManifest(o.dir).roots.length, 1, 'the refused root was not committed');
+    assert.equal(readFileSync(join(o.dir, committedByOther.key), 'utf8'), "the other writer's key");
+    assert.equal(readFileSync(join(o.dir, committedByOther.cert), 'utf8'), "the other writer's certificate");
   });
 
   it(

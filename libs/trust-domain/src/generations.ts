@@ -46,13 +46,31 @@ export async function initTrustDomain(options: StateOptions): Promise<TrustDomai
 
 type PrivateKey = Issuer['privateKey'];
 
+/**
+ * Refuses to write a generation's files unless this writer still holds the lock and no manifest
+ * on disk lists that generation yet: a writer that stalled past the lock's staleness and resumes
+ * must not overwrite the keys of a generation another writer committed meanwhile.
+ */
+function claimGeneration(dir: string, lock: HeldLock, role: Role, id: number): void {
+  lock.assertHeld();
+  if (!hasManifest(dir)) return;
+  const manifest = readManifest(dir);
+  const listed = role === 'root' ? manifest.roots : manifest.intermediates;
+  if (listed.some((g) => g.id === id))
+    throw new CaStateError(
+      `${role} ${id} was committed by another writer meanwhile; nothing was overwritten or committed`,
+    );
+}
+
 async function writeGeneration(
   options: StateOptions,
+  lock: HeldLock,
   role: Role,
   id: number,
   key: PrivateKey,
   pem: string,
 ): Promise<void> {
+  claimGeneration(options.dir, lock, role, id);
   const files = fileNames(role, id);
   const box = await options.kms.seal(
     await exportPrivateKeyDer(key),
@@ -62,7 +80,7 @@ async function writeGeneration(
   await writeFolderFile(options.dir, files.cert, pem);
 }
 
-async function newRoot(options: StateOptions, id: number, now: number): Promise<Issuer> {
+async function newRoot(options: StateOptions, lock: HeldLock, id: number, now: number): Promise<Issuer> {
   const keys = await generateKeyPair(options.algorithm);
   const certificate = await createRootCertificate({
     trustDomain: options.trustDomain,
@@ -71,11 +89,17 @@ async function newRoot(options: StateOptions, id: number, now: number): Promise<
     nameConstraints: options.nameConstraints,
     generation: id,
   });
-  await writeGeneration(options, 'root', id, keys.privateKey, certificatePem(certificate));
+  await writeGeneration(options, lock, 'root', id, keys.privateKey, certificatePem(certificate));
   return { certificate, privateKey: keys.privateKey };
 }
 
-async function newIntermediate(options: StateOptions, id: number, root: Issuer, now: number): Promise<void> {
+async function newIntermediate(
+  options: StateOptions,
+  lock: HeldLock,
+  id: number,
+  root: Issuer,
+  now: number,
+): Promise<void> {
   const keys = await generateKeyPair(options.algorithm);
   const certificate = await createIntermediateCertificate({
     trustDomain: options.trustDomain,
@@ -85,24 +109,32 @@ async function newIntermediate(options: StateOptions, id: number, root: Issuer, 
     nameConstraints: options.nameConstraints,
     generation: id,
   });
-  await writeGeneration(options, 'intermediate', id, keys.privateKey, certificatePem(certificate));
+  await writeGeneration(options, lock, 'intermediate', id, keys.privateKey, certificatePem(certificate));
 }
 
-/** The manifest last, and only while still holding the lock: it is what makes the files count. */
+/**
+ * The manifest last, and only while still holding the lock and while the manifest on disk is
+ * still the one this writer started from (`base`; none for a new trust domain): it is what makes
+ * the files count.
+ */
 async function commit(
   options: StateOptions,
   lock: HeldLock,
+  base: Manifest | undefined,
   manifest: Manifest,
 ): Promise<TrustDomainMaterial> {
   lock.assertHeld();
+  const onDisk = hasManifest(options.dir) ? readManifest(options.dir) : undefined;
+  if (JSON.stringify(onDisk) !== JSON.stringify(base))
+    throw new CaStateError(`${options.dir} was changed by another writer meanwhile; nothing was committed`);
   await writeManifest(options.dir, manifest);
   return loadMaterial(options, manifest);
 }
 
 async function create(options: StateOptions, lock: HeldLock): Promise<TrustDomainMaterial> {
   const now = Date.now();
-  const root = await newRoot(options, 1, now);
-  await newIntermediate(options, 1, root, now);
+  const root = await newRoot(options, lock, 1, now);
+  await newIntermediate(options, lock, 1, root, now);
   const createdAt = new Date(now).toISOString();
   const manifest: Manifest = {
     version: 2,
@@ -114,7 +146,7 @@ async function create(options: StateOptions, lock: HeldLock): Promise<TrustDomai
     roots: [{ id: 1, createdAt }],
     intermediates: [{ id: 1, root: 1, createdAt, activateAt: createdAt }],
   };
-  return { ...(await commit(options, lock, manifest)), created: true };
+  return { ...(await commit(options, lock, undefined, manifest)), created: true };
 }
 
 export type RotateOptions = StateOptions & {
@@ -156,12 +188,12 @@ export async function rotateTrustDomain(options: RotateOptions): Promise<Rotatio
     const next: Manifest = { ...manifest, version: 2 };
     if (settings.newRoot) {
       rootId += 1;
-      rootIssuer = await newRoot(settings, rootId, now);
+      rootIssuer = await newRoot(settings, lock, rootId, now);
       next.roots = [...manifest.roots, { id: rootId, createdAt }];
       next.bundleSequence = manifest.bundleSequence + 1;
     }
     if (!rootIssuer) throw new CaStateError(`root ${rootId} is listed in the manifest but not loaded`);
-    await newIntermediate(settings, intermediateId, rootIssuer, now);
+    await newIntermediate(settings, lock, intermediateId, rootIssuer, now);
     next.intermediates = [
       ...manifest.intermediates,
       { id: intermediateId, root: rootId, createdAt, activateAt: settings.activateAt.toISOString() },
@@ -170,7 +202,7 @@ export async function rotateTrustDomain(options: RotateOptions): Promise<Rotatio
       intermediate: intermediateId,
       root: rootId,
       activateAt: settings.activateAt,
-      material: await commit(settings, lock, next),
+      material: await commit(settings, lock, manifest, next),
     };
   });
 }

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeOf, messageOf } from '@warden/core';
 import { CaStateError } from './errors.ts';
@@ -30,6 +30,7 @@ export async function withLock<T>(
   options: LockOptions = {},
 ): Promise<T> {
   const path = join(dir, Files.lock);
+  removeLegacyLock(dir, path);
   // Loaded by writers only: a CA that just reads its folder never patches fs or hooks signals.
   const lockfile = await import('proper-lockfile');
   let lost: Error | undefined;
@@ -60,6 +61,32 @@ export async function withLock<T>(
     // Released already when lost: then the directory is another writer's, and stays.
     await release().catch(() => undefined);
   }
+}
+
+/**
+ * Earlier versions locked with a file holding the writer's pid. Such a file blocks proper-lockfile
+ * forever (it makes a directory there), so it is removed when its process is gone, and counts as
+ * held while it lives.
+ */
+function removeLegacyLock(dir: string, path: string): void {
+  let pid: number;
+  try {
+    if (!statSync(path).isFile()) return;
+    pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+    try {
+      process.kill(pid, 0);
+      throw busy(dir, path, new Error(`held by process ${pid} (an earlier version's lock file)`));
+    } catch (err) {
+      if (err instanceof CaStateError) throw err;
+      // Alive but another user's: still held.
+      if (codeOf(err) === 'EPERM') throw busy(dir, path, err);
+    }
+  }
+  rmSync(path, { force: true });
 }
 
 function busy(dir: string, path: string, cause: unknown): CaStateError {
