@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { PolicyRejectedError } from '../errors.ts';
 import { compileAuthorizationPolicies } from './engine.ts';
@@ -277,3 +278,21 @@ spec:
   );
   assert.deepEqual(off.issues, []);
 });
+
+// Inputs modelled on the cases of Istio's authz builder tests (pilot/pkg/security/authz/builder/
+// testdata), written for Warden: each states on its first line whether Warden accepts it or which
+// documented reason refuses it, and where (README, "Istio YAML").
+const builderCases = new URL('../../testdata/istio-builder/', import.meta.url);
+for (const file of readdirSync(builderCases).filter((f) => f.endsWith('.yaml'))) {
+  test(`istio-builder/${file}`, () => {
+    const text = readFileSync(new URL(file, builderCases), 'utf8');
+    const expected = /^# expect: (accepted|refused (.+))$/m.exec(text);
+    assert.ok(expected, 'the file states what to expect');
+    const { policies, issues } = parseAuthorizationPolicies(text);
+    const got = issues.map((i) => `${i.code} ${i.line}:${i.column}`).join(', ');
+    if (expected[1] === 'accepted') {
+      assert.equal(got, '');
+      assert.ok(policies.length > 0 && policies.every((p) => !p.broken && p.rules.every((r) => !r.broken)));
+    } else assert.equal(got, expected[2]);
+  });
+}
