@@ -68,6 +68,27 @@ spec:
     assert.match((await cli('apply', '-f', folder)).err, /20-gateway\.yaml: a document has no kind: field/);
   });
 
+  it('finds HTTP-only fields on a port the workloads file declares TCP, and non-HTTP methods', async () => {
+    const file = join(dir, 'tcp.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: db, namespace: shop }
+spec:
+  selector: { matchLabels: { app: db } }
+  rules:
+    - to: [{ operation: { ports: ["7000"], methods: ["SELECT"] } }]
+`,
+    );
+    const workloads = join(dir, 'workloads.yaml');
+    writeFileSync(workloads, '- { namespace: shop, labels: { app: db }, tcpPorts: [7000] }\n');
+    const { code, out } = await cli('policy', 'analyze', '-f', file, '--workloads', workloads, '-o', 'json');
+    assert.equal(code, 0);
+    const kinds = (JSON.parse(out) as { kind: string }[]).map((f) => f.kind).sort();
+    assert.deepEqual(kinds, ['http_fields_on_tcp', 'non_http_method']);
+  });
+
   it('reports a broken file with its position', async () => {
     const file = join(dir, 'broken.yaml');
     writeFileSync(

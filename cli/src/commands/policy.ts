@@ -171,7 +171,10 @@ async function policiesFrom(
   return [...(await buildRevision(store, manifest)).policies];
 }
 
-/** Known workloads for the selector check, from a YAML list of {namespace, labels, plaintext}. */
+/**
+ * Known workloads for the selector, plaintext and TCP-port checks, from a YAML list of
+ * {namespace, labels, plaintext, tcpPorts, httpPorts}.
+ */
 function workloadsFrom(values: Record<string, unknown>): KnownWorkload[] | undefined {
   const file = values['workloads'];
   if (typeof file !== 'string') return undefined;
