@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Bus } from '@warden/events';
+import { WardenError } from '@warden/core';
 
 /** Where a command writes: injected so tests read what a person would see. */
 export type Io = {
@@ -43,10 +44,8 @@ export type Command = {
 };
 
 /** A mistake in how the command was called: exit code 2 with the message and the usage. */
-export class UsageError extends Error {
-  readonly code = 'usage';
+export class UsageError extends WardenError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super('usage', message);
   }
 }

@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AuthorizationError } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Bus, EventsError, Principal } from '@warden/events';
+import { messageOf, WardenError } from '@warden/core';
+import { Bus, Principal } from '@warden/events';
 import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
@@ -223,11 +225,11 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
       io.err(`warden: ${err.message}\nrun 'warden --help' for the commands and options\n`);
       return 2;
     }
-    const code = err instanceof EventsError ? ` [${err.code}]` : '';
-    const message = err instanceof Error ? err.message : String(err);
+    const code = err instanceof WardenError ? ` [${err.code}]` : '';
+    const message = messageOf(err);
     // Without credentials the server says only "Authorization Violation"; say where they were looked for.
     const hint =
-      missingSeed && /authori[sz]ation/i.test(message)
+      missingSeed && err instanceof AuthorizationError
         ? `\n(no nkey: ${missingSeed} does not exist; give --nkey or WARDEN_NKEY, or set WARDEN_HOME to the folder holding .warden)`
         : '';
     io.err(`warden: ${message}${code}${hint}\n`);

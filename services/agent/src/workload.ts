@@ -1,5 +1,5 @@
 import type { BackoffPolicy } from '@warden/core';
-import { backoffDelay, codeOf } from '@warden/core';
+import { backoffDelay, messageOf, codeOf } from '@warden/core';
 import type { Bus } from '@warden/events';
 import type { Logger } from '@warden/runtime';
 import type { Audit } from './audit.ts';
@@ -321,8 +321,9 @@ export class Workload {
     }
     this.attempt++;
     const delay = backoffDelay(this.attempt, this.deps.backoff);
+    // The code and reason say what happened (often a CA still starting); a stack trace adds nothing.
     this.log.warn(
-      { err, code, attempt: this.attempt, retryInMs: delay },
+      { code, reason: messageOf(err), attempt: this.attempt, retryInMs: delay },
       'could not obtain an SVID; retrying',
     );
     this.schedule(delay);
