@@ -10,7 +10,10 @@ import type { Issue } from '../errors.ts';
 import { DEFAULT_ROOT_NAMESPACE } from './model.ts';
 import type { MeshDefault } from './model.ts';
 
-/** The YAML `kind:` of a mesh-defaults document (optional in the text; the submission declares it). */
+/**
+ * The YAML `kind:` of a mesh-defaults document. `warden apply` requires it to tell the kinds apart;
+ * the parser accepts a document without it, since a submission on the bus declares its kind.
+ */
 export const MESH_DEFAULTS_KIND = 'MeshDefaults';
 
 const fields = ['rootNamespace', 'default', 'namespaces'] as const;
