@@ -13,6 +13,7 @@
  * 4. a matching ALLOW rule allows; otherwise deny.
  * AUDIT rules only mark the decision.
  */
+import { messageOf } from '@warden/core';
 import { PolicyEngineError } from '../errors.ts';
 import { compileRule } from './compile.ts';
 import { defaultMeshDefault, DecisionReason } from './model.ts';
@@ -179,7 +180,7 @@ export class PolicyRevision {
     try {
       a = normalizeRequest(request, this.#now);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = messageOf(err);
       return this.#decision(false, DecisionReason.invalidRequest, null, [], `invalid request: ${message}`);
     }
     const view = this.#view(a.namespace, a.labels);
@@ -212,8 +213,7 @@ export class PolicyRevision {
         try {
           verdict = check(request, a);
         } catch (err) {
-          const why =
-            err instanceof PolicyEngineError ? err.code : err instanceof Error ? err.message : String(err);
+          const why = err instanceof PolicyEngineError ? err.code : messageOf(err);
           verdict = { allowed: false, reason: `provider failed: ${why}` };
         }
         if (!verdict.allowed)
