@@ -6,7 +6,9 @@
  * (`import rego.v1`) is retried with `--v0-compatible`, so existing v0 policies (OPA-Envoy's
  * examples are mostly v0) compile unchanged. Errors come back as `Issue`s with file, line, column
  * and opa's own code (`rego_unsafe_var_error`, ...), taken from `opa check --format json` because
- * `opa build`'s text output has no column.
+ * `opa build`'s text output has no column. A module that needs a host builtin Warden does not
+ * provide is rejected here (`UnsupportedBuiltinError`, with the builtin's name and the line and
+ * column of its first call), not denied at evaluation.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { codeOf } from '@warden/core';
 import type { Issue } from '../errors.ts';
 import { PolicyRejectedError, RegoToolError } from '../errors.ts';
+import { checkBuiltins } from './builtins/imports.ts';
 import { readTarGzEntry } from './tar.ts';
 
 export type RegoSource = {
@@ -196,6 +199,8 @@ export async function compileRego(
     const wasm = readTarGzEntry(bundle, 'policy.wasm', maxWasmBytes + 1024 * 1024);
     if (wasm.length > maxWasmBytes)
       throw new RegoToolError(`policy.wasm is ${wasm.length} bytes, the limit is ${maxWasmBytes}`);
+    // A builtin neither the module nor the host implements would only fail at evaluation.
+    await checkBuiltins(wasm, source.module, file);
     return { wasm, entrypoint: source.entrypoint, regoVersion };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { messageOf } from '@warden/core';
 import type { AuthzRequest } from '../authz/model.ts';
 import type { CustomProvider } from '../authz/revision.ts';
 import { PolicyEngineError } from '../errors.ts';
+import { BuiltinContext, createBuiltins } from './builtins/index.ts';
 import type { CompiledRego } from './compile.ts';
 import { deniedDecision, validateDecision } from './decision.ts';
 import type { RegoDecision } from './decision.ts';
@@ -20,6 +21,8 @@ export type RegoLoadOptions = EnvoyInputOptions & {
   data?: Record<string, unknown>;
   /** Upper bound of the Wasm memory, in 64 KiB pages; default 1024 (64 MiB). */
   maxMemoryPages?: number;
+  /** OPA's `--strict-builtin-errors`: a failing builtin fails the evaluation (default: undefined). */
+  strictBuiltinErrors?: boolean;
 };
 
 /** A denial with its reason, for when the policy itself could not decide. */
@@ -77,7 +80,15 @@ export class RegoPolicy {
 
   static async load(compiled: CompiledRego, options: RegoLoadOptions = {}): Promise<RegoPolicy> {
     const memory = { initial: 5, maximum: options.maxMemoryPages ?? 1024 };
-    const policy = await loadPolicy(compiled.wasm, memory);
+    // Host builtins share one context per evaluation: the request's time or one "now".
+    const context = new BuiltinContext();
+    const builtins = createBuiltins(context, { strictBuiltinErrors: options.strictBuiltinErrors ?? false });
+    const policy = await loadPolicy(compiled.wasm, memory, builtins);
+    const evaluate = policy.evaluate.bind(policy);
+    policy.evaluate = (input: unknown, entrypoint?: string | number) => {
+      context.begin(input);
+      return evaluate(input, entrypoint);
+    };
     if (options.data !== undefined) policy.setData(options.data);
     const inputOptions: EnvoyInputOptions = {};
     if (options.maxBodyBytes !== undefined) inputOptions.maxBodyBytes = options.maxBodyBytes;
