@@ -70,3 +70,13 @@ export type {
   Suggestion,
   SuggestWorkload,
 } from './analysis/suggest.ts';
+export {
+  BuiltinContext,
+  BuiltinError,
+  OPA_WASM_JS_BUILTINS,
+  PROVIDED_BUILTINS,
+  WARDEN_BUILTINS,
+  createBuiltins,
+} from './rego/builtins/index.ts';
+export type { BuiltinOptions } from './rego/builtins/index.ts';
+export { UnsupportedBuiltinError, importedBuiltins } from './rego/builtins/imports.ts';
