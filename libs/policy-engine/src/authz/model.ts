@@ -133,6 +133,11 @@ export type AuthzRequest = {
     labels?: Record<string, string>;
     ip?: string;
     port?: number;
+    /**
+     * The destination's own identity (its certificate's SPIFFE ID, with or without `spiffe://`), as
+     * Envoy reports it in `attributes.destination.principal`; Rego input only.
+     */
+    principal?: string;
   };
   source?: {
     /**
