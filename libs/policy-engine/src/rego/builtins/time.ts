@@ -5,6 +5,7 @@
  * Jan 31 + 1 month is Mar 3).
  */
 import { fail, int, str } from './errors.ts';
+import { NAMED_LAYOUTS, parseGoLayout } from './golayout.ts';
 
 const NS_PER_MS = 1_000_000n;
 const NS_PER_S = 1_000_000_000n;
@@ -212,6 +213,10 @@ export function timeBuiltins(now: () => bigint): Record<string, (...args: unknow
     'time.now_ns': () => now(),
     'time.parse_rfc3339_ns': (s) => parseRfc3339Ns(str(s, 1)),
     'time.parse_duration_ns': (s) => parseDurationNs(str(s, 1)),
+    'time.parse_ns': (layout, value) => {
+      const l = str(layout, 1);
+      return parseGoLayout(NAMED_LAYOUTS[l] ?? l, str(value, 2));
+    },
     'time.clock': (x) => {
       const f = fields(zoned(x, 1, 'time.clock'), 'time.clock');
       return [f.hour, f.minute, f.second];
