@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHmac, generateKeyPairSync, sign, constants } from 'node:crypto';
+import { constants, createHmac, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,10 @@ const ps = (key: KeyObject, hash: string) => (input: string) =>
 const es = (key: KeyObject, hash: string) => (input: string) =>
   sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
 
+const certPem = readFileSync(new URL('../../testdata/builtins/rsa-cert.pem', import.meta.url), 'utf8');
+const certKey = createPrivateKey(
+  readFileSync(new URL('../../testdata/builtins/rsa-key.pem', import.meta.url)),
+);
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const rsa2 = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const p256 = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -70,6 +75,18 @@ const tokens = {
   es512: jwt({ alg: 'ES512' }, claims, es(p521.privateKey, 'sha512')),
   expired: jwt({ alg: 'HS256' }, expired, hs('s3cret', 'sha256')),
   rsExpired: jwt({ alg: 'RS256' }, expired, rs(rsa.privateKey, 'sha256')),
+  cert: jwt({ alg: 'RS256' }, claims, rs(certKey, 'sha256')),
+  audArray: jwt({ alg: 'HS256' }, { ...claims, aud: ['x', 'warden'] }, hs('s3cret', 'sha256')),
+  noIss: jwt({ alg: 'HS256' }, { sub: 'a' }, hs('s3cret', 'sha256')),
+  expString: jwt({ alg: 'HS256' }, { exp: 'soon' }, hs('s3cret', 'sha256')),
+  nbfFuture: jwt({ alg: 'HS256' }, { nbf: now + 3600 }, hs('s3cret', 'sha256')),
+  none: `${b64({ alg: 'none' })}.${b64(claims)}.`,
+  kid2: jwt({ alg: 'RS256', kid: 'k2' }, claims, rs(rsa2.privateKey, 'sha256')),
+  nested: jwt(
+    { alg: 'HS256', cty: 'JWT' },
+    jwt({ alg: 'HS256' }, { sub: 'inner', aud: 'warden' }, hs('s3cret', 'sha256')) as unknown as object,
+    hs('s3cret', 'sha256'),
+  ),
   bad: 'not-a-jwt',
   twoParts: 'a.b',
   badJson: `${b64('{nope')}.${b64(claims)}.c2ln`,
@@ -121,6 +138,21 @@ const cases: Record<string, string> = {
   dv_rs_wrong: `io.jwt.decode_verify(${q(tokens.rs256)}, {"cert": ${q(pem(rsa2.publicKey))}, "aud": "warden"})`,
   dv_rs_expired: `io.jwt.decode_verify(${q(tokens.rsExpired)}, {"cert": ${q(pem(rsa.publicKey))}, "aud": "warden"})`,
   dv_es: `io.jwt.decode_verify(${q(tokens.es256)}, {"cert": ${q(pem(p256.publicKey))}, "aud": "warden"})`,
+  rs256_cert: `io.jwt.verify_rs256(${q(tokens.cert)}, ${q(certPem)})`,
+  rs256_cert_wrong: `io.jwt.verify_rs256(${q(tokens.rs256)}, ${q(certPem)})`,
+  dv_cert: `io.jwt.decode_verify(${q(tokens.cert)}, {"cert": ${q(certPem)}, "aud": "warden"})`,
+  dv_aud_array: `io.jwt.decode_verify(${q(tokens.audArray)}, {"secret": "s3cret", "aud": "warden"})`,
+  dv_aud_array_miss: `io.jwt.decode_verify(${q(tokens.audArray)}, {"secret": "s3cret", "aud": "y"})`,
+  dv_no_iss: `io.jwt.decode_verify(${q(tokens.noIss)}, {"secret": "s3cret", "iss": "i"})`,
+  dv_no_iss_ok: `io.jwt.decode_verify(${q(tokens.noIss)}, {"secret": "s3cret"})`,
+  dv_exp_string: `io.jwt.decode_verify(${q(tokens.expString)}, {"secret": "s3cret"})`,
+  dv_nbf_future: `io.jwt.decode_verify(${q(tokens.nbfFuture)}, {"secret": "s3cret"})`,
+  dv_none: `io.jwt.decode_verify(${q(tokens.none)}, {"secret": "s3cret"})`,
+  dv_jwks_two: `io.jwt.decode_verify(${q(tokens.kid2)}, {"cert": ${q(JSON.stringify({ keys: [JSON.parse(jwks(rsa.publicKey, 'k1')).keys[0], JSON.parse(jwks(rsa2.publicKey, 'k2')).keys[0]] }))}})`,
+  dv_jwks_kid_mismatch: `io.jwt.decode_verify(${q(tokens.kid2)}, {"cert": ${q(jwks(rsa2.publicKey, 'other'))}})`,
+  dv_nested: `io.jwt.decode_verify(${q(tokens.nested)}, {"secret": "s3cret", "aud": "warden"})`,
+  decode_nested: `io.jwt.decode(${q(tokens.nested)})`,
+  dv_cert_and_secret: `io.jwt.decode_verify(${q(tokens.hs256)}, {"secret": "s3cret", "cert": ${q(pem(rsa.publicKey))}})`,
   dv_bad_token: `io.jwt.decode_verify(${q(tokens.bad)}, {"secret": "s3cret"})`,
   dv_unknown_constraint: `io.jwt.decode_verify(${q(tokens.hs256)}, {"secret": "s3cret", "foo": 1})`,
   dv_no_key: `io.jwt.decode_verify(${q(tokens.hs256)}, {"aud": "warden"})`,
@@ -278,6 +310,22 @@ test('every host builtin case gives what opa eval gives (errors undefined, non-s
       }
     }
     assert.deepEqual(mismatches, []);
+    // Not vacuous: most cases are defined, the verifications that should hold do.
+    assert.ok(Object.keys(want).length > Object.keys(cases).length / 2, Object.keys(want).join(' '));
+    for (const name of [
+      'hs256_ok',
+      'rs256_pem',
+      'rs256_jwks',
+      'rs256_cert',
+      'ps512_ok',
+      'es512_ok',
+      'uuid_stable',
+    ])
+      assert.equal(got[name], true, name);
+    for (const name of ['dv_rs_jwks', 'dv_cert', 'dv_es', 'dv_nested', 'dv_aud_array'])
+      assert.equal((got[name] as unknown[] | undefined)?.[0], true, name);
+    for (const name of ['dv_expired', 'dv_rs_expired', 'dv_rs_wrong', 'dv_jwks_kid_mismatch'])
+      assert.equal((got[name] as unknown[] | undefined)?.[0], false, name);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
