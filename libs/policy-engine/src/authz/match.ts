@@ -5,6 +5,7 @@
  * every bad value at its position.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { normalizeIp } from '../rego/address.ts';
 
 export type StringMatcher = (value: string) => boolean;
 
@@ -131,11 +132,15 @@ export function ipMatcher(blocks: readonly string[]): IpMatcher {
       hasV6 = true;
     }
   }
+  const matchV4 = (ip: string): boolean => {
+    const n = ipv4ToInt(ip);
+    return v4.some((b) => (n & b.mask) >>> 0 === b.base);
+  };
   return (ip) => {
-    if (isIPv4(ip)) {
-      const n = ipv4ToInt(ip);
-      return v4.some((b) => (n & b.mask) >>> 0 === b.base);
-    }
+    if (isIPv4(ip)) return matchV4(ip);
+    // An IPv4-mapped peer (`::ffff:10.0.0.1`) is the IPv4 peer, as Envoy reports it.
+    const v4ip = normalizeIp(ip);
+    if (v4ip !== ip) return matchV4(v4ip);
     return hasV6 && isIPv6(ip) && v6.check(ip, 'ipv6');
   };
 }

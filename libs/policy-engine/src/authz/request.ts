@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { InvalidRequestError } from '../errors.ts';
+import { normalizeIp } from '../rego/address.ts';
 import type { AuthzRequest } from './model.ts';
 
 export type Attributes = {
@@ -43,11 +44,16 @@ function optionalString(v: unknown, what: string): string | undefined {
   return v;
 }
 
+/**
+ * An address, IPv4-mapped IPv6 (`::ffff:10.0.0.1`, how a dual-stack socket reports an IPv4 peer)
+ * turned into IPv4 as Envoy does, so `ipBlocks: [10.0.0.0/8]` matches it and a deny-list cannot
+ * be bypassed by the socket's address family.
+ */
 function optionalIp(v: unknown, what: string): string | undefined {
   const s = optionalString(v, what);
   if (s !== undefined && isIP(s) === 0)
     throw new InvalidRequestError(`${what} ${JSON.stringify(s)} is not an IP`);
-  return s;
+  return s === undefined ? undefined : normalizeIp(s);
 }
 
 const methodToken = /^[A-Za-z]+$/;
