@@ -218,6 +218,12 @@ function entries(value: unknown, pos: number): [unknown, string][] {
   );
 }
 
+/**
+ * `net.cidr_contains_matches`: every `[key1, key2]` where the CIDR at `key1` contains the CIDR or
+ * address at `key2`. OPA returns a set; a host builtin can only hand opa-wasm JSON, so this is an
+ * array of the same pairs, without duplicates: iteration, `count` and `x in` agree with OPA,
+ * lookup by the pair itself (`matches[[0, 1]]`) and equality with a set literal do not.
+ */
 function cidrContainsMatches(a: unknown, b: unknown): unknown[] {
   const cidrs = entries(a, 1);
   const others = entries(b, 2);
