@@ -155,8 +155,6 @@ function parseIPv6(s: string): bigint | undefined {
   return v;
 }
 
-const MAPPED = 0xffffn << 32n;
-
 /** An address as Go's `net.ParseIP` reads it, IPv4-mapped IPv6 being the IPv4 address. */
 function parseIP(s: string): Net | undefined {
   const v4 = parseIPv4(s);
@@ -190,12 +188,8 @@ function mask(addr: bigint, size: number, bits: number): bigint {
 }
 
 function contains(cidr: Net, other: Net): boolean {
-  if (cidr.v6 !== other.v6) {
-    // Go's IPNet.Contains reads a mapped address in a v6 network too.
-    if (!cidr.v6) return false;
-    const o = other.addr | MAPPED;
-    return mask(o, 128, cidr.bits) === cidr.addr && other.bits >= 0;
-  }
+  // Go's IPNet.Contains: an IPv4 (or IPv4-mapped) address is never in an IPv6 network, nor the reverse.
+  if (cidr.v6 !== other.v6) return false;
   const size = cidr.v6 ? 128 : 32;
   return other.bits >= cidr.bits && mask(other.addr, size, cidr.bits) === cidr.addr;
 }
@@ -223,6 +217,8 @@ function entries(value: unknown, pos: number): [unknown, string][] {
  * address at `key2`. OPA returns a set; a host builtin can only hand opa-wasm JSON, so this is an
  * array of the same pairs, without duplicates: iteration, `count` and `x in` agree with OPA,
  * lookup by the pair itself (`matches[[0, 1]]`) and equality with a set literal do not.
+ * Likewise a set argument reaches the host as an array (opa-wasm dumps sets as JSON arrays), so
+ * its elements are keyed by index where OPA keys them by the element itself.
  */
 function cidrContainsMatches(a: unknown, b: unknown): unknown[] {
   const cidrs = entries(a, 1);
