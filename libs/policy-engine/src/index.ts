@@ -73,6 +73,7 @@ export type {
 export {
   BuiltinContext,
   BuiltinError,
+  BuiltinEvalError,
   OPA_WASM_JS_BUILTINS,
   PROVIDED_BUILTINS,
   WARDEN_BUILTINS,

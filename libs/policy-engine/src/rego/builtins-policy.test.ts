@@ -143,7 +143,10 @@ allow if input.attributes.request.http.headers["x-ttl"] == "bad"
   assert.equal(lenient.check(req('5 parsecs')).allowed, false);
   const failed = strict.check(req('bad'));
   assert.equal(failed.allowed, false);
-  assert.match(failed.error?.message ?? '', /time\.parse_duration_ns: time: invalid duration "bad"/);
+  assert.deepEqual(failed.error, {
+    code: 'eval_builtin_error',
+    message: 'time.parse_duration_ns: time: invalid duration "bad"',
+  });
 });
 
 test('a policy that needs a builtin Warden does not provide is rejected with its name and position', async () => {

@@ -1,3 +1,5 @@
+import { PolicyEngineError } from '../../errors.ts';
+
 /** An error of a host builtin, as OPA words it (`<name>: <reason>`); non-strict evaluation turns it into undefined. */
 export class BuiltinError extends Error {
   override name = 'BuiltinError';
@@ -28,4 +30,17 @@ export function typeName(value: unknown): string {
   if (Array.isArray(value)) return 'array';
   if (typeof value === 'object') return 'object';
   return typeof value;
+}
+
+/**
+ * A builtin failed under `strictBuiltinErrors`: the evaluation fails with OPA's code
+ * (`eval_builtin_error`) and message (`<builtin>: <reason>`), which `RegoPolicy.check` puts in
+ * the deny reason.
+ */
+export class BuiltinEvalError extends PolicyEngineError {
+  readonly builtin: string;
+  constructor(builtin: string, reason: string, options?: ErrorOptions) {
+    super('eval_builtin_error', `${builtin}: ${reason}`, options);
+    this.builtin = builtin;
+  }
 }

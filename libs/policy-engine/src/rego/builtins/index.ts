@@ -8,7 +8,8 @@
  * compiled policy reads as "undefined". OPA's default (non-strict) evaluation makes an
  * expression whose builtin fails undefined, so every builtin here catches its own error and
  * returns `undefined`; with `strictBuiltinErrors` the error propagates instead and opa-wasm's
- * evaluation throws it (`RegoPolicy.check` turns that into a denial with the reason).
+ * evaluation throws it as `BuiltinEvalError` (`eval_builtin_error: <builtin>: <reason>`, as OPA),
+ * which `RegoPolicy.check` turns into a denial with that reason.
  *
  * Results that may exceed 2^53 (nanoseconds) are bigints, serialised exactly: opa-wasm loads
  * an `ArrayBuffer` result as JSON text, and the Wasm JSON parser keeps big integers exact.
@@ -17,12 +18,12 @@
  */
 import { BuiltinContext } from './context.ts';
 import { encodingBuiltins } from './encoding.ts';
-import { BuiltinError } from './errors.ts';
+import { BuiltinEvalError } from './errors.ts';
 import { jwtBuiltins } from './jwt.ts';
 import { timeBuiltins } from './time.ts';
 
 export { BuiltinContext } from './context.ts';
-export { BuiltinError } from './errors.ts';
+export { BuiltinError, BuiltinEvalError } from './errors.ts';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -82,7 +83,7 @@ export function createBuiltins(ctx: BuiltinContext, options: BuiltinOptions = {}
       } catch (err) {
         if (!options.strictBuiltinErrors) return undefined;
         const reason = err instanceof Error ? err.message : String(err);
-        throw new BuiltinError(`${name}: ${reason}`, { cause: err });
+        throw new BuiltinEvalError(name, reason, { cause: err });
       }
     };
   }
