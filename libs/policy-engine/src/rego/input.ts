@@ -216,73 +216,178 @@ function mediaParams(value: string): { type: string; params: Map<string, string>
     const m = param.exec(text);
     if (!m) throw new InvalidRequestError(`content-type ${JSON.stringify(value)} has a malformed parameter`);
     const name = (m[1] ?? '').toLowerCase();
-    if (params.has(name))
+    const v = m[2] === undefined ? (m[3] ?? '') : m[2].replace(/\\(.)/g, '$1');
+    // Go allows a repeated parameter only with the same value.
+    if (params.has(name) && params.get(name) !== v)
       throw new InvalidRequestError(`content-type ${JSON.stringify(value)} repeats ${name}`);
-    params.set(name, m[2] === undefined ? (m[3] ?? '') : m[2].replace(/\\(.)/g, '$1'));
+    params.set(name, v);
     text = text.slice(m[0].length);
   }
   return { type: type.trim().toLowerCase(), params };
 }
 
 /**
- * A `multipart/form-data` body as the plugin reads it with Go's `mime/multipart`: every part with
- * a form name gives `{name: [value, ...]}`, a JSON part parsed, any other part as text. A body Go
- * would reject (no final boundary, a broken part header) throws.
+ * A `multipart/form-data` body as the plugin reads it with Go's `mime/multipart` `Reader`: every
+ * part with a form name gives `{name: [value, ...]}`, a JSON part parsed, any other part as text.
+ * The walk follows Go's reader: the newline style (CRLF or LF) is taken from the first boundary
+ * line, a part ends at newline + `--boundary`, a body without its final boundary or with a stray
+ * line between parts is an error (the plugin then refuses the request). Not reproduced: Go's
+ * 4 KiB line limit in the preamble and quoted-printable part decoding.
  */
 function parseMultipart(body: string, contentType: string): Record<string, unknown[]> | null {
   const boundary = mediaParams(contentType).params.get('boundary');
   if (boundary === undefined) return null;
-  const bad = (why: string): never => {
+  const fail = (why: string): never => {
     throw new InvalidRequestError(`multipart body: ${why}`);
   };
-  const delimiter = `--${boundary}`;
-  let at = body.startsWith(delimiter) ? 0 : body.indexOf(`\n${delimiter}`);
-  if (at === -1) bad('no boundary');
-  if (at > 0) at += 1;
-  const values = new Map<string, unknown[]>();
-  for (;;) {
-    at += delimiter.length;
-    if (body.startsWith('--', at)) break;
-    const eol = /^[ \t]*\r?\n/.exec(body.slice(at));
-    if (!eol) bad('a boundary line has trailing text');
-    at += eol?.[0].length ?? 0;
-    const next = body.indexOf(`\n${delimiter}`, at);
-    if (next === -1) bad('no final boundary');
-    const part = body.slice(at, body[next - 1] === '\r' ? next - 1 : next);
-    at = next + 1;
-    const split = /\r?\n\r?\n/.exec(part);
-    const headerText =
-      part.startsWith('\r\n') || part.startsWith('\n')
-        ? ''
-        : split
-          ? part.slice(0, split.index)
-          : bad('a part has no header end');
-    const content =
-      headerText === ''
-        ? part.replace(/^\r?\n/, '')
-        : part.slice((split?.index ?? 0) + (split?.[0].length ?? 0));
+  if (boundary === '') fail('boundary is empty');
+  const dashBoundary = `--${boundary}`;
+  const dashBoundaryDash = `${dashBoundary}--`;
+  let nl = '\r\n';
+  let pos = 0;
+  let partsRead = 0;
+  const skipLwsp = (s: string): string => s.replace(/^[ \t]*/, '');
+  const isFinal = (line: string): boolean => {
+    if (!line.startsWith(dashBoundaryDash)) return false;
+    const rest = skipLwsp(line.slice(dashBoundaryDash.length));
+    return rest === '' || rest === nl;
+  };
+  const isDelimiter = (line: string): boolean => {
+    if (!line.startsWith(dashBoundary)) return false;
+    const rest = skipLwsp(line.slice(dashBoundary.length));
+    if (partsRead === 0 && rest === '\n') nl = '\n';
+    return rest === nl;
+  };
+  const readLine = (): { line: string; eof: boolean } => {
+    const end = body.indexOf('\n', pos);
+    const line = end === -1 ? body.slice(pos) : body.slice(pos, end + 1);
+    pos += line.length;
+    return { line, eof: end === -1 };
+  };
+  // Go's matchAfterPrefix: +1 the boundary is there, -1 it is not, 0 more input is needed.
+  const afterPrefix = (buf: string, prefix: string, atEnd: boolean): number => {
+    if (buf.length === prefix.length) return atEnd ? 1 : 0;
+    const c = buf[prefix.length];
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') return 1;
+    if (c === '-') {
+      if (buf.length === prefix.length + 1) return atEnd ? -1 : 0;
+      if (buf[prefix.length + 1] === '-') return 1;
+    }
+    return -1;
+  };
+  // Go's scanUntilBoundary over the rest of the body: [data length, 'eof' | 'unexpected' | null].
+  const scan = (total: number, atEnd: boolean): [number, 'eof' | 'unexpected' | null] => {
+    const buf = body.slice(pos);
+    const readErr = atEnd ? 'unexpected' : null;
+    const nlDashBoundary = nl + dashBoundary;
+    if (total === 0) {
+      if (buf.startsWith(dashBoundary)) {
+        const m = afterPrefix(buf, dashBoundary, atEnd);
+        if (m === -1) return [dashBoundary.length, null];
+        if (m === 0) return [0, null];
+        return [0, 'eof'];
+      }
+      if (dashBoundary.startsWith(buf)) return [0, readErr];
+    }
+    const i = buf.indexOf(nlDashBoundary);
+    if (i >= 0) {
+      const m = afterPrefix(buf.slice(i), nlDashBoundary, atEnd);
+      if (m === -1) return [i + nlDashBoundary.length, null];
+      if (m === 0) return [i, null];
+      return [i, 'eof'];
+    }
+    if (nlDashBoundary.startsWith(buf)) return [0, readErr];
+    const j = buf.lastIndexOf(nlDashBoundary[0] ?? '\n');
+    if (j >= 0 && nlDashBoundary.startsWith(buf.slice(j))) return [j, null];
+    return [buf.length, readErr];
+  };
+  /** Reads the current part's content; `strict` false (Go's Close) ignores a missing boundary. */
+  const readPart = (strict: boolean): string => {
+    let data = '';
+    let total = 0;
+    let atEnd = false;
+    for (;;) {
+      const [n, err] = scan(total, atEnd);
+      if (n === 0 && err === null) {
+        atEnd = true;
+        continue;
+      }
+      data += body.slice(pos, pos + n);
+      pos += n;
+      total += n;
+      if (err === 'eof') return data;
+      if (err === 'unexpected') return strict ? fail('unexpected EOF') : data;
+    }
+  };
+  /** textproto.ReadMIMEHeader: `Name: value` lines up to an empty line, continuations joined. */
+  const readHeaders = (): Map<string, string> => {
     const headers = new Map<string, string>();
-    for (const line of headerText.split(/\r?\n/)) {
+    const lines: string[] = [];
+    for (;;) {
+      const end = body.indexOf('\n', pos);
+      if (end === -1) fail('unexpected EOF in part headers');
+      const line = body.slice(pos, end).replace(/\r$/, '');
+      pos = end + 1;
+      if (line === '') break;
+      if (/^[ \t]/.test(line)) {
+        if (lines.length === 0) fail(`malformed MIME header initial line: ${JSON.stringify(line)}`);
+        lines[lines.length - 1] += ` ${line.trim()}`;
+      } else lines.push(line);
+    }
+    for (const line of lines) {
       const colon = line.indexOf(':');
-      if (colon <= 0) bad(`malformed part header ${JSON.stringify(line)}`);
-      headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+      if (colon === -1) fail(`malformed MIME header: missing colon: ${JSON.stringify(line)}`);
+      const key = line.slice(0, colon);
+      if (!/^[!#$%&'*+.^`|~\w-]+$/.test(key)) fail(`malformed MIME header line: ${JSON.stringify(line)}`);
+      const name = key.toLowerCase();
+      if (!headers.has(name)) headers.set(name, line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ''));
     }
-    const disposition = headers.get('content-disposition');
-    if (disposition === undefined) continue;
-    let parsedDisposition: ReturnType<typeof mediaParams>;
+    return headers;
+  };
+
+  const values = new Map<string, unknown[]>();
+  let inPart = false;
+  for (;;) {
+    // Go's NextPart first drains the part the caller did not read (Part.Close).
+    if (inPart) readPart(false);
+    let expectNewPart = false;
+    let headers: Map<string, string> | undefined;
+    for (;;) {
+      const { line, eof } = readLine();
+      if (eof && isFinal(line)) break;
+      if (eof) fail('NextPart: EOF');
+      if (isDelimiter(line)) {
+        partsRead += 1;
+        headers = readHeaders();
+        break;
+      }
+      if (isFinal(line)) break;
+      if (expectNewPart) fail(`expecting a new Part; got line ${JSON.stringify(line)}`);
+      if (partsRead === 0) continue;
+      if (line === nl) {
+        expectNewPart = true;
+        continue;
+      }
+      fail(`unexpected line in Next(): ${JSON.stringify(line)}`);
+    }
+    if (!headers) break;
+    inPart = true;
+    let disposition: { type: string; params: Map<string, string> } | undefined;
     try {
-      parsedDisposition = mediaParams(disposition);
+      disposition = mediaParams(headers.get('content-disposition') ?? '');
     } catch {
-      continue;
+      disposition = undefined;
     }
-    const name = parsedDisposition.type === 'form-data' ? parsedDisposition.params.get('name') : undefined;
+    const name = disposition?.type === 'form-data' ? disposition.params.get('name') : undefined;
     if (!name) continue;
+    const content = readPart(true);
+    inPart = false;
     let value: unknown = content;
     if (headers.get('content-type')?.includes('application/json')) {
       try {
         value = JSON.parse(content) as unknown;
       } catch {
-        bad(`part ${JSON.stringify(name)} is not valid JSON`);
+        fail(`part ${JSON.stringify(name)} is not valid JSON`);
       }
     }
     const list = values.get(name);
