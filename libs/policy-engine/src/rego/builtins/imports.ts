@@ -11,7 +11,8 @@
  * calling it by name, so the scan finds every call that opa compiled.
  */
 import type { Issue } from '../../errors.ts';
-import { PolicyRejectedError } from '../../errors.ts';
+import { messageOf } from '@warden/core';
+import { PolicyRejectedError, RegoToolError } from '../../errors.ts';
 import { PROVIDED_BUILTINS } from './index.ts';
 
 /** The part of the WebAssembly JS API used here (this project's TypeScript lib has no DOM types). */
@@ -112,7 +113,15 @@ export async function checkBuiltins(
   file: string,
   provided: ReadonlySet<string> = PROVIDED_BUILTINS,
 ): Promise<void> {
-  const missing = (await importedBuiltins(wasm)).filter((name) => !provided.has(name));
+  let imported: string[];
+  try {
+    imported = await importedBuiltins(wasm);
+  } catch (err) {
+    throw new RegoToolError(`cannot read the builtins policy.wasm imports: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+  const missing = imported.filter((name) => !provided.has(name));
   if (missing.length === 0) return;
   const issues = missing.map((name): Issue => {
     const at = findCall(source, name) ?? { line: 1, column: 1 };
