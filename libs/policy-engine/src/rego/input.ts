@@ -26,7 +26,7 @@
 import { InvalidRequestError } from '../errors.ts';
 import type { AuthzRequest } from '../authz/model.ts';
 import { normalizeIp } from './address.ts';
-import { GoUrlError, parsePathAndQuery, parseQuery } from './go-url.ts';
+import { GoUrlError, parsePathAndQuery, parseQuery, pathUnescape } from './go-url.ts';
 
 export type EnvoyInputOptions = {
   /**
@@ -223,6 +223,47 @@ function mediaParams(value: string): { type: string; params: Map<string, string>
     params.set(name, v);
     text = text.slice(m[0].length);
   }
+  // RFC 2231, as Go reads it: `name*=utf-8''%C3%A9` and continuations `name*0=`, `name*1*=`.
+  const unescape = (v: string): string | undefined => {
+    try {
+      return pathUnescape(v);
+    } catch {
+      return undefined;
+    }
+  };
+  const decodeExtended = (v: string): string | undefined => {
+    const parts = v.split("'");
+    if (parts.length < 3) return undefined;
+    const charset = (parts[0] ?? '').toLowerCase();
+    if (charset !== 'us-ascii' && charset !== 'utf-8') return undefined;
+    return unescape(parts.slice(2).join("'"));
+  };
+  const starred = new Set(
+    [...params.keys()].filter((k) => k.includes('*')).map((k) => k.slice(0, k.indexOf('*'))),
+  );
+  for (const base of starred) {
+    const single = params.get(`${base}*`);
+    if (single !== undefined) {
+      const decoded = decodeExtended(single);
+      if (decoded !== undefined) params.set(base, decoded);
+      continue;
+    }
+    let joined = '';
+    let valid = false;
+    for (let n = 0; ; n++) {
+      const plain = params.get(`${base}*${n}`);
+      if (plain !== undefined) {
+        valid = true;
+        joined += plain;
+        continue;
+      }
+      const encoded = params.get(`${base}*${n}*`);
+      if (encoded === undefined) break;
+      valid = true;
+      joined += (n === 0 ? decodeExtended(encoded) : unescape(encoded)) ?? '';
+    }
+    if (valid) params.set(base, joined);
+  }
   return { type: type.trim().toLowerCase(), params };
 }
 
@@ -319,9 +360,14 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
       if (err === 'unexpected') return strict ? fail('unexpected EOF') : data;
     }
   };
-  /** textproto.ReadMIMEHeader: `Name: value` lines up to an empty line, continuations joined. */
+  /**
+   * textproto.ReadMIMEHeader: lines up to an empty one (CRLF or LF), continuation lines joined
+   * with a space, a first line without a colon or a control byte in a value an error, a name with
+   * a space kept but never looked up (Go does not canonicalise it).
+   */
   const readHeaders = (): Map<string, string> => {
     const headers = new Map<string, string>();
+    const spaceTab = (t: string): string => t.replace(/^[ \t]+|[ \t]+$/g, '');
     const lines: string[] = [];
     for (;;) {
       const end = body.indexOf('\n', pos);
@@ -331,16 +377,23 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
       if (line === '') break;
       if (/^[ \t]/.test(line)) {
         if (lines.length === 0) fail(`malformed MIME header initial line: ${JSON.stringify(line)}`);
-        lines[lines.length - 1] += ` ${line.trim()}`;
-      } else lines.push(line);
+        lines[lines.length - 1] += ` ${spaceTab(line)}`;
+        continue;
+      }
+      if (!line.includes(':')) fail(`malformed MIME header: missing colon: ${JSON.stringify(line)}`);
+      lines.push(spaceTab(line));
     }
     for (const line of lines) {
       const colon = line.indexOf(':');
-      if (colon === -1) fail(`malformed MIME header: missing colon: ${JSON.stringify(line)}`);
       const key = line.slice(0, colon);
-      if (!/^[!#$%&'*+.^`|~\w-]+$/.test(key)) fail(`malformed MIME header line: ${JSON.stringify(line)}`);
+      const value = line.slice(colon + 1);
+      if (
+        !/^[!#$%&'*+.^`|~\w -]+$/.test(key) ||
+        [...value].some((c) => (c < ' ' && c !== '\t') || c === '\x7f')
+      )
+        fail(`malformed MIME header line: ${JSON.stringify(line)}`);
       const name = key.toLowerCase();
-      if (!headers.has(name)) headers.set(name, line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, ''));
+      if (!key.includes(' ') && !headers.has(name)) headers.set(name, value.replace(/^[ \t]+/, ''));
     }
     return headers;
   };
