@@ -101,6 +101,24 @@ function timestamp(time: string | Date): { seconds?: number; nanos?: number } {
   return out;
 }
 
+/**
+ * A JSON body as OPA's `util.UnmarshalJSON` reads it (one value, nothing after it). OPA keeps
+ * numbers exact; a number JavaScript cannot hold at all (`1e400`) would silently become `null` in
+ * the Wasm input, so it fails the request instead (integers beyond 2^53 do lose precision).
+ */
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text, (_key, value: unknown) => {
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError('number out of range');
+      return value;
+    }) as unknown;
+  } catch (e) {
+    throw new InvalidRequestError(
+      `${what} is not JSON Warden can read although content-type says so: ${(e as Error).message}`,
+    );
+  }
+}
+
 /** Go's `strconv.ParseInt(s, 10, 64)`, as the plugin reads `content-length`. */
 function contentLength(value: string): number {
   if (!/^[+-]?\d+$/.test(value) || Math.abs(Number(value)) > Number.MAX_SAFE_INTEGER)
@@ -134,13 +152,7 @@ function parseBody(
     const cl = contentLength(length);
     if (cl !== -1 && cl > Buffer.byteLength(body, 'utf8')) return { parsed: null, truncated: true };
   }
-  if (kind === 'json') {
-    try {
-      return { parsed: JSON.parse(body) as unknown, truncated: false };
-    } catch {
-      throw new InvalidRequestError('body is not valid JSON although content-type says so');
-    }
-  }
+  if (kind === 'json') return { parsed: parseJson(body, 'body'), truncated: false };
   if (kind === 'form') {
     try {
       return { parsed: parseQuery(body), truncated: false };
@@ -436,13 +448,8 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
     const content = readPart(true);
     inPart = false;
     let value: unknown = content;
-    if (headers.get('content-type')?.includes('application/json')) {
-      try {
-        value = JSON.parse(content) as unknown;
-      } catch {
-        fail(`part ${JSON.stringify(name)} is not valid JSON`);
-      }
-    }
+    if (headers.get('content-type')?.includes('application/json'))
+      value = parseJson(content, `multipart part ${JSON.stringify(name)}`);
     const list = values.get(name);
     if (list) list.push(value);
     else values.set(name, [value]);
