@@ -305,7 +305,8 @@ export class Bus {
     };
 
     const closed = (async () => {
-      const recreate = new Backoff(STREAM_WAIT);
+      // A consumer that then ran for a minute starts its next recreation from the shortest wait.
+      const recreate = new Backoff({ ...STREAM_WAIT, stableMs: 60_000 });
       for (;;) {
         messages ??= await attach();
         if (!messages) return;
