@@ -5,17 +5,9 @@
  * provided builtins (JWT, time) is committed.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Bus, policyCommitted, policyRejected, policySubmit } from '@warden/events';
-import type { DataOf, Envelope } from '@warden/events';
 import { useNats } from '@warden/testing';
-import { startPolicy } from './helpers.ts';
-
-type Outcome =
-  | { type: 'committed'; event: Envelope<DataOf<typeof policyCommitted>> }
-  | { type: 'rejected'; event: Envelope<DataOf<typeof policyRejected>> };
+import { startPolicyWithSubmitter } from './helpers.ts';
 
 const usesHttpSend = `package envoy.authz
 
@@ -52,27 +44,7 @@ describe('policy service: builtins Warden does not provide', () => {
   const nats = useNats();
 
   it('rejects the submission naming each builtin at its line and column; commits one using provided builtins', async () => {
-    const service = await startPolicy(nats.get());
-    const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
-    const outcomes = new Map<string, (o: Outcome) => void>();
-    user.subscribe(policyCommitted, (event) =>
-      outcomes.get(event.data.submissionId)?.({ type: 'committed', event }),
-    );
-    user.subscribe(policyRejected, (event) =>
-      outcomes.get(event.data.submissionId)?.({ type: 'rejected', event }),
-    );
-    await user.nc.flush();
-    const submit = async (data: DataOf<typeof policySubmit>): Promise<Outcome> => {
-      const id = randomUUID();
-      const outcome = new Promise<Outcome>((resolve) => outcomes.set(id, resolve));
-      await user.publish(policySubmit, data, { id });
-      return Promise.race([
-        outcome,
-        sleep(30_000, undefined, { ref: false }).then(() => {
-          throw new Error(`no outcome for submission ${id}`);
-        }),
-      ]);
-    };
+    const { service, submit, user } = await startPolicyWithSubmitter(nats.get());
     try {
       const rejected = await submit({
         kind: 'rego',

@@ -1,28 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Bus,
-  InvalidPayloadError,
-  policyCommitted,
-  policyRejected,
-  policyStatus,
-  policySubmit,
-} from '@warden/events';
-import type { DataOf, Envelope } from '@warden/events';
+import { InvalidPayloadError, policyStatus, policySubmit } from '@warden/events';
+import type { Bus, DataOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
-import type { RunningService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
-import { startPolicy } from './helpers.ts';
-
-type Outcome =
-  | { type: 'committed'; event: Envelope<DataOf<typeof policyCommitted>> }
-  | { type: 'rejected'; event: Envelope<DataOf<typeof policyRejected>> };
+import { startPolicyWithSubmitter } from './helpers.ts';
 
 const allowGet = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -63,34 +50,7 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
     for (const child of children) child.kill('SIGKILL');
   });
 
-  async function start(): Promise<{
-    service: RunningService;
-    submit: (data: DataOf<typeof policySubmit>) => Promise<Outcome>;
-    user: Bus;
-  }> {
-    const service = await startPolicy(nats.get());
-    const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
-    const outcomes = new Map<string, (o: Outcome) => void>();
-    user.subscribe(policyCommitted, (event) =>
-      outcomes.get(event.data.submissionId)?.({ type: 'committed', event }),
-    );
-    user.subscribe(policyRejected, (event) =>
-      outcomes.get(event.data.submissionId)?.({ type: 'rejected', event }),
-    );
-    await user.nc.flush();
-    const submit = async (data: DataOf<typeof policySubmit>): Promise<Outcome> => {
-      const id = randomUUID();
-      const outcome = new Promise<Outcome>((resolveOutcome) => outcomes.set(id, resolveOutcome));
-      await user.publish(policySubmit, data, { id });
-      return Promise.race([
-        outcome,
-        sleep(30_000, undefined, { ref: false }).then(() => {
-          throw new Error(`no outcome for submission ${id}`);
-        }),
-      ]);
-    };
-    return { service, submit, user };
-  }
+  const start = () => startPolicyWithSubmitter(nats.get());
 
   it('commits AuthorizationPolicy YAML as increasing revisions and reports status', async () => {
     const { service, submit, user } = await start();
