@@ -8,7 +8,7 @@ export NX_SKIP_NX_CACHE := false
 
 TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
 
-.PHONY: setup up test test-unit test-integration lint typecheck format bench clean
+.PHONY: setup up test test-unit test-integration test-policy test-differential lint typecheck format bench clean
 
 setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm dependencies (idempotent).
 	@bash scripts/setup.sh
@@ -24,6 +24,12 @@ test-unit: setup ## Unit tests only (no servers).
 
 test-integration: setup ## Integration tests against real servers.
 	@node --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'
+
+test-policy: setup ## The policy engine's unit tests and test/policy (the inner loop for policy work).
+	@node --test --test-concurrency=2 --test-timeout=300000 'libs/policy-engine/src/**/*.test.ts' 'test/policy/**/*.test.ts'
+
+test-differential: setup ## Warden's Rego decisions against opa eval on 50,000 generated requests (minutes; make test runs 5,000).
+	@WARDEN_DIFF_INPUTS=$${WARDEN_DIFF_INPUTS:-50000} node --test --test-timeout=1800000 test/policy/differential/differential.test.ts
 
 lint: setup ## ESLint and Prettier.
 	@eslint --max-warnings=0 .

@@ -87,6 +87,16 @@ const tokens = {
     jwt({ alg: 'HS256' }, { sub: 'inner', aud: 'warden' }, hs('s3cret', 'sha256')) as unknown as object,
     hs('s3cret', 'sha256'),
   ),
+  rsUnderEsKid: jwt({ alg: 'RS256', kid: 'e1' }, claims, rs(rsa.privateKey, 'sha256')),
+  esHeaderRs: jwt({ alg: 'RS256' }, claims, es(p256.privateKey, 'sha256')),
+  kidNumber: jwt({ alg: 'RS256', kid: 7 }, claims, rs(rsa.privateKey, 'sha256')),
+  critUnknown: jwt({ alg: 'HS256', crit: ['b64'], b64: false }, claims, hs('s3cret', 'sha256')),
+  critEmpty: jwt({ alg: 'HS256', crit: [] }, claims, hs('s3cret', 'sha256')),
+  nestedLower: jwt(
+    { alg: 'HS256', cty: 'jwt' },
+    jwt({ alg: 'HS256' }, { sub: 'inner', aud: 'warden' }, hs('s3cret', 'sha256')) as unknown as object,
+    hs('s3cret', 'sha256'),
+  ),
   bad: 'not-a-jwt',
   twoParts: 'a.b',
   badJson: `${b64('{nope')}.${b64(claims)}.c2ln`,
@@ -114,6 +124,10 @@ const cases: Record<string, string> = {
   rs256_wrong_key: `io.jwt.verify_rs256(${q(tokens.rs256)}, ${q(pem(rsa2.publicKey))})`,
   rs256_ec_key: `io.jwt.verify_rs256(${q(tokens.rs256)}, ${q(pem(p256.publicKey))})`,
   rs256_garbage_key: `io.jwt.verify_rs256(${q(tokens.rs256)}, "garbage")`,
+  rs256_empty_header: `io.jwt.verify_rs256("..", ${q(pem(rsa.publicKey))})`,
+  es256_bad_header: `io.jwt.verify_es256("a.e30.AAAA", ${q(pem(p256.publicKey))})`,
+  rs256_object_header: `io.jwt.verify_rs256("e30.e30.AAAA", ${q(pem(rsa.publicKey))})`,
+  hs256_empty_header: `io.jwt.verify_hs256("..", "s3cret")`,
   rs384_ok: `io.jwt.verify_rs384(${q(tokens.rs384)}, ${q(pem(rsa.publicKey))})`,
   rs512_ok: `io.jwt.verify_rs512(${q(tokens.rs512)}, ${q(pem(rsa.publicKey))})`,
   ps256_ok: `io.jwt.verify_ps256(${q(tokens.ps256)}, ${q(pem(rsa.publicKey))})`,
@@ -158,6 +172,32 @@ const cases: Record<string, string> = {
   dv_time_before_nbf: `io.jwt.decode_verify(${q(tokens.hs256)}, {"secret": "s3cret", "aud": "warden", "time": ${(now - 3600) * 1e9}})`,
   dv_jwe: `io.jwt.decode_verify(${q(tokens.jwe)}, {"secret": "x"})`,
   dv_garbage_cert: `io.jwt.decode_verify(${q(tokens.rs256)}, {"cert": "garbage"})`,
+  // OPA's key choice: the key the token's kid names is the only one tried; a JWK whose alg
+  // differs from the token's header is skipped.
+  rs256_kid_names_other_key: `io.jwt.verify_rs256(${q(tokens.rsUnderEsKid)}, ${q(
+    JSON.stringify({
+      keys: [
+        { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'k1' },
+        { ...p256.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256' },
+      ],
+    }),
+  )})`,
+  es256_alg_mismatch: `io.jwt.verify_es256(${q(tokens.esHeaderRs)}, ${q(
+    JSON.stringify({
+      keys: [
+        { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'k1' },
+        { ...p256.publicKey.export({ format: 'jwk' }), kid: 'e1', alg: 'ES256' },
+      ],
+    }),
+  )})`,
+  es256_no_jwk_alg: `io.jwt.verify_es256(${q(tokens.esHeaderRs)}, ${q(pem(p256.publicKey))})`,
+  rs256_kid_number: `io.jwt.verify_rs256(${q(tokens.kidNumber)}, ${q(pem(rsa.publicKey))})`,
+  rs256_pem_trailing: `io.jwt.verify_rs256(${q(tokens.rs384)}, ${q(pem(rsa.publicKey) + '\n')})`,
+  rs256_pem_two: `io.jwt.verify_rs256(${q(tokens.rs256)}, ${q(pem(rsa2.publicKey) + pem(rsa.publicKey))})`,
+  rs256_pem_private: `io.jwt.verify_rs256(${q(tokens.rs256)}, ${q(rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())})`,
+  dv_crit_unknown: `io.jwt.decode_verify(${q(tokens.critUnknown)}, {"secret": "s3cret", "aud": "warden"})`,
+  dv_crit_empty: `io.jwt.decode_verify(${q(tokens.critEmpty)}, {"secret": "s3cret", "aud": "warden"})`,
+  dv_nested_lower_cty: `io.jwt.decode_verify(${q(tokens.nestedLower)}, {"secret": "s3cret", "aud": "warden"})`,
   hs256_padded_sig: `io.jwt.verify_hs256(${q(tokens.hs256 + '=')}, "s3cret")`,
   dv_bad_token: `io.jwt.decode_verify(${q(tokens.bad)}, {"secret": "s3cret"})`,
   dv_unknown_constraint: `io.jwt.decode_verify(${q(tokens.hs256)}, {"secret": "s3cret", "foo": 1})`,
@@ -261,6 +301,8 @@ const cases: Record<string, string> = {
   dur_frac_ns: `time.parse_duration_ns("1.0000000001s")`,
   dur_overflow: `time.parse_duration_ns("3000000h")`,
   dur_many: `time.parse_duration_ns("1h1h1µs1μs")`,
+  dur_days: `time.parse_duration_ns("1.5d2w1y-0d")`,
+  dur_days_overflow: `time.parse_duration_ns("106752d")`,
   rfc3339_lower: `time.parse_rfc3339_ns("2024-02-01t00:00:00z")`,
   rfc3339_comma: `time.parse_rfc3339_ns("2024-02-01T00:00:00,5Z")`,
   rfc3339_leap: `time.parse_rfc3339_ns("2024-02-01T00:00:60Z")`,
@@ -346,8 +388,26 @@ test('every host builtin case gives what opa eval gives (errors undefined, non-s
       assert.equal(got[name], true, name);
     for (const name of ['dv_rs_jwks', 'dv_cert', 'dv_es', 'dv_nested', 'dv_aud_array'])
       assert.equal((got[name] as unknown[] | undefined)?.[0], true, name);
-    for (const name of ['dv_expired', 'dv_rs_expired', 'dv_rs_wrong', 'dv_jwks_kid_mismatch'])
+    for (const name of [
+      'dv_expired',
+      'dv_rs_expired',
+      'dv_rs_wrong',
+      'dv_jwks_kid_mismatch',
+      'dv_crit_unknown',
+    ])
       assert.equal((got[name] as unknown[] | undefined)?.[0], false, name);
+    assert.equal((got['dv_nested_lower_cty'] as unknown[] | undefined)?.[0], true);
+    for (const name of ['rs256_kid_names_other_key', 'es256_alg_mismatch'])
+      assert.equal(got[name], false, name);
+    assert.equal(got['es256_no_jwk_alg'], true);
+    for (const name of [
+      'rs256_kid_number',
+      'rs256_pem_trailing',
+      'rs256_pem_two',
+      'rs256_pem_private',
+      'dv_crit_empty',
+    ])
+      assert.equal(got[name], undefined, `${name} is an error, so undefined`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

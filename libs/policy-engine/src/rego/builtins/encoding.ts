@@ -240,7 +240,24 @@ function cidrContainsMatches(a: unknown, b: unknown): unknown[] {
       }
     }
   }
-  return out;
+  // OPA returns a set, which it keeps (and serialises) in value order; the Wasm module only ever
+  // sees an array, so give it that order.
+  return out.sort(compareTerms);
+}
+
+/** OPA's order of the values a match can hold: numbers before strings, strings by UTF-8 bytes. */
+function compareTerms(a: unknown, b: unknown): number {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const c = compareTerms(a[i], b[i]);
+      if (c !== 0) return c;
+    }
+    return a.length - b.length;
+  }
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
 }
 
 const hex = (algorithm: string) => (x: unknown) =>

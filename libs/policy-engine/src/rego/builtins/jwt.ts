@@ -29,12 +29,23 @@ function decodeJWT(value: unknown): Token {
   return { header, payload, signature };
 }
 
-/** OPA's `base64url.decode`: padding optional, nothing outside the alphabet. */
+/**
+ * A JWT section as OPA decodes it (its `base64url.decode`): without padding, the padding is
+ * added from the length (RFC 7515 Appendix C); with any, the text must be correctly padded
+ * base64url. Errors name the section and, as Go's decoder, the offending input byte.
+ */
 function b64url(s: string, what: string): Buffer {
-  const bare = s.replace(/=+$/, '');
-  if (!/^[A-Za-z0-9_-]*$/.test(bare) || bare.length % 4 === 1)
-    fail(`JWT ${what} had invalid encoding: illegal base64 data`);
-  return Buffer.from(bare, 'base64url');
+  let text = s;
+  if (!text.endsWith('=')) {
+    const rest = text.length % 4;
+    if (rest === 1) fail(`JWT ${what} had invalid encoding: illegal base64url string: ${s}`);
+    if (rest > 1) text += '='.repeat(4 - rest);
+  }
+  const bad = text.search(/[^A-Za-z0-9_=-]/);
+  if (bad !== -1) fail(`JWT ${what} had invalid encoding: illegal base64 data at input byte ${bad}`);
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9_-]*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/.test(text))
+    fail(`JWT ${what} had invalid encoding: illegal base64 data at input byte ${text.length - 1}`);
+  return Buffer.from(text, 'base64url');
 }
 
 function jsonObject(text: string, what: string): Record<string, unknown> {
@@ -68,44 +79,99 @@ function decode(jwt: unknown): unknown[] {
   return [header, payload, signature];
 }
 
-type Key = { key: KeyObject; kid?: string };
+const ALGS = ['HS', 'RS', 'PS', 'ES'].flatMap((f) => ['256', '384', '512'].map((n) => f + n));
 
-/** Keys from a PEM certificate, PEM public key(s), a JWK or a JWKS; throws when there are none. */
+/** A verification key; `alg` and `kid` are a JWK's, empty for PEM material. */
+type Key = { key: KeyObject; kid: string; alg: string };
+
+/** The algorithms OPA knows; a JWK naming another is skipped, as OPA does. */
+const KNOWN_ALGS = new Set([...ALGS, 'EdDSA']);
+
+/**
+ * The first PEM block as Go's `pem.Decode` finds it: text before it is skipped, and the
+ * remainder after its END line (that line's own newline included) must be empty.
+ */
+function firstPemBlock(text: string): { type: string; block: string; rest: string } | undefined {
+  const m = /-----BEGIN ([^\n-]*)-----[^\n]*\n[\s\S]*?\n-----END \1-----[^\n]*(?:\n|$)/.exec(text);
+  if (!m) return undefined;
+  return { type: m[1] ?? '', block: m[0], rest: text.slice(m.index + m[0].length) };
+}
+
+/** Keys from a PEM certificate, a PEM public key, a JWK or a JWKS, as OPA parses them. */
 function parseKeys(material: string): Key[] {
-  const text = material.trim();
-  if (text.startsWith('{')) {
-    let jwk: unknown;
+  const pem = firstPemBlock(material);
+  if (pem) {
+    if (pem.rest.length > 0) fail('extra data after a PEM certificate block');
     try {
-      jwk = JSON.parse(text);
-    } catch {
-      fail('failed to parse a JWK key (set)');
-    }
-    const set = (jwk as { keys?: unknown }).keys;
-    const list = Array.isArray(set) ? set : [jwk];
-    const keys: Key[] = [];
-    for (const k of list) {
-      try {
-        const key = createPublicKey({ key: k as JsonWebKey, format: 'jwk' });
-        const kid = (k as { kid?: unknown }).kid;
-        keys.push(typeof kid === 'string' ? { key, kid } : { key });
-      } catch {
-        fail('failed to parse a JWK key (set)');
-      }
-    }
-    if (keys.length === 0) fail('failed to parse a JWK key (set)');
-    return keys;
-  }
-  const blocks = text.match(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g);
-  if (!blocks) fail('failed to find a PEM block containing a certificate or public key');
-  return blocks.map((block) => {
-    try {
-      if (block.startsWith('-----BEGIN CERTIFICATE-----'))
-        return { key: new X509Certificate(block).publicKey };
-      return { key: createPublicKey(block) };
+      if (pem.type === 'CERTIFICATE')
+        return [{ key: new X509Certificate(pem.block).publicKey, kid: '', alg: '' }];
+      if (pem.type === 'PUBLIC KEY') return [{ key: createPublicKey(pem.block), kid: '', alg: '' }];
     } catch (err) {
       fail(`failed to parse a PEM key: ${err instanceof Error ? err.message : String(err)}`);
     }
-  });
+    fail('failed to extract a Key from the PEM certificate');
+  }
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(material);
+  } catch {
+    fail('failed to parse a JWK key (set)');
+  }
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) fail('failed to parse a JWK key (set)');
+  const set = (jwk as { keys?: unknown }).keys;
+  const list: unknown[] = Array.isArray(set) ? set : [jwk];
+  const keys: Key[] = [];
+  for (const k of list) {
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: k as JsonWebKey, format: 'jwk' });
+    } catch {
+      fail('failed to parse a JWK key (set)');
+    }
+    const { kid, alg } = k as { kid?: unknown; alg?: unknown };
+    const algorithm = typeof alg === 'string' ? alg : '';
+    if (algorithm !== '' && !KNOWN_ALGS.has(algorithm)) continue;
+    keys.push({ key, kid: typeof kid === 'string' ? kid : '', alg: algorithm });
+  }
+  return keys;
+}
+
+/** The JOSE header fields OPA reads; a known field of the wrong type is an error, as in OPA. */
+type Header = { alg: string; kid: string; cty: string; crit: Set<string>; unknown: string[] };
+
+function parseHeader(fields: Record<string, unknown>): Header {
+  const header: Header = { alg: '', kid: '', cty: '', crit: new Set(), unknown: [] };
+  for (const [name, value] of Object.entries(fields)) {
+    switch (name) {
+      case 'alg':
+      case 'kid':
+      case 'cty':
+      case 'typ':
+        if (typeof value !== 'string') fail(`${name}: must be a string`);
+        if (name !== 'typ') header[name] = value;
+        break;
+      case 'crit':
+        if (!Array.isArray(value)) fail('crit: must be a list');
+        for (const v of value) if (typeof v === 'string') header.crit.add(v);
+        if (header.crit.size === 0) fail('crit: must be a nonempty list');
+        break;
+      default:
+        header.unknown.push(name);
+    }
+  }
+  return header;
+}
+
+/**
+ * OPA's key choice: a key whose `kid` matches the header's is the only one tried; otherwise
+ * every key is, except a JWK whose `alg` differs from the header's.
+ */
+function verifiesWithSomeKey(keys: Key[], header: Header, check: (key: KeyObject) => boolean): boolean {
+  if (header.kid !== '') {
+    const byKid = keys.find((k) => k.kid === header.kid);
+    if (byKid) return check(byKid.key);
+  }
+  return keys.some((k) => (k.alg === '' || k.alg === header.alg) && check(k.key));
 }
 
 const hashOf: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
@@ -161,8 +227,11 @@ function verifyAsymmetric(alg: string) {
     const token = decodeJWT(jwt);
     const keys = parseKeys(str(material, 2));
     const signature = b64url(token.signature, 'signature');
+    // OPA reads the header of a token it verifies with a public key (not with a secret): one
+    // that is not base64url JSON, or has a field of the wrong type, is an error.
+    const header = parseHeader(decodeHeader(token));
     const input = signingInput(token);
-    return keys.some(({ key }) => verifyWith(alg, key, input, signature));
+    return verifiesWithSomeKey(keys, header, (key) => verifyWith(alg, key, input, signature));
   };
 }
 
@@ -173,8 +242,6 @@ function verifyHmac(alg: string) {
     return hmacVerify(alg, s, signingInput(token), b64url(token.signature, 'signature'));
   };
 }
-
-const ALGS = ['HS', 'RS', 'PS', 'ES'].flatMap((f) => ['256', '384', '512'].map((n) => f + n));
 
 type Constraints = { keys?: Key[]; secret?: string; alg?: string; iss?: string; aud?: string; time: number };
 
@@ -221,25 +288,24 @@ function decodeVerify(now: bigint, jwt: unknown, constraintsValue: unknown): unk
   for (;;) {
     const token = decodeJWT(text);
     header = decodeHeader(token);
-    const alg = header.alg;
-    if (typeof alg !== 'string') return unverified;
+    const fields = parseHeader(header);
+    // RFC 7515: alg must be present, and a critical parameter OPA does not know invalidates.
+    if (fields.alg === '' || fields.unknown.some((name) => fields.crit.has(name))) return unverified;
+    const alg = fields.alg;
     if (c.alg !== undefined && c.alg !== alg) return unverified;
-    if (!ALGS.includes(alg)) return unverified;
     const signature = b64url(token.signature, 'signature');
     const input = signingInput(token);
     let ok: boolean;
     if (c.secret !== undefined) ok = alg.startsWith('HS') && hmacVerify(alg, c.secret, input, signature);
-    else {
-      const kid = header.kid;
-      const keys = (c.keys ?? []).filter(
-        (k) => typeof kid !== 'string' || k.kid === undefined || k.kid === kid,
-      );
-      ok = !alg.startsWith('HS') && keys.some(({ key }) => verifyWith(alg, key, input, signature));
-    }
+    else
+      ok =
+        !alg.startsWith('HS') &&
+        verifiesWithSomeKey(c.keys ?? [], fields, (key) => verifyWith(alg, key, input, signature));
     if (!ok) return unverified;
     const payloadText = b64url(token.payload, 'payload').toString('utf8');
-    if (header.cty === 'JWT') {
-      text = payloadText.replace(/^["']+|["']+$/g, '');
+    // Unlike io.jwt.decode, decode_verify neither trims quotes nor minds the case of "JWT".
+    if (fields.cty.toUpperCase() === 'JWT') {
+      text = payloadText;
       continue;
     }
     payload = jsonObject(payloadText, '');

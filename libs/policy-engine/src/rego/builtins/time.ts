@@ -53,9 +53,13 @@ const unitNs: Record<string, bigint> = {
   s: NS_PER_S,
   m: 60n * NS_PER_S,
   h: 3600n * NS_PER_S,
+  // OPA 1.x extends Go's units with days, weeks and years of fixed length (24 h, 7 d, 365 d).
+  d: 86_400n * NS_PER_S,
+  w: 7n * 86_400n * NS_PER_S,
+  y: 365n * 86_400n * NS_PER_S,
 };
 
-/** Go's `time.ParseDuration`. */
+/** Go's `time.ParseDuration`, with OPA's `d`, `w` and `y`. */
 export function parseDurationNs(orig: string): bigint {
   const bad = (): never => fail(`time: invalid duration ${JSON.stringify(orig)}`);
   let s = orig;
