@@ -27,6 +27,7 @@ import { InvalidRequestError } from '../errors.ts';
 import type { AuthzRequest } from '../authz/model.ts';
 import { normalizeIp } from './address.ts';
 import { GoUrlError, parsePathAndQuery, parseQuery, pathUnescape } from './go-url.ts';
+import { decodeQuotedPrintable } from './quoted-printable.ts';
 
 export type EnvoyInputOptions = {
   /**
@@ -284,8 +285,9 @@ function mediaParams(value: string): { type: string; params: Map<string, string>
  * part with a form name gives `{name: [value, ...]}`, a JSON part parsed, any other part as text.
  * The walk follows Go's reader: the newline style (CRLF or LF) is taken from the first boundary
  * line, a part ends at newline + `--boundary`, a body without its final boundary or with a stray
- * line between parts is an error (the plugin then refuses the request). Not reproduced: Go's
- * 4 KiB line limit in the preamble and quoted-printable part decoding.
+ * line between parts is an error (the plugin then refuses the request). A part sent with
+ * `Content-Transfer-Encoding: quoted-printable` is decoded, as Go's `NextPart` does. Not
+ * reproduced: Go's 4 KiB line limit in the preamble.
  */
 function parseMultipart(body: string, contentType: string): Record<string, unknown[]> | null {
   const boundary = mediaParams(contentType).params.get('boundary');
@@ -444,9 +446,27 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
       disposition = undefined;
     }
     const name = disposition?.type === 'form-data' ? disposition.params.get('name') : undefined;
-    if (!name) continue;
-    const content = readPart(true);
+    const quotedPrintable = headers.get('content-transfer-encoding')?.toLowerCase() === 'quoted-printable';
+    if (!name) {
+      if (quotedPrintable) {
+        // Go drains a skipped part through its decoder and stops at a decoding error; past its
+        // 4 KiB read-ahead the reader is then left inside the part. Refused rather than guessed.
+        const raw = readPart(false);
+        inPart = false;
+        if (raw.length > 4096 && !decodes(raw)) fail('undecodable quoted-printable part');
+      }
+      continue;
+    }
+    const raw = readPart(true);
     inPart = false;
+    let content = raw;
+    if (quotedPrintable) {
+      try {
+        content = Buffer.from(decodeQuotedPrintable(Buffer.from(raw, 'utf8'))).toString('utf8');
+      } catch (err) {
+        fail(err instanceof Error ? err.message : String(err));
+      }
+    }
     let value: unknown = content;
     if (headers.get('content-type')?.includes('application/json'))
       value = parseJson(content, `multipart part ${JSON.stringify(name)}`);
@@ -455,4 +475,13 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
     else values.set(name, [value]);
   }
   return Object.fromEntries(values);
+}
+
+function decodes(raw: string): boolean {
+  try {
+    decodeQuotedPrintable(Buffer.from(raw, 'utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }
