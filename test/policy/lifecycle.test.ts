@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidPayloadError, policyStatus, policySubmit } from '@warden/events';
+import { InvalidPayloadError, policyRejected, policyStatus, policySubmit, subjectOf } from '@warden/events';
 import type { Bus, DataOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
 import { useNats } from '@warden/testing';
@@ -128,6 +128,24 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
         assert.ok(first.column && first.column >= 1, what);
         assert.ok(first.file, what);
       }
+      // Rego data nested past the limit is refused before anything serialises it recursively,
+      // and the refusal uses no revision number: the next commit is revision 2.
+      let deep: unknown = 'leaf';
+      for (let i = 0; i < 2000; i++) deep = { d: deep };
+      const tooDeep = await submit({
+        kind: 'rego',
+        text: 'package deep\nimport rego.v1\nallow if data.d\n',
+        file: 'deep.rego',
+        entrypoint: 'deep/allow',
+        data: { d: deep },
+      });
+      assert.equal(tooDeep.type, 'rejected');
+      assert.match(
+        (tooDeep.type === 'rejected' && tooDeep.event.data.reasons[0]?.message) || '',
+        /^data_too_deep: data nests objects and arrays deeper than 64 levels \(at data\)$/,
+      );
+      const next = await submit({ kind: 'authorization-policy', text: denyAdmin });
+      assert.equal(next.type === 'committed' && next.event.data.revision, 2);
       // A 10 MB policy cannot even be submitted: the bus refuses it, naming the limit.
       await assert.rejects(
         user.publish(policySubmit, {
@@ -138,7 +156,34 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
           err instanceof InvalidPayloadError &&
           /text: must NOT have more than 524288 characters/.test(err.message),
       );
-      assert.equal((await user.request(policyStatus, {})).revision, 1);
+      assert.equal((await user.request(policyStatus, {})).revision, 2);
+    } finally {
+      await service.stop('test');
+    }
+  });
+
+  it('answers a submission it cannot read with a rejected event, and keeps serving', async () => {
+    const { service, submit, user } = await start();
+    try {
+      const rejected = new Map<string, string>();
+      user.subscribe(policyRejected, (event) => {
+        rejected.set(event.data.submissionId, event.data.reasons.map((r) => r.message).join('\n'));
+      });
+      await user.nc.flush();
+      // A raw publisher, bypassing the Bus's own validation.
+      const subject = subjectOf(policySubmit, {});
+      const envelope = { time: new Date().toISOString(), source: 'raw', schema: policySubmit.schema };
+      user.nc.publish(subject, 'not json {');
+      user.nc.publish(subject, JSON.stringify({ ...envelope, id: 'no-text-1', data: { kind: 'rego' } }));
+      user.nc.publish(subject, JSON.stringify({ ...envelope, id: 'x'.repeat(500), data: 5 }));
+      await user.nc.flush();
+      for (let i = 0; i < 100 && rejected.size < 3; i++) await sleep(100);
+      assert.match(rejected.get('no-text-1') ?? '', /^invalid_submission: schema: .*text/);
+      const bySeq = [...rejected].filter(([id]) => id.startsWith('seq-'));
+      assert.equal(bySeq.length, 2, JSON.stringify([...rejected]));
+      assert.ok(bySeq.some(([, m]) => m.startsWith('invalid_submission: not_json')));
+      const next = await submit({ kind: 'authorization-policy', text: allowGet });
+      assert.equal(next.type === 'committed' && next.event.data.revision, 1);
     } finally {
       await service.stop('test');
     }

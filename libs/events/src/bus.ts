@@ -63,6 +63,23 @@ export type ConsumeOptions<Q extends string> = {
   ackWaitMs?: number;
   /** Delay before a failed event is delivered again. */
   retryDelayMs?: number;
+  /**
+   * Called for a stored message that can never be handled (too large, not JSON, failing the
+   * schema) after it is terminated, so the service can answer its sender (a `rejected` event).
+   * An error it throws is logged; the message stays terminated.
+   */
+  onInvalid?: (invalid: InvalidMessage) => Promise<void> | void;
+};
+
+/** A stored message that failed validation: why, and what identifies it to its sender. */
+export type InvalidMessage = {
+  subject: string;
+  reason: 'too_large' | 'not_json' | 'schema';
+  issues: readonly string[];
+  /** The envelope's `id` when the message has a usable one, else its `Nats-Msg-Id` header. */
+  id?: string;
+  /** Its sequence number in the stream. */
+  seq: number;
 };
 
 export type Handler<T> = (event: Envelope<T>, subject: string) => Promise<void> | void;
@@ -107,7 +124,12 @@ export type ReplayResult = {
 /** How long a consumer waits between attempts to attach to a stream that does not exist yet. */
 const STREAM_WAIT = { initialMs: 250, maxMs: 15_000 };
 
-type HandlingOptions = { retryDelayMs: number; maxDeliver: number; ackWaitMs: number };
+type HandlingOptions = {
+  retryDelayMs: number;
+  maxDeliver: number;
+  ackWaitMs: number;
+  onInvalid?: ConsumeOptions<string>['onInvalid'];
+};
 
 type ReplyWire<T> =
   | { id: string; time: string; source: string; schema: string; ok: true; data: T }
@@ -249,6 +271,7 @@ export class Bus {
       retryDelayMs: options.retryDelayMs ?? 1000,
       maxDeliver: config.max_deliver ?? 10,
       ackWaitMs,
+      ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
     };
     const abort = new AbortController();
     let stopped = false;
@@ -564,13 +587,35 @@ export class Bus {
     def: E,
     handler: Handler<DataOf<E>>,
     msg: JsMsg,
-    { retryDelayMs, maxDeliver, ackWaitMs }: HandlingOptions,
+    { retryDelayMs, maxDeliver, ackWaitMs, onInvalid }: HandlingOptions,
   ): Promise<void> {
-    const event = this.decodeIn(def.schema, def.validateEnvelope, msg.subject, msg.data);
+    let failure: { reason: InvalidMessage['reason']; issues: readonly string[]; value?: unknown } | undefined;
+    const event = this.decodeIn(
+      def.schema,
+      def.validateEnvelope,
+      msg.subject,
+      msg.data,
+      (f) => (failure = f),
+    );
     if (!event) {
       // Redelivering a message that can never validate would loop forever: terminate it.
       msg.term('invalid payload');
       this.metrics.received.inc({ schema: def.schema, outcome: 'invalid' });
+      if (onInvalid && failure) {
+        const id = usableId(failure.value) ?? usableId({ id: msg.headers?.get('Nats-Msg-Id') });
+        const invalid: InvalidMessage = {
+          subject: msg.subject,
+          reason: failure.reason,
+          issues: failure.issues,
+          seq: msg.seq,
+          ...(id ? { id } : {}),
+        };
+        try {
+          await onInvalid(invalid);
+        } catch (err) {
+          this.log.error({ err, subject: msg.subject, seq: msg.seq }, 'answering an invalid message failed');
+        }
+      }
       return;
     }
     // A handler that runs long tells the server it is still working, so the event is not
@@ -612,15 +657,29 @@ export class Bus {
     return payload;
   }
 
-  /** Decodes and validates one received message; on failure counts, logs, and returns null. */
-  private decodeIn<T>(schema: string, validate: Validator<T>, subject: string, data: Uint8Array): T | null {
-    const reject = (reason: string, issues: readonly string[]): null => {
+  /**
+   * Decodes and validates one received message; on failure counts, logs, tells `onReject` why
+   * (with the parsed value, if it parsed) and returns null.
+   */
+  private decodeIn<T>(
+    schema: string,
+    validate: Validator<T>,
+    subject: string,
+    data: Uint8Array,
+    onReject?: (failure: {
+      reason: InvalidMessage['reason'];
+      issues: readonly string[];
+      value?: unknown;
+    }) => void,
+  ): T | null {
+    let value: unknown;
+    const reject = (reason: InvalidMessage['reason'], issues: readonly string[]): null => {
       this.metrics.invalid.inc({ schema, direction: 'in', reason });
       this.log.warn({ subject, schema, reason, issues }, 'rejected an invalid message');
+      onReject?.({ reason, issues, ...(value === undefined ? {} : { value }) });
       return null;
     };
     if (data.byteLength > this.maxPayload) return reject('too_large', [`${data.byteLength} bytes`]);
-    let value: unknown;
     try {
       value = JSON.parse(decoder.decode(data));
     } catch (cause) {
@@ -630,4 +689,11 @@ export class Bus {
     if (!parsed.ok) return reject('schema', parsed.issues);
     return parsed.value;
   }
+}
+
+/** An id a sender could have chosen and can recognise: a short printable string. */
+function usableId(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const id = (value as { id?: unknown }).id;
+  return typeof id === 'string' && /^[\x21-\x7e]{1,128}$/.test(id) ? id : undefined;
 }

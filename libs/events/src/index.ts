@@ -15,6 +15,7 @@ export type {
   BusLogger,
   BusOptions,
   ConsumeOptions,
+  InvalidMessage,
   Handler,
   PublishOptions,
   ReplayHandler,

@@ -37,6 +37,13 @@ export class RegoToolError extends PolicyEngineError {
   }
 }
 
+/** A compiled Rego policy cannot be instantiated within the limits decision points use. */
+export class RegoLoadError extends PolicyEngineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('rego_load_failed', message, options);
+  }
+}
+
 /** A Rego decision did not have the shape of OPA-Envoy's `allow` contract. */
 export class InvalidDecisionError extends PolicyEngineError {
   /** The decision field at fault, e.g. `http_status`. */

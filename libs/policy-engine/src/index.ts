@@ -41,9 +41,12 @@ export {
   InvalidRequestError,
   PolicyEngineError,
   PolicyRejectedError,
+  RegoLoadError,
   RegoToolError,
   UnknownKindError,
 } from './errors.ts';
+export { checkDataLimits, DEFAULT_POLICY_LIMITS, nestsDeeperThan } from './limits.ts';
+export type { PolicyLimits } from './limits.ts';
 export type { Issue } from './errors.ts';
 export { compileRego, parseOpaJson, parseOpaText } from './rego/compile.ts';
 export type { CompiledRego, RegoCompileOptions, RegoSource } from './rego/compile.ts';
@@ -51,7 +54,7 @@ export { buildEnvoyInput } from './rego/input.ts';
 export type { EnvoyInput, EnvoyInputOptions } from './rego/input.ts';
 export { validateDecision } from './rego/decision.ts';
 export type { HeaderList, RegoDecision } from './rego/decision.ts';
-export { RegoPolicy } from './rego/policy.ts';
+export { DEFAULT_MAX_MEMORY_PAGES, RegoPolicy } from './rego/policy.ts';
 export type { RegoLoadOptions, RegoOutcome } from './rego/policy.ts';
 export { analyzePolicies, FindingKind } from './analysis/analyze.ts';
 export type { AnalyzeOptions, Finding, KnownWorkload } from './analysis/analyze.ts';

@@ -66,6 +66,33 @@ describe('translators', () => {
     assert.deepEqual(!broken.ok && broken.issues[0]?.code, 'yaml');
   });
 
+  it('refuses Rego data too deep or too large before compiling it', async () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const text = 'package p\nallow := true\n';
+    const tooDeep = await translators.rego({ text, data: { deep } }, { opa: 'opa' });
+    assert.deepEqual(!tooDeep.ok && tooDeep.issues.map((i) => [i.code, i.path]), [['data_too_deep', 'data']]);
+    const tooLarge = await translators.rego(
+      { text, data: { blob: 'x'.repeat(100) } },
+      { opa: 'opa', limits: { maxDataBytes: 50, maxDepth: 8 } },
+    );
+    assert.deepEqual(!tooLarge.ok && tooLarge.issues.map((i) => i.code), ['data_too_large']);
+  });
+
+  it('loads a compiled module as decision points do: one they cannot load is never accepted', async () => {
+    // A literal set large enough that the module declares more than opa-wasm's usual 5 pages.
+    const names = Array.from({ length: 6000 }, (_, i) => `"workload-${i}-with-a-long-name"`).join(',');
+    const text = `package big\nimport rego.v1\nnames := {${names}}\nallow if input.attributes.request.http.path in names\n`;
+    const accepted = await translators.rego({ text, entrypoint: 'big/allow' }, { opa: 'opa' });
+    assert.ok(accepted.ok, JSON.stringify(!accepted.ok && accepted.issues));
+    const refused = await translators.rego(
+      { text, entrypoint: 'big/allow' },
+      { opa: 'opa', maxMemoryPages: 5 },
+    );
+    assert.deepEqual(!refused.ok && refused.issues.map((i) => i.code), ['rego_load_failed']);
+    assert.match((!refused.ok && refused.issues[0]?.message) || '', /needs \d+ pages .* allow 5/);
+  });
+
   it('rejects a Rego module without a package line or name', async () => {
     const result = await translators.rego({ text: 'allow := true\n', file: 'x.rego' }, { opa: 'opa' });
     assert.deepEqual(!result.ok && result.issues.map((i) => i.code), ['no_name']);

@@ -12,9 +12,12 @@ import { PolicyRevision } from './authz/revision.ts';
 import { BundleKind, bundleKinds } from './bundle.ts';
 import type { PolicyBundle } from './bundle.ts';
 import type { Issue } from './errors.ts';
-import { PolicyRejectedError, UnknownKindError } from './errors.ts';
+import { PolicyRejectedError, RegoLoadError, UnknownKindError } from './errors.ts';
+import { checkDataLimits, DEFAULT_POLICY_LIMITS } from './limits.ts';
+import type { PolicyLimits } from './limits.ts';
 import { compileRego } from './rego/compile.ts';
 import type { RegoCompileOptions } from './rego/compile.ts';
+import { RegoPolicy } from './rego/policy.ts';
 
 /** One submitted policy text and what its kind needs besides. */
 export type PolicyText = {
@@ -31,7 +34,12 @@ export type PolicyText = {
   namespace?: string;
 };
 
-export type TranslateOptions = Pick<RegoCompileOptions, 'opa' | 'timeoutMs'>;
+export type TranslateOptions = Pick<RegoCompileOptions, 'opa' | 'timeoutMs'> & {
+  /** Limits on a Rego submission's `data`; default `DEFAULT_POLICY_LIMITS`. */
+  limits?: PolicyLimits;
+  /** The Wasm memory decision points give a policy, in 64 KiB pages; a policy that needs more is refused. */
+  maxMemoryPages?: number;
+};
 
 /**
  * One policy, ready to store under `<kind>.<namespace>.<name>`: the namespace of an
@@ -84,11 +92,28 @@ async function translateRego(input: PolicyText, options: TranslateOptions): Prom
       issues: [issue('no_name', 'the module has no package line and no name was given', input.file)],
     };
   }
+  const file = input.file ?? `${name}.rego`;
+  const tooMuch = checkDataLimits(input.data, options.limits ?? DEFAULT_POLICY_LIMITS, file);
+  if (tooMuch.length > 0) return { ok: false, issues: tooMuch };
   try {
     const compiled = await compileRego(
-      { module: input.text, entrypoint, fileName: input.file ?? `${name}.rego` },
+      { module: input.text, entrypoint, fileName: file },
       { opa: options.opa, timeoutMs: options.timeoutMs },
     );
+    // Loaded once here, with its data and the decision points' memory limit, so a revision is
+    // never committed that no decision point can run.
+    try {
+      await RegoPolicy.load(compiled, {
+        ...(input.data ? { data: input.data } : {}),
+        ...(options.maxMemoryPages ? { maxMemoryPages: options.maxMemoryPages } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof RegoLoadError)) throw err;
+      return {
+        ok: false,
+        issues: [{ code: err.code, message: err.message, line: 1, column: 1, path: '', file }],
+      };
+    }
     const bundle: PolicyBundle = {
       kind: BundleKind.rego,
       name,

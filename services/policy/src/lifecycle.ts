@@ -1,4 +1,4 @@
-import type { Bus, DataOf, Envelope, policyStatus, ReplyOf } from '@warden/events';
+import type { Bus, DataOf, Envelope, InvalidMessage, policyStatus, ReplyOf } from '@warden/events';
 import { policyCommitted, policyRejected } from '@warden/events';
 import type { Issue, TranslateOptions } from '@warden/policy-engine';
 import type { Manifest, PolicyStore, RolloutEntry } from '@warden/policy-store';
@@ -56,13 +56,18 @@ export class PolicyLifecycle {
     const base = await this.store.getManifest(await this.store.activeRevision());
     const entries: Manifest['entries'] = { ...(base?.entries ?? {}) };
     const changed: string[] = [];
-    const revision = await this.nextRevision();
+    // Content first (stored by digest, so a retry rewrites nothing), then the revision number:
+    // a failure while storing never leaves a gap in the numbers.
+    const stored: (Omit<Manifest['entries'][string], 'revision'> & { key: string })[] = [];
     for (const policy of result.policies) {
       const { kind } = policy.bundle;
       const key = kvKey.policy(kind, policy.namespace, policy.name);
       const digest = await this.store.putBundle(policy.bundle);
       const sourceDigest = await this.store.putContent('source', new TextEncoder().encode(policy.source));
-      if (entries[key]?.digest === digest) continue;
+      if (entries[key]?.digest !== digest) stored.push({ key, kind, digest, sourceDigest });
+    }
+    const revision = await this.nextRevision();
+    for (const { key, kind, digest, sourceDigest } of stored) {
       entries[key] = { kind, digest, sourceDigest, revision };
       changed.push(key);
     }
@@ -135,6 +140,18 @@ export class PolicyLifecycle {
       { revision: manifest.revision, keys: changed, dryRun: manifest.dryRun },
       'policy revision committed',
     );
+  }
+
+  /**
+   * Answers a submission the bus could not read (not JSON, failing the schema, too large): its
+   * sender gets a `rejected` event under the id it gave, or `seq-<n>` when it gave none usable.
+   */
+  async rejectInvalid(invalid: InvalidMessage): Promise<void> {
+    const submissionId = invalid.id ?? `seq-${invalid.seq}`;
+    const message = `${invalid.reason}: ${invalid.issues.join('; ')}`;
+    await this.reject(submissionId, 'invalid', [
+      { code: 'invalid_submission', message, line: 1, column: 1, path: '' },
+    ]);
   }
 
   private async reject(submissionId: string, kind: string, issues: readonly Issue[]): Promise<void> {

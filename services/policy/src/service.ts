@@ -28,11 +28,16 @@ export async function startPolicy(deps: PolicyDeps): Promise<RunningPolicy> {
     store: await PolicyStore.open(deps.nc),
     bus,
     log: deps.log,
-    compile: { opa: config.WARDEN_OPA_PATH, timeoutMs: config.WARDEN_OPA_TIMEOUT_MS },
+    compile: {
+      opa: config.WARDEN_OPA_PATH,
+      timeoutMs: config.WARDEN_OPA_TIMEOUT_MS,
+      limits: { maxDataBytes: config.WARDEN_POLICY_MAX_DATA_BYTES, maxDepth: config.WARDEN_POLICY_MAX_DEPTH },
+    },
     metrics: createPolicyMetrics(deps.metricsRegistry),
   });
   const submissions = await bus.consume(policySubmit, (event) => lifecycle.handle(event), {
     durable: 'policy-submissions',
+    onInvalid: (invalid) => lifecycle.rejectInvalid(invalid),
     // opa build can take seconds; the ack wait must outlast it.
     ackWaitMs: config.WARDEN_OPA_TIMEOUT_MS + 30_000,
   });

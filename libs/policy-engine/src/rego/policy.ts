@@ -8,13 +8,18 @@ import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { messageOf } from '@warden/core';
 import type { AuthzRequest } from '../authz/model.ts';
 import type { CustomProvider } from '../authz/revision.ts';
-import { PolicyEngineError } from '../errors.ts';
+import { PolicyEngineError, RegoLoadError } from '../errors.ts';
 import { BuiltinContext, createBuiltins } from './builtins/index.ts';
 import type { CompiledRego } from './compile.ts';
 import { deniedDecision, validateDecision } from './decision.ts';
+import { importedMemory } from './wasm-memory.ts';
 import type { RegoDecision } from './decision.ts';
 import { buildEnvoyInput } from './input.ts';
 import type { EnvoyInput, EnvoyInputOptions } from './input.ts';
+
+/** The memory decision points give a policy at most, in 64 KiB pages (64 MiB). */
+export const DEFAULT_MAX_MEMORY_PAGES = 1024;
+const INITIAL_MEMORY_PAGES = 5;
 
 export type RegoLoadOptions = EnvoyInputOptions & {
   /** `data` document the policy reads (`data.*`). */
@@ -79,17 +84,42 @@ export class RegoPolicy {
   }
 
   static async load(compiled: CompiledRego, options: RegoLoadOptions = {}): Promise<RegoPolicy> {
-    const memory = { initial: 5, maximum: options.maxMemoryPages ?? 1024 };
+    const maximum = options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES;
+    let declared: number;
+    try {
+      declared = importedMemory(compiled.wasm)?.minimum ?? 0;
+    } catch (err) {
+      throw new RegoLoadError(`not a policy module: ${messageOf(err)}`, { cause: err });
+    }
+    if (declared > maximum)
+      throw new RegoLoadError(
+        `the policy needs ${declared} pages (64 KiB each) of WebAssembly memory; decision points allow ${maximum}`,
+      );
+    // The module's own minimum grows with its data segments: a smaller memory would not link.
+    const memory = { initial: Math.max(INITIAL_MEMORY_PAGES, declared), maximum };
     // Host builtins share one context per evaluation: the request's time or one "now".
     const context = new BuiltinContext();
     const builtins = createBuiltins(context, { strictBuiltinErrors: options.strictBuiltinErrors ?? false });
-    const policy = await loadPolicy(compiled.wasm, memory, builtins);
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(compiled.wasm, memory, builtins);
+    } catch (err) {
+      throw new RegoLoadError(`cannot instantiate the policy: ${messageOf(err)}`, { cause: err });
+    }
     const evaluate = policy.evaluate.bind(policy);
     policy.evaluate = (input: unknown, entrypoint?: string | number) => {
       context.begin(input);
       return evaluate(input, entrypoint);
     };
-    if (options.data !== undefined) policy.setData(options.data);
+    if (options.data !== undefined) {
+      try {
+        policy.setData(options.data);
+      } catch (err) {
+        throw new RegoLoadError(`cannot load the policy's data: ${RegoPolicy.describeError(err).message}`, {
+          cause: err,
+        });
+      }
+    }
     const inputOptions: EnvoyInputOptions = {};
     if (options.maxBodyBytes !== undefined) inputOptions.maxBodyBytes = options.maxBodyBytes;
     return new RegoPolicy(policy, compiled.entrypoint, inputOptions);

@@ -13,6 +13,7 @@
 import type { Issue } from '../../errors.ts';
 import { messageOf } from '@warden/core';
 import { PolicyRejectedError, RegoToolError } from '../../errors.ts';
+import { importedMemory } from '../wasm-memory.ts';
 import { PROVIDED_BUILTINS } from './index.ts';
 
 /** The part of the WebAssembly JS API used here (this project's TypeScript lib has no DOM types). */
@@ -33,7 +34,7 @@ export async function importedBuiltins(wasm: Uint8Array): Promise<string[]> {
   let memory: WasmMemory | undefined;
   for (const imp of wasmApi.Module.imports(module)) {
     if (imp.kind === 'memory') {
-      memory = new wasmApi.Memory({ initial: 5 });
+      memory = new wasmApi.Memory({ initial: Math.max(5, importedMemory(wasm)?.minimum ?? 0) });
       env[imp.name] = memory;
     } else if (imp.kind === 'function') {
       env[imp.name] = () => {
