@@ -31,7 +31,7 @@ function startCa(
   return runService(caService, {
     WARDEN_NATS_URL: nats.url,
     WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
-    WARDEN_REDIS_URL: redis.url,
+    ...redis.env('ca'),
     WARDEN_HTTP_PORT: '0',
     WARDEN_LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     WARDEN_INSTANCE: 'ca-test',

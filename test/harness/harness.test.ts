@@ -7,12 +7,40 @@ describe('harness: redis-server', () => {
   const redis = useRedis();
 
   it('runs a real redis on a loopback port', async () => {
-    assert.equal(await redisCommand(redis.get().port, ['SET', 'k', 'v', 'NX', 'EX', '60']), '+OK');
-    assert.equal(await redisCommand(redis.get().port, ['SET', 'k', 'v', 'NX', 'EX', '60']), '$-1');
+    assert.equal(await redis.get().command(['SET', 'k', 'v', 'NX', 'EX', '60']), '+OK');
+    assert.equal(await redis.get().command(['SET', 'k', 'v', 'NX', 'EX', '60']), '$-1');
   });
 
   it('starts each test from an empty database', async () => {
-    assert.equal(await redisCommand(redis.get().port, ['DBSIZE']), ':0');
+    assert.equal(await redis.get().command(['DBSIZE']), ':0');
+  });
+
+  it('runs with one ACL user per service: no anonymous access, each to its own keys and commands', async () => {
+    const { port } = redis.get();
+    const as = (user: 'ca' | 'topology', args: string[]) =>
+      redisCommand(port, args, redis.get().authFor(user));
+    assert.match(await redisCommand(port, ['SET', 'warden:ca:x', '1']), /^-NOAUTH/);
+    assert.match(await redisCommand(port, ['PING'], { username: 'ca', password: 'guess' }), /^-WRONGPASS/);
+    assert.equal(await as('ca', ['SET', 'warden:ca:token-used:x', '1']), '+OK');
+    for (const args of [
+      ['FLUSHALL'],
+      ['FLUSHDB'],
+      ['KEYS', '*'],
+      ['CONFIG', 'GET', 'dir'],
+      ['DEBUG', 'SLEEP', '0'],
+      ['MODULE', 'LIST'],
+      ['ACL', 'LIST'],
+      ['SET', 'warden:topology:graph:x', '1'],
+      ['GET', 'elsewhere'],
+    ])
+      // DEBUG is off for everyone in this build; the rest is the ACL's refusal.
+      assert.match(await as('ca', args), /^-NOPERM|^-ERR DEBUG command not allowed/, args.join(' '));
+    assert.match(await as('topology', ['DEL', 'warden:ca:token-used:x']), /^-NOPERM/);
+    assert.match(
+      await as('topology', ['EVAL', "return redis.call('DEL', KEYS[1])", '1', 'warden:ca:token-used:x']),
+      /^-NOPERM|^-ERR.*(permission|NOPERM)/i,
+    );
+    assert.equal(await redis.get().command(['EXISTS', 'warden:ca:token-used:x']), ':1');
   });
 });
 

@@ -6,7 +6,6 @@ import { Files, KmsError, localKms, sealContext } from '@warden/ca';
 import type { SealedBox } from '@warden/ca';
 import { caBundle, enforceRevoke } from '@warden/events';
 import { freePort, httpOk, repoRoot, startProcess } from '@warden/infra';
-import { redisCommand } from '@warden/testing';
 import type { Clients, Svid } from './helpers.ts';
 import { enrol, eventually, newKek, OTHER_ID, renew, TRUST_DOMAIN, useCa } from './helpers.ts';
 
@@ -76,10 +75,10 @@ describe('CA: keys and index survive restarts; keys are sealed', () => {
       const revoked = await enrol(c, OTHER_ID);
       await c.user.publish(enforceRevoke, { serial: revoked.serial, reason: 'test' });
       await eventually(async () => !(await renews(c, revoked)), 10_000, 'the revocation');
-      assert.equal(await redisCommand(redis.get().port, ['FLUSHALL']), '+OK');
+      assert.equal(await redis.get().command(['FLUSHALL']), '+OK');
       // Until the rebuild completes a renewal fails closed; afterwards the SVID is known again.
       await eventually(() => renews(c, svid), 10_000, 'the index to be rebuilt');
-      assert.match(await redisCommand(redis.get().port, ['EXISTS', 'warden:ca:index:complete']), /^:1/);
+      assert.match(await redis.get().command(['EXISTS', 'warden:ca:index:complete']), /^:1/);
       assert.equal(await renews(c, revoked), false, 'a revoked SVID stays revoked after the rebuild');
     } finally {
       await ca.stop('test');

@@ -49,7 +49,7 @@ export function useCa() {
       WARDEN_HTTP_PORT: '0',
       WARDEN_LOG_LEVEL: 'silent',
       WARDEN_INSTANCE: 'ca-test',
-      WARDEN_REDIS_URL: redis.get().url,
+      ...redis.get().env('ca'),
       WARDEN_CA_DIR: dir,
       WARDEN_CA_KEK: kek,
     };

@@ -116,7 +116,7 @@ describe('topology: observed call graph', () => {
   });
 
   it('counts a redelivered batch once', async () => {
-    const client = new Redis(redis.get().url);
+    const client = new Redis(redis.get().urlFor('topology'));
     try {
       const store = new GraphStore({ redis: client, bucketMs: HOUR, retentionMs: 24 * HOUR });
       const now = Date.now();
@@ -135,9 +135,9 @@ describe('topology: observed call graph', () => {
   });
 
   it('adds a batch in the same atomic step as its completeness check: a flush cannot come between', async () => {
-    const direct = new Redis(redis.get().url);
+    const direct = new Redis(redis.get().adminUrl);
     const proxy = await GapProxy.start(redis.get().port);
-    const client = new Redis(proxy.port, '127.0.0.1');
+    const client = new Redis(proxy.port, '127.0.0.1', redis.get().authFor('topology'));
     try {
       const store = new GraphStore({
         redis: client,
@@ -191,7 +191,7 @@ describe('topology: observed call graph', () => {
   });
 
   it('bounds the edges of a bucket, counting the excess under an overflow prefix', async () => {
-    const client = new Redis(redis.get().url);
+    const client = new Redis(redis.get().urlFor('topology'));
     try {
       const touched = new TouchedEdges();
       const store = new GraphStore({

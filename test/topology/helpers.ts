@@ -22,7 +22,7 @@ export function topologyEnv(
   return {
     WARDEN_NATS_URL: nats.url,
     WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'topology'),
-    WARDEN_REDIS_URL: redis.url,
+    ...redis.env('topology'),
     WARDEN_HTTP_PORT: '0',
     WARDEN_LOG_LEVEL: 'silent',
     WARDEN_INSTANCE: 'topology-test',

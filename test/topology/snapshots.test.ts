@@ -64,7 +64,7 @@ describe('topology: graph snapshots on the bus', () => {
       WARDEN_TOPOLOGY_GRAPH_BUCKET_SECONDS: '600',
       WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS: '100',
     });
-    const client = new Redis(redis.get().url);
+    const client = new Redis(redis.get().adminUrl);
     const telemetry = await nats.get().connect('telemetry-ingest');
     let service = await startTopologyService(env);
     try {
@@ -140,7 +140,7 @@ describe('topology: graph snapshots on the bus', () => {
     await provision(admin, { streams: [StreamName.telemetry] });
     // The default interval (a minute): the one snapshot is the final one, on a graceful stop.
     const env = topologyEnv(nats.get(), redis.get());
-    const client = new Redis(redis.get().url);
+    const client = new Redis(redis.get().adminUrl);
     let service = await startTopologyService(env);
     try {
       const base = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
@@ -201,7 +201,7 @@ describe('topology: graph snapshots on the bus', () => {
         WARDEN_TOPOLOGY_GRAPH_BUCKET_SECONDS: '600',
         WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS: '100',
       });
-    const client = new Redis(redis.get().url);
+    const client = new Redis(redis.get().adminUrl);
     const services = await Promise.all([startTopologyService(env('a')), startTopologyService(env('b'))]);
     const rebuilds = async (): Promise<number> => {
       const counts = await Promise.all(

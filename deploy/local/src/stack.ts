@@ -15,9 +15,12 @@ import {
   startNats,
   startProcess,
   startRedis,
+  ensureRedisCredentials,
+  redisPasswordFile,
+  redisUsers,
   startVictoriaMetrics,
 } from '@warden/infra';
-import type { ServerProcess } from '@warden/infra';
+import type { RedisUser, ServerProcess } from '@warden/infra';
 import { Backoff } from '@warden/core';
 
 export const ComponentState = {
@@ -165,6 +168,7 @@ export class Stack {
     const { dir, ports } = this.options;
     mkdirSync(dir, { recursive: true });
     const credentials = ensureCredentials(this.credsDir);
+    const redisPasswords = ensureRedisCredentials(this.credsDir);
     const logs = join(dir, 'logs');
 
     const infra: Unit[] = [
@@ -172,7 +176,7 @@ export class Stack {
         startNats({ dir: join(dir, 'nats'), port: ports.nats, monitorPort: ports.natsMonitor, credentials }),
       ),
       this.unit('redis-server', 'infra', `redis://127.0.0.1:${ports.redis}`, () =>
-        startRedis({ dir: join(dir, 'redis'), port: ports.redis, persist: true }),
+        startRedis({ dir: join(dir, 'redis'), port: ports.redis, persist: true, passwords: redisPasswords }),
       ),
       this.unit('victoria-metrics', 'infra', `http://127.0.0.1:${ports.victoriaMetrics}`, () =>
         startVictoriaMetrics({ dir: join(dir, 'victoria-metrics'), port: ports.victoriaMetrics }),
@@ -198,6 +202,13 @@ export class Stack {
             WARDEN_HTTP_PORT: String(port),
             WARDEN_INSTANCE: `${name}-local`,
             WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
+            // Only the services with a Redis user get its password.
+            ...(name in redisUsers
+              ? {
+                  WARDEN_REDIS_USER: name,
+                  WARDEN_REDIS_PASSWORD_FILE: redisPasswordFile(this.credsDir, name as RedisUser),
+                }
+              : {}),
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
             ...(name === 'ca' ? caEnv : {}),
             ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),

@@ -6,7 +6,15 @@ export { binary, MissingBinaryError, repoRoot, toolsBin } from './paths.ts';
 export { freePort } from './ports.ts';
 export type { ServerProcess, SpawnOptions } from './process.ts';
 export { httpOk, startProcess, StartError } from './process.ts';
-export type { RedisServer } from './redis.ts';
-export { redisPing, startRedis } from './redis.ts';
+export type { RedisAuth, RedisServer } from './redis.ts';
+export { redisPing, respCommand, startRedis } from './redis.ts';
+export type { RedisUser } from './redis-acl.ts';
+export {
+  ensureRedisCredentials,
+  redisAclFile,
+  redisPasswordFile,
+  redisUserNames,
+  redisUsers,
+} from './redis-acl.ts';
 export type { VictoriaMetricsServer } from './victoria.ts';
 export { startVictoriaMetrics } from './victoria.ts';

@@ -5,6 +5,7 @@ export { startOpsServer } from './http.ts';
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
 export { connectNats, NatsCredentialsError } from './nats.ts';
+export { redisAuth, redisAuthConfigShape, RedisCredentialsError } from './redis.ts';
 export type { RunningService, ServiceContext, ServiceSpec, Started } from './service.ts';
 export { main, runService } from './service.ts';
 export type { PositionedIssue, PositionOf } from './yaml.ts';

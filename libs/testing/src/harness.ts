@@ -7,7 +7,10 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Principal } from '@warden/events';
 import {
   ensureCredentials,
+  ensureRedisCredentials,
+  redisPasswordFile,
   redisPing,
+  respCommand,
   seedFile,
   startNats,
   startRedis,
@@ -17,7 +20,9 @@ import type {
   NatsCredential,
   NatsIdentity,
   NatsServer,
+  RedisAuth,
   RedisServer,
+  RedisUser,
   VictoriaMetricsServer,
 } from '@warden/infra';
 import { connectNats } from '@warden/runtime';
@@ -88,8 +93,21 @@ export async function startTestNats(options: { auth?: boolean } = {}): Promise<T
 
 export type TestRedis = {
   readonly server: RedisServer;
+  /** Without credentials: the default user is off, so a client must add its own. */
   readonly url: string;
+  /** With the `admin` user's credentials: for tests that look at or tamper with Redis directly. */
+  readonly adminUrl: string;
   readonly port: number;
+  /** The passwords' folder (`redis-<user>.pass`). */
+  readonly credsDir: string;
+  /** `user`'s credentials, for a client acting as that service. */
+  authFor(user: RedisUser): RedisAuth;
+  /** A URL with `user`'s credentials. */
+  urlFor(user: RedisUser): string;
+  /** A service's settings for this server: its URL, its ACL user and password file. */
+  env(user: RedisUser): Record<string, string>;
+  /** Sends one command as `admin`; resolves with the raw first reply line. */
+  command(args: readonly string[]): Promise<string>;
   /** FLUSHALL. */
   reset(): Promise<void>;
   stop(): Promise<void>;
@@ -97,14 +115,32 @@ export type TestRedis = {
 
 export async function startTestRedis(): Promise<TestRedis> {
   const dir = tempDir('redis');
-  const server = await startRedis({ dir });
+  const credsDir = join(dir, 'creds');
+  const server = await startRedis({ dir, passwords: ensureRedisCredentials(credsDir) });
+  const admin = server.admin;
+  if (!admin) throw new Error('redis started without ACL users');
+  const command = (args: readonly string[]) => redisCommand(server.port, args, admin);
+  const passwords = ensureRedisCredentials(credsDir);
+  const authFor = (user: RedisUser): RedisAuth => ({ username: user, password: passwords.get(user) ?? '' });
+  const urlFor = (user: RedisUser) =>
+    `redis://${user}:${encodeURIComponent(authFor(user).password)}@127.0.0.1:${server.port}`;
   return {
     server,
     url: server.url,
+    adminUrl: urlFor('admin'),
+    authFor,
+    urlFor,
     port: server.port,
+    credsDir,
+    env: (user) => ({
+      WARDEN_REDIS_URL: server.url,
+      WARDEN_REDIS_USER: user,
+      WARDEN_REDIS_PASSWORD_FILE: redisPasswordFile(credsDir, user),
+    }),
+    command,
     reset: async () => {
-      await redisCommand(server.port, ['FLUSHALL']);
-      if (!(await redisPing(server.port))) throw new Error('redis did not answer after FLUSHALL');
+      await command(['FLUSHALL']);
+      if (!(await redisPing(server.port, admin))) throw new Error('redis did not answer after FLUSHALL');
     },
     stop: async () => {
       await server.stop();
@@ -145,10 +181,13 @@ export async function startTestVictoriaMetrics(): Promise<TestVictoriaMetrics> {
   };
 }
 
-/** Sends one RESP command and resolves with the raw first reply line. */
-export async function redisCommand(port: number, args: readonly string[]): Promise<string> {
+/**
+ * Sends one RESP command (after AUTH, given credentials) and resolves with the raw first line of
+ * its reply.
+ */
+export async function redisCommand(port: number, args: readonly string[], auth?: RedisAuth): Promise<string> {
   const { connect } = await import('node:net');
-  const wire = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  const wire = `${auth ? respCommand(['AUTH', auth.username, auth.password]) : ''}${respCommand(args)}`;
   return new Promise((resolveReply, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     socket.setTimeout(5000, () => {
@@ -157,9 +196,20 @@ export async function redisCommand(port: number, args: readonly string[]): Promi
     });
     socket.once('error', reject);
     socket.once('connect', () => socket.write(wire));
-    socket.once('data', (chunk) => {
+    let replies = '';
+    socket.on('data', (chunk) => {
+      replies += chunk.toString();
+      const lines = replies.split('\r\n');
+      // With AUTH first, its reply (+OK or an error) is the first line; the command's follows.
+      if (auth && lines[0] !== '+OK') {
+        socket.destroy();
+        resolveReply(lines[0] ?? '');
+        return;
+      }
+      const line = auth ? 1 : 0;
+      if (lines.length <= line + 1) return;
       socket.destroy();
-      resolveReply(chunk.toString().split('\r\n')[0] ?? '');
+      resolveReply(lines[line] ?? '');
     });
   });
 }

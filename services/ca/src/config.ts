@@ -1,5 +1,5 @@
 import { messageOf } from '@warden/core';
-import { ConfigError } from '@warden/runtime';
+import { ConfigError, redisAuthConfigShape } from '@warden/runtime';
 import { kekProblems, readKek, trustDomainConfig } from '@warden/trust-domain';
 import { z } from 'zod';
 import type { KubernetesSource } from './k8s-token-review.ts';
@@ -16,6 +16,7 @@ export const caConfig = trustDomainConfig.extend({
   WARDEN_REDIS_URL: z
     .string({ error: 'the Redis URL for join tokens and the issued index is required' })
     .regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL'),
+  ...redisAuthConfigShape,
   /** SVID lifetime when a request names none (ARCHITECTURE §3: 24 h). */
   WARDEN_CA_DEFAULT_TTL_SECONDS: seconds(DAY),
   /** The longest lifetime of a join token. */

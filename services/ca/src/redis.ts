@@ -15,8 +15,13 @@ function redisHost(url: string): string {
  * Connects to the Redis of join tokens and the issued index. No offline queue: while Redis is
  * away a command fails at once and the CA refuses, not waits.
  */
-export async function connectRedis(url: string, log: Logger): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  auth: { username?: string; password?: string },
+  log: Logger,
+): Promise<Redis> {
   const redis = new Redis(url, {
+    ...auth,
     // Commands issued in one tick go out in one write: under load, many issuances share a syscall.
     enableAutoPipelining: true,
     lazyConnect: true,

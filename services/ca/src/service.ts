@@ -1,5 +1,6 @@
 import type { Subscription } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
+import { redisAuth } from '@warden/runtime';
 import type { Logger } from '@warden/runtime';
 import { folderSettings } from '@warden/trust-domain';
 import type { TrustDomain } from '@warden/trust-domain';
@@ -49,7 +50,7 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
   };
   const folder = folderSettings(config, settings.kek);
   const { trustDomain, stamp } = await openTrustDomain(folder, log);
-  const redis = await connectRedis(config.WARDEN_REDIS_URL, log);
+  const redis = await connectRedis(config.WARDEN_REDIS_URL, redisAuth(config), log);
   const index = new IssuedIndex(redis);
   const tokens = new JoinTokens(redis);
   const keeper = new IndexKeeper({ bus, index, log });

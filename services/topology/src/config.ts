@@ -1,3 +1,4 @@
+import { redisAuthConfigShape } from '@warden/runtime';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -20,6 +21,7 @@ export const topologyConfig = z.object({
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
+  ...redisAuthConfigShape,
   /** A YAML file of namespaces, services and workloads; unset: no static source. */
   WARDEN_TOPOLOGY_STATIC_FILE: z.string().min(1).optional(),
   WARDEN_TOPOLOGY_STATIC_MAX_BYTES: int(1, 1024 * 1024 * 1024).default(64 * 1024 * 1024),

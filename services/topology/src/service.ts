@@ -1,6 +1,7 @@
 import type { Subscription } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
 import { topologyQuery } from '@warden/events';
+import { redisAuth } from '@warden/runtime';
 import { Redis } from 'ioredis';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TopologyConfig } from './config.ts';
@@ -111,7 +112,11 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }),
   );
 
-  const redis = new Redis(config.WARDEN_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = new Redis(config.WARDEN_REDIS_URL, {
+    ...redisAuth(config),
+    lazyConnect: true,
+    maxRetriesPerRequest: 3,
+  });
   redis.on('error', (err: unknown) => log.warn({ err }, 'redis connection error'));
   const retentionMs = config.WARDEN_TOPOLOGY_GRAPH_RETENTION_HOURS * 3600_000;
   const intervalMs = config.WARDEN_TOPOLOGY_SNAPSHOT_INTERVAL_MS;
