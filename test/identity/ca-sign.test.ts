@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -18,7 +18,7 @@ import { ConfigError } from '@warden/runtime';
 import { createToken, enrol, ID, OTHER_ID, remoteCode, TRUST_DOMAIN, useCa } from './helpers.ts';
 
 describe('CA: signing with join tokens', () => {
-  const { nats, newHome, startCa, clients } = useCa();
+  const { nats, redis, newHome, startCa, clients } = useCa();
 
   async function issuedCount(): Promise<number> {
     const admin = await nats.get().connect('admin');
@@ -63,6 +63,27 @@ describe('CA: signing with join tokens', () => {
           evidence: { type: 'join-token', token },
         }),
         remoteCode('token_used'),
+      );
+      assert.equal(await issuedCount(), 1);
+      // Nor once someone with Redis access deletes the "used" marker: the record on the bus wins.
+      const hash = createHash('sha256').update(token).digest('hex');
+      assert.equal(await redis.get().command(['DEL', `warden:ca:token-used:${hash}`]), ':1');
+      await assert.rejects(
+        c.agent.request(caSign, {
+          csrPem: await createCsr(await generateKeyPair(), ID),
+          evidence: { type: 'join-token', token },
+        }),
+        remoteCode('token_used'),
+      );
+      assert.equal(await issuedCount(), 1);
+      // Nor after Redis loses everything: the token itself is gone with it.
+      assert.equal(await redis.get().command(['FLUSHALL']), '+OK');
+      await assert.rejects(
+        c.agent.request(caSign, {
+          csrPem: await createCsr(await generateKeyPair(), ID),
+          evidence: { type: 'join-token', token },
+        }),
+        remoteCode('token_invalid'),
       );
       assert.equal(await issuedCount(), 1);
 

@@ -19,6 +19,8 @@ export type StreamName = (typeof StreamName)[keyof typeof StreamName];
 export const BucketName = {
   policy: 'warden-policy',
   containment: 'warden-containment',
+  /** Which join tokens have been used: the CA's durable single-use record. */
+  joinTokens: 'warden-join-tokens',
 } as const;
 export type BucketName = (typeof BucketName)[keyof typeof BucketName];
 

@@ -45,6 +45,7 @@ export {
 export type { ProvisionTargets, StreamSpec } from './streams.ts';
 export {
   bucketSpecs,
+  JOIN_TOKEN_MAX_TTL_MS,
   kvStreamName,
   objectStoreSpecs,
   objectStreamName,

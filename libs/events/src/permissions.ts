@@ -80,6 +80,8 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, e.audit],
     subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
     serves: [e.caSign, e.caBundle, e.caToken],
+    writesBuckets: [BucketName.joinTokens],
+    readsBuckets: [BucketName.joinTokens],
     durables: { 'ca-revoke': e.enforceRevoke },
   },
   agent: {

@@ -66,9 +66,14 @@ export const streamSpecs: readonly StreamSpec[] = [
   },
 ];
 
-export const bucketSpecs: readonly { name: BucketName; history: number }[] = [
+/** The longest a join token may live (`WARDEN_CA_TOKEN_MAX_TTL_SECONDS` is capped below it). */
+export const JOIN_TOKEN_MAX_TTL_MS = 29 * DAY_MS;
+
+export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs?: number }[] = [
   { name: BucketName.policy, history: 16 },
   { name: BucketName.containment, history: 8 },
+  // A used token is remembered a day past the longest a token can live: by then it has expired.
+  { name: BucketName.joinTokens, history: 1, maxAgeMs: JOIN_TOKEN_MAX_TTL_MS + DAY_MS },
 ];
 
 export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [{ name: ObjectStoreName.bundles }];
@@ -131,7 +136,11 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
     const spec = bucketSpecs.find((b) => b.name === name);
     if (!spec) throw new ProvisioningError(name, new Error('not in the catalogue'));
     try {
-      await new Kvm(nc).create(spec.name, { history: spec.history, storage: StorageType.File });
+      await new Kvm(nc).create(spec.name, {
+        history: spec.history,
+        storage: StorageType.File,
+        ...(spec.maxAgeMs ? { ttl: spec.maxAgeMs } : {}),
+      });
     } catch (err) {
       throw new ProvisioningError(`KV ${name}`, err);
     }

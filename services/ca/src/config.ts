@@ -1,4 +1,5 @@
 import { messageOf } from '@warden/core';
+import { JOIN_TOKEN_MAX_TTL_MS } from '@warden/events';
 import { ConfigError, redisAuthConfigShape } from '@warden/runtime';
 import { kekProblems, readKek, trustDomainConfig } from '@warden/trust-domain';
 import { z } from 'zod';
@@ -19,8 +20,13 @@ export const caConfig = trustDomainConfig.extend({
   ...redisAuthConfigShape,
   /** SVID lifetime when a request names none (ARCHITECTURE §3: 24 h). */
   WARDEN_CA_DEFAULT_TTL_SECONDS: seconds(DAY),
-  /** The longest lifetime of a join token. */
-  WARDEN_CA_TOKEN_MAX_TTL_SECONDS: seconds(DAY),
+  /** The longest lifetime of a join token; at most 29 days, which their used-record outlives. */
+  WARDEN_CA_TOKEN_MAX_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(JOIN_TOKEN_MAX_TTL_MS / 1000, 'at most 29 days (2505600 seconds)')
+    .default(DAY),
   /** The bundle and CRL over HTTP (GET /v1/bundle.pem, /v1/crl); 0 picks a free port and logs it. */
   WARDEN_CA_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   WARDEN_CA_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),

@@ -1,4 +1,6 @@
 import type { Subscription } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
+import { BucketName } from '@warden/events';
 import type { Bus, RunningConsumer } from '@warden/events';
 import { redisAuth } from '@warden/runtime';
 import type { Logger } from '@warden/runtime';
@@ -52,7 +54,7 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
   const { trustDomain, stamp } = await openTrustDomain(folder, log);
   const redis = await connectRedis(config.WARDEN_REDIS_URL, redisAuth(config), log);
   const index = new IssuedIndex(redis);
-  const tokens = new JoinTokens(redis);
+  const tokens = new JoinTokens(redis, await new Kvm(bus.nc).open(BucketName.joinTokens));
   const keeper = new IndexKeeper({ bus, index, log });
   const metrics = createCaMetrics(deps.metricsRegistry, trustDomain);
   const crl = crlCache(trustDomain, index);

@@ -1,13 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { messageOf } from '@warden/core';
 import type { Redis } from 'ioredis';
 import { IndexUnavailableError, TokenExpiredError, TokenInvalidError, TokenUsedError } from './errors.ts';
 import { guarded } from './redis.ts';
 
 /**
  * Single-use join tokens bound to one SPIFFE ID (ARCHITECTURE §3). Redis keeps only the token's SHA-256,
- * so a copy of Redis does not hand out identities. Creation is `SET NX` (never overwrites), use is
- * a second `SET NX` on a "used" key: of two concurrent uses exactly one wins. The records outlive
- * the token by a day so an expired token is reported as expired, not unknown.
+ * so a copy of Redis does not hand out identities. Creation is `SET NX` (never overwrites). Use is
+ * recorded twice: first in the JetStream KV bucket `warden-join-tokens` with a create that fails
+ * if the key exists (the durable arbiter: of two concurrent uses exactly one wins, and neither a
+ * Redis flush nor a deleted marker makes a spent token usable again), then as a "used" key in
+ * Redis, which `peek` reads to refuse a spent token early. The records outlive the token by a day
+ * so an expired token is reported as expired, not unknown.
  */
 const tokenKey = (hash: string): string => `warden:ca:token:${hash}`;
 const usedKey = (hash: string): string => `warden:ca:token-used:${hash}`;
@@ -20,8 +26,10 @@ export type TokenBinding = { spiffeId: string; expiresAt: string };
 
 export class JoinTokens {
   private readonly redis: Redis;
-  constructor(redis: Redis) {
+  private readonly used: KV;
+  constructor(redis: Redis, used: KV) {
     this.redis = redis;
+    this.used = used;
   }
 
   async create(spiffeId: string, ttlSeconds: number): Promise<{ token: string; expiresAt: string }> {
@@ -59,12 +67,30 @@ export class JoinTokens {
     return binding;
   }
 
-  /** Marks the token used, atomically; throws `TokenUsedError` if another use got there first. */
+  /**
+   * Marks the token used, atomically and durably; throws `TokenUsedError` if any use got there
+   * first, and `IndexUnavailableError` (refusing) when the record cannot be written.
+   */
   async claim(token: string, binding: TokenBinding): Promise<void> {
+    const hash = hashOf(token);
+    const at = new Date().toISOString();
+    try {
+      await this.used.create(hash, at);
+    } catch (cause) {
+      if (isAlreadyThere(cause)) throw new TokenUsedError();
+      throw new IndexUnavailableError(`join token use could not be recorded: ${messageOf(cause)}`, { cause });
+    }
     const ttl = Math.max(1000, Date.parse(binding.expiresAt) - Date.now() + GRACE_MS);
-    const ok = await guarded(() =>
-      this.redis.set(usedKey(hashOf(token)), new Date().toISOString(), 'PX', ttl, 'NX'),
-    );
+    const ok = await guarded(() => this.redis.set(usedKey(hash), at, 'PX', ttl, 'NX'));
     if (ok !== 'OK') throw new TokenUsedError();
   }
+}
+
+/** KV `create` on a key that exists fails with JetStream's "wrong last sequence". */
+function isAlreadyThere(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }
