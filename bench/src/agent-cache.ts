@@ -88,7 +88,7 @@ async function runOnce(options: RunOptions): Promise<Figures> {
     ...base,
     WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
     WARDEN_INSTANCE: 'ca-bench',
-    WARDEN_REDIS_URL: redis.url,
+    ...redis.env('ca'),
     WARDEN_CA_DIR: caDir,
     WARDEN_CA_KEK: randomBytes(32).toString('base64'),
   });

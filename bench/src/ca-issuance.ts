@@ -115,7 +115,7 @@ export const caIssuance: Benchmark = {
         WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'ca'),
         WARDEN_HTTP_PORT: String(port),
         WARDEN_LOG_LEVEL: 'warn',
-        WARDEN_REDIS_URL: redis.url,
+        ...redis.env('ca'),
         WARDEN_CA_DIR: join(dir, 'state'),
         WARDEN_CA_KEK: randomBytes(32).toString('base64'),
       },
