@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidPayloadError, policyRejected, policyStatus, policySubmit, subjectOf } from '@warden/events';
 import type { Bus, DataOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
-import { useNats } from '@warden/testing';
+import { publishMalformed, useNats } from '@warden/testing';
 import { startPolicyWithSubmitter } from './helpers.ts';
 
 const allowGet = `apiVersion: security.istio.io/v1
@@ -170,15 +170,15 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
         rejected.set(event.data.submissionId, event.data.reasons.map((r) => r.message).join('\n'));
       });
       await user.nc.flush();
-      // A raw publisher, bypassing the Bus's own validation.
+      // A raw publisher, bypassing the Bus's own validation: text that is not JSON, an envelope
+      // failing the schema (id `malformed-1`), and one whose id is no use to answer under.
       const subject = subjectOf(policySubmit, {});
+      await publishMalformed(user.nc, subject);
       const envelope = { time: new Date().toISOString(), source: 'raw', schema: policySubmit.schema };
-      user.nc.publish(subject, 'not json {');
-      user.nc.publish(subject, JSON.stringify({ ...envelope, id: 'no-text-1', data: { kind: 'rego' } }));
       user.nc.publish(subject, JSON.stringify({ ...envelope, id: 'x'.repeat(500), data: 5 }));
       await user.nc.flush();
       for (let i = 0; i < 100 && rejected.size < 3; i++) await sleep(100);
-      assert.match(rejected.get('no-text-1') ?? '', /^invalid_submission: schema: .*text/);
+      assert.match(rejected.get('malformed-1') ?? '', /^invalid_submission: schema: .*kind/);
       const bySeq = [...rejected].filter(([id]) => id.startsWith('seq-'));
       assert.equal(bySeq.length, 2, JSON.stringify([...rejected]));
       assert.ok(bySeq.some(([, m]) => m.startsWith('invalid_submission: not_json')));

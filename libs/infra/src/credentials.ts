@@ -17,13 +17,9 @@ export function ensureCredentials(dir: string): Map<NatsIdentity, NatsCredential
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const creds = new Map<NatsIdentity, NatsCredential>();
   for (const identity of natsIdentities) {
-    const file = seedFile(dir, identity);
-    if (!existsSync(file)) {
-      const seed = new TextDecoder().decode(createUser().getSeed());
-      writeFileSync(file, `${seed}\n`, { mode: 0o600 });
-    }
-    chmodSync(file, 0o600);
-    const seed = readFileSync(file, 'utf8').trim();
+    const seed = readOrCreateSecret(seedFile(dir, identity), () =>
+      new TextDecoder().decode(createUser().getSeed()),
+    );
     creds.set(identity, {
       identity,
       seed,
@@ -31,6 +27,13 @@ export function ensureCredentials(dir: string): Map<NatsIdentity, NatsCredential
     });
   }
   return creds;
+}
+
+/** The secret in `file` (mode 0600), written from `create()` the first time. */
+export function readOrCreateSecret(file: string, create: () => string): string {
+  if (!existsSync(file)) writeFileSync(file, `${create()}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return readFileSync(file, 'utf8').trim();
 }
 
 export const seedFile = (dir: string, identity: string): string => join(dir, `${identity}.nk`);

@@ -7,7 +7,7 @@ export { freePort } from './ports.ts';
 export type { ServerProcess, SpawnOptions } from './process.ts';
 export { httpOk, startProcess, StartError } from './process.ts';
 export type { RedisAuth, RedisServer } from './redis.ts';
-export { redisPing, respCommand, startRedis } from './redis.ts';
+export { redisCommand, redisPing, startRedis } from './redis.ts';
 export type { RedisUser } from './redis-acl.ts';
 export {
   ensureRedisCredentials,

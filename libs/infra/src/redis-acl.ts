@@ -5,8 +5,9 @@
  * credentials folder (0600, beside the NATS seeds); the server's ACL file holds their SHA-256 only.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readOrCreateSecret } from './credentials.ts';
 
 /** Commands ioredis sends on every connection (its ready check; its CLIENT SETINFO may fail), and scripts. */
 const CONNECTION = ['ping', 'info', 'quit', 'eval', 'evalsha', 'multi', 'exec', 'discard'];
@@ -77,12 +78,11 @@ export const redisPasswordFile = (dir: string, user: RedisUser): string => join(
 export function ensureRedisCredentials(dir: string): Map<RedisUser, string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const passwords = new Map<RedisUser, string>();
-  for (const user of redisUserNames) {
-    const file = redisPasswordFile(dir, user);
-    if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
-    passwords.set(user, readFileSync(file, 'utf8').trim());
-  }
+  for (const user of redisUserNames)
+    passwords.set(
+      user,
+      readOrCreateSecret(redisPasswordFile(dir, user), () => randomBytes(32).toString('base64url')),
+    );
   return passwords;
 }
 

@@ -67,27 +67,52 @@ export async function startRedis(options: {
 }
 
 /** One RESP command as it goes on the wire. */
-export const respCommand = (args: readonly string[]): string =>
+const respCommand = (args: readonly string[]): string =>
   `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 
-/** Sends PING over RESP (after AUTH, given credentials) and expects PONG. */
-export function redisPing(port: number, auth?: RedisAuth): Promise<boolean> {
-  return new Promise((resolvePing) => {
+/**
+ * Sends one RESP command on a fresh connection (after AUTH, given credentials) and resolves with
+ * the first line of its reply, or of AUTH's when AUTH is refused. Rejects on a socket error or
+ * after `timeoutMs`.
+ */
+export function redisCommand(
+  port: number,
+  args: readonly string[],
+  auth?: RedisAuth,
+  timeoutMs = 5000,
+): Promise<string> {
+  const wire = `${auth ? respCommand(['AUTH', auth.username, auth.password]) : ''}${respCommand(args)}`;
+  return new Promise((resolveReply, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
+    socket.setTimeout(timeoutMs, () => {
       socket.destroy();
-      resolvePing(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    const hello = auth ? respCommand(['AUTH', auth.username, auth.password]) : '';
-    socket.once('connect', () => socket.write(`${hello}${respCommand(['PING'])}`));
+      reject(new Error('redis command timed out'));
+    });
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(wire));
     let replies = '';
     socket.on('data', (chunk) => {
       replies += chunk.toString();
       const lines = replies.split('\r\n');
-      if (lines.length <= (auth ? 2 : 1)) return;
-      done((!auth || lines[0] === '+OK') && lines[auth ? 1 : 0] === '+PONG');
+      // With AUTH first, its reply (+OK or an error) is the first line; the command's follows.
+      if (auth && lines.length > 1 && lines[0] !== '+OK') {
+        socket.destroy();
+        resolveReply(lines[0] ?? '');
+        return;
+      }
+      const line = auth ? 1 : 0;
+      if (lines.length <= line + 1) return;
+      socket.destroy();
+      resolveReply(lines[line] ?? '');
     });
   });
+}
+
+/** Sends PING (after AUTH, given credentials) and expects PONG. */
+export async function redisPing(port: number, auth?: RedisAuth): Promise<boolean> {
+  try {
+    return (await redisCommand(port, ['PING'], auth, 1000)) === '+PONG';
+  } catch {
+    return false;
+  }
 }

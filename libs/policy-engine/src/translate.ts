@@ -109,10 +109,7 @@ async function translateRego(input: PolicyText, options: TranslateOptions): Prom
       });
     } catch (err) {
       if (!(err instanceof RegoLoadError)) throw err;
-      return {
-        ok: false,
-        issues: [{ code: err.code, message: err.message, line: 1, column: 1, path: '', file }],
-      };
+      return { ok: false, issues: [issue(err.code, err.message, file)] };
     }
     const bundle: PolicyBundle = {
       kind: BundleKind.rego,

@@ -8,9 +8,9 @@ import type { Principal } from '@warden/events';
 import {
   ensureCredentials,
   ensureRedisCredentials,
+  redisCommand,
   redisPasswordFile,
   redisPing,
-  respCommand,
   seedFile,
   startNats,
   startRedis,
@@ -179,39 +179,6 @@ export async function startTestVictoriaMetrics(): Promise<TestVictoriaMetrics> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * Sends one RESP command (after AUTH, given credentials) and resolves with the raw first line of
- * its reply.
- */
-export async function redisCommand(port: number, args: readonly string[], auth?: RedisAuth): Promise<string> {
-  const { connect } = await import('node:net');
-  const wire = `${auth ? respCommand(['AUTH', auth.username, auth.password]) : ''}${respCommand(args)}`;
-  return new Promise((resolveReply, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(5000, () => {
-      socket.destroy();
-      reject(new Error('redis command timed out'));
-    });
-    socket.once('error', reject);
-    socket.once('connect', () => socket.write(wire));
-    let replies = '';
-    socket.on('data', (chunk) => {
-      replies += chunk.toString();
-      const lines = replies.split('\r\n');
-      // With AUTH first, its reply (+OK or an error) is the first line; the command's follows.
-      if (auth && lines[0] !== '+OK') {
-        socket.destroy();
-        resolveReply(lines[0] ?? '');
-        return;
-      }
-      const line = auth ? 1 : 0;
-      if (lines.length <= line + 1) return;
-      socket.destroy();
-      resolveReply(lines[line] ?? '');
-    });
-  });
 }
 
 type Started<T extends { stop(): Promise<void>; reset(): Promise<void> }> = { get(): T };

@@ -3,8 +3,8 @@ export type { CapturedOutput, OutputStreams } from './cli.ts';
 export { captureOutput, cliEnv } from './cli.ts';
 export { FakeKubeApiServer } from './fake-kube-api.ts';
 export type { TestNats, TestRedis, TestVictoriaMetrics } from './harness.ts';
+export { redisCommand } from '@warden/infra';
 export {
-  redisCommand,
   startTestNats,
   startTestRedis,
   startTestVictoriaMetrics,

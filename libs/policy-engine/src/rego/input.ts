@@ -447,26 +447,26 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
     }
     const name = disposition?.type === 'form-data' ? disposition.params.get('name') : undefined;
     const quotedPrintable = headers.get('content-transfer-encoding')?.toLowerCase() === 'quoted-printable';
+    const decoded = (raw: string): string => {
+      try {
+        return Buffer.from(decodeQuotedPrintable(Buffer.from(raw, 'utf8'))).toString('utf8');
+      } catch (err) {
+        return fail(err instanceof Error ? err.message : String(err));
+      }
+    };
     if (!name) {
       if (quotedPrintable) {
         // Go drains a skipped part through its decoder and stops at a decoding error; past its
         // 4 KiB read-ahead the reader is then left inside the part. Refused rather than guessed.
         const raw = readPart(false);
         inPart = false;
-        if (raw.length > 4096 && !decodes(raw)) fail('undecodable quoted-printable part');
+        if (raw.length > 4096) decoded(raw);
       }
       continue;
     }
     const raw = readPart(true);
     inPart = false;
-    let content = raw;
-    if (quotedPrintable) {
-      try {
-        content = Buffer.from(decodeQuotedPrintable(Buffer.from(raw, 'utf8'))).toString('utf8');
-      } catch (err) {
-        fail(err instanceof Error ? err.message : String(err));
-      }
-    }
+    const content = quotedPrintable ? decoded(raw) : raw;
     let value: unknown = content;
     if (headers.get('content-type')?.includes('application/json'))
       value = parseJson(content, `multipart part ${JSON.stringify(name)}`);
@@ -475,13 +475,4 @@ function parseMultipart(body: string, contentType: string): Record<string, unkno
     else values.set(name, [value]);
   }
   return Object.fromEntries(values);
-}
-
-function decodes(raw: string): boolean {
-  try {
-    decodeQuotedPrintable(Buffer.from(raw, 'utf8'));
-    return true;
-  } catch {
-    return false;
-  }
 }

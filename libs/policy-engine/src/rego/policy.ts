@@ -12,10 +12,10 @@ import { PolicyEngineError, RegoLoadError } from '../errors.ts';
 import { BuiltinContext, createBuiltins } from './builtins/index.ts';
 import type { CompiledRego } from './compile.ts';
 import { deniedDecision, validateDecision } from './decision.ts';
-import { importedMemory } from './wasm-memory.ts';
 import type { RegoDecision } from './decision.ts';
 import { buildEnvoyInput } from './input.ts';
 import type { EnvoyInput, EnvoyInputOptions } from './input.ts';
+import { importedMemory } from './wasm-memory.ts';
 
 /** The memory decision points give a policy at most, in 64 KiB pages (64 MiB). */
 export const DEFAULT_MAX_MEMORY_PAGES = 1024;
