@@ -536,9 +536,10 @@ export class Bus {
       source: this.source,
       schema: `${def.subject}.reply`,
     };
-    // A reply goes only to an inbox: a requester must not be able to make this service publish
-    // into a stream (for instance the audit log) by naming a stream subject as its reply-to.
-    if (!msg.reply?.startsWith('_INBOX')) {
+    // A reply goes only to an inbox, or to the `_R_.` subject nats-server puts in place of the
+    // inbox of a caller in another account: a requester must not be able to make this service
+    // publish into a stream (for instance the audit log) by naming a stream subject as its reply-to.
+    if (!isReplySubject(msg.reply)) {
       this.metrics.invalid.inc({ schema: def.subject, direction: 'in', reason: 'bad_reply_subject' });
       this.log.warn(
         { subject: def.subject, replyTo: msg.reply ?? null },
@@ -549,13 +550,25 @@ export class Bus {
     const respond = (reply: ReplyWire<unknown>): void => {
       msg.respond(encoder.encode(JSON.stringify(reply)));
     };
-    const request = this.decodeIn(def.subject, def.validateRequestEnvelope, msg.subject, msg.data);
+    let failure: { reason: InvalidMessage['reason']; issues: readonly string[] } | undefined;
+    const request = this.decodeIn(
+      def.subject,
+      def.validateRequestEnvelope,
+      msg.subject,
+      msg.data,
+      (f) => (failure = f),
+    );
     if (!request) {
       respond({
         ...base,
         id: crypto.randomUUID(),
         ok: false,
-        error: { code: 'invalid_payload', message: 'see the responder log' },
+        error: {
+          code: 'invalid_payload',
+          message: failure
+            ? `${failure.reason}: ${failure.issues.slice(0, 5).join('; ')}`
+            : 'invalid request',
+        },
       });
       return;
     }
@@ -697,3 +710,7 @@ function usableId(value: unknown): string | undefined {
   const id = (value as { id?: unknown }).id;
   return typeof id === 'string' && /^[\x21-\x7e]{1,128}$/.test(id) ? id : undefined;
 }
+
+/** An inbox of this account, or the reply subject nats-server maps a cross-account caller's inbox to. */
+const isReplySubject = (reply: string | undefined): boolean =>
+  reply !== undefined && (reply.startsWith('_INBOX') || reply.startsWith('_R_.'));

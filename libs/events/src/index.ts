@@ -32,8 +32,15 @@ export {
 } from './nats-errors.ts';
 export type { BusMetrics } from './metrics.ts';
 export { createBusMetrics } from './metrics.ts';
+export type { AccountExport, AccountImport, AccountSpec } from './accounts.ts';
+export { accountLayout, covers } from './accounts.ts';
 export type { Grant, NatsPermissions, ServiceName } from './permissions.ts';
 export {
+  Account,
+  accountOf,
+  outsidePrincipals,
+  ownerOf,
+  peopleMirrors,
   allStreams,
   grants,
   inboxPrefix,
@@ -47,13 +54,17 @@ export {
   bucketSpecs,
   JOIN_TOKEN_MAX_TTL_MS,
   kvStreamName,
+  MIRROR_FEED,
+  mirrorDeliverSubject,
   objectStoreSpecs,
+  PEOPLE_JS_API,
   objectStreamName,
   provision,
   ProvisioningError,
   streamConfig,
   streamSpecs,
   streamSubjects,
+  WARDEN_JS_API,
 } from './streams.ts';
 export type { Validator } from './validate.ts';
 export { compileValidator, jsonSchemaOf } from './validate.ts';

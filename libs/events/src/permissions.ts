@@ -1,7 +1,7 @@
 import * as catalog from './catalog.ts';
 import type { EventDef, RequestDef } from './define.ts';
 import { BucketName, filterOf, ObjectStoreName, StreamName } from './define.ts';
-import { kvStreamName, objectStreamName } from './streams.ts';
+import { kvStreamName, MIRROR_FEED, objectStreamName, PEOPLE_JS_API } from './streams.ts';
 
 /**
  * Who may do what on the bus: one row per principal (each service, people, the operator).
@@ -193,6 +193,64 @@ export const streamOwners: Readonly<Record<StreamName, ServiceName>> = {
   WARDEN_TOPOLOGY: 'topology',
 };
 
+/**
+ * NATS accounts, the isolation nats-server enforces (ARCHITECTURE §7). Services and the operator
+ * share `WARDEN`; people and workloads each have an account of their own that reaches `WARDEN`
+ * only through the imports derived below. A subject that is not imported does not exist for
+ * them. People's history lives in a fourth account, `PEOPLE_HISTORY`, that has no user and
+ * imports nothing but its feeds: people reach its JetStream API through an import, so a push
+ * consumer they create there delivers into a subject space with nowhere to go.
+ */
+export const Account = {
+  warden: 'WARDEN',
+  people: 'PEOPLE',
+  history: 'PEOPLE_HISTORY',
+  workloads: 'WORKLOADS',
+} as const;
+export type Account = (typeof Account)[keyof typeof Account];
+
+export const accountOf = (identity: Principal | 'admin'): Account =>
+  identity === Principal.user
+    ? Account.people
+    : identity === Principal.workload
+      ? Account.workloads
+      : Account.warden;
+
+/** The principals outside `WARDEN`. */
+export const outsidePrincipals = [Principal.user, Principal.workload] as const;
+
+/** Streams holding an event that someone outside `WARDEN` may publish. */
+const streamsWritableFromOutside: ReadonlySet<string> = new Set(
+  outsidePrincipals.flatMap((p) => grants[p].publishes.flatMap((def) => (def.stream ? [def.stream] : []))),
+);
+
+/**
+ * The JetStream streams (by name) that people read history from: a read-only mirror of the same
+ * name in `PEOPLE_HISTORY` for each stream, bucket and object store people read, except a stream that
+ * people or workloads can write to, whose copy could be sent back in through an import. Those
+ * (the policy events above all) are readable live only.
+ */
+export const peopleMirrors: readonly string[] = [
+  ...new Set([
+    ...grants.user.subscribes.flatMap((def) => (def.stream ? [def.stream] : [])),
+    ...grants.user.readsBuckets.map(kvStreamName),
+    ...grants.user.readsObjects.map(objectStreamName),
+  ]),
+]
+  .filter((stream) => !streamsWritableFromOutside.has(stream))
+  .sort();
+
+/** The principal that owns a stream, a bucket's stream or an object store's stream. */
+export function ownerOf(stream: string): ServiceName | undefined {
+  if (stream in streamOwners) return streamOwners[stream as StreamName];
+  for (const name of servicePrincipals) {
+    const grant = grants[name];
+    if (grant.writesBuckets.some((b) => kvStreamName(b) === stream)) return name;
+    if (grant.writesObjects.some((o) => objectStreamName(o) === stream)) return name;
+  }
+  return undefined;
+}
+
 /** The inbox prefix of a principal: replies to it can be read by it alone. */
 export const inboxPrefix = (principal: Principal): string => `_INBOX_${principal.replace(/-/g, '_')}`;
 
@@ -203,24 +261,68 @@ export type NatsPermissions = {
 
 /** The nats-server permissions for one principal, derived from its grant. */
 export function natsPermissions(principal: Principal): NatsPermissions {
+  return accountOf(principal) === Account.warden
+    ? servicePermissions(principal)
+    : outsidePermissions(principal);
+}
+
+/** JetStream reads of a stream: info, consumers, direct and stored gets, acks. */
+function readStreamSubjects(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.CONSUMER.*.${stream}`,
+    `$JS.API.CONSUMER.*.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.ACK.${stream}.>`,
+  ];
+}
+
+/**
+ * A principal outside `WARDEN` publishes its events and requests (imported into `WARDEN`), reads
+ * its live subjects, and for people the mirrors in their own account. Its account has no stream
+ * it could write, and no JetStream at all for workloads.
+ */
+function outsidePermissions(principal: Principal): NatsPermissions {
+  const grant = grants[principal];
+  const publish = new Set<string>([
+    ...grant.publishes.map((def) => filterOf(def)),
+    ...grant.requests.map((def) => def.subject),
+  ]);
+  const subscribe = new Set<string>([
+    `${inboxPrefix(principal)}.>`,
+    ...grant.subscribes.map((def) => filterOf(def)),
+    ...(grant.subscribeWildcards ?? []),
+  ]);
+  if (accountOf(principal) === Account.people) {
+    for (const subject of ['$JS.API.INFO', '$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST'])
+      publish.add(subject);
+    for (const stream of peopleMirrors)
+      for (const subject of readStreamSubjects(stream)) publish.add(subject);
+  }
+  return { publish: { allow: [...publish].sort() }, subscribe: { allow: [...subscribe].sort() } };
+}
+
+function servicePermissions(principal: Principal): NatsPermissions {
   const grant = grants[principal];
   const publish = new Set<string>(['$JS.API.INFO']);
   const subscribe = new Set<string>([`${inboxPrefix(principal)}.>`]);
 
   const readStream = (stream: string): void => {
-    publish.add(`$JS.API.STREAM.INFO.${stream}`);
-    publish.add(`$JS.API.CONSUMER.*.${stream}`);
-    publish.add(`$JS.API.CONSUMER.*.${stream}.>`);
-    publish.add(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`);
-    publish.add(`$JS.API.DIRECT.GET.${stream}`);
-    publish.add(`$JS.API.DIRECT.GET.${stream}.>`);
-    publish.add(`$JS.API.STREAM.MSG.GET.${stream}`);
-    publish.add(`$JS.ACK.${stream}.>`);
+    for (const subject of readStreamSubjects(stream)) publish.add(subject);
   };
   const ownStream = (stream: string): void => {
     publish.add(`$JS.API.STREAM.INFO.${stream}`);
     publish.add(`$JS.API.STREAM.CREATE.${stream}`);
     publish.add(`$JS.API.STREAM.UPDATE.${stream}`);
+    // The owner also keeps the stream's mirror for people: the feeding consumer here, the
+    // mirror itself in PEOPLE.
+    if (!peopleMirrors.includes(stream)) return;
+    for (const op of ['CREATE', 'INFO', 'DURABLE.CREATE'])
+      publish.add(`$JS.API.CONSUMER.${op}.${stream}.${MIRROR_FEED}`);
+    for (const op of ['CREATE', 'UPDATE', 'INFO']) publish.add(`${PEOPLE_JS_API}.STREAM.${op}.${stream}`);
   };
 
   for (const def of grant.publishes) {
@@ -275,10 +377,16 @@ export function ownedResources(principal: Principal): {
   streams: StreamName[];
   buckets: BucketName[];
   objectStores: ObjectStoreName[];
+  peopleMirrors: string[];
 } {
   const grant = grants[principal];
   const streams = (Object.keys(streamOwners) as StreamName[]).filter((s) => streamOwners[s] === principal);
-  return { streams, buckets: [...grant.writesBuckets], objectStores: [...grant.writesObjects] };
+  return {
+    streams,
+    buckets: [...grant.writesBuckets],
+    objectStores: [...grant.writesObjects],
+    peopleMirrors: peopleMirrors.filter((stream) => ownerOf(stream) === principal),
+  };
 }
 
 export const allStreams: readonly StreamName[] = Object.values(StreamName);

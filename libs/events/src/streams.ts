@@ -1,5 +1,11 @@
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
-import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
+import type { AckPolicy, JetStreamManager, StreamConfig, StreamSource } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -8,7 +14,7 @@ import { messageOf } from '@warden/core';
 import { events } from './catalog.ts';
 import { BucketName, filterOf, ObjectStoreName, StreamName } from './define.ts';
 import { EventsError } from './errors.ts';
-import { isStreamNotFound } from './nats-errors.ts';
+import { isConsumerNotFound, isStreamNotFound } from './nats-errors.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -89,6 +95,15 @@ export function streamSubjects(stream: StreamName): string[] {
 export const kvStreamName = (bucket: BucketName): string => `KV_${bucket}`;
 export const objectStreamName = (store: ObjectStoreName): string => `OBJ_${store}`;
 
+/** The durable consumer in `WARDEN` that feeds a stream's mirror in `PEOPLE`. */
+export const MIRROR_FEED = 'people-mirror';
+/** Where that consumer delivers: exported to `PEOPLE`, where the mirror reads it. */
+export const mirrorDeliverSubject = (stream: string): string => `warden.mirror.${stream}`;
+/** How a `WARDEN` service reaches the `PEOPLE` JetStream API (to create the mirrors). */
+export const PEOPLE_JS_API = '$JS.PEOPLE.API';
+/** How a `PEOPLE` mirror reaches the `WARDEN` JetStream API (only its feed consumer's reset). */
+export const WARDEN_JS_API = '$JS.WARDEN.API';
+
 /** How long JetStream remembers a message id to drop a re-published duplicate. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
@@ -119,7 +134,12 @@ export type ProvisionTargets = {
   streams?: readonly StreamName[];
   buckets?: readonly BucketName[];
   objectStores?: readonly ObjectStoreName[];
+  /** Streams (by JetStream name) whose read-only copy in `PEOPLE` this principal keeps. */
+  peopleMirrors?: readonly string[];
 };
+
+/** How much of each stream people's copy keeps: `PEOPLE` refuses a stream without a size limit. */
+const PEOPLE_MIRROR_MAX_BYTES = 512 * 1024 ** 2;
 
 /**
  * Creates or updates the named streams and buckets so that they match the catalogue. Safe to
@@ -152,6 +172,62 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
       throw new ProvisioningError(`object store ${name}`, err);
     }
   }
+  for (const stream of targets.peopleMirrors ?? []) {
+    try {
+      await ensurePeopleMirror(nc, jsm, stream);
+    } catch (err) {
+      throw new ProvisioningError(`people's mirror of ${stream}`, err);
+    }
+  }
+}
+
+/**
+ * People read history from a read-only copy in their own account, fed by a durable push consumer
+ * that `WARDEN` owns: people never get to create a consumer on a `WARDEN` stream, whose deliver
+ * subject they would choose.
+ */
+async function ensurePeopleMirror(nc: NatsConnection, jsm: JetStreamManager, stream: string): Promise<void> {
+  const feed = await jsm.consumers.info(stream, MIRROR_FEED).catch((err: unknown) => {
+    if (isConsumerNotFound(err)) return null;
+    throw err;
+  });
+  if (!feed) {
+    await jsm.consumers.add(stream, {
+      durable_name: MIRROR_FEED,
+      deliver_subject: mirrorDeliverSubject(stream),
+      deliver_policy: DeliverPolicy.All,
+      // Flow-control acks: the feed advances only as fast as the mirror stores.
+      ack_policy: 'flow_control' as AckPolicy,
+      flow_control: true,
+      idle_heartbeat: nanos(1000),
+      max_ack_pending: 1000,
+    });
+  }
+  const people = await jetstreamManager(nc, { apiPrefix: PEOPLE_JS_API, checkAPI: false });
+  const source = await jsm.streams.info(stream);
+  const wanted: Partial<StreamConfig> & { name: string } = {
+    name: stream,
+    description: `read-only copy of ${stream} for people`,
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    max_age: source.config.max_age,
+    max_bytes: PEOPLE_MIRROR_MAX_BYTES,
+    // Object stores and buckets are read with direct gets.
+    allow_direct: true,
+    mirror: {
+      name: stream,
+      external: { api: WARDEN_JS_API, deliver: '' },
+      consumer: { name: MIRROR_FEED, deliver_subject: mirrorDeliverSubject(stream) },
+    } as StreamSource,
+  };
+  const current = await people.streams.info(stream).catch((err: unknown) => {
+    if (isStreamNotFound(err)) return null;
+    throw err;
+  });
+  if (!current) await people.streams.add(wanted);
+  else if (current.config.max_age !== wanted.max_age || current.config.max_bytes !== wanted.max_bytes)
+    await people.streams.update(stream, wanted);
 }
 
 async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { grants, natsPermissions } from '@warden/events';
-import type { Principal } from '@warden/events';
+import { accountLayout, accountOf, grants, natsPermissions } from '@warden/events';
+import type { Account, AccountSpec, Principal } from '@warden/events';
 import type { NatsCredential } from './credentials.ts';
 import { binary } from './paths.ts';
 import { freePort } from './ports.ts';
@@ -47,19 +47,53 @@ export function natsConfig(options: {
       max_file_store: 8 * 1024 ** 3,
     },
   };
-  if (options.credentials) {
-    config['authorization'] = {
-      users: [...options.credentials.values()].map((cred) =>
+  if (options.credentials) config['accounts'] = accountsConfig(options.credentials);
+  return config;
+}
+
+/** Limits of `PEOPLE_HISTORY`'s JetStream, which holds only people's read-only mirrors (ARCHITECTURE §7). */
+export const PEOPLE_JETSTREAM_LIMITS = {
+  max_memory: 64 * 1024 ** 2,
+  max_file: 4 * 1024 ** 3,
+  max_streams: 8,
+  // Per stream: how many readers (`warden events tail`, `nats stream view`) people run at once.
+  max_consumers: 64,
+  // A mirror without a size limit would be refused, so no copy grows unbounded.
+  max_bytes_required: true,
+};
+
+/**
+ * One account per side of the isolation boundary: nkey users with their generated permissions,
+ * and the exports and imports of `accountLayout()`. The operator (`admin`) is unrestricted
+ * inside `WARDEN` only.
+ */
+function accountsConfig(credentials: ReadonlyMap<string, NatsCredential>): Record<string, unknown> {
+  const layout = accountLayout();
+  const accounts: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(layout) as [Account, AccountSpec][]) {
+    const users = [...credentials.values()]
+      .filter((cred) => accountOf(cred.identity) === name)
+      .map((cred) =>
         cred.identity === 'admin'
           ? { nkey: cred.publicKey }
-          : {
-              nkey: cred.publicKey,
-              permissions: responderPermissions(cred.identity as Principal),
-            },
-      ),
+          : { nkey: cred.publicKey, permissions: responderPermissions(cred.identity as Principal) },
+      );
+    accounts[name] = {
+      ...(spec.jetstream === 'unlimited' ? { jetstream: 'enabled' } : {}),
+      ...(spec.jetstream === 'mirrors-only' ? { jetstream: PEOPLE_JETSTREAM_LIMITS } : {}),
+      users,
+      exports: spec.exports.map((e) => ({
+        [e.kind]: e.subject,
+        accounts: e.to,
+        ...(e.responses ? { response_type: e.responses } : {}),
+      })),
+      imports: spec.imports.map((i) => ({
+        [i.kind]: { account: i.from, subject: i.subject },
+        ...(i.as ? { to: i.as } : {}),
+      })),
     };
   }
-  return config;
+  return accounts;
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { PEOPLE_JS_API } from '@warden/events';
 import type { Principal } from '@warden/events';
 import {
   ensureCredentials,
@@ -77,6 +78,11 @@ export async function startTestNats(options: { auth?: boolean } = {}): Promise<T
       await Promise.all([...connections].map((c) => c.close().catch(() => undefined)));
       const nc = await connect('admin');
       try {
+        // People's mirrors first: a mirror left behind would outlive the stream it copies.
+        if (options.auth !== false) {
+          const people = await jetstreamManager(nc, { apiPrefix: PEOPLE_JS_API });
+          for await (const name of people.streams.names()) await people.streams.delete(name);
+        }
         const jsm = await jetstreamManager(nc);
         for await (const name of jsm.streams.names()) await jsm.streams.delete(name);
       } finally {
