@@ -1,5 +1,13 @@
 import { filterOf } from './define.ts';
-import { Account, accountOf, grants, outsidePrincipals, peopleMirrors } from './permissions.ts';
+import {
+  Account,
+  accountOf,
+  grants,
+  inboxPrefix,
+  outsidePrincipals,
+  peopleMirrors,
+  Principal,
+} from './permissions.ts';
 import { MIRROR_FEED, mirrorDeliverSubject, PEOPLE_JS_API, WARDEN_JS_API } from './streams.ts';
 
 /**
@@ -110,6 +118,18 @@ export function accountLayout(): Record<Account, AccountSpec> {
     as: `${PEOPLE_JS_API}.>`,
   });
   outside.PEOPLE.imports.push({ kind: 'service', subject: '$JS.API.>', from: Account.history });
+  // A push consumer people create (an object read, a bucket watch) delivers in the history
+  // account: only to people's own inbox does it come back, with its flow control and acks. The
+  // mirrors' own feed replies are not among them (people's permissions refuse that consumer name).
+  const peopleInbox = `${inboxPrefix(Principal.user)}.>`;
+  history.exports.push({ kind: 'stream', subject: peopleInbox, to: [Account.people] });
+  outside.PEOPLE.imports.push({ kind: 'stream', subject: peopleInbox, from: Account.history });
+  for (const stream of peopleMirrors) {
+    for (const subject of [`$JS.FC.${stream}.>`, `$JS.ACK.${stream}.>`]) {
+      history.exports.push({ kind: 'service', subject, to: [Account.people] });
+      outside.PEOPLE.imports.push({ kind: 'service', subject, from: Account.history });
+    }
+  }
 
   return { WARDEN: warden, ...outside };
 }

@@ -48,6 +48,7 @@ export {
   ownedResources,
   Principal,
   servicePrincipals,
+  streamOwners,
 } from './permissions.ts';
 export type { ProvisionTargets, StreamSpec } from './streams.ts';
 export {

@@ -296,13 +296,27 @@ function outsidePermissions(principal: Principal): NatsPermissions {
     ...grant.subscribes.map((def) => filterOf(def)),
     ...(grant.subscribeWildcards ?? []),
   ]);
+  const deny = new Set<string>();
   if (accountOf(principal) === Account.people) {
     for (const subject of ['$JS.API.INFO', '$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST'])
       publish.add(subject);
-    for (const stream of peopleMirrors)
+    for (const stream of peopleMirrors) {
       for (const subject of readStreamSubjects(stream)) publish.add(subject);
+      publish.add(`$JS.FC.${stream}.>`);
+      // A consumer named like the mirror's feed would share its flow-control subjects, and
+      // the create request without a name in its subject carries the name where no permission
+      // can see it.
+      deny.add(`$JS.API.CONSUMER.CREATE.${stream}`);
+      deny.add(`$JS.API.CONSUMER.*.${stream}.${MIRROR_FEED}`);
+      deny.add(`$JS.API.CONSUMER.*.${stream}.${MIRROR_FEED}.>`);
+      deny.add(`$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${MIRROR_FEED}`);
+      deny.add(`$JS.FC.${stream}.${MIRROR_FEED}.>`);
+    }
   }
-  return { publish: { allow: [...publish].sort() }, subscribe: { allow: [...subscribe].sort() } };
+  return {
+    publish: { allow: [...publish].sort(), ...(deny.size ? { deny: [...deny].sort() } : {}) },
+    subscribe: { allow: [...subscribe].sort() },
+  };
 }
 
 function servicePermissions(principal: Principal): NatsPermissions {
