@@ -571,8 +571,11 @@ describe('deploy/compose/generate.ts', () => {
       assert.equal(config['port'], 4222);
       assert.equal(config['http'], '0.0.0.0:8222');
       assert.equal(obj(config['jetstream'], 'jetstream')['store_dir'], '/data/jetstream');
-      const users = list(obj(config['authorization'], 'authorization')['users'], 'users');
-      assert.equal(users.length, credentials.size, 'one nkey user per identity');
+      const accounts = obj(config['accounts'], 'accounts');
+      const users = Object.values(accounts).flatMap((account) =>
+        list(obj(account, 'account')['users'], 'users'),
+      );
+      assert.equal(users.length, credentials.size, 'one nkey user per identity, each in its account');
       const mode = (file: string): number => statSync(file).mode & 0o777;
       assert.equal(mode(join(dir, 'creds')), 0o700, 'the creds folder is private to the host user');
       for (const name of wardenServices) assert.equal(mode(join(dir, 'creds', `${name}.nk`)), 0o644, name);
