@@ -186,10 +186,22 @@ describe('account isolation: people and workloads reach WARDEN only through its 
   it('answers people’s requests across the boundary, and tells them when a subject is not theirs', async () => {
     await provisionAll(nats.get());
     const policy = new Bus(await nats.get().connect('policy'), { source: 'policy' });
-    policy.serve(policyStatus, () => ({ revision: 7, rollout: [] }), { queue: 'policy' });
+    const callers: (string | null)[] = [];
+    policy.serve(
+      policyStatus,
+      (_data, _request, caller) => {
+        callers.push(caller.account);
+        return { revision: 7, rollout: [] };
+      },
+      { queue: 'policy' },
+    );
     await policy.nc.flush();
     const user = new Bus(await nats.get().connect('user'), { source: 'user' });
     assert.equal((await user.request(policyStatus, {})).revision, 7);
+    const console = new Bus(await nats.get().connect('console'), { source: 'console' });
+    assert.equal((await console.request(policyStatus, {})).revision, 7);
+    // The server, not the envelope, says where a request came from.
+    assert.deepEqual(callers, ['PEOPLE', null]);
     await assert.rejects(
       user.nc.request('warden.ca.v1.sign', '{}', { timeout: 1000 }),
       /permissions|no responders/i,

@@ -103,21 +103,23 @@ export function accountLayout(): Record<Account, AccountSpec> {
     exportFromWarden('service', flowControl, Account.history);
     history.imports.push({ kind: 'service', subject: flowControl, from: Account.warden });
   }
-  // The mirrors' owners create them through the history account's JetStream API, and people
-  // read through it as if it were their own; their permissions limit them to reads.
-  history.exports.push({
-    kind: 'service',
-    subject: '$JS.API.>',
-    to: [Account.warden, Account.people],
-    responses: 'stream',
-  });
+  // The mirrors' owners create them through the history account's stream API, and people read
+  // through its JetStream API as if it were their own (their permissions limit them to reads).
+  // `WARDEN` takes the stream API only: the consumer API would overlap the feed's reset that the
+  // history account imports from `WARDEN`, a cycle nats-server refuses.
   warden.imports.push({
     kind: 'service',
-    subject: '$JS.API.>',
+    subject: '$JS.API.STREAM.>',
     from: Account.history,
-    as: `${PEOPLE_JS_API}.>`,
+    as: `${PEOPLE_JS_API}.STREAM.>`,
   });
-  outside.PEOPLE.imports.push({ kind: 'service', subject: '$JS.API.>', from: Account.history });
+  // Exported and imported piece by piece: nats-server's cycle check would take a whole
+  // `$JS.API.>` for a loop through the feed's reset and `WARDEN`'s stream API import.
+  for (const subject of peopleJsApi) {
+    const to = subject === '$JS.API.STREAM.>' ? [Account.warden, Account.people] : [Account.people];
+    history.exports.push({ kind: 'service', subject, to, responses: 'stream' });
+    outside.PEOPLE.imports.push({ kind: 'service', subject, from: Account.history });
+  }
   // A push consumer people create (an object read, a bucket watch) delivers in the history
   // account: only to people's own inbox does it come back, with its flow control and acks. The
   // mirrors' own feed replies are not among them (people's permissions refuse that consumer name).
@@ -133,6 +135,9 @@ export function accountLayout(): Record<Account, AccountSpec> {
 
   return { WARDEN: warden, ...outside };
 }
+
+/** The parts of the JetStream API people use to read their copies. */
+const peopleJsApi = ['$JS.API.INFO', '$JS.API.STREAM.>', '$JS.API.CONSUMER.>', '$JS.API.DIRECT.>'];
 
 /** Whether NATS subject pattern `wide` matches every subject that `narrow` matches. */
 export function covers(wide: string, narrow: string): boolean {

@@ -508,11 +508,7 @@ export class Bus {
    * Answers a request subject in a queue group (every instance of a service shares the load).
    * An invalid request gets an `invalid_payload` error reply; a handler error gets its code.
    */
-  serve<R extends RequestDef>(
-    def: R,
-    handler: (data: DataOf<R>, request: Envelope<DataOf<R>>) => Promise<ReplyOf<R>> | ReplyOf<R>,
-    options: { queue: string },
-  ): Subscription {
+  serve<R extends RequestDef>(def: R, handler: Responder<R>, options: { queue: string }): Subscription {
     return this.nc.subscribe(def.subject, {
       queue: options.queue,
       callback: (err, msg) => {
@@ -525,11 +521,7 @@ export class Bus {
     });
   }
 
-  private async answer<R extends RequestDef>(
-    def: R,
-    handler: (data: DataOf<R>, request: Envelope<DataOf<R>>) => Promise<ReplyOf<R>> | ReplyOf<R>,
-    msg: Msg,
-  ): Promise<void> {
+  private async answer<R extends RequestDef>(def: R, handler: Responder<R>, msg: Msg): Promise<void> {
     const base = {
       id: '',
       time: new Date().toISOString(),
@@ -573,7 +565,7 @@ export class Bus {
       return;
     }
     try {
-      const result = await handler(request.data as DataOf<R>, request as Envelope<DataOf<R>>);
+      const result = await handler(request.data as DataOf<R>, request as Envelope<DataOf<R>>, callerOf(msg));
       const checked = def.validateReply(result);
       if (!checked.ok) {
         this.metrics.invalid.inc({ schema: def.subject, direction: 'out', reason: 'schema' });
@@ -714,3 +706,27 @@ function usableId(value: unknown): string | undefined {
 /** An inbox of this account, or the reply subject nats-server maps a cross-account caller's inbox to. */
 const isReplySubject = (reply: string | undefined): boolean =>
   reply !== undefined && (reply.startsWith('_INBOX') || reply.startsWith('_R_.'));
+
+/**
+ * Who sent a request, as nats-server vouches for it: a caller in another account comes with a
+ * `Nats-Request-Info` header naming that account; `null` is the responder's own account. The
+ * envelope's `source` is only what the caller says it is.
+ */
+export type Caller = { account: string | null };
+
+export type Responder<R extends RequestDef> = (
+  data: DataOf<R>,
+  request: Envelope<DataOf<R>>,
+  caller: Caller,
+) => Promise<ReplyOf<R>> | ReplyOf<R>;
+
+function callerOf(msg: Msg): Caller {
+  const info = msg.headers?.get('Nats-Request-Info');
+  if (!info) return { account: null };
+  try {
+    const parsed = JSON.parse(info) as { acc?: unknown };
+    return { account: typeof parsed.acc === 'string' ? parsed.acc : null };
+  } catch {
+    return { account: null };
+  }
+}

@@ -14,6 +14,8 @@ export {
 export type {
   BusLogger,
   BusOptions,
+  Caller,
+  Responder,
   ConsumeOptions,
   InvalidMessage,
   Handler,

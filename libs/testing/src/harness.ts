@@ -80,7 +80,7 @@ export async function startTestNats(options: { auth?: boolean } = {}): Promise<T
       try {
         // People's mirrors first: a mirror left behind would outlive the stream it copies.
         if (options.auth !== false) {
-          const people = await jetstreamManager(nc, { apiPrefix: PEOPLE_JS_API });
+          const people = await jetstreamManager(nc, { apiPrefix: PEOPLE_JS_API, checkAPI: false });
           for await (const name of people.streams.names()) await people.streams.delete(name);
         }
         const jsm = await jetstreamManager(nc);

@@ -1,7 +1,7 @@
 import type { Subscription } from '@nats-io/nats-core';
 import { codeOf } from '@warden/core';
 import { audit, caBundle, caSign, caToken, identityIssued } from '@warden/events';
-import type { Bus, DataOf, Envelope, ReplyOf } from '@warden/events';
+import type { Bus, Caller, DataOf, Envelope, ReplyOf } from '@warden/events';
 import { parseSpiffeId } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
 import type { TrustDomain } from '@warden/trust-domain';
@@ -62,6 +62,7 @@ export function tokenResponder(options: RespondersOptions) {
   return async (
     request: DataOf<typeof caToken>,
     envelope: Envelope<DataOf<typeof caToken>>,
+    caller: Caller,
   ): Promise<ReplyOf<typeof caToken>> => {
     const id = parseSpiffeId(request.spiffeId);
     if (id.trustDomain !== trustDomain.trustDomain)
@@ -80,7 +81,8 @@ export function tokenResponder(options: RespondersOptions) {
           action: 'ca.token.create',
           target: id.uri,
           outcome: 'success',
-          details: { expiresAt: created.expiresAt },
+          // `actor` is what the caller says; the account is what nats-server vouches for.
+          details: { expiresAt: created.expiresAt, callerAccount: caller.account ?? 'WARDEN' },
         },
         { qualifiers: { kind: 'identity' } },
       )
