@@ -33,8 +33,10 @@ const ROUNDS = Number(process.env['WARDEN_FUZZ_ROUNDS'] ?? 6);
 /** Nesting deep enough to overflow a recursive walker many times over. */
 const deep = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
+type Hostile = { payload: Uint8Array; kind: string; /** No schema can accept it. */ invalid: boolean };
+
 /** One message each of the kinds ARCHITECTURE §7 promises to survive, varied by `random`. */
-function hostilePayloads(schema: string, random: () => number): Uint8Array[] {
+function hostilePayloads(schema: string, random: () => number): Hostile[] {
   const valid = newEnvelope(schema, 'fuzz', {}) as unknown as Record<string, unknown>;
   const mutated = { ...valid };
   const fields = Object.keys(mutated);
@@ -53,20 +55,41 @@ function hostilePayloads(schema: string, random: () => number): Uint8Array[] {
   const text = JSON.stringify(valid);
   const bytes = new Uint8Array(64 + Math.floor(random() * 512));
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+  bytes[0] = 0xff;
   const versioned = schema.replace('.v1.', `.v${2 + Math.floor(random() * 7)}.`);
+  const json = (kind: string, value: unknown, invalid: boolean): Hostile => ({
+    kind,
+    payload: encoder.encode(JSON.stringify(value)),
+    invalid,
+  });
   return [
-    encoder.encode('not json {'),
-    encoder.encode(text.slice(0, Math.floor(random() * text.length))),
-    encoder.encode('{}'),
-    encoder.encode('null'),
-    encoder.encode(JSON.stringify(mutated)),
-    encoder.encode(JSON.stringify({ ...valid, schema: versioned })),
-    encoder.encode(JSON.stringify({ ...valid, data: { bogus: true, text: 1 } })),
-    encoder.encode(JSON.stringify({ ...valid, data: JSON.parse(deep(2000)) as unknown })),
-    encoder.encode(deep(100_000 + Math.floor(random() * 100_000))),
-    encoder.encode(JSON.stringify({ ...valid, data: { text: 'x'.repeat(900_000) } })),
-    encoder.encode(`{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"id":"p"}`),
-    bytes,
+    { kind: 'not JSON', payload: encoder.encode('not json {'), invalid: true },
+    {
+      kind: 'truncated',
+      payload: encoder.encode(text.slice(0, Math.floor(random() * text.length))),
+      invalid: true,
+    },
+    json('empty object', {}, true),
+    json('null', null, true),
+    // A mutated field may still be acceptable (an optional one), so no verdict is expected.
+    json(`${field} replaced`, mutated, false),
+    json('unknown schema version', { ...valid, schema: versioned }, false),
+    json('data off schema', { ...valid, data: { bogus: true, text: 1 } }, false),
+    json('nested data', { ...valid, data: JSON.parse(deep(2000)) as unknown }, true),
+    {
+      kind: 'deep nesting',
+      payload: encoder.encode(deep(100_000 + Math.floor(random() * 100_000))),
+      invalid: true,
+    },
+    json('900 KB', { ...valid, data: { text: 'x'.repeat(900_000) } }, false),
+    {
+      kind: 'prototype keys',
+      payload: encoder.encode(
+        `{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"id":"p"}`,
+      ),
+      invalid: true,
+    },
+    { kind: 'random bytes', payload: bytes, invalid: true },
   ];
 }
 
@@ -78,7 +101,7 @@ describe('hostile input at every reachable subject', () => {
     await Promise.all(connections.map((nc) => nc.close().catch(() => undefined)));
   });
 
-  it('keeps every service ready, answering and gap-free through at least 1,000 hostile messages', async () => {
+  it('keeps every service ready, answering and gap-free through at least 1,000 hostile messages', async (t) => {
     const stack = new Stack({ dir, ports: await ephemeralPorts(), backoff: { initialMs: 100 } });
     try {
       await stack.start();
@@ -111,7 +134,7 @@ describe('hostile input at every reachable subject', () => {
         for (let round = 0; round < ROUNDS; round++) {
           for (const def of grant.publishes) {
             const subject = filterOf(def).replace(/\*/g, 'fuzz');
-            for (const payload of hostilePayloads(def.schema, random)) {
+            for (const { payload } of hostilePayloads(def.schema, random)) {
               if (def.stream) {
                 // The same message id twice: JetStream stores it once.
                 const msgID = `fuzz-${SEED}-${sent}`;
@@ -124,14 +147,22 @@ describe('hostile input at every reachable subject', () => {
             }
           }
           for (const def of grant.requests) {
-            for (const payload of hostilePayloads(def.subject, random)) {
+            for (const { payload, kind, invalid } of hostilePayloads(def.subject, random)) {
               const reply = await nc.request(def.subject, payload, { timeout: 5000 });
               const body = JSON.parse(new TextDecoder().decode(reply.data)) as {
                 ok?: boolean;
-                error?: { code?: string };
+                error?: { code?: string; message?: string };
               };
-              assert.equal(body.ok, false, `${def.subject} accepted a hostile request`);
-              assert.equal(body.error?.code, 'invalid_payload', `${def.subject}: ${JSON.stringify(body)}`);
+              assert.equal(typeof body.ok, 'boolean', `${def.subject} (${kind}): ${JSON.stringify(body)}`);
+              if (invalid) {
+                assert.equal(body.ok, false, `${def.subject} accepted ${kind}`);
+                assert.equal(
+                  body.error?.code,
+                  'invalid_payload',
+                  `${def.subject} (${kind}): ${JSON.stringify(body)}`,
+                );
+                assert.ok(body.error?.message, `${def.subject} (${kind}): the error says why`);
+              }
               sent++;
             }
           }
@@ -139,6 +170,7 @@ describe('hostile input at every reachable subject', () => {
         await nc.flush();
       }
       assert.ok(sent >= 1000, `only ${sent} hostile messages`);
+      t.diagnostic(`${sent} hostile messages, ${refusedByServer.length} refused by nats-server`);
       // Only the payload over the server's limit may be refused at the door.
       for (const refusal of refusedByServer) assert.match(refusal, /MAX_PAYLOAD|payload/i, refusal);
 
@@ -168,6 +200,19 @@ describe('hostile input at every reachable subject', () => {
       assert.equal(revisions.length, 2, 'only the two valid submissions committed');
       assert.ok(rejections.length > 0, 'malformed submissions were answered with rejected events');
 
+      // Each consumer counted what it refused.
+      for (const name of ['policy', 'topology', 'ca', 'agent']) {
+        const url = stack.status().find((c) => c.name === name)?.url;
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        const invalid = metrics
+          .split('\n')
+          .filter(
+            (line) =>
+              line.startsWith('warden_bus_invalid_messages_total{') && line.includes('direction="in"'),
+          )
+          .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+        assert.ok(invalid > 0, `${name} counted no invalid message`);
+      }
       for (const component of stack.status()) {
         assert.equal(component.state, 'ready', `${component.name} is ${component.state}`);
         assert.equal(component.restarts, 0, `${component.name} restarted`);
