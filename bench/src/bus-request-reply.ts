@@ -18,6 +18,10 @@ import { microsSince, percentile, round, sidesFor, split, target } from './bench
  * The CA may subscribe to the bundle subject only, so the two responders cannot both listen at
  * once: each round subscribes one, measures, unsubscribes, then does the same for the other. One
  * request is in flight at a time, so each sample is one full round trip.
+ *
+ * A third side sends the same typed request as `user`, from the PEOPLE account: it crosses the
+ * service import and its reply comes back through `_R_.`, so its p50 minus the bus side's is
+ * what the account boundary costs.
  */
 
 const encoder = new TextEncoder();
@@ -100,7 +104,8 @@ function summary(samples: number[]): Latency {
 
 export const busRequestReply: Benchmark = {
   name: 'bus-request-reply',
-  description: 'request/reply round-trip latency (µs) of Bus.request/serve vs nc.request/subscribe',
+  description:
+    'request/reply round-trip latency (µs) of Bus.request/serve vs nc.request/subscribe, and across the PEOPLE account boundary',
   defaults: { iterations: 10_000, warmup: 1_000, rounds: 10 },
   run: async (params, progress) => {
     const { iterations = 0, warmup = 0, rounds = 1 } = params;
@@ -110,6 +115,8 @@ export const busRequestReply: Benchmark = {
       const responder = await nats.connect(Principal.ca);
       const bus = busSide(requester, responder);
       const raw = rawSide(requester, responder);
+      // A person's tool asking for the same bundle from the PEOPLE account, through the import.
+      const crossAccount = busSide(await nats.connect(Principal.user), responder);
 
       const measure = async (side: Side, count: number, samples: number[]): Promise<void> => {
         const sub = side.serve();
@@ -130,9 +137,11 @@ export const busRequestReply: Benchmark = {
       progress(`warm-up: ${warmup} round trips per side`);
       await measure(bus, warmup, []);
       await measure(raw, warmup, []);
+      await measure(crossAccount, warmup, []);
 
       const busSamples: number[] = [];
       const rawSamples: number[] = [];
+      const crossSamples: number[] = [];
       for (const [index, count] of split(iterations, rounds).entries()) {
         const [first, second] = sidesFor(
           index,
@@ -141,14 +150,23 @@ export const busRequestReply: Benchmark = {
         );
         await measure(first.side, count, first.samples);
         await measure(second.side, count, second.samples);
+        await measure(crossAccount, count, crossSamples);
         progress(`round ${index + 1}/${rounds}: ${count} round trips per side`);
       }
 
       const results = summary(busSamples);
       const baseline = summary(rawSamples);
       const added = round(results.p50Micros - baseline.p50Micros);
+      const cross = summary(crossSamples);
       return {
-        results: { ...results, addedP50Micros: added },
+        results: {
+          ...results,
+          addedP50Micros: added,
+          // The same typed request from another account: what the account boundary costs.
+          crossAccountP50Micros: cross.p50Micros,
+          crossAccountP99Micros: cross.p99Micros,
+          crossAccountAddedP50Micros: round(cross.p50Micros - results.p50Micros),
+        },
         baseline,
         ratio: round(results.p50Micros / baseline.p50Micros, 3),
         target: target(
