@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -20,7 +22,9 @@ import {
   WARDEN_JS_API,
 } from '@warden/events';
 import type { TestNats } from '@warden/testing';
-import { testRegistration, useNats } from '@warden/testing';
+import { tempDir, testRegistration, useNats } from '@warden/testing';
+import { ensureCredentials, seedFile, startNats } from '@warden/infra';
+import { connectNats } from '@warden/runtime';
 
 const protectedStreams = [
   'WARDEN_AUDIT',
@@ -221,5 +225,37 @@ describe('account isolation: people and workloads reach WARDEN only through its 
     // Neither may write the audit log, which is not imported for them.
     await assert.rejects(user.js.publish('warden.audit.v1.user.x', '{}', { timeout: 1000 }));
     await assert.rejects(workload.js.publish('warden.audit.v1.workload.x', '{}', { timeout: 1000 }));
+  });
+
+  it('keeps the events of a store written before accounts: they move to WARDEN at start', async () => {
+    const dir = tempDir('nats-upgrade');
+    try {
+      const credentials = ensureCredentials(join(dir, 'creds'));
+      const connect = async (url: string, identity: 'admin', auth: boolean) =>
+        connectNats({
+          url,
+          principal: identity,
+          instance: 'upgrade',
+          seedFile: auth ? seedFile(join(dir, 'creds'), identity) : undefined,
+        });
+      const before = await startNats({ dir: join(dir, 'nats') });
+      const old = await connect(before.url, 'admin', false);
+      await provision(old, { streams: ['WARDEN_ALERTS'] });
+      await jetstream(old).publish('warden.alert.v1.warning.shop.cart', '{}');
+      await old.close();
+      await before.stop();
+
+      const after = await startNats({ dir: join(dir, 'nats'), credentials });
+      try {
+        const admin = await connect(after.url, 'admin', true);
+        const info = await (await jetstreamManager(admin)).streams.info('WARDEN_ALERTS');
+        assert.equal(info.state.messages, 1);
+        await admin.close();
+      } finally {
+        await after.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { accountLayout, accountOf, grants, natsPermissions } from '@warden/events';
-import type { Account, AccountSpec, Principal } from '@warden/events';
+import { Account, accountLayout, accountOf, grants, natsPermissions } from '@warden/events';
+import type { AccountSpec, Principal } from '@warden/events';
 import type { NatsCredential } from './credentials.ts';
 import { binary } from './paths.ts';
 import { freePort } from './ports.ts';
@@ -106,11 +106,24 @@ function responderPermissions(principal: Principal): Record<string, unknown> {
   return grants[principal].serves.length > 0 ? { ...permissions, allow_responses: { max: 1 } } : permissions;
 }
 
+/**
+ * A store written before Warden used accounts keeps its streams under the global account `$G`;
+ * with accounts they belong to `WARDEN`. Moving the folder once keeps every stored event.
+ */
+export function adoptSingleAccountStore(storeDir: string): boolean {
+  const global = join(storeDir, 'jetstream', '$G');
+  const warden = join(storeDir, 'jetstream', Account.warden);
+  if (!existsSync(global) || existsSync(warden)) return false;
+  renameSync(global, warden);
+  return true;
+}
+
 export async function startNats(options: NatsServerOptions): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const monitorPort = options.monitorPort ?? (await freePort());
   const storeDir = join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
+  if (options.credentials) adoptSingleAccountStore(storeDir);
   const configFile = join(options.dir, 'nats.conf');
   const config = natsConfig({
     port,
