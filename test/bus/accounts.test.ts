@@ -246,12 +246,12 @@ describe('account isolation: people and workloads reach WARDEN only through its 
       await before.stop();
 
       const after = await startNats({ dir: join(dir, 'nats'), credentials });
+      const admin = await connect(after.url, 'admin', true);
       try {
-        const admin = await connect(after.url, 'admin', true);
         const info = await (await jetstreamManager(admin)).streams.info('WARDEN_ALERTS');
         assert.equal(info.state.messages, 1);
-        await admin.close();
       } finally {
+        await admin.close();
         await after.stop();
       }
     } finally {
