@@ -22,7 +22,7 @@ import {
   WARDEN_JS_API,
 } from '@warden/events';
 import type { TestNats } from '@warden/testing';
-import { tempDir, testRegistration, useNats } from '@warden/testing';
+import { tempDir, testAlert, testRegistration, useNats } from '@warden/testing';
 import { ensureCredentials, seedFile, startNats } from '@warden/infra';
 import { connectNats } from '@warden/runtime';
 
@@ -50,22 +50,14 @@ async function subjectCounts(jsm: JetStreamManager): Promise<Map<string, number>
   return counts;
 }
 
-const someAlert = (id: string) =>
-  ({
-    alertId: id,
-    status: 'firing',
-    severity: 'warning',
-    rule: 'r',
-    target: { namespace: 'shop', workload: 'cart' },
-    summary: 's',
-    labels: {},
-    startsAt: new Date().toISOString(),
-  }) as const;
-
 async function publishAlert(nats: TestNats, id: string): Promise<void> {
-  await new Bus(await nats.connect('detector'), { source: 'detector' }).publish(alert, someAlert(id), {
-    qualifiers: { severity: 'warning', namespace: 'shop', workload: 'cart' },
-  });
+  await new Bus(await nats.connect('detector'), { source: 'detector' }).publish(
+    alert,
+    testAlert({ alertId: id }),
+    {
+      qualifiers: { severity: 'warning', namespace: 'shop', workload: 'cart' },
+    },
+  );
 }
 
 /** Waits until people's copy of `stream` holds `count` messages. */

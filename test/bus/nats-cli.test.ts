@@ -14,7 +14,7 @@ import {
 } from '@warden/events';
 import { binary, seedFile } from '@warden/infra';
 import type { TestNats } from '@warden/testing';
-import { useNats } from '@warden/testing';
+import { testAlert, useNats } from '@warden/testing';
 
 const run = promisify(execFile);
 
@@ -36,17 +36,6 @@ async function wnats(nats: TestNats, ...args: string[]): Promise<string> {
   return `${stdout}${stderr}`;
 }
 
-const someAlert = {
-  alertId: 'a1',
-  status: 'firing',
-  severity: 'critical',
-  rule: 'r',
-  target: { namespace: 'shop', workload: 'cart' },
-  summary: 'burst of denies',
-  labels: {},
-  startsAt: new Date().toISOString(),
-} as const;
-
 describe("the README's nats commands for people, with accounts on", () => {
   const nats = useNats();
 
@@ -55,13 +44,15 @@ describe("the README's nats commands for people, with accounts on", () => {
       await provision(await nats.get().connect(name), ownedResources(name));
     const detector = new Bus(await nats.get().connect('detector'), { source: 'detector' });
     const qualifiers = { severity: 'critical', namespace: 'shop', workload: 'cart' } as const;
-    await detector.publish(alert, someAlert, { qualifiers });
+    await detector.publish(alert, testAlert({ severity: 'critical' }), { qualifiers });
 
     // Live: alerts keep coming until the CLI, once subscribed, has seen one.
     let done = false;
     const live = wnats(nats.get(), 'sub', 'warden.alert.>', '--count', '1').finally(() => (done = true));
     for (let i = 0; !done && i < 100; i++) {
-      await detector.publish(alert, { ...someAlert, alertId: `live-${i}` }, { qualifiers });
+      await detector.publish(alert, testAlert({ severity: 'critical', alertId: `live-${i}` }), {
+        qualifiers,
+      });
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     assert.match(await live, /warden\.alert\.v1\.critical\.shop\.cart/);

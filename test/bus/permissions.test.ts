@@ -13,7 +13,7 @@ import {
   subjectOf,
   topologyHeartbeat,
 } from '@warden/events';
-import { useNats } from '@warden/testing';
+import { testAlert, useNats } from '@warden/testing';
 
 /** Waits for the server's asynchronous permissions-violation report on this connection. */
 async function nextPermissionError(nc: NatsConnection): Promise<string> {
@@ -56,20 +56,9 @@ describe('per-service NATS permissions', () => {
     assert.equal(info.state.messages, 0);
 
     // Its own subject is fine.
-    const ack = await bus.publish(
-      alert,
-      {
-        alertId: 'a1',
-        status: 'firing',
-        severity: 'warning',
-        rule: 'r',
-        target: { namespace: 'shop', workload: 'cart' },
-        summary: 's',
-        labels: {},
-        startsAt: new Date().toISOString(),
-      },
-      { qualifiers: { severity: 'warning', namespace: 'shop', workload: 'cart' } },
-    );
+    const ack = await bus.publish(alert, testAlert(), {
+      qualifiers: { severity: 'warning', namespace: 'shop', workload: 'cart' },
+    });
     assert.equal(ack?.stream, 'WARDEN_ALERTS');
   });
 

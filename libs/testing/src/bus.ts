@@ -1,6 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { DataOf, topologyRegister } from '@warden/events';
+import type { alert, DataOf, topologyRegister } from '@warden/events';
 
 /** A valid `warden.topology.v1.register` payload: shop/cart on 10.0.0.7:8080, with `overrides`. */
 export const testRegistration = (
@@ -13,6 +13,19 @@ export const testRegistration = (
   protocol: 'http',
   serviceAccount: 'cart',
   labels: { app: 'cart' },
+  ...overrides,
+});
+
+/** A valid `warden.alert.v1` payload: a warning firing for shop/cart, with `overrides`. */
+export const testAlert = (overrides: Partial<DataOf<typeof alert>> = {}): DataOf<typeof alert> => ({
+  alertId: 'a1',
+  status: 'firing',
+  severity: 'warning',
+  rule: 'r',
+  target: { namespace: 'shop', workload: 'cart' },
+  summary: 's',
+  labels: {},
+  startsAt: new Date().toISOString(),
   ...overrides,
 });
 

@@ -1,4 +1,4 @@
-export { publishMalformed, testRegistration } from './bus.ts';
+export { publishMalformed, testAlert, testRegistration } from './bus.ts';
 export type { CapturedOutput, OutputStreams } from './cli.ts';
 export { captureOutput, cliEnv } from './cli.ts';
 export { FakeKubeApiServer } from './fake-kube-api.ts';
