@@ -177,6 +177,12 @@ describe('account isolation: people and workloads reach WARDEN only through its 
     await assert.rejects(people.consumers.add('WARDEN_POLICY', { name: 'c', ack_policy: AckPolicy.None }));
     await assert.rejects(people.streams.purge('WARDEN_ALERTS'));
     await assert.rejects(people.streams.delete('WARDEN_AUDIT'));
+    // The history account is bounded: consumers per stream, streams, bytes, and no copy without a size limit.
+    const { limits } = await people.getAccountInfo();
+    assert.equal(limits.max_consumers, 64);
+    assert.equal(limits.max_streams, 8);
+    assert.equal(limits.max_storage, 4 * 1024 ** 3);
+    assert.equal(limits.max_bytes_required, true);
   });
 
   it('answers people’s requests across the boundary, and tells them when a subject is not theirs', async () => {

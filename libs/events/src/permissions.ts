@@ -281,9 +281,9 @@ function readStreamSubjects(stream: string): string[] {
 }
 
 /**
- * A principal outside `WARDEN` publishes its events and requests (imported into `WARDEN`), reads
- * its live subjects, and for people the mirrors in their own account. Its account has no stream
- * it could write, and no JetStream at all for workloads.
+ * A principal outside `WARDEN` publishes its events and requests (imported into `WARDEN`) and
+ * reads its live subjects; people also read their mirrors through the JetStream API of
+ * `PEOPLE_HISTORY`. Neither may create or change a stream anywhere.
  */
 function outsidePermissions(principal: Principal): NatsPermissions {
   const grant = grants[principal];
@@ -332,7 +332,7 @@ function servicePermissions(principal: Principal): NatsPermissions {
     publish.add(`$JS.API.STREAM.CREATE.${stream}`);
     publish.add(`$JS.API.STREAM.UPDATE.${stream}`);
     // The owner also keeps the stream's mirror for people: the feeding consumer here, the
-    // mirror itself in PEOPLE.
+    // mirror itself in PEOPLE_HISTORY.
     if (!peopleMirrors.includes(stream)) return;
     for (const op of ['CREATE', 'INFO', 'DURABLE.CREATE'])
       publish.add(`$JS.API.CONSUMER.${op}.${stream}.${MIRROR_FEED}`);

@@ -95,13 +95,13 @@ export function streamSubjects(stream: StreamName): string[] {
 export const kvStreamName = (bucket: BucketName): string => `KV_${bucket}`;
 export const objectStreamName = (store: ObjectStoreName): string => `OBJ_${store}`;
 
-/** The durable consumer in `WARDEN` that feeds a stream's mirror in `PEOPLE`. */
+/** The durable consumer in `WARDEN` that feeds a stream's mirror in `PEOPLE_HISTORY`. */
 export const MIRROR_FEED = 'people-mirror';
-/** Where that consumer delivers: exported to `PEOPLE`, where the mirror reads it. */
+/** Where that consumer delivers: exported to `PEOPLE_HISTORY`, where the mirror reads it. */
 export const mirrorDeliverSubject = (stream: string): string => `warden.mirror.${stream}`;
-/** How a `WARDEN` service reaches the `PEOPLE` JetStream API (to create the mirrors). */
+/** How a `WARDEN` service reaches the stream API of `PEOPLE_HISTORY` (to create the mirrors). */
 export const PEOPLE_JS_API = '$JS.PEOPLE.API';
-/** How a `PEOPLE` mirror reaches the `WARDEN` JetStream API (only its feed consumer's reset). */
+/** How a mirror in `PEOPLE_HISTORY` reaches the `WARDEN` JetStream API (only its feed consumer's reset). */
 export const WARDEN_JS_API = '$JS.WARDEN.API';
 
 /** How long JetStream remembers a message id to drop a re-published duplicate. */
@@ -134,11 +134,11 @@ export type ProvisionTargets = {
   streams?: readonly StreamName[];
   buckets?: readonly BucketName[];
   objectStores?: readonly ObjectStoreName[];
-  /** Streams (by JetStream name) whose read-only copy in `PEOPLE` this principal keeps. */
+  /** Streams (by JetStream name) whose read-only copy in `PEOPLE_HISTORY` this principal keeps. */
   peopleMirrors?: readonly string[];
 };
 
-/** How much of each stream people's copy keeps: `PEOPLE` refuses a stream without a size limit. */
+/** How much of each stream people's copy keeps: `PEOPLE_HISTORY` refuses a stream without a size limit. */
 const PEOPLE_MIRROR_MAX_BYTES = 512 * 1024 ** 2;
 
 /**
@@ -182,7 +182,7 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
 }
 
 /**
- * People read history from a read-only copy in their own account, fed by a durable push consumer
+ * People read history from a read-only copy in `PEOPLE_HISTORY`, fed by a durable push consumer
  * that `WARDEN` owns: people never get to create a consumer on a `WARDEN` stream, whose deliver
  * subject they would choose.
  */
@@ -219,6 +219,8 @@ async function ensurePeopleMirror(nc: NatsConnection, jsm: JetStreamManager, str
       name: stream,
       external: { api: WARDEN_JS_API, deliver: '' },
       consumer: { name: MIRROR_FEED, deliver_subject: mirrorDeliverSubject(stream) },
+      // nats.js does not know `consumer` (a durable source, nats-server 2.12+) nor the
+      // `flow_control` ack policy above yet.
     } as StreamSource,
   };
   const current = await people.streams.info(stream).catch((err: unknown) => {
