@@ -13,3 +13,15 @@ export type {
   TlsCertificate,
 } from './sds.ts';
 export { loadSds, SDS_SERVICE, SECRET_TYPE, SECRET_TYPE_URL } from './sds.ts';
+export type {
+  CheckHttpRequest,
+  CheckPeer,
+  CheckRequest,
+  CheckRequestOptions,
+  CheckResponse,
+  DecisionObject,
+  Translated,
+} from './ext-authz.ts';
+export { ContextKey, DENY_REASON_HEADER, GrpcCode, toAuthzRequest, toCheckResponse } from './ext-authz.ts';
+export type { ExtAuthz } from './ext-authz-service.ts';
+export { EXT_AUTHZ_SERVICE, loadExtAuthz } from './ext-authz-service.ts';
