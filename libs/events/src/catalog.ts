@@ -129,6 +129,12 @@ export const accessRecord = z.object({
   bytesSent: z.number().int().nonnegative().optional(),
   bytesReceived: z.number().int().nonnegative().optional(),
   decision: z.enum(['allow', 'deny']).optional(),
+  /** A decision point's record: why it decided (`allow_matched`, `no_revision`, ...). */
+  reason: z.string().max(64).optional(),
+  /** The rule that decided, named like Istio's RBAC rules: `ns[shop]-policy[cart]-rule[0]`. */
+  policy: z.string().max(512).optional(),
+  /** The policy revision that decided. */
+  revision: revision.optional(),
 });
 
 export const telemetryAccess = defineEvent({

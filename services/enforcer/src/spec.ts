@@ -1,7 +1,21 @@
 import type { ServiceSpec } from '@warden/runtime';
+import { enforcerConfig } from './config.ts';
+import { startEnforcer } from './service.ts';
 
 /**
- * Boot-only: the service boots, provisions the streams it writes, audits its own lifecycle and
- * reports ready; its capabilities arrive with the enforcement issue (then a service.ts wires them).
+ * The enforcer as `runService`/`main` take it: today the ext_authz decision point; ADS,
+ * containment and the HAProxy bridge arrive with the rest of its issue.
  */
-export const enforcerService: ServiceSpec = { name: 'enforcer', start: async () => ({}) };
+export const enforcerService: ServiceSpec<typeof enforcerConfig> = {
+  name: 'enforcer',
+  config: enforcerConfig,
+  start: async (ctx) =>
+    startEnforcer({
+      nc: ctx.nc,
+      bus: ctx.bus,
+      log: ctx.log,
+      registry: ctx.registry,
+      instance: ctx.instance,
+      config: ctx.config,
+    }),
+};

@@ -1,0 +1,129 @@
+import type { DataOf, telemetryAccess } from '@warden/events';
+import type { CheckRequest, CheckRequestOptions, CheckResponse } from '@warden/envoy';
+import { toAuthzRequest, toCheckResponse } from '@warden/envoy';
+import type { AuthzRequest, Decision } from '@warden/policy-engine';
+
+export type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
+
+/** Why the decision point denied without a policy's verdict (beside the engine's own reasons). */
+export const FailClosed = {
+  noRevision: 'no_revision',
+  invalidRequest: 'invalid_request',
+  evaluationError: 'evaluation_error',
+} as const;
+
+export type CheckHandlerOptions = {
+  /** The decision order of ARCHITECTURE §4 on the active revision (a dry run beside it). */
+  decide(request: AuthzRequest): Decision;
+  /** The revision in force; 0 while none has been applied. */
+  revision(): number;
+  /** A decision record for the bus. */
+  record(record: AccessRecord): void;
+  /** Share of allows recorded; every deny is. */
+  allowSample: number;
+  random?: () => number;
+  labelsFor?: CheckRequestOptions['labelsFor'];
+  /** Counts each answer by result and reason. */
+  count?: (allowed: boolean, reason: string) => void;
+};
+
+/** What the gRPC shell calls. */
+export type Checker = { check(check: CheckRequest): CheckResponse };
+
+/**
+ * One ext_authz Check, transport aside: translate, decide, record, answer. It never throws, and
+ * whatever keeps it from a policy's verdict (no revision yet, a request it cannot read, an
+ * evaluation that fails) is a deny naming the reason.
+ */
+export class CheckHandler {
+  private readonly options: CheckHandlerOptions;
+
+  constructor(options: CheckHandlerOptions) {
+    this.options = options;
+  }
+
+  check(check: CheckRequest, now = new Date()): CheckResponse {
+    const translated = toAuthzRequest(
+      check,
+      this.options.labelsFor ? { labelsFor: this.options.labelsFor } : {},
+    );
+    if (!translated.ok) return this.answer(null, false, FailClosed.invalidRequest, now);
+    const request = translated.request;
+    if (this.options.revision() === 0) return this.answer(request, false, FailClosed.noRevision, now);
+    let decision: Decision;
+    try {
+      decision = this.options.decide(request);
+    } catch {
+      return this.answer(request, false, FailClosed.evaluationError, now);
+    }
+    return this.answer(request, decision.allowed, decision.reason, now, decision);
+  }
+
+  private answer(
+    request: AuthzRequest | null,
+    allowed: boolean,
+    reason: string,
+    now: Date,
+    decision?: Decision,
+  ): CheckResponse {
+    this.options.count?.(allowed, reason);
+    const sampled = !allowed || (this.options.random ?? Math.random)() < this.options.allowSample;
+    if (sampled) this.options.record(recordOf(request, allowed, reason, now, decision));
+    return toCheckResponse({ allowed, reason: reason as Decision['reason'] });
+  }
+}
+
+const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A name the record schema takes, or nothing: a record is never refused for one odd field. */
+const label = (value: string | undefined): string | undefined =>
+  value !== undefined && DNS_LABEL.test(value) ? value : undefined;
+
+/** What the detector and the topology graph read about one decided request. */
+export function recordOf(
+  request: AuthzRequest | null,
+  allowed: boolean,
+  reason: string,
+  now: Date,
+  decision?: Decision,
+): AccessRecord {
+  const endpoint = (
+    peer: { principal?: string; ip?: string; port?: number } | undefined,
+    namespace?: string,
+  ) => {
+    const principal =
+      peer?.principal?.startsWith('spiffe://') && peer.principal.length <= 2048 ? peer.principal : undefined;
+    const id = SPIFFE.exec(principal ?? '');
+    // The destination's namespace is the one the decision was made for, odd or not.
+    const ns = namespace !== undefined ? label(namespace) : label(id?.[1]);
+    const workload = label(id?.[2]);
+    return {
+      ...(ns ? { namespace: ns } : {}),
+      ...(workload ? { workload } : {}),
+      ...(principal ? { principal } : {}),
+      ...(peer?.ip ? { address: peer.ip.slice(0, 64) } : {}),
+      ...(peer?.port !== undefined ? { port: peer.port } : {}),
+    };
+  };
+  const destination = request
+    ? {
+        ...endpoint(request.destination, request.destination.namespace),
+        ...(label(request.destination.labels?.['app'])
+          ? { workload: request.destination.labels?.['app'] }
+          : {}),
+      }
+    : {};
+  return {
+    time: now.toISOString(),
+    source: endpoint(request?.source),
+    destination,
+    protocol: request?.http ? 'http' : 'tcp',
+    ...(request?.http
+      ? { method: request.http.method.slice(0, 32), path: request.http.path.slice(0, 8192) }
+      : {}),
+    decision: allowed ? 'allow' : 'deny',
+    reason: reason.slice(0, 64),
+    ...(decision?.policy ? { policy: decision.policy.slice(0, 512) } : {}),
+    ...(decision?.revision ? { revision: decision.revision } : {}),
+  };
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * The enforcer's settings beyond the base ones; each is validated at start, and a bad value stops
+ * the service naming the variable, the value and what was expected.
+ */
+export const enforcerConfig = z.object({
+  /** Where Envoy's ext_authz filter calls (OPA-Envoy's port by default). */
+  WARDEN_ENFORCER_EXT_AUTHZ_HOST: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  WARDEN_ENFORCER_EXT_AUTHZ_PORT: int(0, 65_535).default(9191),
+  /** Share of allowed requests recorded on the bus (every deny is). */
+  WARDEN_ENFORCER_ALLOW_SAMPLE: z.coerce.number().min(0).max(1).default(0.01),
+  /** Decision records are published in batches, at most this often per destination. */
+  WARDEN_ENFORCER_RECORD_FLUSH_MS: int(10, 60_000).default(250),
+  /** Records held while the bus is slow or away; past it they are dropped and counted. */
+  WARDEN_ENFORCER_RECORD_BUFFER: int(1, 1_000_000).default(10_000),
+});
+export type EnforcerConfig = z.infer<typeof enforcerConfig>;

@@ -1,0 +1,29 @@
+import { Counter, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+export function createEnforcerMetrics(registry: Registry) {
+  return {
+    decisions: new Counter({
+      name: 'warden_enforcer_decisions_total',
+      help: 'ext_authz answers by result and reason',
+      labelNames: ['result', 'reason'] as const,
+      registers: [registry],
+    }),
+    checkSeconds: new Histogram({
+      name: 'warden_enforcer_check_seconds',
+      help: 'time to answer one ext_authz Check, translation and decision included',
+      buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05],
+      registers: [registry],
+    }),
+    recordsPublished: new Counter({
+      name: 'warden_enforcer_decision_records_published_total',
+      help: 'decision records published on warden.telemetry.v1.access',
+      registers: [registry],
+    }),
+    recordsDropped: new Counter({
+      name: 'warden_enforcer_decision_records_dropped_total',
+      help: 'decision records dropped: buffer full or the bus refused them',
+      registers: [registry],
+    }),
+  };
+}

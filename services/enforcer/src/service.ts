@@ -1,0 +1,83 @@
+import type { Bus } from '@warden/events';
+import { Engine } from '@warden/policy-engine';
+import { DryRunDecider, PolicyFollower } from '@warden/policy-store';
+import type { Logger, Started } from '@warden/runtime';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Registry } from 'prom-client';
+import { CheckHandler } from './check.ts';
+import type { Checker } from './check.ts';
+import type { EnforcerConfig } from './config.ts';
+import { createEnforcerMetrics } from './metrics.ts';
+import { DecisionRecords } from './records.ts';
+import { startExtAuthzServer } from './server.ts';
+
+export type EnforcerParts = Started & { readonly extAuthzPort: number; readonly follower: PolicyFollower };
+
+/**
+ * The decision point: follows the active policy revision (and the dry run beside it), answers
+ * Envoy's ext_authz checks with it, and publishes decision records.
+ */
+export async function startEnforcer(options: {
+  nc: NatsConnection;
+  bus: Bus;
+  log: Logger;
+  registry: Registry;
+  instance: string;
+  config: EnforcerConfig;
+}): Promise<EnforcerParts> {
+  const { nc, bus, log, registry, instance, config } = options;
+  const metrics = createEnforcerMetrics(registry);
+  const engine = new Engine();
+  const dryRunEngine = new Engine();
+  const decider = new DryRunDecider({ active: engine, dryRun: dryRunEngine, bus, decisionPoint: instance });
+  const follower = new PolicyFollower({
+    nc,
+    bus,
+    decisionPoint: instance,
+    engine,
+    dryRunEngine,
+    logger: log,
+  });
+  await follower.start();
+
+  const records = new DecisionRecords({
+    bus,
+    flushMs: config.WARDEN_ENFORCER_RECORD_FLUSH_MS,
+    capacity: config.WARDEN_ENFORCER_RECORD_BUFFER,
+    dropped: metrics.recordsDropped,
+    published: metrics.recordsPublished,
+    onError: (err) => log.warn({ err }, 'decision records not published'),
+  });
+  const handler = new CheckHandler({
+    decide: (request) => decider.decide(request),
+    revision: () => follower.appliedRevision,
+    record: (record) => records.add(record),
+    allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,
+    count: (allowed, reason) => metrics.decisions.inc({ result: allowed ? 'allow' : 'deny', reason }),
+  });
+  const timed: Checker = {
+    check: (request) => {
+      const end = metrics.checkSeconds.startTimer();
+      try {
+        return handler.check(request);
+      } finally {
+        end();
+      }
+    },
+  };
+  const server = await startExtAuthzServer(
+    timed,
+    config.WARDEN_ENFORCER_EXT_AUTHZ_HOST,
+    config.WARDEN_ENFORCER_EXT_AUTHZ_PORT,
+  );
+  log.info({ port: server.port }, 'ext_authz listening');
+  return {
+    extAuthzPort: server.port,
+    follower,
+    stop: async () => {
+      await server.stop();
+      follower.stop();
+      await records.flush();
+    },
+  };
+}
