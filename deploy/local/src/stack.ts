@@ -50,6 +50,8 @@ export type StackPorts = {
   services: Record<ServiceName, number>;
   /** The CA's bundle and CRL over HTTP (apart from its ops port), where the agent fetches crl.pem. */
   caHttp: number;
+  /** The enforcer's ext_authz gRPC listener, where Envoy's ext_authz filter calls. */
+  extAuthz: number;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -69,6 +71,7 @@ export const defaultPorts: StackPorts = {
     console: 9408,
   },
   caHttp: 9409,
+  extAuthz: 9191,
 };
 
 export async function ephemeralPorts(): Promise<StackPorts> {
@@ -81,6 +84,7 @@ export async function ephemeralPorts(): Promise<StackPorts> {
     victoriaMetrics: await freePort(),
     services,
     caHttp: await freePort(),
+    extAuthz: await freePort(),
   };
 }
 
@@ -212,6 +216,7 @@ export class Stack {
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
             ...(name === 'ca' ? caEnv : {}),
             ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),
+            ...(name === 'enforcer' ? { WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(ports.extAuthz) } : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,

@@ -12,7 +12,8 @@ Ctrl-C stops everything in order. A second run resumes with the same data.
 
   --dir DIR           where data, credentials and logs live (default: .warden)
   --ephemeral-ports   use free ports instead of the fixed defaults (nats 4222, redis 6380,
-                      victoria-metrics 8428, services 9401-9408, the CA's bundle and CRL 9409)
+                      victoria-metrics 8428, services 9401-9408, the CA's bundle and CRL 9409,
+                      the enforcer's ext_authz 9191)
 `;
 
 const { values } = parseArgs({
