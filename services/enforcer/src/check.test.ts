@@ -83,6 +83,13 @@ describe('CheckHandler', () => {
     assert.equal(reasonOf(handler({ throws: true }).h.check(request)), 'evaluation_error');
   });
 
+  it('denies a peer without a verified identity before any policy is asked (ARCHITECTURE §4 step 1)', () => {
+    const plaintext = {
+      attributes: { ...request.attributes, source: { address: { socket_address: { address: '10.0.0.1' } } } },
+    };
+    assert.equal(reasonOf(handler().h.check(plaintext)), 'no_peer_identity');
+  });
+
   it('keeps a record valid when the request carries names the schema refuses', () => {
     const { h, records } = handler({ allowed: false });
     h.check({

@@ -7,6 +7,8 @@ export type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
 
 /** Why the decision point denied without a policy's verdict (beside the engine's own reasons). */
 export const FailClosed = {
+  /** ARCHITECTURE §4 step 1: no verified SVID (Envoy names the peer only after verifying it). */
+  noPeerIdentity: 'no_peer_identity',
   noRevision: 'no_revision',
   invalidRequest: 'invalid_request',
   evaluationError: 'evaluation_error',
@@ -49,6 +51,7 @@ export class CheckHandler {
     );
     if (!translated.ok) return this.answer(null, false, FailClosed.invalidRequest, now);
     const request = translated.request;
+    if (!request.source?.principal) return this.answer(request, false, FailClosed.noPeerIdentity, now);
     if (this.options.revision() === 0) return this.answer(request, false, FailClosed.noRevision, now);
     let decision: Decision;
     try {
