@@ -6,9 +6,16 @@ import type { Client, ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { CheckRequest, CheckResponse } from '@warden/envoy';
 import { DENY_REASON_HEADER, loadExtAuthz } from '@warden/envoy';
-import { provision } from '@warden/events';
+import { Bus, identityRevoked, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort, seedFile } from '@warden/infra';
+import {
+  certificatePem,
+  createRootCertificate,
+  generateKeyPair,
+  inspectCertificate,
+  issueLeafCertificate,
+} from '@warden/pki';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
@@ -29,9 +36,39 @@ const check = (client: CheckClient, request: CheckRequest): Promise<Decoded> =>
     client.Check(request, (err, response) => (err || !response ? reject(err) : resolve(response))),
   );
 
+/** SVIDs from a throwaway root: the peer certificates Envoy passes along (`include_peer_certificate`). */
+async function svids(ids: readonly string[]): Promise<Map<string, { pem: string; serial: string }>> {
+  const keys = await generateKeyPair();
+  const root = await createRootCertificate({
+    trustDomain: 'warden.local',
+    keys,
+    notAfter: new Date(Date.now() + 86_400_000),
+  });
+  const out = new Map<string, { pem: string; serial: string }>();
+  for (const id of ids) {
+    const leaf = await issueLeafCertificate({
+      spiffeId: id,
+      publicKey: (await generateKeyPair()).publicKey,
+      issuer: { certificate: root, privateKey: keys.privateKey },
+      ttlSeconds: 3600,
+    });
+    const pem = certificatePem(leaf);
+    out.set(id, { pem, serial: inspectCertificate(pem).serial });
+  }
+  return out;
+}
+
+const frontend = 'spiffe://warden.local/ns/shop/sa/frontend';
+const stranger = 'spiffe://warden.local/ns/shop/sa/stranger';
+const certificates = await svids([frontend, stranger]);
+
 const call = (principal: string, method = 'GET', path = '/pay/42'): CheckRequest => ({
   attributes: {
-    source: { principal, address: { socket_address: { address: '10.0.0.1', port_value: 40000 } } },
+    source: {
+      principal,
+      address: { socket_address: { address: '10.0.0.1', port_value: 40000 } },
+      certificate: encodeURIComponent(certificates.get(principal)?.pem ?? ''),
+    },
     destination: { principal: 'spiffe://warden.local/ns/shop/sa/payment' },
     request: { http: { method, path, headers: { ':authority': 'payment.shop' } } },
     context_extensions: { 'warden.namespace': 'shop', 'warden.label.app': 'payment' },
@@ -55,23 +92,23 @@ spec:
 describe('enforcer: ext_authz against the active policy revision', () => {
   const nats = useNats();
 
-  it('denies before any revision, then allows and denies as the revision says, failing closed on a malformed request', async () => {
+  it('denies before any revision, then as the revision says; refuses a missing or revoked certificate and a malformed request', async () => {
     // telemetry-ingest owns the stream the decision records go to; it is not running here.
-    await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY'] });
+    await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
     const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
     const port = await freePort();
     let enforcer: RunningService | undefined;
     const Client = loadExtAuthz().Client;
     const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as CheckClient;
     try {
-      enforcer = await runService(enforcerService, {
+      const env = {
         WARDEN_NATS_URL: nats.get().url,
         WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
         WARDEN_LOG_LEVEL: 'silent',
         WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
         WARDEN_ENFORCER_RECORD_FLUSH_MS: '20',
-      });
-      const frontend = 'spiffe://warden.local/ns/shop/sa/frontend';
+      };
+      enforcer = await runService(enforcerService, env);
       assert.equal(reasonOf(await check(client, call(frontend))), 'no_revision');
 
       const outcome = await submit({ kind: 'authorization-policy', text: policy });
@@ -84,12 +121,38 @@ describe('enforcer: ext_authz against the active policy revision', () => {
       assert.equal(allowed.status.code, 0, `still denied: ${reasonOf(allowed)}`);
       assert.equal(allowed.http_response, 'ok_response');
 
-      const stranger = await check(client, call('spiffe://warden.local/ns/shop/sa/stranger'));
-      assert.equal(stranger.status.code, 7);
-      assert.equal(stranger.denied_response?.status.code, 'Forbidden');
-      assert.equal(reasonOf(stranger), 'no_allow_matched');
+      const denied = await check(client, call(stranger));
+      assert.equal(denied.status.code, 7);
+      assert.equal(denied.denied_response?.status.code, 'Forbidden');
+      assert.equal(reasonOf(denied), 'no_allow_matched');
+      const { certificate: _dropped, ...withoutCertificate } = call(frontend).attributes?.source ?? {};
+      assert.equal(
+        reasonOf(
+          await check(client, { attributes: { ...call(frontend).attributes, source: withoutCertificate } }),
+        ),
+        'no_peer_certificate',
+      );
       assert.equal(reasonOf(await check(client, call(frontend, 'DELETE'))), 'no_allow_matched');
       assert.equal(reasonOf(await check(client, { attributes: { destination: {} } })), 'invalid_request');
+
+      // The CA revokes the frontend's certificate: the next check refuses it.
+      const ca = new Bus(await nats.get().connect('ca'), { source: 'ca' });
+      await ca.publish(identityRevoked, {
+        serials: [certificates.get(frontend)?.serial ?? ''],
+        spiffeId: frontend,
+        reason: 'keyCompromise',
+      });
+      let revoked = await check(client, call(frontend));
+      for (let i = 0; i < 100 && revoked.status.code === 0; i++) {
+        await sleep(20);
+        revoked = await check(client, call(frontend));
+      }
+      assert.equal(reasonOf(revoked), 'revoked_identity');
+      // A restarted enforcer reads the revocation back from the identity stream.
+      await enforcer.stop('restart');
+      enforcer = await runService(enforcerService, env);
+      assert.equal(reasonOf(await check(client, call(frontend))), 'revoked_identity');
+      assert.equal(reasonOf(await check(client, call(stranger))), 'no_allow_matched');
 
       // Every deny became a decision record on the bus, with its reason and revision.
       const admin = await jetstreamManager(await nats.get().connect('admin'));

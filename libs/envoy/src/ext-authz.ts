@@ -14,6 +14,8 @@ export type CheckPeer = {
   principal?: string;
   service?: string;
   labels?: Record<string, string>;
+  /** The peer's certificate, URL-encoded PEM (Envoy's `include_peer_certificate`). */
+  certificate?: string;
 };
 type HeaderValue = { key?: string; value?: string; raw_value?: Uint8Array | string };
 export type CheckHttpRequest = {
@@ -56,7 +58,14 @@ export type CheckRequestOptions = {
   labelsFor?: (namespace: string, principal: string | undefined) => Record<string, string> | undefined;
 };
 
-export type Translated = { ok: true; request: AuthzRequest } | { ok: false; reason: string };
+export type Translated =
+  | {
+      ok: true;
+      request: AuthzRequest;
+      /** The source's certificate as PEM, when Envoy sent it: the decision point checks its revocation. */
+      peerCertificate?: string;
+    }
+  | { ok: false; reason: string };
 
 const SPIFFE_NAMESPACE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
 
@@ -98,6 +107,15 @@ export function toAuthzRequest(check: CheckRequest, options: CheckRequestOptions
       ...(sourcePrincipal ? { principal: sourcePrincipal } : {}),
     };
   }
+  let peerCertificate: string | undefined;
+  const encoded = nonEmpty(source?.certificate);
+  if (encoded) {
+    try {
+      peerCertificate = decodeURIComponent(encoded);
+    } catch {
+      return { ok: false, reason: 'the peer certificate is not URL-encoded PEM' };
+    }
+  }
   const sni = nonEmpty(attributes.tls_session?.sni);
   if (sni) request.connection = { sni };
 
@@ -125,7 +143,7 @@ export function toAuthzRequest(check: CheckRequest, options: CheckRequestOptions
       ...(body !== undefined ? { body } : {}),
     };
   }
-  return { ok: true, request };
+  return { ok: true, request, ...(peerCertificate ? { peerCertificate } : {}) };
 }
 
 function nonEmpty(value: string | undefined | null): string | undefined {

@@ -27,7 +27,31 @@ const decision = (allowed: boolean): Decision => ({
   revision: 3,
 });
 
-function handler(options: { revision?: number; allowed?: boolean; sample?: number; throws?: boolean } = {}) {
+/** A stand-in certificate: `cert:<serial>:<spiffe id>`; anything else cannot be read. */
+const fakeCert = (serial: string, id = 'spiffe://warden.local/ns/shop/sa/frontend'): string =>
+  `cert:${serial}:${id}`;
+const inspect = (pem: string): { serial: string; spiffeId: string } => {
+  const m = /^cert:([0-9a-f]+):(.+)$/.exec(pem);
+  if (!m?.[1] || !m[2]) throw new Error('not a certificate');
+  return { serial: m[1], spiffeId: m[2] };
+};
+const withCert = (pem: string): CheckRequest => ({
+  attributes: {
+    ...request.attributes,
+    source: { ...request.attributes?.source, certificate: encodeURIComponent(pem) },
+  },
+});
+
+function handler(
+  options: {
+    revision?: number;
+    allowed?: boolean;
+    sample?: number;
+    throws?: boolean;
+    revoked?: string[];
+    requireCert?: boolean;
+  } = {},
+) {
   const records: AccessRecord[] = [];
   const counted: string[] = [];
   const h = new CheckHandler({
@@ -36,6 +60,9 @@ function handler(options: { revision?: number; allowed?: boolean; sample?: numbe
       return decision(options.allowed ?? true);
     },
     revision: () => options.revision ?? 3,
+    inspect,
+    isRevoked: (serial) => (options.revoked ?? []).includes(serial),
+    requirePeerCertificate: options.requireCert ?? false,
     record: (r) => void records.push(r),
     allowSample: options.sample ?? 0,
     random: () => 0.5,
@@ -88,6 +115,19 @@ describe('CheckHandler', () => {
       attributes: { ...request.attributes, source: { address: { socket_address: { address: '10.0.0.1' } } } },
     };
     assert.equal(reasonOf(handler().h.check(plaintext)), 'no_peer_identity');
+  });
+
+  it('denies a revoked certificate, one of another identity, an unreadable one, and none when one is required', () => {
+    assert.equal(handler({ revoked: ['1f'] }).h.check(withCert(fakeCert('2a'))).status.code, 0);
+    assert.equal(
+      reasonOf(handler({ revoked: ['1f'] }).h.check(withCert(fakeCert('1f')))),
+      'revoked_identity',
+    );
+    const other = fakeCert('2a', 'spiffe://warden.local/ns/shop/sa/admin');
+    assert.equal(reasonOf(handler().h.check(withCert(other))), 'invalid_request');
+    assert.equal(reasonOf(handler().h.check(withCert('garbage'))), 'invalid_request');
+    assert.equal(reasonOf(handler({ requireCert: true }).h.check(request)), 'no_peer_certificate');
+    assert.equal(handler({ requireCert: true }).h.check(withCert(fakeCert('2a'))).status.code, 0);
   });
 
   it('keeps a record valid when the request carries names the schema refuses', () => {

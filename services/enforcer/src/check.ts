@@ -9,6 +9,10 @@ export type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
 export const FailClosed = {
   /** ARCHITECTURE §4 step 1: no verified SVID (Envoy names the peer only after verifying it). */
   noPeerIdentity: 'no_peer_identity',
+  /** Step 1 too: the peer's certificate is revoked. */
+  revokedIdentity: 'revoked_identity',
+  /** Revocation cannot be checked: Envoy sent no peer certificate (`include_peer_certificate`). */
+  noPeerCertificate: 'no_peer_certificate',
   noRevision: 'no_revision',
   invalidRequest: 'invalid_request',
   evaluationError: 'evaluation_error',
@@ -19,6 +23,11 @@ export type CheckHandlerOptions = {
   decide(request: AuthzRequest): Decision;
   /** The revision in force; 0 while none has been applied. */
   revision(): number;
+  /** The serial and SPIFFE ID of a PEM certificate; throws on one it cannot read. */
+  inspect(pem: string): { serial: string; spiffeId: string | null };
+  isRevoked(serial: string): boolean;
+  /** Deny a Check without the peer's certificate, whose revocation cannot then be checked. */
+  requirePeerCertificate: boolean;
   /** A decision record for the bus. */
   record(record: AccessRecord): void;
   /** Share of allows recorded; every deny is. */
@@ -51,7 +60,10 @@ export class CheckHandler {
     );
     if (!translated.ok) return this.answer(null, false, FailClosed.invalidRequest, now);
     const request = translated.request;
-    if (!request.source?.principal) return this.answer(request, false, FailClosed.noPeerIdentity, now);
+    const principal = request.source?.principal;
+    if (!principal) return this.answer(request, false, FailClosed.noPeerIdentity, now);
+    const refused = this.refusedIdentity(principal, translated.peerCertificate);
+    if (refused) return this.answer(request, false, refused, now);
     if (this.options.revision() === 0) return this.answer(request, false, FailClosed.noRevision, now);
     let decision: Decision;
     try {
@@ -60,6 +72,21 @@ export class CheckHandler {
       return this.answer(request, false, FailClosed.evaluationError, now);
     }
     return this.answer(request, decision.allowed, decision.reason, now, decision);
+  }
+
+  /** Step 1 beyond the principal: the certificate it came from must be readable, its own, and not revoked. */
+  private refusedIdentity(principal: string, pem: string | undefined): string | undefined {
+    if (pem === undefined)
+      return this.options.requirePeerCertificate ? FailClosed.noPeerCertificate : undefined;
+    let certificate: { serial: string; spiffeId: string | null };
+    try {
+      certificate = this.options.inspect(pem);
+    } catch {
+      return FailClosed.invalidRequest;
+    }
+    const id = principal.startsWith('spiffe://') ? principal : `spiffe://${principal}`;
+    if (certificate.spiffeId !== id) return FailClosed.invalidRequest;
+    return this.options.isRevoked(certificate.serial) ? FailClosed.revokedIdentity : undefined;
   }
 
   private answer(

@@ -11,6 +11,14 @@ export const enforcerConfig = z.object({
   WARDEN_ENFORCER_EXT_AUTHZ_HOST: z.string().min(1).default('127.0.0.1'),
   /** 0 picks a free port (tests). */
   WARDEN_ENFORCER_EXT_AUTHZ_PORT: int(0, 65_535).default(9191),
+  /**
+   * Deny a Check that carries no peer certificate (Envoy's `include_peer_certificate: true` sends
+   * it): without it a revoked identity cannot be told apart. `false` trusts the principal alone.
+   */
+  WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** Share of allowed requests recorded on the bus (every deny is). */
   WARDEN_ENFORCER_ALLOW_SAMPLE: z.coerce.number().min(0).max(1).default(0.01),
   /** Decision records are published in batches, at most this often per destination. */

@@ -1,4 +1,5 @@
 import type { Bus } from '@warden/events';
+import { inspectCertificate } from '@warden/pki';
 import { Engine } from '@warden/policy-engine';
 import { DryRunDecider, PolicyFollower } from '@warden/policy-store';
 import type { Logger, Started } from '@warden/runtime';
@@ -8,6 +9,7 @@ import { CheckHandler } from './check.ts';
 import type { Checker } from './check.ts';
 import type { EnforcerConfig } from './config.ts';
 import { createEnforcerMetrics } from './metrics.ts';
+import { Revocations } from './revocations.ts';
 import { DecisionRecords } from './records.ts';
 import { startExtAuthzServer } from './server.ts';
 
@@ -39,6 +41,9 @@ export async function startEnforcer(options: {
     logger: log,
   });
   await follower.start();
+  const revocations = new Revocations();
+  const { replayed } = await revocations.load(bus);
+  log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
 
   const records = new DecisionRecords({
     bus,
@@ -51,6 +56,9 @@ export async function startEnforcer(options: {
   const handler = new CheckHandler({
     decide: (request) => decider.decide(request),
     revision: () => follower.appliedRevision,
+    inspect: (pem) => inspectCertificate(pem),
+    isRevoked: (serial) => revocations.isRevoked(serial),
+    requirePeerCertificate: config.WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE,
     record: (record) => records.add(record),
     allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,
     count: (allowed, reason) => metrics.decisions.inc({ result: allowed ? 'allow' : 'deny', reason }),
@@ -77,6 +85,7 @@ export async function startEnforcer(options: {
     stop: async () => {
       await server.stop();
       follower.stop();
+      revocations.stop();
       await records.flush();
     },
   };
