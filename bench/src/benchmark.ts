@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** Numeric knobs of one benchmark; each can be overridden with `--<name> N` on the command line. */
 export type Params = Record<string, number>;
 
@@ -65,4 +66,20 @@ export const sidesFor = <T>(index: number, bus: T, raw: T): [T, T] =>
 export function split(total: number, rounds: number): number[] {
   const base = Math.floor(total / rounds);
   return Array.from({ length: rounds }, (_, i) => base + (i < total % rounds ? 1 : 0)).filter((n) => n > 0);
+}
+
+/**
+ * CPU seconds (user + system) a process has used, from /proc (Linux): a server's cost per
+ * operation reads steadier than its throughput when other work shares the cores.
+ */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the
+    // 12th, stime the 13th, in clock ticks of 1/100 s on Linux.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -1,12 +1,12 @@
 import { createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allStreams, Bus, caSign, caToken, Principal, provision } from '@warden/events';
 import { freePort, httpOk, repoRoot, seedFile, startProcess } from '@warden/infra';
 import { createCsr, exportPrivateKeyPem, generateKeyPair, KeyAlgorithm } from '@warden/pki';
 import { startTestNats, startTestRedis, tempDir } from '@warden/testing';
 import type { Benchmark } from './benchmark.ts';
-import { percentile, round, target } from './benchmark.ts';
+import { cpuSecondsOf, percentile, round, target } from './benchmark.ts';
 
 /**
  * SVID issuance over the bus: `Bus.request(caSign)` from an agent connection to the real CA
@@ -60,22 +60,6 @@ async function issueAll(agent: Bus, requests: Request[], concurrency: number): P
     p99Ms: round(percentile(latencies, 99), 2),
     count: requests.length,
   };
-}
-
-/**
- * CPU seconds (user + system) a process has used, from /proc (Linux): the CA's cost per SVID
- * reads steadier than its throughput when other work shares the cores.
- */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the
-    // 12th, stime the 13th, in clock ticks of 1/100 s on Linux.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 async function rawSignRate(count: number): Promise<number> {

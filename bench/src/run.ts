@@ -16,6 +16,7 @@ import { pkiIssuance } from './pki-issuance.ts';
 import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
+import { extAuthz } from './ext-authz.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -26,6 +27,7 @@ const benchmarks: readonly Benchmark[] = [
   mtlsHandshake,
   policyDecision,
   topology,
+  extAuthz,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 
