@@ -144,6 +144,11 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     writesBuckets: [BucketName.containment],
     readsBuckets: [BucketName.containment, BucketName.policy],
     readsObjects: [ObjectStoreName.bundles],
+    durables: {
+      'enforcer-containment-deny': e.enforceDeny,
+      'enforcer-containment-quarantine': e.enforceQuarantine,
+      'enforcer-containment-release': e.enforceRelease,
+    },
   },
   console: {
     ...none,

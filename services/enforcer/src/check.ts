@@ -13,6 +13,10 @@ export const FailClosed = {
   revokedIdentity: 'revoked_identity',
   /** Revocation cannot be checked: Envoy sent no peer certificate (`include_peer_certificate`). */
   noPeerCertificate: 'no_peer_certificate',
+  /** Step 2: an unexpired emergency deny matches the request. */
+  emergencyDeny: 'emergency_deny',
+  /** Step 2: the source or the destination is quarantined. */
+  quarantined: 'quarantined',
   noRevision: 'no_revision',
   invalidRequest: 'invalid_request',
   evaluationError: 'evaluation_error',
@@ -26,6 +30,8 @@ export type CheckHandlerOptions = {
   /** The serial and SPIFFE ID of a PEM certificate; throws on one it cannot read. */
   inspect(pem: string): { serial: string; spiffeId: string | null };
   isRevoked(serial: string): boolean;
+  /** The containment rule that stops this request, if one does (ARCHITECTURE §4 step 2). */
+  contained?(request: AuthzRequest, now: Date): { kind: 'deny' | 'quarantine' } | undefined;
   /** Deny a Check without the peer's certificate, whose revocation cannot then be checked. */
   requirePeerCertificate: boolean;
   /** A decision record for the bus. */
@@ -64,6 +70,14 @@ export class CheckHandler {
     if (!principal) return this.answer(request, false, FailClosed.noPeerIdentity, now);
     const refused = this.refusedIdentity(principal, translated.peerCertificate);
     if (refused) return this.answer(request, false, refused, now);
+    const contained = this.options.contained?.(request, now);
+    if (contained)
+      return this.answer(
+        request,
+        false,
+        contained.kind === 'quarantine' ? FailClosed.quarantined : FailClosed.emergencyDeny,
+        now,
+      );
     if (this.options.revision() === 0) return this.answer(request, false, FailClosed.noRevision, now);
     let decision: Decision;
     try {

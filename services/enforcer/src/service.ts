@@ -10,6 +10,8 @@ import type { Checker } from './check.ts';
 import type { EnforcerConfig } from './config.ts';
 import { createEnforcerMetrics } from './metrics.ts';
 import { Revocations } from './revocations.ts';
+import { consumeContainment } from './containment-events.ts';
+import { ContainmentStore } from './containment-store.ts';
 import { DecisionRecords } from './records.ts';
 import { startExtAuthzServer } from './server.ts';
 
@@ -41,6 +43,11 @@ export async function startEnforcer(options: {
     logger: log,
   });
   await follower.start();
+  const containment = await ContainmentStore.open(nc, log);
+  const containmentConsumers = await consumeContainment({ bus, store: containment, log });
+  const sweeper = setInterval(() => {
+    containment.sweep(new Date()).catch((err: unknown) => log.warn({ err }, 'containment sweep failed'));
+  }, config.WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS);
   const revocations = new Revocations();
   const { replayed } = await revocations.load(bus);
   log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
@@ -58,6 +65,7 @@ export async function startEnforcer(options: {
     revision: () => follower.appliedRevision,
     inspect: (pem) => inspectCertificate(pem),
     isRevoked: (serial) => revocations.isRevoked(serial),
+    contained: (request, now) => containment.match(request, now),
     requirePeerCertificate: config.WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE,
     record: (record) => records.add(record),
     allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,
@@ -86,6 +94,9 @@ export async function startEnforcer(options: {
       await server.stop();
       follower.stop();
       revocations.stop();
+      clearInterval(sweeper);
+      await Promise.all(containmentConsumers.map((c) => c.stop()));
+      containment.stop();
       await records.flush();
     },
   };
