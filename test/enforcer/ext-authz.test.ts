@@ -1,93 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { credentials } from '@grpc/grpc-js';
-import type { Client, ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { CheckRequest, CheckResponse } from '@warden/envoy';
-import { DENY_REASON_HEADER, loadExtAuthz } from '@warden/envoy';
 import { Bus, identityRevoked, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort, seedFile } from '@warden/infra';
-import {
-  certificatePem,
-  createRootCertificate,
-  generateKeyPair,
-  inspectCertificate,
-  issueLeafCertificate,
-} from '@warden/pki';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
-
-/** A CheckResponse as the client decodes it (enums by name, every field present). */
-type Decoded = CheckResponse & {
-  http_response: 'ok_response' | 'denied_response';
-  denied_response?: { status: { code: string | number } };
-};
-type CheckClient = Client & {
-  Check(request: CheckRequest, callback: (err: ServiceError | null, response?: Decoded) => void): void;
-};
-
-/** A Check from a client generated from Envoy's protos, as Envoy's ext_authz filter sends it. */
-const check = (client: CheckClient, request: CheckRequest): Promise<Decoded> =>
-  new Promise((resolve, reject) =>
-    client.Check(request, (err, response) => (err || !response ? reject(err) : resolve(response))),
-  );
-
-/** SVIDs from a throwaway root: the peer certificates Envoy passes along (`include_peer_certificate`). */
-async function svids(ids: readonly string[]): Promise<Map<string, { pem: string; serial: string }>> {
-  const keys = await generateKeyPair();
-  const root = await createRootCertificate({
-    trustDomain: 'warden.local',
-    keys,
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const out = new Map<string, { pem: string; serial: string }>();
-  for (const id of ids) {
-    const leaf = await issueLeafCertificate({
-      spiffeId: id,
-      publicKey: (await generateKeyPair()).publicKey,
-      issuer: { certificate: root, privateKey: keys.privateKey },
-      ttlSeconds: 3600,
-    });
-    const pem = certificatePem(leaf);
-    out.set(id, { pem, serial: inspectCertificate(pem).serial });
-  }
-  return out;
-}
-
-const frontend = 'spiffe://warden.local/ns/shop/sa/frontend';
-const stranger = 'spiffe://warden.local/ns/shop/sa/stranger';
-const certificates = await svids([frontend, stranger]);
-
-const call = (principal: string, method = 'GET', path = '/pay/42'): CheckRequest => ({
-  attributes: {
-    source: {
-      principal,
-      address: { socket_address: { address: '10.0.0.1', port_value: 40000 } },
-      certificate: encodeURIComponent(certificates.get(principal)?.pem ?? ''),
-    },
-    destination: { principal: 'spiffe://warden.local/ns/shop/sa/payment' },
-    request: { http: { method, path, headers: { ':authority': 'payment.shop' } } },
-    context_extensions: { 'warden.namespace': 'shop', 'warden.label.app': 'payment' },
-  },
-});
-
-const reasonOf = (response: CheckResponse): string | undefined =>
-  response.denied_response?.headers.find((o) => o.header.key === DENY_REASON_HEADER)?.header.value;
-
-const policy = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: pay, namespace: shop }
-spec:
-  selector: { matchLabels: { app: payment } }
-  action: ALLOW
-  rules:
-    - from: [{ source: { principals: ["warden.local/ns/shop/sa/frontend"] } }]
-      to: [{ operation: { methods: ["GET"], paths: ["/pay/*"] } }]
-`;
+import {
+  call,
+  certificates,
+  check,
+  checkClient,
+  frontend,
+  payPolicy,
+  reasonOf,
+  stranger,
+} from './helpers.ts';
 
 describe('enforcer: ext_authz against the active policy revision', () => {
   const nats = useNats();
@@ -98,8 +29,7 @@ describe('enforcer: ext_authz against the active policy revision', () => {
     const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
     const port = await freePort();
     let enforcer: RunningService | undefined;
-    const Client = loadExtAuthz().Client;
-    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as CheckClient;
+    const client = checkClient(port);
     try {
       const env = {
         WARDEN_NATS_URL: nats.get().url,
@@ -111,7 +41,7 @@ describe('enforcer: ext_authz against the active policy revision', () => {
       enforcer = await runService(enforcerService, env);
       assert.equal(reasonOf(await check(client, call(frontend))), 'no_revision');
 
-      const outcome = await submit({ kind: 'authorization-policy', text: policy });
+      const outcome = await submit({ kind: 'authorization-policy', text: payPolicy });
       assert.equal(outcome.type, 'committed');
       let allowed = await check(client, call(frontend));
       for (let i = 0; i < 200 && allowed.status.code !== 0; i++) {
