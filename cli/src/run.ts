@@ -8,6 +8,7 @@ import { Bus, Principal } from '@warden/events';
 import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
+import { containmentCommands } from './commands/containment.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -21,6 +22,7 @@ export const commands: readonly Command[] = [
   ...policyCommands,
   ...topologyCommands,
   ...identityCommands,
+  ...containmentCommands,
 ];
 
 const globalOptions = {

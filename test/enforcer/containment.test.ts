@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bus, enforceDeny, enforceQuarantine, enforceRelease, provision } from '@warden/events';
+import { runCli } from '@warden/cli';
+import { Bus, enforceDeny, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort, seedFile } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
-import { useNats } from '@warden/testing';
+import { captureOutput, cliEnv, useNats } from '@warden/testing';
+import type { CapturedOutput } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import type { CheckClient } from './helpers.ts';
 import { call, check, checkClient, frontend, payPolicy, reasonOf } from './helpers.ts';
@@ -25,8 +27,10 @@ async function until(client: CheckClient, want: string | null): Promise<string |
 
 describe('enforcer: containment from the bus', () => {
   const nats = useNats();
+  const cli = (...argv: string[]): Promise<CapturedOutput> =>
+    captureOutput((io) => runCli(argv, { io, env: cliEnv(nats.get()) }));
 
-  it('enforces a quarantine and an emergency deny, lifts them on expiry or release, and keeps them across a restart', async () => {
+  it('enforces a quarantine and an emergency deny from warden commands, lifts them on expiry or release, keeps them across a restart', async () => {
     await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
     const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
     const port = await freePort();
@@ -44,33 +48,63 @@ describe('enforcer: containment from the bus', () => {
       assert.equal(await until(client, null), null);
 
       // A person quarantines the frontend for one second: refused at once, allowed again after.
-      const user = new Bus(await nats.get().connect('user'), { source: 'person' });
-      const target = { workload: { namespace: 'shop', workload: 'frontend' } };
-      await user.publish(enforceQuarantine, { target, ttlSeconds: 1, reason: 'forensics' });
+      const quarantined = await cli(
+        'quarantine',
+        'add',
+        'shop/frontend',
+        '--ttl',
+        '1s',
+        '--reason',
+        'forensics',
+      );
+      assert.equal(quarantined.code, 0, quarantined.err);
       assert.equal(await until(client, 'quarantined'), 'quarantined');
       assert.equal(await until(client, null), null, 'the quarantine lifted itself');
 
       // An emergency deny of the edge, kept by a restarted enforcer, lifted by a release.
-      await user.publish(enforceDeny, {
-        ruleId: 'edge-1',
-        source: { principal: frontend },
-        destination: { workload: { namespace: 'shop', workload: 'payment' } },
-        ttlSeconds: 600,
-        reason: '5xx burst',
-        alertId: 'a-1',
-      });
+      const denied = await cli(
+        'deny',
+        'add',
+        '--from',
+        frontend,
+        '--to',
+        'shop/payment',
+        '--ttl',
+        '10m',
+        '--reason',
+        '5xx burst',
+        '--id',
+        'edge-1',
+      );
+      assert.equal(denied.code, 0, denied.err);
       assert.equal(await until(client, 'emergency_deny'), 'emergency_deny');
+      const status = await cli('enforcer', 'status');
+      assert.equal(status.code, 0, status.err);
+      assert.match(status.out, /revision 1, 0 revoked serials, 1 containment rules/);
+      assert.match(
+        status.out,
+        /edge-1 +deny +spiffe:\/\/warden\.local\/ns\/shop\/sa\/frontend +shop\/payment +\d+s +5xx burst/,
+      );
       await enforcer.stop('restart');
       enforcer = undefined;
       enforcer = await runService(enforcerService, env);
       assert.equal(reasonOf(await check(client, call(frontend))), 'emergency_deny');
-      await user.publish(enforceRelease, { ruleId: 'edge-1', reason: 'fixed' });
+      assert.equal((await cli('deny', 'release', 'edge-1', '--reason', 'fixed')).code, 0);
       assert.equal(await until(client, null), null);
 
-      // A deny naming neither side would stop the mesh: refused, nothing changes.
+      // Bad input changes nothing: a deny naming neither side (it would stop the mesh), a
+      // target that is none, a missing reason; published raw, the all-mesh deny is refused too.
+      assert.equal((await cli('deny', 'add', '--ttl', '10m', '--reason', 'oops')).code, 2);
+      assert.match(
+        (await cli('quarantine', 'add', 'not a target', '--reason', 'x')).err,
+        /is not <namespace>\/<workload>/,
+      );
+      assert.match((await cli('quarantine', 'add', 'shop/cart')).err, /--reason is required/);
+      const user = new Bus(await nats.get().connect('user'), { source: 'person' });
       await user.publish(enforceDeny, { ruleId: 'everything', ttlSeconds: 600, reason: 'oops' });
       await sleep(300);
       assert.equal(await until(client, null), null);
+      assert.match((await cli('enforcer', 'status')).out, /0 containment rules/);
     } finally {
       client.close();
       await enforcer?.stop('test');

@@ -540,4 +540,33 @@ export const events = {
   topologyHeartbeat,
 } as const;
 
-export const requests = { caSign, caBundle, caToken, policyStatus, topologyQuery } as const;
+const containmentRule = z.object({
+  id: z.string().min(1).max(2048),
+  kind: z.enum(['deny', 'quarantine']),
+  source: containmentTarget.optional(),
+  destination: containmentTarget.optional(),
+  target: containmentTarget.optional(),
+  expiresAt: isoTime,
+  reason,
+  cause: z.object({
+    eventId: z.string().max(128),
+    actor: z.string().max(2048),
+    alertId: z.string().optional(),
+  }),
+});
+
+/** One enforcer's view: the revision it enforces and the containment in force. */
+export const enforcerStatus = defineRequest({
+  subject: 'warden.enforcer.v1.status',
+  request: z.object({}),
+  reply: z.object({
+    decisionPoint: z.string().min(1).max(253),
+    revision: z.number().int().nonnegative(),
+    dryRunRevision: z.number().int().nonnegative(),
+    revokedSerials: z.number().int().nonnegative(),
+    /** Rules in force, soonest to expire first. */
+    containment: z.array(containmentRule).max(100_000),
+  }),
+});
+
+export const requests = { caSign, caBundle, caToken, policyStatus, topologyQuery, enforcerStatus } as const;

@@ -1,3 +1,4 @@
+import { enforcerStatus } from '@warden/events';
 import type { Bus } from '@warden/events';
 import { inspectCertificate } from '@warden/pki';
 import { Engine } from '@warden/policy-engine';
@@ -87,10 +88,23 @@ export async function startEnforcer(options: {
     config.WARDEN_ENFORCER_EXT_AUTHZ_PORT,
   );
   log.info({ port: server.port }, 'ext_authz listening');
+  // Any replica answers: they share the bucket, and each names itself.
+  const status = bus.serve(
+    enforcerStatus,
+    () => ({
+      decisionPoint: instance,
+      revision: follower.appliedRevision,
+      dryRunRevision: follower.dryRunRevision,
+      revokedSerials: revocations.size,
+      containment: containment.active(new Date()),
+    }),
+    { queue: 'enforcer' },
+  );
   return {
     extAuthzPort: server.port,
     follower,
     stop: async () => {
+      status.unsubscribe();
       await server.stop();
       follower.stop();
       revocations.stop();
