@@ -201,7 +201,7 @@ describe('hostile input at every reachable subject', () => {
       assert.ok(rejections.length > 0, 'malformed submissions were answered with rejected events');
 
       // Each consumer counted what it refused.
-      for (const name of ['policy', 'topology', 'ca', 'agent']) {
+      for (const name of ['policy', 'topology', 'ca', 'agent', 'enforcer']) {
         const url = stack.status().find((c) => c.name === name)?.url;
         const metrics = await (await fetch(`${url}/metrics`)).text();
         const invalid = metrics
