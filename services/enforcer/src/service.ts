@@ -43,75 +43,80 @@ export async function startEnforcer(options: {
     dryRunEngine,
     logger: log,
   });
-  await follower.start();
-  const containment = await ContainmentStore.open(nc, log);
-  const containmentConsumers = await consumeContainment({ bus, store: containment, log });
-  const sweeper = setInterval(() => {
-    containment.sweep(new Date()).catch((err: unknown) => log.warn({ err }, 'containment sweep failed'));
-  }, config.WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS);
-  const revocations = new Revocations();
-  const { replayed } = await revocations.load(bus);
-  log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
+  // What has started so far, stopped in reverse if a later part cannot start.
+  const started: (() => unknown)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of started.splice(0).reverse()) await stop();
+  };
+  try {
+    await follower.start();
+    started.push(() => follower.stop());
+    const containment = await ContainmentStore.open(nc, log);
+    started.push(() => containment.stop());
+    const containmentConsumers = await consumeContainment({ bus, store: containment, log });
+    started.push(() => Promise.all(containmentConsumers.map((c) => c.stop())));
+    const sweeper = setInterval(() => {
+      containment.sweep(new Date()).catch((err: unknown) => log.warn({ err }, 'containment sweep failed'));
+    }, config.WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS);
+    started.push(() => clearInterval(sweeper));
+    const revocations = new Revocations();
+    started.push(() => revocations.stop());
+    const { replayed } = await revocations.load(bus);
+    log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
 
-  const records = new DecisionRecords({
-    bus,
-    flushMs: config.WARDEN_ENFORCER_RECORD_FLUSH_MS,
-    capacity: config.WARDEN_ENFORCER_RECORD_BUFFER,
-    dropped: metrics.recordsDropped,
-    published: metrics.recordsPublished,
-    onError: (err) => log.warn({ err }, 'decision records not published'),
-  });
-  const handler = new CheckHandler({
-    decide: (request) => decider.decide(request),
-    revision: () => follower.appliedRevision,
-    inspect: (pem) => inspectCertificate(pem),
-    isRevoked: (serial) => revocations.isRevoked(serial),
-    contained: (request, now) => containment.match(request, now),
-    requirePeerCertificate: config.WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE,
-    record: (record) => records.add(record),
-    allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,
-    count: (allowed, reason) => metrics.decisions.inc({ result: allowed ? 'allow' : 'deny', reason }),
-  });
-  const timed: Checker = {
-    check: (request) => {
-      const end = metrics.checkSeconds.startTimer();
-      try {
-        return handler.check(request);
-      } finally {
-        end();
-      }
-    },
-  };
-  const server = await startExtAuthzServer(
-    timed,
-    config.WARDEN_ENFORCER_EXT_AUTHZ_HOST,
-    config.WARDEN_ENFORCER_EXT_AUTHZ_PORT,
-  );
-  log.info({ port: server.port }, 'ext_authz listening');
-  // Any replica answers: they share the bucket, and each names itself.
-  const status = bus.serve(
-    enforcerStatus,
-    () => ({
-      decisionPoint: instance,
-      revision: follower.appliedRevision,
-      dryRunRevision: follower.dryRunRevision,
-      revokedSerials: revocations.size,
-      containment: containment.active(new Date()),
-    }),
-    { queue: 'enforcer' },
-  );
-  return {
-    extAuthzPort: server.port,
-    follower,
-    stop: async () => {
-      status.unsubscribe();
-      await server.stop();
-      follower.stop();
-      revocations.stop();
-      clearInterval(sweeper);
-      await Promise.all(containmentConsumers.map((c) => c.stop()));
-      containment.stop();
-      await records.flush();
-    },
-  };
+    const records = new DecisionRecords({
+      bus,
+      flushMs: config.WARDEN_ENFORCER_RECORD_FLUSH_MS,
+      capacity: config.WARDEN_ENFORCER_RECORD_BUFFER,
+      dropped: metrics.recordsDropped,
+      published: metrics.recordsPublished,
+      onError: (err) => log.warn({ err }, 'decision records not published'),
+    });
+    started.push(() => records.flush());
+    const handler = new CheckHandler({
+      decide: (request) => decider.decide(request),
+      revision: () => follower.appliedRevision,
+      inspect: (pem) => inspectCertificate(pem),
+      isRevoked: (serial) => revocations.isRevoked(serial),
+      contained: (request, now) => containment.match(request, now),
+      requirePeerCertificate: config.WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE,
+      record: (record) => records.add(record),
+      allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,
+      count: (allowed, reason) => metrics.decisions.inc({ result: allowed ? 'allow' : 'deny', reason }),
+    });
+    const timed: Checker = {
+      check: (request) => {
+        const end = metrics.checkSeconds.startTimer();
+        try {
+          return handler.check(request);
+        } finally {
+          end();
+        }
+      },
+    };
+    const server = await startExtAuthzServer(
+      timed,
+      config.WARDEN_ENFORCER_EXT_AUTHZ_HOST,
+      config.WARDEN_ENFORCER_EXT_AUTHZ_PORT,
+    );
+    started.push(() => server.stop());
+    log.info({ port: server.port }, 'ext_authz listening');
+    // Any replica answers: they share the bucket, and each names itself.
+    const status = bus.serve(
+      enforcerStatus,
+      () => ({
+        decisionPoint: instance,
+        revision: follower.appliedRevision,
+        dryRunRevision: follower.dryRunRevision,
+        revokedSerials: revocations.size,
+        containment: containment.active(new Date()),
+      }),
+      { queue: 'enforcer' },
+    );
+    started.push(() => status.unsubscribe());
+    return { extAuthzPort: server.port, follower, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }
