@@ -65,6 +65,47 @@ describe('enforcer: ext_authz against the active policy revision', () => {
       assert.equal(reasonOf(await check(client, call(frontend, 'DELETE'))), 'no_allow_matched');
       assert.equal(reasonOf(await check(client, { attributes: { destination: {} } })), 'invalid_request');
 
+      // A Rego policy asked as the CUSTOM provider answers with OPA-Envoy's decision object: its
+      // status, body and headers on a denial, its headers on an allowed request.
+      const rego = `package hdr
+
+allow := {"allowed": false, "http_status": 401, "body": "login first", "headers": {"www-authenticate": "Bearer"}} if {
+  input.parsed_path[1] == "secret"
+}
+
+allow := {"allowed": true, "headers": {"x-checked": "rego"}, "request_headers_to_remove": ["cookie"]} if {
+  input.parsed_path[1] != "secret"
+}
+`;
+      assert.equal((await submit({ kind: 'rego', text: rego, entrypoint: 'hdr/allow' })).type, 'committed');
+      const custom = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: hdr, namespace: istio-system }
+spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
+`;
+      assert.equal((await submit({ kind: 'authorization-policy', text: custom })).type, 'committed');
+      let secret = await check(client, call(frontend, 'GET', '/pay/secret'));
+      for (let i = 0; i < 200 && secret.status.code === 0; i++) {
+        await sleep(25);
+        secret = await check(client, call(frontend, 'GET', '/pay/secret'));
+      }
+      assert.equal(secret.denied_response?.status.code, 'Unauthorized');
+      assert.equal(secret.denied_response?.body, 'login first');
+      assert.deepEqual(
+        secret.denied_response?.headers.map((o) => [o.header.key, o.header.value]),
+        [
+          ['www-authenticate', 'Bearer'],
+          ['x-warden-deny-reason', 'custom_denied'],
+        ],
+      );
+      const decorated = await check(client, call(frontend));
+      assert.equal(decorated.status.code, 0);
+      assert.deepEqual(
+        decorated.ok_response?.headers.map((o) => [o.header.key, o.header.value]),
+        [['x-checked', 'rego']],
+      );
+      assert.deepEqual(decorated.ok_response?.headers_to_remove, ['cookie']);
+
       // The CA revokes the frontend's certificate: the next check refuses it.
       const ca = new Bus(await nats.get().connect('ca'), { source: 'ca' });
       await ca.publish(identityRevoked, {
@@ -104,6 +145,7 @@ describe('enforcer: ext_authz against the active policy revision', () => {
       assert.ok(denies.includes('no_revision'), JSON.stringify(records));
       assert.ok(denies.includes('no_allow_matched'), JSON.stringify(records));
       assert.ok(records.some((r) => r.reason === 'no_allow_matched' && r.revision === 1));
+      assert.ok(records.some((r) => r.reason === 'custom_denied' && r.revision === 3));
     } finally {
       client.close();
       await enforcer?.stop('test');

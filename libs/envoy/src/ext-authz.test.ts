@@ -3,7 +3,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { MethodDefinition } from '@grpc/grpc-js';
-import type { CheckRequest, DecisionObject } from './ext-authz.ts';
+import type { DecisionResponse } from '@warden/policy-engine';
+import type { CheckRequest } from './ext-authz.ts';
 import { toAuthzRequest, toCheckResponse } from './ext-authz.ts';
 import { loadExtAuthz } from './ext-authz-service.ts';
 
@@ -56,7 +57,7 @@ describe('ext_authz decision → CheckResponse (golden)', () => {
     it(name, () => {
       const { decision, object } = JSON.parse(readFileSync(join(dir, `${name}.decision.json`), 'utf8')) as {
         decision: { allowed: boolean; reason: 'allow_matched' };
-        object?: DecisionObject;
+        object?: DecisionResponse;
       };
       golden(`${name}.response.json`, asEnvoyReads(toCheckResponse(decision, object)));
     });

@@ -4,7 +4,7 @@
  * `@warden/policy-engine` decides on, and a decision becomes the `CheckResponse`. No transport
  * here: the enforcer's gRPC server is a shell around these two functions.
  */
-import type { AuthzRequest, Decision } from '@warden/policy-engine';
+import type { AuthzRequest, Decision, DecisionResponse } from '@warden/policy-engine';
 
 type Timestamp = { seconds?: string | number; nanos?: number };
 type SocketAddress = { address?: string; port_value?: number };
@@ -193,15 +193,6 @@ function bodyOf(http: CheckHttpRequest): string | undefined {
 const text = (value: Uint8Array | string): string =>
   typeof value === 'string' ? value : decoder.decode(value);
 
-/** OPA-Envoy's decision object, when a Rego policy returned one; absent for AuthorizationPolicy decisions. */
-export type DecisionObject = {
-  httpStatus: number;
-  headers: [name: string, value: string][];
-  responseHeadersToAdd: [name: string, value: string][];
-  requestHeadersToRemove: string[];
-  body: string;
-};
-
 type HeaderValueOption = { header: { key: string; value: string } };
 export type CheckResponse = {
   status: { code: number; message: string };
@@ -228,7 +219,7 @@ const option = ([key, value]: [string, string]): HeaderValueOption => ({ header:
  */
 export function toCheckResponse(
   decision: Pick<Decision, 'allowed' | 'reason'>,
-  object?: DecisionObject,
+  object?: DecisionResponse,
 ): CheckResponse {
   if (decision.allowed)
     return {

@@ -19,7 +19,6 @@ export type {
   CheckRequest,
   CheckRequestOptions,
   CheckResponse,
-  DecisionObject,
   Translated,
 } from './ext-authz.ts';
 export { ContextKey, DENY_REASON_HEADER, GrpcCode, toAuthzRequest, toCheckResponse } from './ext-authz.ts';

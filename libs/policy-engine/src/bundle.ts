@@ -132,7 +132,12 @@ async function regoProvider(bundle: RegoBundle): Promise<CustomProvider> {
   return (request) => {
     try {
       const decision = rego.evaluate(buildEnvoyInput(request));
-      return { allowed: decision.allowed, reason: `rego[${bundle.name}]` };
+      const { httpStatus, headers, responseHeadersToAdd, requestHeadersToRemove, body } = decision;
+      return {
+        allowed: decision.allowed,
+        reason: `rego[${bundle.name}]`,
+        response: { httpStatus, headers, responseHeadersToAdd, requestHeadersToRemove, body },
+      };
     } catch (err) {
       // Fail closed: a Rego policy that cannot decide denies.
       return {

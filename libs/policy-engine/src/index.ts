@@ -10,6 +10,7 @@ export type {
   AuthzRequest,
   Condition,
   Decision,
+  DecisionResponse,
   MeshDefault,
   Operation,
   Rule,

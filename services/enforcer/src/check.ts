@@ -113,7 +113,7 @@ export class CheckHandler {
     this.options.count?.(allowed, reason);
     const sampled = !allowed || (this.options.random ?? Math.random)() < this.options.allowSample;
     if (sampled) this.options.record(recordOf(request, allowed, reason, now, decision));
-    return toCheckResponse({ allowed, reason: reason as Decision['reason'] });
+    return toCheckResponse({ allowed, reason: reason as Decision['reason'] }, decision?.response);
   }
 }
 

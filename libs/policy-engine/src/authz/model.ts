@@ -200,4 +200,19 @@ export type Decision = {
   message: string;
   /** Revision of the policy set that decided. */
   revision: number;
+  /**
+   * What a CUSTOM provider (a Rego policy returning OPA-Envoy's decision object) asked the data
+   * plane to do: its status, body and headers on a denial, the headers to add and remove when the
+   * request is allowed. Absent when no provider said anything.
+   */
+  response?: DecisionResponse;
+};
+
+/** OPA-Envoy's decision object, without its verdict. */
+export type DecisionResponse = {
+  httpStatus: number;
+  headers: [name: string, value: string][];
+  responseHeadersToAdd: [name: string, value: string][];
+  requestHeadersToRemove: string[];
+  body: string;
 };

@@ -93,6 +93,37 @@ test('a CUSTOM provider that throws denies', () => {
   assert.deepEqual([d.allowed, d.reason], [false, 'custom_denied']);
 });
 
+test("a CUSTOM provider's decision object reaches the decision: its denial, or its headers when the request is allowed", () => {
+  const response = (status: number, header: string) => ({
+    httpStatus: status,
+    headers: [[header, '1']] as [string, string][],
+    responseHeadersToAdd: [],
+    requestHeadersToRemove: ['authorization'],
+    body: status === 200 ? '' : 'no',
+  });
+  const custom = (name: string) =>
+    doc(name, `  action: CUSTOM\n  provider:\n    name: ${name}\n  rules:\n  - {}\n`);
+  const allowing = new Map([
+    ['a', () => ({ allowed: true, response: response(200, 'x-a') })],
+    ['b', () => ({ allowed: true, response: response(200, 'x-b') })],
+  ]);
+  const both = lenient(`${custom('a')}---\n${custom('b')}---\n${doc('all', '  rules:\n  - {}\n')}`);
+  const allowed = new PolicyRevision(both, { providers: allowing }).decide(req());
+  assert.deepEqual(allowed.response?.headers, [
+    ['x-a', '1'],
+    ['x-b', '1'],
+  ]);
+  assert.deepEqual(allowed.response?.requestHeadersToRemove, ['authorization', 'authorization']);
+  // Allowed by the providers but by no ALLOW rule: denied, and their headers do not apply.
+  const none = lenient(
+    `${custom('a')}---\n${doc('other', '  rules:\n  - to:\n    - operation:\n        paths: ["/x"]\n')}`,
+  );
+  assert.equal(new PolicyRevision(none, { providers: allowing }).decide(req()).response, undefined);
+  const denying = new Map([['a', () => ({ allowed: false, response: response(401, 'www-authenticate') })]]);
+  const denied = new PolicyRevision(lenient(custom('a')), { providers: denying }).decide(req());
+  assert.deepEqual([denied.allowed, denied.response?.httpStatus, denied.response?.body], [false, 401, 'no']);
+});
+
 test('hot swap is atomic: a decision in flight keeps the revision it started with', () => {
   const allowAll = new PolicyRevision(lenient(doc('all', '  rules:\n  - {}\n')), { revision: 1 });
   const engine = new Engine(allowAll);

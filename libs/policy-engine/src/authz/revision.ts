@@ -17,7 +17,7 @@ import { messageOf } from '@warden/core';
 import { PolicyEngineError } from '../errors.ts';
 import { compileRule } from './compile.ts';
 import { defaultMeshDefault, DecisionReason } from './model.ts';
-import type { AuthorizationPolicy, AuthzRequest, Decision, MeshDefault } from './model.ts';
+import type { AuthorizationPolicy, AuthzRequest, Decision, DecisionResponse, MeshDefault } from './model.ts';
 import { normalizeRequest } from './request.ts';
 import type { Attributes } from './request.ts';
 import { RuleIndex } from './rule-index.ts';
@@ -27,7 +27,7 @@ import type { CompiledRule } from './rule-index.ts';
 export type CustomProvider = (
   request: AuthzRequest,
   attributes: Attributes,
-) => { allowed: boolean; reason?: string };
+) => { allowed: boolean; reason?: string; response?: DecisionResponse };
 
 export type RevisionOptions = {
   revision?: number;
@@ -170,8 +170,17 @@ export class PolicyRevision {
     policy: string | null,
     audit: string[],
     message: string,
+    response?: DecisionResponse,
   ): Decision {
-    return { allowed, reason, policy, audit, message, revision: this.revision };
+    return {
+      allowed,
+      reason,
+      policy,
+      audit,
+      message,
+      revision: this.revision,
+      ...(response ? { response } : {}),
+    };
   }
 
   /** Decides one request. Never throws: anything unexpected is a deny with its reason. */
@@ -194,6 +203,8 @@ export class PolicyRevision {
         }
     }
 
+    // Headers the allowing providers asked for, applied only if the request ends up allowed.
+    let allowResponse: DecisionResponse | undefined;
     if (view.custom.size > 0) {
       const asked = new Set<string>();
       for (const r of view.custom.candidates(a)) {
@@ -209,7 +220,7 @@ export class PolicyRevision {
             audit,
             `CUSTOM provider ${JSON.stringify(provider)} is not configured`,
           );
-        let verdict: { allowed: boolean; reason?: string };
+        let verdict: { allowed: boolean; reason?: string; response?: DecisionResponse };
         try {
           verdict = check(request, a);
         } catch (err) {
@@ -223,7 +234,9 @@ export class PolicyRevision {
             r.name,
             audit,
             `denied by provider ${provider}${verdict.reason ? `: ${verdict.reason}` : ''}`,
+            verdict.response,
           );
+        if (verdict.response) allowResponse = mergeResponses(allowResponse, verdict.response);
       }
     }
 
@@ -248,11 +261,19 @@ export class PolicyRevision {
         `mesh-default[${a.namespace}]`,
         audit,
         `no ALLOW policy applies; mesh default is ${verdict}`,
+        verdict === 'allow' ? allowResponse : undefined,
       );
     }
     const allow = view.allow.first(a);
     if (allow)
-      return this.#decision(true, DecisionReason.allowMatched, allow.name, audit, `allowed by ${allow.name}`);
+      return this.#decision(
+        true,
+        DecisionReason.allowMatched,
+        allow.name,
+        audit,
+        `allowed by ${allow.name}`,
+        allowResponse,
+      );
     return this.#decision(
       false,
       DecisionReason.noAllowMatched,
@@ -261,4 +282,15 @@ export class PolicyRevision {
       'ALLOW policies apply but none matches',
     );
   }
+}
+
+/** Two allowing providers' headers together (the status and body only matter on a denial). */
+function mergeResponses(first: DecisionResponse | undefined, next: DecisionResponse): DecisionResponse {
+  if (!first) return next;
+  return {
+    ...first,
+    headers: [...first.headers, ...next.headers],
+    responseHeadersToAdd: [...first.responseHeadersToAdd, ...next.responseHeadersToAdd],
+    requestHeadersToRemove: [...first.requestHeadersToRemove, ...next.requestHeadersToRemove],
+  };
 }
