@@ -112,3 +112,34 @@ describe('enforcer: containment from the bus', () => {
     }
   });
 });
+
+describe('enforcer: started before the policy service', () => {
+  const nats = useNats();
+
+  it('denies no_revision until the policy bucket appears, then follows it without a restart', async () => {
+    await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
+    const port = await freePort();
+    const enforcer = await runService(enforcerService, {
+      WARDEN_NATS_URL: nats.get().url,
+      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
+      WARDEN_LOG_LEVEL: 'silent',
+      WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
+    });
+    const client = checkClient(port);
+    let policyService: RunningService | undefined;
+    try {
+      assert.equal(reasonOf(await check(client, call(frontend))), 'no_revision');
+      const started = await startPolicyWithSubmitter(nats.get());
+      policyService = started.service;
+      assert.equal(
+        (await started.submit({ kind: 'authorization-policy', text: payPolicy })).type,
+        'committed',
+      );
+      assert.equal(await until(client, null), null);
+    } finally {
+      client.close();
+      await enforcer.stop('test');
+      await policyService?.stop('test');
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { codeOf, messageOf } from '@warden/core';
-import { Bus, policyApplied } from '@warden/events';
+import { Backoff, codeOf, messageOf, pause } from '@warden/core';
+import { Bus, isStreamNotFound, policyApplied } from '@warden/events';
 import type { BusLogger } from '@warden/events';
 import { buildPolicyRevision } from '@warden/policy-engine';
 import type { Engine, PolicyBundle, PolicyRevision } from '@warden/policy-engine';
@@ -30,9 +30,12 @@ export class PolicyFollower {
   private readonly options: FollowerOptions;
   private readonly bus: Bus;
   private stopped = false;
+  private readonly abort = new AbortController();
   private readonly watchers: { stop(): void }[] = [];
   private applied = 0;
   private appliedDryRun = 0;
+  /** Resolves once the follower follows the policy bucket (at once unless it had to wait). */
+  attached: Promise<void> = Promise.resolve();
 
   constructor(options: FollowerOptions) {
     this.options = options;
@@ -52,8 +55,43 @@ export class PolicyFollower {
     return this.appliedDryRun;
   }
 
+  /**
+   * Applies the current revision and follows it. When the policy service has not provisioned its
+   * bucket yet (services start in any order), `start` resolves at once and the follower waits for
+   * the bucket in the background, with backoff; meanwhile `appliedRevision` is 0 and a decision
+   * point denies (`no_revision`). `attached` resolves once it follows.
+   */
   async start(): Promise<void> {
-    const store = await PolicyStore.open(this.options.nc);
+    let store: PolicyStore;
+    try {
+      store = await PolicyStore.open(this.options.nc);
+    } catch (err) {
+      if (!isStoreMissing(err)) throw err;
+      this.options.logger?.warn({}, 'no policy bucket yet; following it once the policy service creates it');
+      this.attached = this.waitForStore();
+      return;
+    }
+    await this.followStore(store);
+    this.attached = Promise.resolve();
+  }
+
+  private async waitForStore(): Promise<void> {
+    const backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+    while (!this.stopped) {
+      await pause(backoff.next(), this.abort.signal);
+      if (this.stopped) return;
+      try {
+        await this.followStore(await PolicyStore.open(this.options.nc));
+        this.options.logger?.info({ revision: this.applied }, 'following the policy bucket');
+        return;
+      } catch (err) {
+        if (!isStoreMissing(err))
+          this.options.logger?.warn({ err }, 'cannot open the policy bucket yet; retrying');
+      }
+    }
+  }
+
+  private async followStore(store: PolicyStore): Promise<void> {
     await this.track(store, kvKey.active, (revision) => this.follow(store, revision));
     const dryRunEngine = this.options.dryRunEngine;
     if (dryRunEngine)
@@ -62,6 +100,7 @@ export class PolicyFollower {
 
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
     for (const w of this.watchers) w.stop();
   }
 
@@ -125,3 +164,7 @@ export async function buildRevision(store: PolicyStore, manifest: Manifest): Pro
   }
   return buildPolicyRevision(bundles, { revision: manifest.revision });
 }
+
+/** The policy service has not created its bucket or object store yet. */
+const isStoreMissing = (err: unknown): boolean =>
+  isStreamNotFound(err) || /(object store|bucket) not found/i.test(messageOf(err));
