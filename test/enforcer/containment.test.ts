@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '@warden/cli';
-import { Bus, enforceDeny, provision } from '@warden/events';
+import { alert, Bus, enforceDeny, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort, seedFile } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
-import { captureOutput, cliEnv, useNats } from '@warden/testing';
+import { captureOutput, cliEnv, tempDir, testAlert, useNats } from '@warden/testing';
 import type { CapturedOutput } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import type { CheckClient } from './helpers.ts';
@@ -140,6 +142,64 @@ describe('enforcer: started before the policy service', () => {
       client.close();
       await enforcer.stop('test');
       await policyService?.stop('test');
+    }
+  });
+});
+
+describe('enforcer: playbooks turn alerts into containment', () => {
+  const nats = useNats();
+
+  it('quarantines the source an alert names, for the playbook TTL, and refuses a bad playbook file at start', async () => {
+    await provision(await nats.get().connect('admin'), {
+      streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_ALERTS'],
+    });
+    const dir = tempDir('playbooks');
+    const file = join(dir, 'playbooks.yaml');
+    writeFileSync(
+      file,
+      'playbooks:\n  - name: behaviour\n    match: { rule: BehaviourScore, minScore: 0.85 }\n    action: { quarantine: source, ttl: 10m }\n',
+    );
+    const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
+    const port = await freePort();
+    const env = {
+      WARDEN_NATS_URL: nats.get().url,
+      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
+      WARDEN_LOG_LEVEL: 'silent',
+      WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
+      WARDEN_ENFORCER_PLAYBOOKS_FILE: file,
+    };
+    const enforcer = await runService(enforcerService, env);
+    const client = checkClient(port);
+    try {
+      assert.equal((await submit({ kind: 'authorization-policy', text: payPolicy })).type, 'committed');
+      assert.equal(await until(client, null), null);
+      const detector = new Bus(await nats.get().connect('detector'), { source: 'detector' });
+      await detector.publish(
+        alert,
+        testAlert({
+          alertId: 'b-1',
+          rule: 'BehaviourScore',
+          severity: 'critical',
+          target: { namespace: 'shop', workload: 'payment' },
+          labels: { score: '0.93', source_namespace: 'shop', source_workload: 'frontend' },
+        }),
+        { qualifiers: { severity: 'critical', namespace: 'shop', workload: 'payment' } },
+      );
+      assert.equal(await until(client, 'quarantined'), 'quarantined');
+
+      writeFileSync(
+        file,
+        'playbooks:\n  - name: x\n    match: { colour: red }\n    action: { quarantine: target, ttl: 1m }\n',
+      );
+      await assert.rejects(
+        runService(enforcerService, { ...env, WARDEN_ENFORCER_EXT_AUTHZ_PORT: '0' }),
+        /playbooks\.yaml:3:\d+/,
+      );
+    } finally {
+      client.close();
+      await enforcer.stop('test');
+      await policyService.stop('test');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

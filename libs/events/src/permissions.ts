@@ -149,6 +149,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
       'enforcer-containment-deny': e.enforceDeny,
       'enforcer-containment-quarantine': e.enforceQuarantine,
       'enforcer-containment-release': e.enforceRelease,
+      'enforcer-playbooks': e.alert,
     },
   },
   console: {

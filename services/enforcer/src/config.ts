@@ -21,6 +21,8 @@ export const enforcerConfig = z.object({
     .transform((v) => v === 'true'),
   /** How often expired containment rules are removed from the bucket (they stop applying at once). */
   WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: int(100, 3_600_000).default(10_000),
+  /** A YAML file of playbooks turning alerts into containment; unset: no playbooks. */
+  WARDEN_ENFORCER_PLAYBOOKS_FILE: z.string().min(1).optional(),
   /** Share of allowed requests recorded on the bus (every deny is). */
   WARDEN_ENFORCER_ALLOW_SAMPLE: z.coerce.number().min(0).max(1).default(0.01),
   /** Decision records are published in batches, at most this often per destination. */

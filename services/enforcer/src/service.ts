@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { enforcerStatus } from '@warden/events';
 import type { Bus } from '@warden/events';
 import { inspectCertificate } from '@warden/pki';
@@ -13,6 +14,8 @@ import { createEnforcerMetrics } from './metrics.ts';
 import { Revocations } from './revocations.ts';
 import { consumeContainment } from './containment-events.ts';
 import { ContainmentStore } from './containment-store.ts';
+import { runPlaybooks } from './playbook-runner.ts';
+import { parsePlaybooks } from './playbooks.ts';
 import { DecisionRecords } from './records.ts';
 import { startExtAuthzServer } from './server.ts';
 
@@ -59,6 +62,13 @@ export async function startEnforcer(options: {
       containment.sweep(new Date()).catch((err: unknown) => log.warn({ err }, 'containment sweep failed'));
     }, config.WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS);
     started.push(() => clearInterval(sweeper));
+    if (config.WARDEN_ENFORCER_PLAYBOOKS_FILE) {
+      const file = config.WARDEN_ENFORCER_PLAYBOOKS_FILE;
+      const playbooks = parsePlaybooks(readFileSync(file, 'utf8'), file);
+      const runner = await runPlaybooks({ bus, log, playbooks });
+      started.push(() => runner.stop());
+      log.info({ file, playbooks: playbooks.length }, 'playbooks loaded');
+    }
     const revocations = new Revocations();
     started.push(() => revocations.stop());
     const { replayed } = await revocations.load(bus);
