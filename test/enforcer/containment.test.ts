@@ -6,14 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '@warden/cli';
 import { alert, Bus, enforceDeny, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
-import { freePort, seedFile } from '@warden/infra';
+import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
 import { captureOutput, cliEnv, tempDir, testAlert, useNats } from '@warden/testing';
 import type { CapturedOutput } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import type { CheckClient } from './helpers.ts';
-import { call, check, checkClient, frontend, payPolicy, reasonOf } from './helpers.ts';
+import { call, enforcerEnv, check, checkClient, frontend, payPolicy, reasonOf } from './helpers.ts';
 
 /** Asks until the answer's reason is `want` (null: allowed), for at most about 5 s. */
 async function until(client: CheckClient, want: string | null): Promise<string | null> {
@@ -36,13 +36,7 @@ describe('enforcer: containment from the bus', () => {
     await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
     const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
     const port = await freePort();
-    const env = {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
-      WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: '200',
-    };
+    const env = enforcerEnv(nats.get(), port, { WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: '200' });
     let enforcer: RunningService | undefined = await runService(enforcerService, env);
     const client = checkClient(port);
     try {
@@ -121,12 +115,7 @@ describe('enforcer: started before the policy service', () => {
   it('denies no_revision until the policy bucket appears, then follows it without a restart', async () => {
     await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
     const port = await freePort();
-    const enforcer = await runService(enforcerService, {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
-    });
+    const enforcer = await runService(enforcerService, enforcerEnv(nats.get(), port));
     const client = checkClient(port);
     let policyService: RunningService | undefined;
     try {
@@ -161,13 +150,7 @@ describe('enforcer: playbooks turn alerts into containment', () => {
     );
     const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
     const port = await freePort();
-    const env = {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
-      WARDEN_ENFORCER_PLAYBOOKS_FILE: file,
-    };
+    const env = enforcerEnv(nats.get(), port, { WARDEN_ENFORCER_PLAYBOOKS_FILE: file });
     const enforcer = await runService(enforcerService, env);
     const client = checkClient(port);
     try {

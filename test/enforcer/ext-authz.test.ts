@@ -4,13 +4,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Bus, identityRevoked, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
-import { freePort, seedFile } from '@warden/infra';
+import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
 import { useNats } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import {
   call,
+  enforcerEnv,
   certificates,
   check,
   checkClient,
@@ -31,13 +32,7 @@ describe('enforcer: ext_authz against the active policy revision', () => {
     let enforcer: RunningService | undefined;
     const client = checkClient(port);
     try {
-      const env = {
-        WARDEN_NATS_URL: nats.get().url,
-        WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'enforcer'),
-        WARDEN_LOG_LEVEL: 'silent',
-        WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
-        WARDEN_ENFORCER_RECORD_FLUSH_MS: '20',
-      };
+      const env = enforcerEnv(nats.get(), port, { WARDEN_ENFORCER_RECORD_FLUSH_MS: '20' });
       enforcer = await runService(enforcerService, env);
       assert.equal(reasonOf(await check(client, call(frontend))), 'no_revision');
 

@@ -1,4 +1,6 @@
 import { credentials } from '@grpc/grpc-js';
+import { seedFile } from '@warden/infra';
+import type { TestNats } from '@warden/testing';
 import type { Client, ServiceError } from '@grpc/grpc-js';
 import type { CheckRequest, CheckResponse } from '@warden/envoy';
 import { DENY_REASON_HEADER, loadExtAuthz } from '@warden/envoy';
@@ -84,3 +86,12 @@ export const checkClient = (port: number): CheckClient => {
   const Client = loadExtAuthz().Client;
   return new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as CheckClient;
 };
+
+/** The enforcer's settings on the test bus, listening for ext_authz on `port`. */
+export const enforcerEnv = (nats: TestNats, port: number, extra: Record<string, string> = {}) => ({
+  WARDEN_NATS_URL: nats.url,
+  WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'enforcer'),
+  WARDEN_LOG_LEVEL: 'silent',
+  WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
+  ...extra,
+});

@@ -35,6 +35,12 @@ export class ContainmentError extends Error {}
 const expiry = (event: Envelope<{ ttlSeconds: number }>): string =>
   new Date(Date.parse(event.time) + event.data.ttlSeconds * 1000).toISOString();
 
+const causeOf = (event: Envelope<{ alertId?: string | undefined }>): ContainmentRule['cause'] => ({
+  eventId: event.id,
+  actor: event.source,
+  ...(event.data.alertId ? { alertId: event.data.alertId } : {}),
+});
+
 export function ruleFromDeny(event: Envelope<DataOf<typeof enforceDeny>>): ContainmentRule {
   const { source, destination } = event.data;
   // A deny naming neither side would stop every call in the mesh.
@@ -46,11 +52,7 @@ export function ruleFromDeny(event: Envelope<DataOf<typeof enforceDeny>>): Conta
     ...(destination ? { destination } : {}),
     expiresAt: expiry(event),
     reason: event.data.reason,
-    cause: {
-      eventId: event.id,
-      actor: event.source,
-      ...(event.data.alertId ? { alertId: event.data.alertId } : {}),
-    },
+    cause: causeOf(event),
   };
 }
 
@@ -61,11 +63,7 @@ export function ruleFromQuarantine(event: Envelope<DataOf<typeof enforceQuaranti
     target: event.data.target,
     expiresAt: expiry(event),
     reason: event.data.reason,
-    cause: {
-      eventId: event.id,
-      actor: event.source,
-      ...(event.data.alertId ? { alertId: event.data.alertId } : {}),
-    },
+    cause: causeOf(event),
   };
 }
 
