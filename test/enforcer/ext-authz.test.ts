@@ -66,11 +66,15 @@ describe('enforcer: ext_authz against the active policy revision', () => {
 
 allow := {"allowed": false, "http_status": 401, "body": "login first", "headers": {"www-authenticate": "Bearer"}} if {
   input.parsed_path[1] == "secret"
+  not input.truncated_body
 }
 
 allow := {"allowed": true, "headers": {"x-checked": "rego"}, "request_headers_to_remove": ["cookie"]} if {
   input.parsed_path[1] != "secret"
+  not input.truncated_body
 }
+
+allow := {"allowed": false, "http_status": 413, "body": "body too large"} if input.truncated_body
 `;
       assert.equal((await submit({ kind: 'rego', text: rego, entrypoint: 'hdr/allow' })).type, 'committed');
       const custom = `apiVersion: security.istio.io/v1
@@ -100,6 +104,22 @@ spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
         [['x-checked', 'rego']],
       );
       assert.deepEqual(decorated.ok_response?.headers_to_remove, ['cookie']);
+
+      // A JSON body within the limit reaches the policy parsed; one over it (64 KiB) arrives
+      // truncated, and this policy refuses it.
+      const withBody = (body: string) => {
+        const request = call(frontend);
+        const http = request.attributes?.request?.http;
+        if (http) {
+          http.headers = { ...http.headers, 'content-type': 'application/json' };
+          http.body = body;
+        }
+        return request;
+      };
+      assert.equal((await check(client, withBody(JSON.stringify({ item: 1 })))).status.code, 0);
+      const tooLarge = await check(client, withBody(JSON.stringify({ blob: 'x'.repeat(70 * 1024) })));
+      assert.equal(tooLarge.denied_response?.status.code, 'PayloadTooLarge');
+      assert.equal(tooLarge.denied_response?.body, 'body too large');
 
       // The CA revokes the frontend's certificate: the next check refuses it.
       const ca = new Bus(await nats.get().connect('ca'), { source: 'ca' });
