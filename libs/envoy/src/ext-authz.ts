@@ -4,6 +4,7 @@
  * `@warden/policy-engine` decides on, and a decision becomes the `CheckResponse`. No transport
  * here: the enforcer's gRPC server is a shell around these two functions.
  */
+import { istioIdentityOf } from '@warden/pki';
 import type { AuthzRequest, Decision, DecisionResponse } from '@warden/policy-engine';
 
 type Timestamp = { seconds?: string | number; nanos?: number };
@@ -67,8 +68,6 @@ export type Translated =
     }
   | { ok: false; reason: string };
 
-const SPIFFE_NAMESPACE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/;
-
 /**
  * What the request asks, or why it cannot be read (the caller denies with `invalid_request`).
  * The destination's namespace comes from the listener's context extensions, else from its own
@@ -80,7 +79,7 @@ export function toAuthzRequest(check: CheckRequest, options: CheckRequestOptions
   const destination = attributes.destination ?? {};
   const extensions = attributes.context_extensions ?? {};
   const principal = nonEmpty(destination.principal);
-  const namespace = nonEmpty(extensions[ContextKey.namespace]) ?? SPIFFE_NAMESPACE.exec(principal ?? '')?.[1];
+  const namespace = nonEmpty(extensions[ContextKey.namespace]) ?? istioIdentityOf(principal)?.namespace;
   if (!namespace)
     return {
       ok: false,

@@ -53,6 +53,7 @@ export { decodePem, toPem } from './pem.ts';
 export type { IstioIdentity, SpiffeId } from './spiffe.ts';
 export {
   isSpiffeId,
+  istioIdentityOf,
   istioSpiffeId,
   MAX_SPIFFE_ID_BYTES,
   MAX_TRUST_DOMAIN_LENGTH,

@@ -156,3 +156,13 @@ export function parseIstioSpiffeId(text: string | SpiffeId): IstioIdentity {
     );
   return { trustDomain: id.trustDomain, namespace, serviceAccount };
 }
+
+/** `parseIstioSpiffeId`, or undefined for anything that is not an Istio-shaped SPIFFE ID. */
+export function istioIdentityOf(text: string | undefined): IstioIdentity | undefined {
+  if (!text) return undefined;
+  try {
+    return parseIstioSpiffeId(text);
+  } catch {
+    return undefined;
+  }
+}

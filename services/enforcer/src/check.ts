@@ -2,6 +2,8 @@ import type { DataOf, telemetryAccess } from '@warden/events';
 import type { CheckRequest, CheckRequestOptions, CheckResponse } from '@warden/envoy';
 import { toAuthzRequest, toCheckResponse } from '@warden/envoy';
 import type { AuthzRequest, Decision } from '@warden/policy-engine';
+import { istioIdentityOf } from '@warden/pki';
+import { spiffeUri } from './identity.ts';
 
 export type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
 
@@ -98,8 +100,7 @@ export class CheckHandler {
     } catch {
       return FailClosed.invalidRequest;
     }
-    const id = principal.startsWith('spiffe://') ? principal : `spiffe://${principal}`;
-    if (certificate.spiffeId !== id) return FailClosed.invalidRequest;
+    if (certificate.spiffeId !== spiffeUri(principal)) return FailClosed.invalidRequest;
     return this.options.isRevoked(certificate.serial) ? FailClosed.revokedIdentity : undefined;
   }
 
@@ -117,7 +118,6 @@ export class CheckHandler {
   }
 }
 
-const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A name the record schema takes, or nothing: a record is never refused for one odd field. */
 const label = (value: string | undefined): string | undefined =>
@@ -137,10 +137,10 @@ export function recordOf(
   ) => {
     const principal =
       peer?.principal?.startsWith('spiffe://') && peer.principal.length <= 2048 ? peer.principal : undefined;
-    const id = SPIFFE.exec(principal ?? '');
+    const id = istioIdentityOf(principal);
     // The destination's namespace is the one the decision was made for, odd or not.
-    const ns = namespace !== undefined ? label(namespace) : label(id?.[1]);
-    const workload = label(id?.[2]);
+    const ns = namespace !== undefined ? label(namespace) : id?.namespace;
+    const workload = label(id?.serviceAccount);
     return {
       ...(ns ? { namespace: ns } : {}),
       ...(workload ? { workload } : {}),
