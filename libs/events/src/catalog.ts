@@ -209,6 +209,13 @@ export const enforceQuarantine = defineEvent({
   data: z.object({ target: containmentTarget, ttlSeconds, reason, alertId: z.string().optional() }),
 });
 
+/**
+ * A quarantine's rule id is its target, so that `.release` can name it and a second quarantine of
+ * the same target replaces the first.
+ */
+export const quarantineRuleId = (target: z.infer<typeof containmentTarget>): string =>
+  `quarantine:${JSON.stringify(target)}`;
+
 export const enforceRelease = defineEvent({
   schema: 'warden.enforce.v1.release',
   stream: StreamName.enforcement,

@@ -5,7 +5,7 @@ import { BucketName } from '@warden/events';
 import type { AuthzRequest } from '@warden/policy-engine';
 import type { Logger } from '@warden/runtime';
 import type { ContainmentRule } from './containment.ts';
-import { ruleKey, ruleMatches } from './containment.ts';
+import { peersOf, ruleKey, ruleMatches } from './containment.ts';
 
 const isRule = (value: unknown): value is ContainmentRule => {
   const rule = value as Partial<ContainmentRule> | null;
@@ -75,7 +75,8 @@ export class ContainmentStore {
 
   /** The first unexpired rule that stops this request. */
   match(request: AuthzRequest, now: Date): ContainmentRule | undefined {
-    for (const rule of this.rules.values()) if (ruleMatches(rule, request, now)) return rule;
+    const peers = peersOf(request);
+    for (const rule of this.rules.values()) if (ruleMatches(rule, peers, now)) return rule;
     return undefined;
   }
 

@@ -1,14 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { quarantineRuleId } from '@warden/events';
 import type { Envelope } from '@warden/events';
 import type { AuthzRequest } from '@warden/policy-engine';
 import {
   ContainmentError,
-  quarantineId,
+  peersOf,
   ruleFromDeny,
   ruleFromQuarantine,
-  ruleMatches,
+  ruleMatches as matchesPeers,
 } from './containment.ts';
+import type { ContainmentRule } from './containment.ts';
+
+/** Rules are matched against a request's peers, worked out once per request. */
+const ruleMatches = (rule: ContainmentRule, request: AuthzRequest, now: Date): boolean =>
+  matchesPeers(rule, peersOf(request), now);
 
 const at = '2026-12-04T10:00:00.000Z';
 const envelope = <T>(data: T): Envelope<T> => ({ id: 'e1', time: at, source: 'person', schema: 's', data });
@@ -54,7 +60,7 @@ describe('containment rules', () => {
   it('quarantines a workload both ways, keyed by its target', () => {
     const target = { workload: { namespace: 'shop', workload: 'cart' } };
     const rule = ruleFromQuarantine(envelope({ target, ttlSeconds: 900, reason: 'score 0.93' }));
-    assert.equal(rule.id, quarantineId(target));
+    assert.equal(rule.id, quarantineRuleId(target));
     assert.equal(ruleMatches(rule, request('cart'), before), true, 'as source');
     assert.equal(ruleMatches(rule, request('frontend', 'cart'), before), true, 'as destination');
     assert.equal(ruleMatches(rule, request('frontend'), before), false);

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { quarantineRuleId } from '@warden/events';
 import type { DataOf, enforceDeny, enforceQuarantine, Envelope } from '@warden/events';
 import type { AuthzRequest } from '@warden/policy-engine';
+import { istioIdentityOf } from '@warden/pki';
+import { spiffeUri } from './identity.ts';
 
 /** Who a containment rule is about: a workload, an identity, or an address. */
-export type Target =
-  { workload: { namespace: string; workload: string } } | { principal: string } | { address: string };
+export type Target = DataOf<typeof enforceQuarantine>['target'];
 
 /**
  * A time-bounded emergency rule (ARCHITECTURE §4 step 2), as stored in the `warden-containment`
@@ -26,9 +28,6 @@ export type ContainmentRule = {
 /** The bucket key of a rule: KV keys take only a few characters, rule ids any. */
 export const ruleKey = (id: string): string =>
   `rule.${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
-
-/** A quarantine's id is its target, so a second one for the same target replaces the first. */
-export const quarantineId = (target: Target): string => `quarantine:${JSON.stringify(target)}`;
 
 export class ContainmentError extends Error {}
 
@@ -58,7 +57,7 @@ export function ruleFromDeny(event: Envelope<DataOf<typeof enforceDeny>>): Conta
 
 export function ruleFromQuarantine(event: Envelope<DataOf<typeof enforceQuarantine>>): ContainmentRule {
   return {
-    id: quarantineId(event.data.target),
+    id: quarantineRuleId(event.data.target),
     kind: 'quarantine',
     target: event.data.target,
     expiresAt: expiry(event),
@@ -68,32 +67,28 @@ export function ruleFromQuarantine(event: Envelope<DataOf<typeof enforceQuaranti
 }
 
 type Peer = { namespace?: string; workload?: string; principal?: string; ip?: string };
-
-const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
-const withScheme = (id: string): string => (id.startsWith('spiffe://') ? id : `spiffe://${id}`);
+export type Peers = { source: Peer; destination: Peer };
 
 /**
  * The two ends of a request as containment sees them. A source's workload is the service account
  * of its SPIFFE ID; a destination's is its `app` label, else its service account.
  */
-export function peersOf(request: AuthzRequest): { source: Peer; destination: Peer } {
+export function peersOf(request: AuthzRequest): Peers {
   const source = request.source;
-  const sourceId = source?.principal ? withScheme(source.principal) : undefined;
-  const sourceMatch = SPIFFE.exec(sourceId ?? '');
-  const destinationId = request.destination.principal ? withScheme(request.destination.principal) : undefined;
-  const destinationMatch = SPIFFE.exec(destinationId ?? '');
+  const sourceId = source?.principal ? spiffeUri(source.principal) : undefined;
+  const sourceIstio = istioIdentityOf(sourceId);
+  const destinationId = request.destination.principal ? spiffeUri(request.destination.principal) : undefined;
+  const destinationWorkload =
+    request.destination.labels?.['app'] ?? istioIdentityOf(destinationId)?.serviceAccount;
   return {
     source: {
-      ...(sourceMatch?.[1] ? { namespace: sourceMatch[1] } : {}),
-      ...(sourceMatch?.[2] ? { workload: sourceMatch[2] } : {}),
+      ...(sourceIstio ? { namespace: sourceIstio.namespace, workload: sourceIstio.serviceAccount } : {}),
       ...(sourceId ? { principal: sourceId } : {}),
       ...(source?.ip ? { ip: source.ip } : {}),
     },
     destination: {
       namespace: request.destination.namespace,
-      ...((request.destination.labels?.['app'] ?? destinationMatch?.[2])
-        ? { workload: request.destination.labels?.['app'] ?? destinationMatch?.[2] }
-        : {}),
+      ...(destinationWorkload ? { workload: destinationWorkload } : {}),
       ...(destinationId ? { principal: destinationId } : {}),
       ...(request.destination.ip ? { ip: request.destination.ip } : {}),
     },
@@ -104,14 +99,14 @@ export function targetMatches(target: Target, peer: Peer): boolean {
   if ('workload' in target)
     return target.workload.namespace === peer.namespace && target.workload.workload === peer.workload;
   if ('principal' in target)
-    return peer.principal !== undefined && withScheme(target.principal) === peer.principal;
+    return peer.principal !== undefined && spiffeUri(target.principal) === peer.principal;
   return peer.ip !== undefined && target.address === peer.ip;
 }
 
-/** Whether an unexpired rule stops this request. */
-export function ruleMatches(rule: ContainmentRule, request: AuthzRequest, now: Date): boolean {
+/** Whether an unexpired rule stops a request between these peers (`peersOf`, once per request). */
+export function ruleMatches(rule: ContainmentRule, peers: Peers, now: Date): boolean {
   if (Date.parse(rule.expiresAt) <= now.getTime()) return false;
-  const { source, destination } = peersOf(request);
+  const { source, destination } = peers;
   if (rule.kind === 'quarantine')
     return (
       rule.target !== undefined &&
