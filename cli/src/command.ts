@@ -49,3 +49,10 @@ export class UsageError extends WardenError {
     super('usage', message);
   }
 }
+
+/** `--reason`, which commands that change the mesh require: it goes into the audit log. */
+export function requiredReason(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new UsageError('--reason is required: it goes into the audit log');
+  return value;
+}

@@ -1,8 +1,14 @@
 import { isIP } from 'node:net';
-import { enforceDeny, enforceQuarantine, enforceRelease, enforcerStatus } from '@warden/events';
+import {
+  enforceDeny,
+  enforceQuarantine,
+  enforceRelease,
+  enforcerStatus,
+  quarantineRuleId,
+} from '@warden/events';
 import type { DataOf, ReplyOf } from '@warden/events';
 import type { Command, CommandContext } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { requiredReason, UsageError } from '../command.ts';
 import { table } from '../table.ts';
 import { parseDuration } from './policy.ts';
 
@@ -37,15 +43,6 @@ function ttlSeconds(value: unknown): number {
   if (seconds < 1 || seconds > MAX_TTL_SECONDS) throw new UsageError('--ttl must be between 1s and 30d');
   return seconds;
 }
-
-function requiredReason(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '')
-    throw new UsageError('--reason is required: it goes into the audit log');
-  return value;
-}
-
-/** The quarantine id the enforcer keys a target by (`.release` names it). */
-const quarantineRuleId = (target: Target): string => `quarantine:${JSON.stringify(target)}`;
 
 async function published(ctx: CommandContext, what: string, seq: number | undefined): Promise<number> {
   ctx.io.out(`${what} (stored as #${seq ?? '?'}); enforcers apply it within a second\n`);

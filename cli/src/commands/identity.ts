@@ -14,7 +14,7 @@ import {
 } from '@warden/trust-domain';
 import type { FolderSettings, TrustDomainSummary } from '@warden/trust-domain';
 import type { Command } from '../command.ts';
-import { UsageError } from '../command.ts';
+import { requiredReason, UsageError } from '../command.ts';
 import { parseDuration } from './policy.ts';
 
 /** Node separates the parts of a distinguished name with newlines; one line reads better. */
@@ -189,10 +189,8 @@ export const identityCommands: Command[] = [
     options: { reason: { type: 'string' } },
     async run(ctx, positionals, values) {
       const [what] = positionals;
-      const reason = values['reason'];
       if (!what) throw new UsageError('revoke what? a spiffe:// ID or a certificate serial');
-      if (typeof reason !== 'string' || reason.trim() === '')
-        throw new UsageError('--reason is required: it goes into the audit log');
+      const reason = requiredReason(values['reason']);
       const data = what.startsWith('spiffe://')
         ? { principal: what, reason }
         : { serial: what.toLowerCase(), reason };
