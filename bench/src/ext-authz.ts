@@ -142,6 +142,15 @@ const checkOnce = (client: CheckClient, check: CheckRequest): Promise<boolean> =
     ),
   );
 
+/** Waits (10 s at most) until the first request of the mix is allowed. */
+async function allowedSoon(client: CheckClient, failure: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await checkOnce(client, request(0).check).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(failure);
+}
+
 type Phase = { rps: number; p50Micros: number; p99Micros: number; cpuMsPer1k: number; wrong: number };
 
 /** `count` checks with `concurrency` in flight; latency per check, throughput, server CPU. */
@@ -291,19 +300,9 @@ export const extAuthz: Benchmark = {
         peer: { client: connect(peerPort), server: peer },
       };
 
-      // The enforcer follows the revision asynchronously: wait until it decides with it.
-      for (let i = 0; ; i++) {
-        const ok = await checkOnce(sides.warden.client, request(0).check).catch(() => false);
-        if (ok) break;
-        if (i > 400) throw new Error('the enforcer never applied the benchmark revision');
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      for (let i = 0; ; i++) {
-        const ok = await checkOnce(sides.peer.client, request(0).check).catch(() => false);
-        if (ok) break;
-        if (i > 400) throw new Error('the Go peer never answered');
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      // The enforcer follows the revision asynchronously, and the peer may still be binding.
+      await allowedSoon(sides.warden.client, 'the enforcer never applied the benchmark revision');
+      await allowedSoon(sides.peer.client, 'the Go peer never answered');
 
       const results: Figures = {};
       const baseline: Figures = {};

@@ -12,20 +12,7 @@ import type { RunningService } from '@warden/runtime';
 import { captureOutput, cliEnv, tempDir, testAlert, useNats } from '@warden/testing';
 import type { CapturedOutput } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
-import type { CheckClient } from './helpers.ts';
-import { call, enforcerEnv, check, checkClient, frontend, payPolicy, reasonOf } from './helpers.ts';
-
-/** Asks until the answer's reason is `want` (null: allowed), for at most about 5 s. */
-async function until(client: CheckClient, want: string | null): Promise<string | null> {
-  let reason: string | null = 'none yet';
-  for (let i = 0; i < 250; i++) {
-    const response = await check(client, call(frontend));
-    reason = response.status.code === 0 ? null : (reasonOf(response) ?? 'unknown');
-    if (reason === want) return reason;
-    await sleep(20);
-  }
-  return reason;
-}
+import { call, check, checkClient, enforcerEnv, frontend, payPolicy, reasonOf, until } from './helpers.ts';
 
 describe('enforcer: containment from the bus', () => {
   const nats = useNats();

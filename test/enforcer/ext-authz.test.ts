@@ -11,10 +11,11 @@ import { useNats } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import {
   call,
-  enforcerEnv,
   certificates,
   check,
   checkClient,
+  checkUntil,
+  enforcerEnv,
   frontend,
   payPolicy,
   reasonOf,
@@ -38,11 +39,7 @@ describe('enforcer: ext_authz against the active policy revision', () => {
 
       const outcome = await submit({ kind: 'authorization-policy', text: payPolicy });
       assert.equal(outcome.type, 'committed');
-      let allowed = await check(client, call(frontend));
-      for (let i = 0; i < 200 && allowed.status.code !== 0; i++) {
-        await sleep(25);
-        allowed = await check(client, call(frontend));
-      }
+      const allowed = await checkUntil(client, call(frontend), (r) => r.status.code === 0);
       assert.equal(allowed.status.code, 0, `still denied: ${reasonOf(allowed)}`);
       assert.equal(allowed.http_response, 'ok_response');
 
@@ -83,11 +80,11 @@ metadata: { name: hdr, namespace: istio-system }
 spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
 `;
       assert.equal((await submit({ kind: 'authorization-policy', text: custom })).type, 'committed');
-      let secret = await check(client, call(frontend, 'GET', '/pay/secret'));
-      for (let i = 0; i < 200 && secret.status.code === 0; i++) {
-        await sleep(25);
-        secret = await check(client, call(frontend, 'GET', '/pay/secret'));
-      }
+      const secret = await checkUntil(
+        client,
+        call(frontend, 'GET', '/pay/secret'),
+        (r) => r.status.code !== 0,
+      );
       assert.equal(secret.denied_response?.status.code, 'Unauthorized');
       assert.equal(secret.denied_response?.body, 'login first');
       assert.deepEqual(
@@ -128,11 +125,7 @@ spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
         spiffeId: frontend,
         reason: 'keyCompromise',
       });
-      let revoked = await check(client, call(frontend));
-      for (let i = 0; i < 100 && revoked.status.code === 0; i++) {
-        await sleep(20);
-        revoked = await check(client, call(frontend));
-      }
+      const revoked = await checkUntil(client, call(frontend), (r) => r.status.code !== 0);
       assert.equal(reasonOf(revoked), 'revoked_identity');
       // A restarted enforcer reads the revocation back from the identity stream.
       await enforcer.stop('restart');

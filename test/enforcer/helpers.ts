@@ -13,7 +13,7 @@ import {
 } from '@warden/pki';
 
 /** A CheckResponse as the client decodes it (enums by name, every field present). */
-type Decoded = CheckResponse & {
+export type Decoded = CheckResponse & {
   http_response: 'ok_response' | 'denied_response';
   denied_response?: { status: { code: string | number } };
 };
@@ -95,3 +95,23 @@ export const enforcerEnv = (nats: TestNats, port: number, extra: Record<string, 
   WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
   ...extra,
 });
+
+/** Asks again every 20 ms, for about 5 s at most, until `done` holds; the last answer either way. */
+export async function checkUntil(
+  client: CheckClient,
+  request: CheckRequest,
+  done: (response: Decoded) => boolean,
+): Promise<Decoded> {
+  let response = await check(client, request);
+  for (let i = 0; i < 250 && !done(response); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    response = await check(client, request);
+  }
+  return response;
+}
+
+/** The frontend's call until its answer's reason is `want` (null: allowed); the last reason. */
+export async function until(client: CheckClient, want: string | null): Promise<string | null> {
+  const reason = (r: Decoded): string | null => (r.status.code === 0 ? null : (reasonOf(r) ?? 'unknown'));
+  return reason(await checkUntil(client, call(frontend), (r) => reason(r) === want));
+}
