@@ -24,3 +24,15 @@ export type {
 export { ContextKey, DENY_REASON_HEADER, GrpcCode, toAuthzRequest, toCheckResponse } from './ext-authz.ts';
 export type { ExtAuthz } from './ext-authz-service.ts';
 export { EXT_AUTHZ_SERVICE, loadExtAuthz } from './ext-authz-service.ts';
+export type {
+  CidrRange,
+  HeaderMatcher,
+  Inexpressible,
+  Permission,
+  Principal,
+  Rbac,
+  RbacFilters,
+  RbacPolicy,
+  StringMatcher,
+} from './rbac.ts';
+export { toRbacFilters } from './rbac.ts';
