@@ -36,3 +36,18 @@ export type {
   StringMatcher,
 } from './rbac.ts';
 export { toRbacFilters } from './rbac.ts';
+export type { AdsEvent, TypeState } from './ads.ts';
+export { AdsSession } from './ads.ts';
+export type { GrpcBootstrapOptions, MeshWorkload, Resources } from './xds-resources.ts';
+export {
+  CERTIFICATE_PROVIDER,
+  clientListenerName,
+  clusterName,
+  grpcBootstrap,
+  loadXdsProtos,
+  meshResources,
+  ResourceType,
+  SERVER_LISTENER_TEMPLATE,
+  serverListenerName,
+  TypeUrl,
+} from './xds-resources.ts';

@@ -217,10 +217,12 @@ function condition(c: Condition, into: Translated): void {
     return;
   }
   const { values, notValues } = c;
-  const ids = (one: (v: string) => Principal) =>
+  const ids = (one: (v: string) => Principal): void => {
     into.principals.push(...principalField(values, notValues, one));
-  const rules = (one: (v: string) => Permission) =>
+  };
+  const rules = (one: (v: string) => Permission): void => {
     into.permissions.push(...permissionField(values, notValues, one));
+  };
   switch (name) {
     case 'request.headers':
       return ids((v) => ({ header: header(parsed.args[0] ?? '')(v) }));

@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import { grpcBootstrap } from '@warden/envoy';
+import { Bus, enforceQuarantine, provision } from '@warden/events';
+import { enforcerService } from '@warden/enforcer';
+import { freePort } from '@warden/infra';
+import {
+  certificatePem,
+  createRootCertificate,
+  exportPrivateKeyPem,
+  generateKeyPair,
+  issueLeafCertificate,
+} from '@warden/pki';
+import { runService } from '@warden/runtime';
+import { tempDir, useNats, useRedis } from '@warden/testing';
+import { startPolicyWithSubmitter } from '../policy/helpers.ts';
+import { startTopologyService, topologyEnv } from '../topology/helpers.ts';
+import { enforcerEnv } from './helpers.ts';
+
+const TRUST_DOMAIN = 'warden.local';
+const idOf = (namespace: string, sa: string) => `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${sa}`;
+
+/** The agent's file layout for each workload: cert-chain.pem, key.pem, root-cert.pem. */
+async function workloadFiles(ids: readonly string[]): Promise<Map<string, string>> {
+  const keys = await generateKeyPair();
+  const root = await createRootCertificate({
+    trustDomain: TRUST_DOMAIN,
+    keys,
+    notAfter: new Date(Date.now() + 86_400_000),
+  });
+  const dirs = new Map<string, string>();
+  for (const id of ids) {
+    const leafKeys = await generateKeyPair();
+    const leaf = await issueLeafCertificate({
+      spiffeId: id,
+      publicKey: leafKeys.publicKey,
+      issuer: { certificate: root, privateKey: keys.privateKey },
+      ttlSeconds: 3600,
+    });
+    const folder = tempDir('xds-workload');
+    writeFileSync(join(folder, 'cert-chain.pem'), certificatePem(leaf));
+    writeFileSync(join(folder, 'key.pem'), await exportPrivateKeyPem(leafKeys.privateKey));
+    writeFileSync(join(folder, 'root-cert.pem'), certificatePem(root));
+    dirs.set(id, folder);
+  }
+  return dirs;
+}
+
+type Outcome = { code: number; details?: string };
+
+/** One workload process (see xds-workload.ts) with its own bootstrap. */
+function startWorkload(
+  role: 'server' | 'client',
+  where: string,
+  bootstrapFile: string,
+): { child: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> } {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'xds-workload.ts'), role, where], {
+    env: { ...process.env, GRPC_XDS_BOOTSTRAP: bootstrapFile, GRPC_XDS_EXPERIMENTAL_RBAC: 'true' },
+  });
+  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(`[${role}] ${chunk.toString()}`));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return { child, lines };
+}
+
+async function callOnce(client: {
+  child: ChildProcessWithoutNullStreams;
+  lines: AsyncIterator<string>;
+}): Promise<Outcome> {
+  client.child.stdin.write('call\n');
+  const next = await client.lines.next();
+  assert.ok(!next.done, 'the client process ended');
+  return JSON.parse(next.value) as Outcome;
+}
+
+/** Calls until the outcome's code is `want` (at most ~15 s); returns the last outcome. */
+async function callUntil(
+  client: { child: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> },
+  want: number,
+): Promise<Outcome> {
+  let outcome = await callOnce(client);
+  for (let i = 0; i < 150 && outcome.code !== want; i++) {
+    await sleep(100);
+    outcome = await callOnce(client);
+  }
+  return outcome;
+}
+
+const allow = (principals: string[]) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: payment-callers, namespace: payments }
+spec:
+  selector: { matchLabels: { app: payment-service } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: [${principals.map((p) => JSON.stringify(p)).join(', ')}] } }]
+      to: [{ operation: { paths: ["/payments.v1.Payments/*"] } }]
+`;
+
+describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
+  const nats = useNats();
+  const redis = useRedis();
+
+  it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_TOPOLOGY'] });
+    const frontend = idOf('shop', 'frontend');
+    const stranger = idOf('shop', 'stranger');
+    const payment = idOf('payments', 'payment-service');
+    const dir = tempDir('xds');
+    const files = await workloadFiles([frontend, stranger, payment]);
+    const paymentPort = await freePort();
+    const registry = join(dir, 'registry.yaml');
+    writeFileSync(
+      registry,
+      [
+        'workloads:',
+        `  - { namespace: payments, name: payment-service, address: 127.0.0.1, port: ${paymentPort}, protocol: grpc, serviceAccount: payment-service, labels: { app: payment-service } }`,
+        `  - { namespace: shop, name: frontend, address: 127.0.0.1, port: ${await freePort()}, protocol: grpc, serviceAccount: frontend, labels: { app: frontend } }`,
+      ].join('\n'),
+    );
+    const topology = await startTopologyService(
+      topologyEnv(nats.get(), redis.get(), {
+        WARDEN_TOPOLOGY_STATIC_FILE: registry,
+        WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
+      }),
+    );
+    const { service: policy, submit } = await startPolicyWithSubmitter(nats.get());
+    const xdsPort = await freePort();
+    const enforcer = await runService(
+      enforcerService,
+      enforcerEnv(nats.get(), await freePort(), {
+        WARDEN_ENFORCER_XDS_PORT: String(xdsPort),
+        WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
+      }),
+    );
+    const bootstrap = (id: string, namespace: string): string => {
+      const folder = files.get(id) ?? '';
+      const file = join(folder, 'bootstrap.json');
+      writeFileSync(
+        file,
+        JSON.stringify(
+          grpcBootstrap({
+            adsAddress: `127.0.0.1:${xdsPort}`,
+            nodeId: id,
+            namespace,
+            certificateFile: join(folder, 'cert-chain.pem'),
+            privateKeyFile: join(folder, 'key.pem'),
+            caCertificateFile: join(folder, 'root-cert.pem'),
+          }),
+        ),
+      );
+      return file;
+    };
+    const target = `xds:///payment-service.payments:${paymentPort}`;
+    const server = startWorkload('server', `127.0.0.1:${paymentPort}`, bootstrap(payment, 'payments'));
+    const client = startWorkload('client', target, bootstrap(frontend, 'shop'));
+    const intruder = startWorkload('client', target, bootstrap(stranger, 'shop'));
+    const plaintext = new (grpc.makeGenericClientConstructor({}, 'Payments'))(
+      `127.0.0.1:${paymentPort}`,
+      grpc.credentials.createInsecure(),
+    );
+    try {
+      assert.equal((await server.lines.next()).value, 'ready');
+
+      // No ALLOW policy selects payment-service yet: the mesh default (deny) holds.
+      assert.equal(
+        (await callUntil(client, grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+
+      assert.equal(
+        (await submit({ kind: 'authorization-policy', text: allow([frontend.slice(9)]) })).type,
+        'committed',
+      );
+      assert.deepEqual(await callUntil(client, grpc.status.OK), { code: grpc.status.OK });
+      assert.equal(
+        (await callOnce(intruder)).code,
+        grpc.status.PERMISSION_DENIED,
+        'an identity with no ALLOW',
+      );
+
+      // A plaintext client never gets past the TLS handshake.
+      const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+        plaintext.makeUnaryRequest(
+          '/payments.v1.Payments/Charge',
+          (v: unknown) => Buffer.from(JSON.stringify(v)),
+          (b: Buffer) => b,
+          {},
+          { deadline: Date.now() + 3000 },
+          (err) => resolve(err),
+        ),
+      );
+      assert.equal(refused?.code, grpc.status.UNAVAILABLE, String(refused?.details));
+
+      // A new revision changes the outcome without a restart.
+      assert.equal(
+        (await submit({ kind: 'authorization-policy', text: allow([stranger.slice(9)]) })).type,
+        'committed',
+      );
+      assert.equal((await callUntil(intruder, grpc.status.OK)).code, grpc.status.OK);
+      assert.equal(
+        (await callUntil(client, grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+
+      // A quarantine of the caller published on the bus, enforced by the running server, lifted on expiry.
+      const bus = new Bus(admin, { source: 'test-admin' });
+      await bus.publish(enforceQuarantine, {
+        target: { workload: { namespace: 'shop', workload: 'stranger' } },
+        ttlSeconds: 2,
+        reason: 'forensics',
+      });
+      assert.equal(
+        (await callUntil(intruder, grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+      assert.equal(
+        (await callUntil(intruder, grpc.status.OK)).code,
+        grpc.status.OK,
+        'the quarantine lifted itself',
+      );
+    } finally {
+      plaintext.close();
+      for (const w of [client, intruder, server]) w.child.kill();
+      await enforcer.stop('test done');
+      await policy.stop('test done');
+      await topology.stop('test done');
+    }
+  });
+});
