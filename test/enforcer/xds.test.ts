@@ -7,8 +7,10 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { grpcBootstrap } from '@warden/envoy';
-import { Bus, enforceQuarantine, provision } from '@warden/events';
+import { runCli } from '@warden/cli';
+import type { DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
+import { grpcBootstrap, loadXdsProtos, TypeUrl } from '@warden/envoy';
+import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort } from '@warden/infra';
 import {
@@ -19,7 +21,7 @@ import {
   issueLeafCertificate,
 } from '@warden/pki';
 import { runService } from '@warden/runtime';
-import { tempDir, useNats, useRedis } from '@warden/testing';
+import { captureOutput, cliEnv, tempDir, useNats, useRedis } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import { startTopologyService, topologyEnv } from '../topology/helpers.ts';
 import { enforcerEnv } from './helpers.ts';
@@ -107,9 +109,12 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
   const nats = useNats();
   const redis = useRedis();
 
-  it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
+  /** topology (static registry), policy and the enforcer with its ADS, on the test's servers. */
+  async function startMesh() {
     const admin = await nats.get().connect('admin');
-    await provision(admin, { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_TOPOLOGY'] });
+    await provision(admin, {
+      streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_TOPOLOGY', 'WARDEN_ALERTS'],
+    });
     const frontend = idOf('shop', 'frontend');
     const stranger = idOf('shop', 'stranger');
     const payment = idOf('payments', 'payment-service');
@@ -158,6 +163,25 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
       );
       return file;
     };
+    return {
+      admin,
+      frontend,
+      stranger,
+      payment,
+      paymentPort,
+      submit,
+      xdsPort,
+      bootstrap,
+      stop: async () => {
+        await enforcer.stop('test done');
+        await policy.stop('test done');
+        await topology.stop('test done');
+      },
+    };
+  }
+
+  it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
+    const { admin, frontend, stranger, payment, paymentPort, submit, bootstrap, stop } = await startMesh();
     const target = `xds:///payment-service.payments:${paymentPort}`;
     const server = startWorkload('server', `127.0.0.1:${paymentPort}`, bootstrap(payment, 'payments'));
     const client = startWorkload('client', target, bootstrap(frontend, 'shop'));
@@ -229,9 +253,92 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
     } finally {
       plaintext.close();
       for (const w of [client, intruder, server]) w.child.kill();
-      await enforcer.stop('test done');
-      await policy.stop('test done');
-      await topology.stop('test done');
+      await stop();
+    }
+  });
+
+  it('counts, alerts and shows a NACK without re-sending the rejected configuration; refuses a type it does not serve', async () => {
+    const { admin, frontend, paymentPort, xdsPort, stop } = await startMesh();
+    const bus = new Bus(admin, { source: 'test-admin' });
+    const alerts: string[] = [];
+    bus.subscribe(alert, (event) => {
+      alerts.push(event.data.rule);
+    });
+    const Ads = (
+      grpc.loadPackageDefinition(loadXdsProtos()) as unknown as {
+        envoy: {
+          service: {
+            discovery: {
+              v3: {
+                AggregatedDiscoveryService: new (
+                  a: string,
+                  c: grpc.ChannelCredentials,
+                ) => grpc.Client & {
+                  StreamAggregatedResources(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+                };
+              };
+            };
+          };
+        };
+      }
+    ).envoy.service.discovery.v3.AggregatedDiscoveryService;
+    const client = new Ads(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
+    try {
+      const stream = client.StreamAggregatedResources();
+      const responses: DiscoveryResponse[] = [];
+      stream.on('data', (r: DiscoveryResponse) => responses.push(r));
+      stream.on('error', () => undefined);
+      const listener = `grpc/server?xds.resource.listening_address=127.0.0.1:${paymentPort}`;
+      const node = { id: frontend, cluster: 'shop' };
+      // The registry arrives within a debounce window or two: ask until the listener is there.
+      for (let i = 0; i < 100 && !responses.some((r) => r.resources.length > 0); i++) {
+        if (responses.length === 0 || i % 10 === 0)
+          stream.write({
+            node,
+            type_url: TypeUrl.listener,
+            resource_names: [listener],
+            response_nonce: responses.at(-1)?.nonce ?? '',
+            version_info: responses.at(-1)?.version_info ?? '',
+          });
+        await sleep(50);
+      }
+      const last = responses.findLast((r) => r.resources.length > 0);
+      assert.ok(last, 'the server listener was served');
+      const before = responses.length;
+      stream.write({
+        node,
+        type_url: TypeUrl.listener,
+        resource_names: [listener],
+        response_nonce: last.nonce,
+        version_info: '',
+        error_detail: { code: 3, message: 'test: listener refused' },
+      });
+      for (let i = 0; i < 100 && !alerts.includes('ads-configuration-rejected'); i++) await sleep(50);
+      assert.ok(alerts.includes('ads-configuration-rejected'), 'the NACK raised an alert');
+      await sleep(300);
+      assert.equal(responses.length, before, 'the rejected configuration was not sent again');
+
+      const status = await captureOutput((io) =>
+        runCli(['enforcer', 'status'], { io, env: cliEnv(nats.get()) }),
+      );
+      assert.equal(status.code, 0, status.err);
+      assert.match(status.out, /Listener\s+\S+\s+-\s+\S+: test: listener refused/);
+
+      const bad = client.StreamAggregatedResources();
+      const refused = new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
+      bad.on('data', () => undefined);
+      bad.write({
+        node,
+        type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        resource_names: ['default'],
+      });
+      const err = await refused;
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /unknown resource type/);
+      stream.end();
+    } finally {
+      client.close();
+      await stop();
     }
   });
 });

@@ -123,23 +123,28 @@ export async function startEnforcer(options: {
     const raiseNack = (nack: NackEvent): void => {
       metrics.adsNacks.inc({ type_url: nack.typeUrl });
       const identity = istioIdentityOf(nack.node);
+      const target = identity
+        ? { namespace: identity.namespace, workload: identity.serviceAccount }
+        : { namespace: 'unknown', workload: 'unknown' };
       bus
-        .publish(alert, {
-          alertId: `ads-nack:${nack.node}:${nack.typeUrl}:${nack.version}`,
-          status: 'firing',
-          severity: 'warning',
-          rule: 'ads-configuration-rejected',
-          target: identity
-            ? { namespace: identity.namespace, workload: identity.serviceAccount }
-            : { namespace: 'unknown', workload: 'unknown' },
-          summary:
-            `${nack.node || 'a data plane'} rejected ${nack.typeUrl} version ${nack.version}: ${nack.message}`.slice(
-              0,
-              4096,
-            ),
-          labels: { node: nack.node.slice(0, 253) },
-          startsAt: new Date().toISOString(),
-        })
+        .publish(
+          alert,
+          {
+            alertId: `ads-nack:${nack.node}:${nack.typeUrl}:${nack.version}`,
+            status: 'firing',
+            severity: 'warning',
+            rule: 'ads-configuration-rejected',
+            target,
+            summary:
+              `${nack.node || 'a data plane'} rejected ${nack.typeUrl} version ${nack.version}: ${nack.message}`.slice(
+                0,
+                4096,
+              ),
+            labels: { node: nack.node.slice(0, 253) },
+            startsAt: new Date().toISOString(),
+          },
+          { qualifiers: { severity: 'warning', ...target } },
+        )
         .catch((err: unknown) => log.warn({ err }, 'NACK alert not published'));
     };
     const hub = new AdsHub({
