@@ -1,98 +1,32 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { runCli } from '@warden/cli';
 import type { DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
-import { grpcBootstrap, loadXdsProtos, TypeUrl } from '@warden/envoy';
+import { loadXdsProtos, TypeUrl } from '@warden/envoy';
 import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort } from '@warden/infra';
-import {
-  certificatePem,
-  createRootCertificate,
-  exportPrivateKeyPem,
-  generateKeyPair,
-  issueLeafCertificate,
-} from '@warden/pki';
 import { runService } from '@warden/runtime';
-import { captureOutput, cliEnv, tempDir, useNats, useRedis } from '@warden/testing';
+import {
+  captureOutput,
+  cliEnv,
+  startXdsWorkload,
+  tempDir,
+  testTrustDomain,
+  useNats,
+  useRedis,
+  xdsWorkloadFiles,
+} from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import { startTopologyService, topologyEnv } from '../topology/helpers.ts';
 import { enforcerEnv } from './helpers.ts';
 
 const TRUST_DOMAIN = 'warden.local';
 const idOf = (namespace: string, sa: string) => `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${sa}`;
-
-/** The agent's file layout for each workload: cert-chain.pem, key.pem, root-cert.pem. */
-async function workloadFiles(ids: readonly string[]): Promise<Map<string, string>> {
-  const keys = await generateKeyPair();
-  const root = await createRootCertificate({
-    trustDomain: TRUST_DOMAIN,
-    keys,
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
-  const dirs = new Map<string, string>();
-  for (const id of ids) {
-    const leafKeys = await generateKeyPair();
-    const leaf = await issueLeafCertificate({
-      spiffeId: id,
-      publicKey: leafKeys.publicKey,
-      issuer: { certificate: root, privateKey: keys.privateKey },
-      ttlSeconds: 3600,
-    });
-    const folder = tempDir('xds-workload');
-    writeFileSync(join(folder, 'cert-chain.pem'), certificatePem(leaf));
-    writeFileSync(join(folder, 'key.pem'), await exportPrivateKeyPem(leafKeys.privateKey));
-    writeFileSync(join(folder, 'root-cert.pem'), certificatePem(root));
-    dirs.set(id, folder);
-  }
-  return dirs;
-}
-
-type Outcome = { code: number; details?: string };
-
-/** One workload process (see xds-workload.ts) with its own bootstrap. */
-function startWorkload(
-  role: 'server' | 'client',
-  where: string,
-  bootstrapFile: string,
-): { child: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> } {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'xds-workload.ts'), role, where], {
-    env: { ...process.env, GRPC_XDS_BOOTSTRAP: bootstrapFile, GRPC_XDS_EXPERIMENTAL_RBAC: 'true' },
-  });
-  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(`[${role}] ${chunk.toString()}`));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  return { child, lines };
-}
-
-async function callOnce(client: {
-  child: ChildProcessWithoutNullStreams;
-  lines: AsyncIterator<string>;
-}): Promise<Outcome> {
-  client.child.stdin.write('call\n');
-  const next = await client.lines.next();
-  assert.ok(!next.done, 'the client process ended');
-  return JSON.parse(next.value) as Outcome;
-}
-
-/** Calls until the outcome's code is `want` (at most ~15 s); returns the last outcome. */
-async function callUntil(
-  client: { child: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> },
-  want: number,
-): Promise<Outcome> {
-  let outcome = await callOnce(client);
-  for (let i = 0; i < 150 && outcome.code !== want; i++) {
-    await sleep(100);
-    outcome = await callOnce(client);
-  }
-  return outcome;
-}
 
 const allow = (principals: string[]) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -119,7 +53,7 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
     const stranger = idOf('shop', 'stranger');
     const payment = idOf('payments', 'payment-service');
     const dir = tempDir('xds');
-    const files = await workloadFiles([frontend, stranger, payment]);
+    const domain = await testTrustDomain(TRUST_DOMAIN);
     const paymentPort = await freePort();
     const registry = join(dir, 'registry.yaml');
     writeFileSync(
@@ -145,24 +79,7 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
         WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
       }),
     );
-    const bootstrap = (id: string, namespace: string): string => {
-      const folder = files.get(id) ?? '';
-      const file = join(folder, 'bootstrap.json');
-      writeFileSync(
-        file,
-        JSON.stringify(
-          grpcBootstrap({
-            adsAddress: `127.0.0.1:${xdsPort}`,
-            nodeId: id,
-            namespace,
-            certificateFile: join(folder, 'cert-chain.pem'),
-            privateKeyFile: join(folder, 'key.pem'),
-            caCertificateFile: join(folder, 'root-cert.pem'),
-          }),
-        ),
-      );
-      return file;
-    };
+    const bootstrap = (id: string): Promise<string> => xdsWorkloadFiles(domain, id, `127.0.0.1:${xdsPort}`);
     return {
       admin,
       frontend,
@@ -183,19 +100,19 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
   it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
     const { admin, frontend, stranger, payment, paymentPort, submit, bootstrap, stop } = await startMesh();
     const target = `xds:///payment-service.payments:${paymentPort}`;
-    const server = startWorkload('server', `127.0.0.1:${paymentPort}`, bootstrap(payment, 'payments'));
-    const client = startWorkload('client', target, bootstrap(frontend, 'shop'));
-    const intruder = startWorkload('client', target, bootstrap(stranger, 'shop'));
+    const server = startXdsWorkload('server', `127.0.0.1:${paymentPort}`, await bootstrap(payment));
+    const client = startXdsWorkload('client', target, await bootstrap(frontend));
+    const intruder = startXdsWorkload('client', target, await bootstrap(stranger));
     const plaintext = new (grpc.makeGenericClientConstructor({}, 'Payments'))(
       `127.0.0.1:${paymentPort}`,
       grpc.credentials.createInsecure(),
     );
     try {
-      assert.equal((await server.lines.next()).value, 'ready');
+      assert.equal(await server.nextLine(), 'ready');
 
       // No ALLOW policy selects payment-service yet: the mesh default (deny) holds.
       assert.equal(
-        (await callUntil(client, grpc.status.PERMISSION_DENIED)).code,
+        (await client.callUntil(grpc.status.PERMISSION_DENIED)).code,
         grpc.status.PERMISSION_DENIED,
       );
 
@@ -203,12 +120,8 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
         (await submit({ kind: 'authorization-policy', text: allow([frontend.slice(9)]) })).type,
         'committed',
       );
-      assert.deepEqual(await callUntil(client, grpc.status.OK), { code: grpc.status.OK });
-      assert.equal(
-        (await callOnce(intruder)).code,
-        grpc.status.PERMISSION_DENIED,
-        'an identity with no ALLOW',
-      );
+      assert.deepEqual(await client.callUntil(grpc.status.OK), { code: grpc.status.OK });
+      assert.equal((await intruder.call()).code, grpc.status.PERMISSION_DENIED, 'an identity with no ALLOW');
 
       // A plaintext client never gets past the TLS handshake.
       const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
@@ -228,9 +141,9 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
         (await submit({ kind: 'authorization-policy', text: allow([stranger.slice(9)]) })).type,
         'committed',
       );
-      assert.equal((await callUntil(intruder, grpc.status.OK)).code, grpc.status.OK);
+      assert.equal((await intruder.callUntil(grpc.status.OK)).code, grpc.status.OK);
       assert.equal(
-        (await callUntil(client, grpc.status.PERMISSION_DENIED)).code,
+        (await client.callUntil(grpc.status.PERMISSION_DENIED)).code,
         grpc.status.PERMISSION_DENIED,
       );
 
@@ -242,17 +155,17 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
         reason: 'forensics',
       });
       assert.equal(
-        (await callUntil(intruder, grpc.status.PERMISSION_DENIED)).code,
+        (await intruder.callUntil(grpc.status.PERMISSION_DENIED)).code,
         grpc.status.PERMISSION_DENIED,
       );
       assert.equal(
-        (await callUntil(intruder, grpc.status.OK)).code,
+        (await intruder.callUntil(grpc.status.OK)).code,
         grpc.status.OK,
         'the quarantine lifted itself',
       );
     } finally {
       plaintext.close();
-      for (const w of [client, intruder, server]) w.child.kill();
+      for (const w of [client, intruder, server]) w.stop();
       await stop();
     }
   });
