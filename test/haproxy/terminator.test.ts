@@ -60,6 +60,7 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
         identityMap: file('identities.map'),
         addressMap: file('addresses.map'),
         revokedSerialMap: file('revoked.map'),
+        lockdownMap: file('lockdown.map'),
         lua: SPIFFE_ID_LUA,
         runtimeSocket: file('haproxy.sock'),
       },
@@ -73,6 +74,7 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
     writeFileSync(options.files.identityMap, '');
     writeFileSync(options.files.addressMap, '');
     writeFileSync(options.files.revokedSerialMap, '');
+    writeFileSync(options.files.lockdownMap, '');
     writeFileSync(file('haproxy.cfg'), renderTerminator(options));
     const check = await checkConfig(file('haproxy.cfg'), binary('haproxy'));
     assert.ok(check.valid, check.output);

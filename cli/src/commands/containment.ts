@@ -76,6 +76,23 @@ function printStatus(ctx: CommandContext, status: ReplyOf<typeof enforcerStatus>
         ),
       ),
     );
+  const terminators = status.terminators ?? [];
+  if (terminators.length > 0)
+    ctx.io.out(
+      table(
+        ['TERMINATOR', 'BIND', 'PID', 'QAT', 'QUARANTINED IDS', 'ADDRESSES', 'REVOKED', 'LOCKDOWN'],
+        terminators.map((t) => [
+          t.workload,
+          t.bind,
+          t.pid === null ? 'adopted' : String(t.pid),
+          t.qat,
+          String(t.quarantinedIdentities),
+          String(t.quarantinedAddresses),
+          String(t.revokedSerials),
+          t.lockdown ? 'yes' : 'no',
+        ]),
+      ),
+    );
   if (status.containment.length === 0) return;
   ctx.io.out(
     table(

@@ -595,6 +595,23 @@ export const enforcerStatus = defineRequest({
       )
       .max(100_000)
       .optional(),
+    /** HAProxy terminators this replica drives: the state of their deny maps, QAT. */
+    terminators: z
+      .array(
+        z.object({
+          workload: z.string().max(253),
+          bind: z.string().max(300),
+          pid: z.number().int().nullable(),
+          adopted: z.boolean(),
+          qat: z.string().max(4096),
+          quarantinedIdentities: z.number().int().nonnegative(),
+          quarantinedAddresses: z.number().int().nonnegative(),
+          revokedSerials: z.number().int().nonnegative(),
+          lockdown: z.boolean(),
+        }),
+      )
+      .max(256)
+      .optional(),
   }),
 });
 

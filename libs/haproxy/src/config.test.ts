@@ -20,6 +20,7 @@ const options: TerminatorOptions = {
     identityMap: '/var/run/warden/payment-service/quarantine-identities.map',
     addressMap: '/var/run/warden/payment-service/quarantine-addresses.map',
     revokedSerialMap: '/var/run/warden/payment-service/revoked-serials.map',
+    lockdownMap: '/var/run/warden/payment-service/lockdown.map',
     lua: '/usr/share/warden/spiffe-id.lua',
     runtimeSocket: '/var/run/warden/payment-service/haproxy.sock',
   },

@@ -6,8 +6,8 @@
  *   fetch for URI SANs; keying maps by certificate fingerprint would need the CA's issued index at
  *   every terminator, while the ID is in the certificate itself) and passed to the backend in
  *   `x-warden-peer-spiffe-id`, any incoming copy removed first;
- * - deny maps Warden fills through the runtime API without a reload: quarantined identities and
- *   addresses, and revoked serials; a call with no identity is refused. Revocation at runtime goes
+ * - deny maps Warden fills through the runtime API without a reload: the workload itself
+ *   quarantined, quarantined identities and addresses, revoked serials; a call with no identity is refused. Revocation at runtime goes
  *   through the serial map, not `set/commit ssl crl-file`: on HAProxy 2.6.12 that commit unlinks the
  *   bind line from its certificate and CRL store entries (`show ssl cert` then says "Unused"), so
  *   the new CRL is not applied and every later `commit ssl cert` is lost. The CRL file (the agent's
@@ -18,6 +18,9 @@
  */
 
 export const PEER_IDENTITY_HEADER = 'x-warden-peer-spiffe-id';
+
+/** The one key of the lockdown map. */
+export const LOCKDOWN_KEY = 'workload';
 
 export type TerminatorFiles = {
   /** Certificate chain then private key, one PEM file (HAProxy's `crt`). */
@@ -32,6 +35,8 @@ export type TerminatorFiles = {
   addressMap: string;
   /** Revoked certificate serials, lower-case hex without leading zeros (`normaliseSerial`). */
   revokedSerialMap: string;
+  /** Holds the key `workload` while the workload itself is quarantined: every call is refused. */
+  lockdownMap: string;
   /** spiffe-id.lua. */
   lua: string;
   /** The runtime API's Unix socket. */
@@ -88,6 +93,7 @@ export function renderTerminator(o: TerminatorOptions): string {
     `frontend ${id}_mtls`,
     `  bind ${hostPort(o.bind)} ssl crt ${f.certificate} ca-file ${f.caFile} crl-file ${f.crlFile} verify required alpn h2,http/1.1`,
     `  http-request del-header ${PEER_IDENTITY_HEADER}`,
+    `  http-request deny deny_status 403 if { str(workload),map(${f.lockdownMap}) -m found }`,
     '  http-request set-var(txn.spiffe_id) lua.spiffe_id',
     '  http-request deny deny_status 403 if !{ var(txn.spiffe_id) -m found } || { var(txn.spiffe_id) -m len 0 }',
     `  http-request deny deny_status 403 if { var(txn.spiffe_id),map(${f.identityMap}) -m found }`,

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isSpiffeId } from '@warden/pki';
 import { z } from 'zod';
 
@@ -39,6 +41,10 @@ export const enforcerConfig = z.object({
     .default('cluster.local'),
   /** How often expired containment rules are removed from the bucket (they stop applying at once). */
   WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: int(100, 3_600_000).default(10_000),
+  /** A YAML file of HAProxy terminators to drive (`terminators:`); unset: none. */
+  WARDEN_ENFORCER_TERMINATORS_FILE: z.string().min(1).optional(),
+  /** Where each terminator's configuration, maps, certificate and runtime socket live. */
+  WARDEN_ENFORCER_TERMINATOR_DIR: z.string().min(1).default(join(tmpdir(), 'warden-terminators')),
   /** A YAML file of playbooks turning alerts into containment; unset: no playbooks. */
   WARDEN_ENFORCER_PLAYBOOKS_FILE: z.string().min(1).optional(),
   /** Share of allowed requests recorded on the bus (every deny is). */

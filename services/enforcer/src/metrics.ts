@@ -41,6 +41,12 @@ export function createEnforcerMetrics(registry: Registry) {
       help: 'connected ADS streams',
       registers: [registry],
     }),
+    haproxyCalls: new Counter({
+      name: 'warden_enforcer_haproxy_runtime_calls_total',
+      help: 'HAProxy runtime API calls by command and outcome',
+      labelNames: ['command', 'outcome'] as const,
+      registers: [registry],
+    }),
     xdsBuildSeconds: new Histogram({
       name: 'warden_enforcer_xds_build_seconds',
       help: 'time to build the xDS snapshot for the whole mesh',

@@ -17,6 +17,9 @@ import { ContainmentStore } from './containment-store.ts';
 import { runPlaybooks } from './playbook-runner.ts';
 import { parsePlaybooks } from './playbooks.ts';
 import { DecisionRecords } from './records.ts';
+import { Terminators } from './terminators.ts';
+import { followTerminators } from './terminators-follow.ts';
+import { parseTerminators } from './terminators-file.ts';
 import { MeshRegistry } from './mesh-registry.ts';
 import { startAdsServer, startExtAuthzServer } from './server.ts';
 import { AdsHub } from './xds.ts';
@@ -81,6 +84,29 @@ export async function startEnforcer(options: {
     started.push(() => revocations.stop());
     const { replayed } = await revocations.load(bus);
     log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
+    const terminators = new Terminators({
+      dir: config.WARDEN_ENFORCER_TERMINATOR_DIR,
+      trustDomain: config.WARDEN_TRUST_DOMAIN,
+      log,
+      runtimeCall: (command, outcome) => metrics.haproxyCalls.inc({ command, outcome }),
+    });
+    started.push(() => terminators.stop());
+    if (config.WARDEN_ENFORCER_TERMINATORS_FILE) {
+      const file = config.WARDEN_ENFORCER_TERMINATORS_FILE;
+      await terminators.start(
+        parseTerminators(readFileSync(file, 'utf8'), file),
+        containment.active(new Date()),
+        revocations.all(),
+      );
+      const follow = followTerminators({
+        terminators,
+        containment,
+        revocations,
+        debounceMs: config.WARDEN_ENFORCER_XDS_DEBOUNCE_MS,
+        log,
+      });
+      started.push(() => follow.stop());
+    }
 
     const records = new DecisionRecords({
       bus,
@@ -181,6 +207,7 @@ export async function startEnforcer(options: {
         containment: containment.active(new Date()),
         xdsVersion: hub.version,
         dataPlanes: hub.dataPlanes(),
+        terminators: terminators.status(),
       }),
       { queue: 'enforcer' },
     );
