@@ -18,6 +18,7 @@ import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
 import { containmentTime, xdsFanout } from './xds.ts';
+import { haproxyThroughput } from './haproxy.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -31,6 +32,7 @@ const benchmarks: readonly Benchmark[] = [
   extAuthz,
   xdsFanout,
   containmentTime,
+  haproxyThroughput,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 
