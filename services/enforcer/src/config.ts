@@ -30,7 +30,7 @@ export const enforcerConfig = z.object({
    * Changes (a policy revision, containment, the registry) are gathered this long before one push:
    * the upper bound on how late a change reaches the data planes, beside the build itself.
    */
-  WARDEN_ENFORCER_XDS_DEBOUNCE_MS: int(5, 10_000).default(25),
+  WARDEN_ENFORCER_XDS_DEBOUNCE_MS: int(5, 10_000).default(10),
   /** The SPIFFE trust domain whose peers the listeners accept. */
   WARDEN_TRUST_DOMAIN: z
     .string()
