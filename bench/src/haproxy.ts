@@ -41,7 +41,14 @@ export const haproxyThroughput: Benchmark = {
       file('ca-bundle.pem'),
       `${certificatePem(domain.root.certificate).trimEnd()}\n${client.chainPem[1]?.trimEnd() ?? ''}\n`,
     );
-    for (const map of ['identities', 'addresses', 'revoked', 'lockdown'])
+    for (const map of [
+      'identities',
+      'addresses',
+      'revoked',
+      'lockdown',
+      'lockdown-allow-identities',
+      'lockdown-allow-addresses',
+    ])
       writeFileSync(file(`${map}.map`), '');
 
     // The backend answers `/ok` with two bytes and anything else with `mib` MiB.
@@ -70,6 +77,8 @@ export const haproxyThroughput: Benchmark = {
       addressMap: file('addresses.map'),
       revokedSerialMap: file('revoked.map'),
       lockdownMap: file('lockdown.map'),
+      lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
+      lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
       lua: SPIFFE_ID_LUA,
       runtimeSocket: file('haproxy.sock'),
     };

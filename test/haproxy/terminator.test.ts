@@ -10,6 +10,7 @@ import {
   checkConfig,
   deleteMapEntry,
   detectQat,
+  LOCKDOWN_KEY,
   mapKeys,
   PEER_IDENTITY_HEADER,
   putMapEntry,
@@ -61,6 +62,8 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
         addressMap: file('addresses.map'),
         revokedSerialMap: file('revoked.map'),
         lockdownMap: file('lockdown.map'),
+        lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
+        lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
         lua: SPIFFE_ID_LUA,
         runtimeSocket: file('haproxy.sock'),
       },
@@ -74,7 +77,12 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
     writeFileSync(options.files.identityMap, '');
     writeFileSync(options.files.addressMap, '');
     writeFileSync(options.files.revokedSerialMap, '');
-    writeFileSync(options.files.lockdownMap, '');
+    for (const map of [
+      options.files.lockdownMap,
+      options.files.lockdownAllowIdentityMap,
+      options.files.lockdownAllowAddressMap,
+    ])
+      writeFileSync(map, '');
     writeFileSync(file('haproxy.cfg'), renderTerminator(options));
     const check = await checkConfig(file('haproxy.cfg'), binary('haproxy'));
     assert.ok(check.valid, check.output);
@@ -155,6 +163,23 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
     await deleteMapEntry(options.files.runtimeSocket, options.files.identityMap, idOf('shop', 'frontend'));
     const back = await call(frontendLeaf);
     assert.ok('status' in back && back.status === 200, JSON.stringify(back));
+  });
+
+  it('locks the workload down except for its allow-list', async () => {
+    const socket = options.files.runtimeSocket;
+    await putMapEntry(socket, options.files.lockdownMap, LOCKDOWN_KEY, 'quarantine-3');
+    await putMapEntry(
+      socket,
+      options.files.lockdownAllowIdentityMap,
+      idOf('shop', 'frontend'),
+      'quarantine-3',
+    );
+    const allowed = await call(frontendLeaf);
+    assert.ok('status' in allowed && allowed.status === 200, JSON.stringify(allowed));
+    const other = await call(await testLeaf(domain.intermediate, idOf('shop', 'cart')));
+    assert.ok('status' in other && other.status === 403, JSON.stringify(other));
+    await deleteMapEntry(socket, options.files.lockdownMap, LOCKDOWN_KEY);
+    await deleteMapEntry(socket, options.files.lockdownAllowIdentityMap, idOf('shop', 'frontend'));
   });
 
   it('refuses a quarantined source address', async () => {

@@ -159,9 +159,14 @@ export const containmentCommands: readonly Command[] = [
   },
   {
     path: ['quarantine', 'add'],
-    summary: 'deny every call to and from a workload, identity or address for a while',
-    args: '<target> --ttl 15m --reason TEXT',
-    options: { ttl: { type: 'string' }, reason: { type: 'string' } },
+    summary:
+      'deny every call to and from a workload, identity or address for a while, except with the --allow peers (a forensics workload)',
+    args: '<target> --ttl 15m --reason TEXT [--allow <target>]...',
+    options: {
+      ttl: { type: 'string' },
+      reason: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+    },
     async run(ctx, positionals, values) {
       const [text] = positionals;
       if (!text)
@@ -169,8 +174,44 @@ export const containmentCommands: readonly Command[] = [
       const target = parseTarget(text, 'target');
       const reason = requiredReason(values['reason']);
       const ttl = ttlSeconds(values['ttl']);
-      const ack = await (await ctx.bus()).publish(enforceQuarantine, { target, ttlSeconds: ttl, reason });
-      return published(ctx, `quarantine of ${describeTarget(target)} for ${ttl} s`, ack?.seq);
+      const allowed = values['allow'];
+      const allow = (Array.isArray(allowed) ? allowed : []).map((a) => parseTarget(String(a), 'allow'));
+      if (allow.length > 16) throw new UsageError('at most 16 --allow peers');
+      const ack = await (
+        await ctx.bus()
+      ).publish(enforceQuarantine, { target, ttlSeconds: ttl, reason, ...(allow.length ? { allow } : {}) });
+      const except = allow.length ? ` (except ${allow.map(describeTarget).join(', ')})` : '';
+      return published(ctx, `quarantine of ${describeTarget(target)}${except} for ${ttl} s`, ack?.seq);
+    },
+  },
+  {
+    path: ['quarantine', 'list'],
+    summary: 'the quarantines in force, with their exceptions and time left',
+    async run(ctx) {
+      const status = await (await ctx.bus()).request(enforcerStatus, {});
+      const now = Date.now();
+      const quarantines = status.containment.filter((r) => r.kind === 'quarantine');
+      if (ctx.output === 'json') {
+        ctx.io.out(`${JSON.stringify(quarantines)}\n`);
+        return 0;
+      }
+      if (quarantines.length === 0) {
+        ctx.io.out('no quarantine in force\n');
+        return 0;
+      }
+      ctx.io.out(
+        table(
+          ['TARGET', 'EXCEPT', 'LEFT', 'REASON', 'BY'],
+          quarantines.map((r) => [
+            describeTarget(r.target),
+            r.allow?.map(describeTarget).join(', ') || '-',
+            `${Math.max(0, Math.round((Date.parse(r.expiresAt) - now) / 1000))}s`,
+            r.reason,
+            r.cause.alertId ? `${r.cause.actor} (alert ${r.cause.alertId})` : r.cause.actor,
+          ]),
+        ),
+      );
+      return 0;
     },
   },
   {

@@ -206,7 +206,14 @@ export const enforceDeny = defineEvent({
 export const enforceQuarantine = defineEvent({
   schema: 'warden.enforce.v1.quarantine',
   stream: StreamName.enforcement,
-  data: z.object({ target: containmentTarget, ttlSeconds, reason, alertId: z.string().optional() }),
+  data: z.object({
+    target: containmentTarget,
+    ttlSeconds,
+    reason,
+    alertId: z.string().optional(),
+    /** Peers that may still talk to the target both ways (a forensics workload). */
+    allow: z.array(containmentTarget).max(16).optional(),
+  }),
 });
 
 /**
@@ -553,6 +560,7 @@ const containmentRule = z.object({
   source: containmentTarget.optional(),
   destination: containmentTarget.optional(),
   target: containmentTarget.optional(),
+  allow: z.array(containmentTarget).max(16).optional(),
   expiresAt: isoTime,
   reason,
   cause: z.object({

@@ -21,6 +21,8 @@ const options: TerminatorOptions = {
     addressMap: '/var/run/warden/payment-service/quarantine-addresses.map',
     revokedSerialMap: '/var/run/warden/payment-service/revoked-serials.map',
     lockdownMap: '/var/run/warden/payment-service/lockdown.map',
+    lockdownAllowIdentityMap: '/var/run/warden/payment-service/lockdown-allow-identities.map',
+    lockdownAllowAddressMap: '/var/run/warden/payment-service/lockdown-allow-addresses.map',
     lua: '/usr/share/warden/spiffe-id.lua',
     runtimeSocket: '/var/run/warden/payment-service/haproxy.sock',
   },

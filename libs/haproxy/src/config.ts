@@ -35,8 +35,11 @@ export type TerminatorFiles = {
   addressMap: string;
   /** Revoked certificate serials, lower-case hex without leading zeros (`normaliseSerial`). */
   revokedSerialMap: string;
-  /** Holds the key `workload` while the workload itself is quarantined: every call is refused. */
+  /** Holds the key `workload` while the workload itself is quarantined: every call is refused... */
   lockdownMap: string;
+  /** ...except from these identities and addresses (a quarantine's allow-list). */
+  lockdownAllowIdentityMap: string;
+  lockdownAllowAddressMap: string;
   /** spiffe-id.lua. */
   lua: string;
   /** The runtime API's Unix socket. */
@@ -93,8 +96,8 @@ export function renderTerminator(o: TerminatorOptions): string {
     `frontend ${id}_mtls`,
     `  bind ${hostPort(o.bind)} ssl crt ${f.certificate} ca-file ${f.caFile} crl-file ${f.crlFile} verify required alpn h2,http/1.1`,
     `  http-request del-header ${PEER_IDENTITY_HEADER}`,
-    `  http-request deny deny_status 403 if { str(workload),map(${f.lockdownMap}) -m found }`,
     '  http-request set-var(txn.spiffe_id) lua.spiffe_id',
+    `  http-request deny deny_status 403 if { str(workload),map(${f.lockdownMap}) -m found } !{ var(txn.spiffe_id),map(${f.lockdownAllowIdentityMap}) -m found } !{ src,map_ip(${f.lockdownAllowAddressMap}) -m found }`,
     '  http-request deny deny_status 403 if !{ var(txn.spiffe_id) -m found } || { var(txn.spiffe_id) -m len 0 }',
     `  http-request deny deny_status 403 if { var(txn.spiffe_id),map(${f.identityMap}) -m found }`,
     `  http-request deny deny_status 403 if { src,map_ip(${f.addressMap}) -m found }`,

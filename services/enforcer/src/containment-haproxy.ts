@@ -9,6 +9,9 @@ export type TerminatorEntries = {
   addresses: Map<string, string>;
   /** Set when the workload itself is quarantined, or denied to every caller. */
   lockdown: string | undefined;
+  /** Callers a lockdown lets through (a quarantine's allow-list), by identity and by address. */
+  lockdownAllowIdentities: Map<string, string>;
+  lockdownAllowAddresses: Map<string, string>;
 };
 
 export type TerminatedWorkload = { namespace: string; name: string; trustDomain: string };
@@ -36,7 +39,13 @@ export function terminatorEntries(
     workload: w.name,
     principal: istioSpiffeId(w.trustDomain, w.namespace, w.name).uri,
   };
-  const out: TerminatorEntries = { identities: new Map(), addresses: new Map(), lockdown: undefined };
+  const out: TerminatorEntries = {
+    identities: new Map(),
+    addresses: new Map(),
+    lockdown: undefined,
+    lockdownAllowIdentities: new Map(),
+    lockdownAllowAddresses: new Map(),
+  };
   const refuse = (target: Target, why: string): void => {
     const key = callerKey(target, w.trustDomain);
     if ('identity' in key) out.identities.set(key.identity, why);
@@ -46,8 +55,15 @@ export function terminatorEntries(
     if (Date.parse(rule.expiresAt) <= now.getTime()) continue;
     const why = ruleKey(rule.id);
     if (rule.kind === 'quarantine' && rule.target) {
-      if (targetMatches(rule.target, self)) out.lockdown = why;
-      else refuse(rule.target, why);
+      const allow = rule.allow ?? [];
+      if (targetMatches(rule.target, self)) {
+        out.lockdown = why;
+        for (const t of allow) {
+          const key = callerKey(t, w.trustDomain);
+          if ('identity' in key) out.lockdownAllowIdentities.set(key.identity, why);
+          else out.lockdownAllowAddresses.set(key.address, why);
+        }
+      } else if (!allow.some((t) => targetMatches(t, self))) refuse(rule.target, why);
     } else if (rule.kind === 'deny' && (rule.source || rule.destination)) {
       if (rule.destination && !targetMatches(rule.destination, self)) continue;
       if (rule.source) refuse(rule.source, why);

@@ -20,6 +20,19 @@ function sourceOf(target: Target): Source {
   return { ipBlocks: [target.address] };
 }
 
+/** Every caller except these: the `not` form of each target, all of them required. */
+function everyoneBut(targets: readonly Target[]): Source | undefined {
+  if (targets.length === 0) return undefined;
+  const out: Source = {};
+  for (const t of targets) {
+    const s = sourceOf(t);
+    if (s.serviceAccounts) out.notServiceAccounts = [...(out.notServiceAccounts ?? []), ...s.serviceAccounts];
+    if (s.principals) out.notPrincipals = [...(out.notPrincipals ?? []), ...s.principals];
+    if (s.ipBlocks) out.notIpBlocks = [...(out.notIpBlocks ?? []), ...s.ipBlocks];
+  }
+  return out;
+}
+
 /**
  * The containment rules in force for one destination, as DENY AuthorizationPolicies that the RBAC
  * translation turns into filters like any other: a deny of source → this workload, everything to a
@@ -50,7 +63,9 @@ export function containmentPolicies(
       });
     };
     if (rule.kind === 'quarantine' && rule.target) {
-      deny(targetMatches(rule.target, destination) ? undefined : sourceOf(rule.target));
+      const allow = rule.allow ?? [];
+      if (targetMatches(rule.target, destination)) deny(everyoneBut(allow));
+      else if (!allow.some((t) => targetMatches(t, destination))) deny(sourceOf(rule.target));
     } else if (rule.kind === 'deny' && (rule.source || rule.destination)) {
       if (rule.destination && !targetMatches(rule.destination, destination)) continue;
       deny(rule.source ? sourceOf(rule.source) : undefined);

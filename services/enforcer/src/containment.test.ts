@@ -66,6 +66,22 @@ describe('containment rules', () => {
     assert.equal(ruleMatches(rule, request('frontend'), before), false);
   });
 
+  it("lets a quarantine's allow-list through, both ways, and nobody else", () => {
+    const target = { workload: { namespace: 'shop', workload: 'cart' } };
+    const rule = ruleFromQuarantine(
+      envelope({
+        target,
+        ttlSeconds: 900,
+        reason: 'forensics',
+        allow: [{ principal: 'spiffe://warden.local/ns/shop/sa/forensics' }],
+      }),
+    );
+    assert.equal(ruleMatches(rule, request('forensics', 'cart'), before), false, 'forensics → cart');
+    assert.equal(ruleMatches(rule, request('cart', 'forensics'), before), false, 'cart → forensics');
+    assert.equal(ruleMatches(rule, request('frontend', 'cart'), before), true, 'anyone else → cart');
+    assert.equal(ruleMatches(rule, request('cart', 'payment'), before), true, 'cart → anyone else');
+  });
+
   it('refuses a deny that names neither side: it would stop the whole mesh', () => {
     assert.throws(
       () => ruleFromDeny(envelope({ ruleId: 'r3', ttlSeconds: 60, reason: 'x' })),

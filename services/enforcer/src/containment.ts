@@ -19,6 +19,8 @@ export type ContainmentRule = {
   source?: Target;
   destination?: Target;
   target?: Target;
+  /** A quarantine's exceptions: peers that may still talk to the target, both ways. */
+  allow?: Target[];
   expiresAt: string;
   reason: string;
   /** What put it there: the event, who published it, and the alert when one did. */
@@ -60,13 +62,14 @@ export function ruleFromQuarantine(event: Envelope<DataOf<typeof enforceQuaranti
     id: quarantineRuleId(event.data.target),
     kind: 'quarantine',
     target: event.data.target,
+    ...(event.data.allow?.length ? { allow: event.data.allow } : {}),
     expiresAt: expiry(event),
     reason: event.data.reason,
     cause: causeOf(event),
   };
 }
 
-type Peer = { namespace?: string; workload?: string; principal?: string; ip?: string };
+export type Peer = { namespace?: string; workload?: string; principal?: string; ip?: string };
 export type Peers = { source: Peer; destination: Peer };
 
 /**
@@ -107,11 +110,13 @@ export function targetMatches(target: Target, peer: Peer): boolean {
 export function ruleMatches(rule: ContainmentRule, peers: Peers, now: Date): boolean {
   if (Date.parse(rule.expiresAt) <= now.getTime()) return false;
   const { source, destination } = peers;
-  if (rule.kind === 'quarantine')
-    return (
-      rule.target !== undefined &&
-      (targetMatches(rule.target, source) || targetMatches(rule.target, destination))
-    );
+  if (rule.kind === 'quarantine') {
+    if (rule.target === undefined) return false;
+    const allowed = (peer: Peer): boolean => rule.allow?.some((t) => targetMatches(t, peer)) ?? false;
+    if (targetMatches(rule.target, source)) return !allowed(destination);
+    if (targetMatches(rule.target, destination)) return !allowed(source);
+    return false;
+  }
   if (!rule.source && !rule.destination) return false;
   return (
     (rule.source === undefined || targetMatches(rule.source, source)) &&

@@ -92,6 +92,8 @@ export class Terminators {
       addressMap: file('addresses.map'),
       revokedSerialMap: file('revoked.map'),
       lockdownMap: file('lockdown.map'),
+      lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
+      lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
       lua: SPIFFE_ID_LUA,
       runtimeSocket: file('haproxy.sock'),
     };
@@ -106,6 +108,8 @@ export class Terminators {
     writeFileSync(files.addressMap, lines(entries.addresses));
     writeFileSync(files.revokedSerialMap, [...revoked].map((s) => `${s} revoked\n`).join(''));
     writeFileSync(files.lockdownMap, entries.lockdown ? `${LOCKDOWN_KEY} ${entries.lockdown}\n` : '');
+    writeFileSync(files.lockdownAllowIdentityMap, lines(entries.lockdownAllowIdentities));
+    writeFileSync(files.lockdownAllowAddressMap, lines(entries.lockdownAllowAddresses));
 
     let qat = 'not requested';
     let qatOption: { providerPath: string } | undefined;
@@ -228,6 +232,8 @@ export class Terminators {
       files.lockdownMap,
       entries.lockdown ? new Map([[LOCKDOWN_KEY, entries.lockdown]]) : new Map(),
     );
+    await this.#syncMap(socket, files.lockdownAllowIdentityMap, entries.lockdownAllowIdentities);
+    await this.#syncMap(socket, files.lockdownAllowAddressMap, entries.lockdownAllowAddresses);
     running.applied = {
       identities: entries.identities.size,
       addresses: entries.addresses.size,
