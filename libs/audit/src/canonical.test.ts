@@ -5,19 +5,38 @@ import { canonicalJson } from './canonical.ts';
 describe('canonicalJson (RFC 8785)', () => {
   it('sorts members by UTF-16 code units and drops whitespace', () => {
     // The RFC's own ordering example: code units, not code points or locale.
-    const value = { '\u20ac': 'Euro Sign', '\r': 'Carriage Return', '\ufb33': 'Hebrew', '1': 'One', '\ud83d\ude00': 'Emoji', '\u0080': 'Control', '\u00f6': 'Latin' };
+    const value = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin',
+    };
     const out = canonicalJson(value);
-    const order = Object.keys(value).sort((a, b) => out.indexOf(JSON.stringify(a)) - out.indexOf(JSON.stringify(b)));
+    const order = Object.keys(value).sort(
+      (a, b) => out.indexOf(JSON.stringify(a)) - out.indexOf(JSON.stringify(b)),
+    );
     assert.deepEqual(order, ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33']);
-    assert.equal(canonicalJson({ b: [1, { d: true, c: null }], a: 'x' }), '{"a":"x","b":[1,{"c":null,"d":true}]}');
+    assert.equal(
+      canonicalJson({ b: [1, { d: true, c: null }], a: 'x' }),
+      '{"a":"x","b":[1,{"c":null,"d":true}]}',
+    );
   });
 
   it('writes numbers as ECMAScript does', () => {
-    assert.equal(canonicalJson([1e21, 1e-7, -0, 0.1 + 0.2, 333333333.3333333]), '[1e+21,1e-7,0,0.30000000000000004,333333333.3333333]');
+    assert.equal(
+      canonicalJson([1e21, 1e-7, -0, 0.1 + 0.2, 333333333.3333333]),
+      '[1e+21,1e-7,0,0.30000000000000004,333333333.3333333]',
+    );
   });
 
   it('is the same for the same value built in another member order', () => {
-    assert.equal(canonicalJson({ x: 1, y: { p: 'q', o: [] } }), canonicalJson({ y: { o: [], p: 'q' }, x: 1 }));
+    assert.equal(
+      canonicalJson({ x: 1, y: { p: 'q', o: [] } }),
+      canonicalJson({ y: { o: [], p: 'q' }, x: 1 }),
+    );
   });
 
   it('refuses what JSON cannot carry instead of dropping it', () => {

@@ -55,5 +55,4 @@ export function checkpointSignedBy(cp: Checkpoint, trustedKey: string): boolean 
 }
 
 /** The nkey public key of a seed: what a verifier is given for each principal. */
-export const publicKeyOfSeed = (seed: string): string =>
-  fromSeed(encoder.encode(seed.trim())).getPublicKey();
+export const publicKeyOfSeed = (seed: string): string => fromSeed(encoder.encode(seed.trim())).getPublicKey();

@@ -25,8 +25,19 @@ function auditLog(total: number, every = 250): AuditEntry[] {
   const checkpoint = (head: ChainHead, reason: Checkpoint['reason']): void => {
     const signer = signers.get(head.writer.principal);
     if (!signer) throw new Error('no signer');
-    const cp = signer.sign({ ...head.writer, seq: head.seq, hash: head.hash, at: new Date(0).toISOString(), reason });
-    entries.push({ type: 'checkpoint', writer: head.writer, position: 0, event: { schema: 'checkpoint', data: cp } });
+    const cp = signer.sign({
+      ...head.writer,
+      seq: head.seq,
+      hash: head.hash,
+      at: new Date(0).toISOString(),
+      reason,
+    });
+    entries.push({
+      type: 'checkpoint',
+      writer: head.writer,
+      position: 0,
+      event: { schema: 'checkpoint', data: cp },
+    });
   };
   for (let i = 0; i < total; i++) {
     const head = heads[i % heads.length] as ChainHead;
@@ -35,7 +46,13 @@ function auditLog(total: number, every = 250): AuditEntry[] {
       time: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)).toISOString(),
       source: head.writer.instance,
       schema: 'warden.audit.v1.record',
-      data: { actor: head.writer.instance, action: 'identity.issue', target: `spiffe://x/w${i}`, outcome: 'success', details: { i } },
+      data: {
+        actor: head.writer.instance,
+        action: 'identity.issue',
+        target: `spiffe://x/w${i}`,
+        outcome: 'success',
+        details: { i },
+      },
     });
     entries.push({ type: 'record', writer: head.writer, position: 0, event: record });
     if (head.seq % every === 0) checkpoint(head, 'count');
@@ -54,10 +71,17 @@ const verify = (entries: readonly AuditEntry[], options: { partial?: boolean } =
 const copy = (entries: readonly AuditEntry[]): AuditEntry[] => structuredClone(entries) as AuditEntry[];
 const indexOf = (entries: readonly AuditEntry[], principal: string, seq: number): number =>
   entries.findIndex(
-    (e) => e.type === 'record' && e.writer.principal === principal && (e.event as ChainedRecord).data.chain.seq === seq,
+    (e) =>
+      e.type === 'record' &&
+      e.writer.principal === principal &&
+      (e.event as ChainedRecord).data.chain.seq === seq,
   );
-const recordAt = (entries: readonly AuditEntry[], i: number): ChainedRecord => (entries[i] as AuditEntry).event as ChainedRecord;
-const brief = (problems: readonly Problem[]) => problems.map((p) => ({ kind: p.kind, chain: p.chain, seq: p.seq }));
+const recordAt = (entries: readonly AuditEntry[], i: number): ChainedRecord =>
+  (entries[i] as AuditEntry).event as ChainedRecord;
+/** The record's payload, to tamper with. */
+const fields = (r: ChainedRecord): Record<string, unknown> => r.data as unknown as Record<string, unknown>;
+const brief = (problems: readonly Problem[]) =>
+  problems.map((p) => ({ kind: p.kind, chain: p.chain, seq: p.seq }));
 
 describe('AuditVerifier on 10,000 records from three writers', () => {
   const intact = auditLog(10_000);
@@ -79,20 +103,24 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
 
   it('names a record modified in place, whether or not its hash was recomputed', () => {
     const raw = copy(intact);
-    (recordAt(raw, indexOf(raw, 'ca', 1200)).data as { outcome: string }).outcome = 'failure';
+    fields(recordAt(raw, indexOf(raw, 'ca', 1200))).outcome = 'failure';
     assert.deepEqual(brief(verify(raw).problems), [{ kind: 'modified', chain: 'ca/ca-1', seq: 1200 }]);
 
     const rehashed = copy(intact);
     const record = recordAt(rehashed, indexOf(rehashed, 'policy', 77));
-    (record.data as { target: string }).target = 'spiffe://x/somebody-else';
+    fields(record).target = 'spiffe://x/somebody-else';
     record.data.chain.hash = recordHash(record);
-    assert.deepEqual(brief(verify(rehashed).problems), [{ kind: 'modified', chain: 'policy/policy-1', seq: 77 }]);
+    assert.deepEqual(brief(verify(rehashed).problems), [
+      { kind: 'modified', chain: 'policy/policy-1', seq: 77 },
+    ]);
   });
 
   it('names a deleted record and a deleted run of records', () => {
     const one = copy(intact);
     one.splice(indexOf(one, 'enforcer', 500), 1);
-    assert.deepEqual(brief(verify(one).problems), [{ kind: 'deleted', chain: 'enforcer/enforcer-2', seq: 500 }]);
+    assert.deepEqual(brief(verify(one).problems), [
+      { kind: 'deleted', chain: 'enforcer/enforcer-2', seq: 500 },
+    ]);
 
     const run = copy(intact).filter((e) => {
       const seq = e.type === 'record' ? (e.event as ChainedRecord).data.chain.seq : 0;
@@ -105,11 +133,18 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
     const raw = copy(intact);
     const original = recordAt(raw, indexOf(raw, 'policy', 2000));
     const fake = structuredClone(original);
-    (fake.data as { action: string }).action = 'policy.commit';
+    fields(fake).action = 'policy.commit';
     fake.data.chain.hash = recordHash(fake);
     // Before the genuine one: the chain's own commitment tells them apart.
-    raw.splice(indexOf(raw, 'policy', 1999), 0, { type: 'record', writer: writers[1] as Writer, position: 0, event: fake });
-    assert.deepEqual(brief(verify(raw).problems), [{ kind: 'inserted', chain: 'policy/policy-1', seq: 2000 }]);
+    raw.splice(indexOf(raw, 'policy', 1999), 0, {
+      type: 'record',
+      writer: writers[1] as Writer,
+      position: 0,
+      event: fake,
+    });
+    assert.deepEqual(brief(verify(raw).problems), [
+      { kind: 'inserted', chain: 'policy/policy-1', seq: 2000 },
+    ]);
   });
 
   it('names records stored out of order', () => {
@@ -126,14 +161,18 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
     forged.data.chain.seq = 9999;
     forged.data.chain.hash = recordHash(forged);
     raw.push({ type: 'record', writer: writers[2] as Writer, position: 0, event: forged });
-    assert.deepEqual(brief(verify(raw).problems), [{ kind: 'forged', chain: 'enforcer/enforcer-2', seq: 9999 }]);
+    assert.deepEqual(brief(verify(raw).problems), [
+      { kind: 'forged', chain: 'enforcer/enforcer-2', seq: 9999 },
+    ]);
 
     const cps = copy(intact);
     const at = cps.findIndex((e) => e.type === 'checkpoint' && e.writer.principal === 'policy');
     const cp = (cps[at] as AuditEntry).event as { data: Checkpoint };
     cp.data.seq += 1;
     // Signed, but with the enforcer's key: still not the policy service's.
-    const wrongKey = signers.get('enforcer')?.sign({ ...writers[1] as Writer, seq: 3, hash: cp.data.hash, at: cp.data.at, reason: 'count' });
+    const wrongKey = signers
+      .get('enforcer')
+      ?.sign({ ...(writers[1] as Writer), seq: 3, hash: cp.data.hash, at: cp.data.at, reason: 'count' });
     cps.push({ type: 'checkpoint', writer: writers[1] as Writer, position: 0, event: { data: wrongKey } });
     assert.deepEqual(brief(verify(cps).problems), [
       { kind: 'forged-checkpoint', chain: 'policy/policy-1', seq: 251 },
@@ -143,7 +182,12 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
 
   it('names a chain truncated after its last checkpoint', () => {
     const raw = copy(intact).filter(
-      (e) => !(e.type === 'record' && e.writer.principal === 'enforcer' && (e.event as ChainedRecord).data.chain.seq > 3300),
+      (e) =>
+        !(
+          e.type === 'record' &&
+          e.writer.principal === 'enforcer' &&
+          (e.event as ChainedRecord).data.chain.seq > 3300
+        ),
     );
     assert.deepEqual(brief(verify(raw).problems), [
       { kind: 'truncated', chain: 'enforcer/enforcer-2', seq: [3301, 3333] },
@@ -151,7 +195,14 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
   });
 
   it('reports the records after the last checkpoint as not yet signed, without calling them a problem', () => {
-    const raw = copy(intact).filter((e) => !(e.type === 'checkpoint' && e.writer.principal === 'ca' && (e.event as { data: Checkpoint }).data.reason === 'stop'));
+    const raw = copy(intact).filter(
+      (e) =>
+        !(
+          e.type === 'checkpoint' &&
+          e.writer.principal === 'ca' &&
+          (e.event as { data: Checkpoint }).data.reason === 'stop'
+        ),
+    );
     const report = verify(raw);
     assert.deepEqual(report.problems, []);
     assert.equal(report.chains.find((c) => c.chain === 'ca/ca-1')?.unsignedTail, 3334 - 3250);
@@ -167,9 +218,6 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
   it('accepts a window that starts mid-chain only when told the input is partial', () => {
     const windowed = intact.slice(3000);
     assert.deepEqual(verify(windowed, { partial: true }).problems, []);
-    assert.deepEqual(
-      new Set(verify(windowed).problems.map((p) => p.kind)),
-      new Set(['deleted']),
-    );
+    assert.deepEqual(new Set(verify(windowed).problems.map((p) => p.kind)), new Set(['deleted']));
   });
 });

@@ -216,7 +216,13 @@ export class AuditVerifier {
 
   #check(chain: Chain, problems: Problem[]): ChainSummary {
     const report = (kind: ProblemKind, seq: Problem['seq'], message: string, position?: number): void => {
-      problems.push({ kind, chain: chain.key, ...(seq === undefined ? {} : { seq }), ...(position === undefined ? {} : { position }), message });
+      problems.push({
+        kind,
+        chain: chain.key,
+        ...(seq === undefined ? {} : { seq }),
+        ...(position === undefined ? {} : { position }),
+        message,
+      });
     };
     const principal = chain.key.slice(0, chain.key.indexOf('/'));
     const trusted = this.#options.publicKeys.get(principal);
@@ -258,7 +264,10 @@ export class AuditVerifier {
       const next = bySeq.get(seq + 1);
       const committed = vouched.get(seq)?.hash ?? (next === undefined ? undefined : chain.prevs[next]);
       // The genuine one is the one the chain commits to; without a commitment, the first stored.
-      const genuine = committed !== undefined && chain.hashes[i] === committed && chain.hashes[held] !== committed ? i : held;
+      const genuine =
+        committed !== undefined && chain.hashes[i] === committed && chain.hashes[held] !== committed
+          ? i
+          : held;
       const intruder = genuine === i ? held : i;
       bySeq.set(seq, genuine);
       report(
@@ -294,7 +303,9 @@ export class AuditVerifier {
         report(
           ProblemKind.deleted,
           seq - 1 === expected ? expected : [expected, seq - 1],
-          seq - 1 === expected ? `record #${expected} is missing` : `records #${expected}-#${seq - 1} are missing`,
+          seq - 1 === expected
+            ? `record #${expected} is missing`
+            : `records #${expected}-#${seq - 1} are missing`,
         );
       expected = seq + 1;
     }
@@ -323,7 +334,8 @@ export class AuditVerifier {
     }
     for (const [seq, cp] of vouched) {
       const i = bySeq.get(seq);
-      if (i !== undefined && chain.hashes[i] !== cp.hash) modify(seq, 'is not the record its checkpoint signed');
+      if (i !== undefined && chain.hashes[i] !== cp.hash)
+        modify(seq, 'is not the record its checkpoint signed');
     }
 
     if (checkpointedSeq > lastSeq)

@@ -20,6 +20,8 @@ import {
   RemoteError,
   RequestTimeoutError,
 } from './errors.ts';
+import type { AuditEntryInput, AuditWriterOptions } from './audit-writer.ts';
+import { AuditWriter } from './audit-writer.ts';
 import type { BusMetrics } from './metrics.ts';
 import { createBusMetrics } from './metrics.ts';
 import { isConsumerNotFound, isNoResponders, isPermissionDenied, isStreamNotFound } from './nats-errors.ts';
@@ -42,6 +44,8 @@ export type BusOptions = {
   metrics?: BusMetrics;
   /** Largest encoded message accepted either way; defaults to 1 MiB, nats-server's default max_payload. */
   maxPayloadBytes?: number;
+  /** Who this connection writes the audit log as; without it `audit()` is refused. */
+  audit?: AuditWriterOptions;
 };
 
 export type PublishOptions<Q extends string> = {
@@ -154,9 +158,11 @@ export class Bus {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly metrics: BusMetrics;
-  private readonly source: string;
+  /** This service instance, as every envelope's `source` names it. */
+  readonly source: string;
   private readonly log: BusLogger;
   private readonly maxPayload: number;
+  private readonly auditWriter: AuditWriter | undefined;
 
   constructor(nc: NatsConnection, options: BusOptions) {
     this.nc = nc;
@@ -165,6 +171,53 @@ export class Bus {
     this.log = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createBusMetrics();
     this.maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
+    this.auditWriter = options.audit
+      ? new AuditWriter(this, this.source, options.audit, this.log, this.metrics)
+      : undefined;
+  }
+
+  /**
+   * Appends one record to this instance's audit chain (`warden.audit.v1.record.<principal>.<instance>`),
+   * resolving once it is stored. The only way services write the audit log.
+   */
+  async audit(entry: AuditEntryInput): Promise<PubAck> {
+    if (!this.auditWriter)
+      throw new EventsError(
+        'audit_unconfigured',
+        'this bus was created without an audit writer (BusOptions.audit)',
+      );
+    return this.auditWriter.append(entry);
+  }
+
+  /** Waits for audit records in flight and signs the chain's head: part of a clean stop. */
+  async closeAudit(): Promise<void> {
+    await this.auditWriter?.close();
+  }
+
+  /**
+   * Publishes an envelope built by the caller, byte for byte (after checking it against its
+   * schema): the audit chain hashes exactly what is stored. `msgId` is the de-duplication id.
+   */
+  async publishEnvelope<E extends EventDef<unknown, string>>(
+    def: E,
+    envelope: Envelope<DataOf<E>>,
+    options: { qualifiers: Record<E['qualifiers'][number], string>; msgId: string; timeoutMs?: number },
+  ): Promise<PubAck> {
+    const checked = def.validateEnvelope(envelope);
+    if (!checked.ok) {
+      this.metrics.invalid.inc({ schema: def.schema, direction: 'out', reason: 'schema' });
+      throw new InvalidPayloadError(def.schema, checked.issues);
+    }
+    const subject = subjectOf(def, options.qualifiers);
+    const ack = await this.storeOrExplain(
+      def,
+      subject,
+      this.encode(subject, envelope),
+      options.msgId,
+      options.timeoutMs,
+    );
+    if (!ack) throw new EventsError('not_stored', `${def.schema} is not stored`);
+    return ack;
   }
 
   /** Validates and publishes one event; resolves with the JetStream ack for stored events. */
@@ -180,19 +233,24 @@ export class Bus {
       this.validateOut(def.schema, def.validateData, data),
     );
     if (options.id !== undefined) envelope.id = options.id;
-    const payload = this.encode(subject, envelope);
+    return this.storeOrExplain(def, subject, this.encode(subject, envelope), envelope.id, options.timeoutMs);
+  }
+
+  private async storeOrExplain(
+    def: EventDef<unknown, string>,
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+    timeoutMs = 5000,
+  ): Promise<PubAck | undefined> {
     if (def.stream === null) {
       this.nc.publish(subject, payload);
       this.metrics.published.inc({ schema: def.schema });
       return undefined;
     }
     try {
-      // The event id doubles as the JetStream message id, so a retried publish is stored once.
-      const ack = await this.js.publish(subject, payload, {
-        msgID: envelope.id,
-        timeout: options.timeoutMs ?? 5000,
-        retries: 3,
-      });
+      // A retried publish carries the same message id, so it is stored once.
+      const ack = await this.js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs, retries: 3 });
       this.metrics.published.inc({ schema: def.schema });
       return ack;
     } catch (cause) {

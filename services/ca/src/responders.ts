@@ -1,6 +1,6 @@
 import type { Subscription } from '@nats-io/nats-core';
 import { codeOf } from '@warden/core';
-import { audit, caBundle, caSign, caToken, identityIssued } from '@warden/events';
+import { caBundle, caSign, caToken, identityIssued } from '@warden/events';
 import type { Bus, Caller, DataOf, Envelope, ReplyOf } from '@warden/events';
 import { parseSpiffeId } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
@@ -74,18 +74,15 @@ export function tokenResponder(options: RespondersOptions) {
       throw new TokenRequestError(`token TTL of ${ttl} s exceeds the maximum of ${tokenMaxTtlSeconds} s`);
     const created = await tokens.create(id.uri, ttl);
     await bus
-      .publish(
-        audit,
-        {
-          actor: envelope.source,
-          action: 'ca.token.create',
-          target: id.uri,
-          outcome: 'success',
-          // `actor` is what the caller says; the account is what nats-server vouches for.
-          details: { expiresAt: created.expiresAt, callerAccount: caller.account ?? 'WARDEN' },
-        },
-        { qualifiers: { kind: 'identity' } },
-      )
+      .audit({
+        kind: 'identity',
+        actor: envelope.source,
+        action: 'ca.token.create',
+        target: id.uri,
+        outcome: 'success',
+        // `actor` is what the caller says; the account is what nats-server vouches for.
+        details: { expiresAt: created.expiresAt, callerAccount: caller.account ?? 'WARDEN' },
+      })
       .catch((err: unknown) => log.warn({ err }, 'could not audit a token creation'));
     return { token: created.token, spiffeId: id.uri, expiresAt: created.expiresAt };
   };
