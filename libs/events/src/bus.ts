@@ -115,6 +115,9 @@ export function onReplay<E extends EventDef<unknown, string>>(
   return { def, handle: handle as ReplayHandler['handle'] };
 }
 
+/** One message as a stream stores it, for `Bus.scan`. */
+export type StoredMessage = { subject: string; seq: number; storedAt: Date; data: Uint8Array };
+
 export type ReplayResult = {
   /** Valid events handed to a handler. */
   applied: number;
@@ -432,46 +435,87 @@ export class Bus {
     const stream = handlers[0]?.def.stream;
     if (!stream || handlers.some((h) => h.def.stream !== stream))
       throw new EventsError('bad_replay', 'replay needs handlers for stored events of one stream');
+    const result: ReplayResult = { applied: 0, invalid: 0, lastSeq: 0, ms: 0 };
+    const scanned = await this.scan(
+      stream,
+      {
+        subjects: handlers.map((h) => filterOf(h.def)),
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      async (msg) => {
+        const target = handlers.find((h) => matchesEvent(h.def, msg.subject));
+        const event =
+          target && this.decodeIn(target.def.schema, target.def.validateEnvelope, msg.subject, msg.data);
+        if (target && event) {
+          await target.handle(event as Envelope<unknown>, { subject: msg.subject, seq: msg.seq });
+          result.applied++;
+        } else {
+          result.invalid++;
+          this.metrics.received.inc({ schema: target?.def.schema ?? 'unknown', outcome: 'invalid' });
+        }
+      },
+    );
+    result.lastSeq = scanned.lastSeq;
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  /**
+   * Reads the stored messages of `stream` matching `subjects`, raw and in stream order, through
+   * an ordered (ephemeral) consumer: from `since` (a time) or the first message, up to the
+   * stream's last sequence when the call began, or, with `follow`, on until `signal` aborts. The
+   * server does the filtering and the seek; nothing before `since` is sent. Shared by `replay`
+   * and by tools that must see messages exactly as stored (the audit log's verifier).
+   */
+  async scan(
+    stream: string,
+    options: { subjects: readonly string[]; since?: Date; follow?: boolean; signal?: AbortSignal },
+    onMessage: (msg: StoredMessage) => Promise<void> | void,
+  ): Promise<{ lastSeq: number; read: number }> {
     const jsm = await jetstreamManager(this.nc);
     const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
-    const result: ReplayResult = { applied: 0, invalid: 0, lastSeq, ms: 0 };
+    const follow = options.follow ?? false;
     const consumer = await this.js.consumers.get(stream, {
-      filter_subjects: handlers.map((h) => filterOf(h.def)),
-      deliver_policy: DeliverPolicy.All,
+      filter_subjects: [...options.subjects],
+      ...(options.since
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
+        : { deliver_policy: follow ? DeliverPolicy.New : DeliverPolicy.All }),
     });
+    let read = 0;
+    const aborted = (): EventsError =>
+      new EventsError('scan_aborted', `reading ${stream} stopped`, { cause: options.signal?.reason });
     try {
       // A stream whose messages are all of other types would otherwise be waited on forever.
-      if (lastSeq > 0 && (await consumer.info()).num_pending > 0) {
-        const messages = await consumer.consume();
-        try {
-          for await (const msg of messages) {
-            // A filtered replay can be handed a message published after it started: not its business.
-            if (msg.seq > lastSeq) break;
-            if (options.signal?.aborted)
-              throw new EventsError('replay_aborted', `replay of ${stream} stopped`, {
-                cause: options.signal.reason,
-              });
-            const target = handlers.find((h) => matchesEvent(h.def, msg.subject));
-            const event =
-              target && this.decodeIn(target.def.schema, target.def.validateEnvelope, msg.subject, msg.data);
-            if (target && event) {
-              await target.handle(event as Envelope<unknown>, { subject: msg.subject, seq: msg.seq });
-              result.applied++;
-            } else {
-              result.invalid++;
-              this.metrics.received.inc({ schema: target?.def.schema ?? 'unknown', outcome: 'invalid' });
-            }
-            if (msg.seq >= lastSeq || msg.info.pending === 0) break;
+      if (!follow && (lastSeq === 0 || (await consumer.info()).num_pending === 0)) return { lastSeq, read };
+      const messages = await consumer.consume();
+      const stop = (): void => void messages.close();
+      options.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const msg of messages) {
+          // A filtered read can be handed a message published after it started: not its business.
+          if (!follow && msg.seq > lastSeq) break;
+          if (options.signal?.aborted) {
+            if (follow) break;
+            throw aborted();
           }
-        } finally {
-          await messages.close();
+          read++;
+          await onMessage({
+            subject: msg.subject,
+            seq: msg.seq,
+            storedAt: new Date(msg.info.timestamp),
+            data: msg.data,
+          });
+          if (!follow && (msg.seq >= lastSeq || msg.info.pending === 0)) break;
         }
+      } finally {
+        options.signal?.removeEventListener('abort', stop);
+        await messages.close();
       }
+      if (!follow && options.signal?.aborted) throw aborted();
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    result.ms = Date.now() - started;
-    return result;
+    return { lastSeq, read };
   }
 
   /** Subscribes to a core (not stored) event type, validating each message. */
