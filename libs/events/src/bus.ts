@@ -502,7 +502,7 @@ export class Bus {
           await onMessage({
             subject: msg.subject,
             seq: msg.seq,
-            storedAt: new Date(msg.info.timestamp),
+            storedAt: msg.time,
             data: msg.data,
           });
           if (!follow && (msg.seq >= lastSeq || msg.info.pending === 0)) break;
