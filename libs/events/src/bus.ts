@@ -476,7 +476,10 @@ export class Bus {
     const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
     const follow = options.follow ?? false;
     const consumer = await this.js.consumers.get(stream, {
-      filter_subjects: [...options.subjects],
+      // One filter goes in the API subject, where a permission can see it (people are refused
+      // the form that carries several in the request body).
+      filter_subjects:
+        options.subjects.length === 1 ? (options.subjects[0] as string) : [...options.subjects],
       ...(options.since
         ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
         : { deliver_policy: follow ? DeliverPolicy.New : DeliverPolicy.All }),
