@@ -222,9 +222,10 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
       // A dry run that would deny every GET: evaluated beside, reported, never enforced.
       const admin = await nats.get().connect('admin');
       const differences: string[] = [];
-      admin.subscribe('warden.audit.v1.policy-dry-run', {
+      admin.subscribe('warden.audit.v1.record.policy.*', {
         callback: (_err, msg) => {
-          differences.push(msg.string());
+          if (msg.json<{ data: { kind: string } }>().data.kind === 'policy-dry-run')
+            differences.push(msg.string());
         },
       });
       await admin.flush();
