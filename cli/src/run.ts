@@ -185,7 +185,7 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
     const given = (parsed.values.output ?? 'text') as string;
     const output = given === 'table' ? 'text' : given;
     if (output !== 'text' && output !== 'json' && output !== 'dot') {
-      throw new UsageError(`--output must be text (or table), json or dot (graphs), got ${given}`);
+      throw new UsageError(`--output must be text, json or dot (graphs), or table (as text), got ${given}`);
     }
     const identity = (parsed.values.identity as string | undefined) ?? 'user';
     if (identity !== 'admin' && !(Object.values(Principal) as string[]).includes(identity)) {
