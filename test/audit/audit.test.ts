@@ -214,6 +214,28 @@ describe('the audit log', () => {
     );
     await assert.rejects(admin.streams.purge(StreamName.audit), /purge not permitted|not permitted/i);
     assert.equal((await admin.streams.info(StreamName.audit)).state.messages, 1);
+    // And the stream's owner cannot switch that off: nats-server refuses to cancel it.
+    const owner = await jetstreamManager(await nats.get().connect('enforcer'));
+    const config = (await owner.streams.info(StreamName.audit)).config;
+    await assert.rejects(
+      owner.streams.update(StreamName.audit, { ...config, deny_delete: false, deny_purge: false }),
+      /can not cancel deny message deletes/,
+    );
+  });
+
+  it('applies the operator’s retention to the audit log and keeps it append-only', async () => {
+    const week = 7 * 86_400_000;
+    await provision(await nats.get().connect('enforcer'), {
+      streams: [StreamName.audit],
+      retention: { [StreamName.audit]: { maxAgeMs: week, maxBytes: 1024 ** 3 } },
+    });
+    const config = (
+      await jetstreamManager(await nats.get().connect('admin')).then((j) => j.streams.info(StreamName.audit))
+    ).config;
+    assert.deepEqual(
+      [config.max_age, config.max_bytes, config.deny_delete, config.deny_purge, config.allow_direct],
+      [week * 1_000_000, 1024 ** 3, true, true, true],
+    );
   });
 
   it('names records and checkpoints a writer forges into the stream itself', async () => {
