@@ -17,6 +17,8 @@ import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
+import { auditAppend } from './audit-append.ts';
+import { auditVerify } from './audit-verify.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -28,6 +30,8 @@ const benchmarks: readonly Benchmark[] = [
   policyDecision,
   topology,
   extAuthz,
+  auditAppend,
+  auditVerify,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 

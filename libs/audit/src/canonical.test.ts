@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfParsed } from './canonical.ts';
 
 describe('canonicalJson (RFC 8785)', () => {
   it('sorts members by UTF-16 code units and drops whitespace', () => {
@@ -43,5 +43,23 @@ describe('canonicalJson (RFC 8785)', () => {
     assert.throws(() => canonicalJson(Number.NaN), /NaN/);
     assert.throws(() => canonicalJson([undefined]), /undefined/);
     assert.equal(canonicalJson({ a: undefined, b: 1 }), '{"b":1}');
+  });
+});
+
+describe('canonicalJsonOfParsed', () => {
+  it('is canonicalJson for any parsed value, in order or not', () => {
+    for (const text of [
+      '{"a":1,"b":{"c":[1,{"e":2,"d":3}]}}',
+      '{"10":1,"9":2,"a":null}',
+      '{"b":1,"a":2}',
+      '[{"z":1},"x",3.5e-7]',
+      '{"a":1,"b":2}',
+    ])
+      assert.equal(canonicalJsonOfParsed(JSON.parse(text)), canonicalJson(JSON.parse(text)), text);
+  });
+
+  it('writes a Date as JSON does, so a record hashes what is stored', () => {
+    const at = new Date(0);
+    assert.equal(canonicalJson({ at }), JSON.stringify({ at }));
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfParsed } from './canonical.ts';
 
 /** The `prev` of a chain's first record: no record comes before it. */
 export const GENESIS = '0'.repeat(64);
@@ -25,11 +25,12 @@ export type Writer = { principal: string; instance: string };
 
 export const chainKey = (w: Writer): string => `${w.principal}/${w.instance}`;
 
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
 /** SHA-256 (hex) of the record's canonical JSON, its own `chain.hash` left out. */
 export function recordHash(record: ChainedRecord): string {
   const { hash: _own, ...link } = record.data.chain;
-  const unhashed = { ...record, data: { ...record.data, chain: link } };
-  return createHash('sha256').update(canonicalJson(unhashed)).digest('hex');
+  return sha256(canonicalJsonOfParsed({ ...record, data: { ...record.data, chain: link } }));
 }
 
 /**
@@ -68,11 +69,16 @@ export class ChainHead {
   link<R extends { data: Record<string, unknown> } & Record<string, unknown>>(
     record: R,
   ): R & { data: R['data'] & { chain: ChainLink } } {
-    const chain: ChainLink = { ...this.writer, seq: this.#seq + 1, prev: this.#hash, hash: '' };
-    const chained = { ...record, data: { ...record.data, chain } };
-    chain.hash = recordHash(chained);
-    this.#seq = chain.seq;
-    this.#hash = chain.hash;
+    const seq = this.#seq + 1;
+    // Members in canonical order (`hash` sorts first), so the record is stored canonical and a
+    // verifier can hash it as parsed.
+    const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
+    const canonical = canonicalJson({ ...record, data: { ...record.data, chain: link } });
+    const hash = sha256(canonical);
+    const chained = JSON.parse(canonical) as R & { data: R['data'] & { chain: ChainLink } };
+    chained.data.chain = { hash, ...link };
+    this.#seq = seq;
+    this.#hash = hash;
     return chained;
   }
 }

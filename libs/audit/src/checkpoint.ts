@@ -1,3 +1,5 @@
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { fromPublic, fromSeed } from '@nats-io/nkeys';
 import { canonicalJson } from './canonical.ts';
 
@@ -26,29 +28,76 @@ export type UnsignedCheckpoint = Omit<Checkpoint, 'publicKey' | 'signature'>;
 
 const encoder = new TextEncoder();
 
-const signedBytes = (cp: Omit<Checkpoint, 'signature'>): Uint8Array =>
-  encoder.encode(canonicalJson({ ...cp, signature: undefined }));
+const signedBytes = (cp: Omit<Checkpoint, 'signature'>): Buffer =>
+  Buffer.from(canonicalJson({ ...cp, signature: undefined }));
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 without padding, as nkeys writes it. */
+function base32Decode(text: string): Buffer {
+  const out: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const char of text) {
+    const index = BASE32.indexOf(char);
+    if (index < 0) throw new TypeError('not base32');
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * The raw 32-byte Ed25519 key inside an nkey: one prefix byte for a public key, two for a seed,
+ * then the key and a CRC. nkeys itself checks the prefix and the CRC before this is called; the
+ * signing and checking is Node's (OpenSSL), an order of magnitude faster than nkeys' own.
+ */
+const rawKey = (nkey: string, prefixBytes: 1 | 2): string =>
+  base32Decode(nkey)
+    .subarray(prefixBytes, prefixBytes + 32)
+    .toString('base64url');
 
 /** A signer holding one nkey seed (the `S...` text of a `.nk` file). */
 export type CheckpointSigner = { readonly publicKey: string; sign(cp: UnsignedCheckpoint): Checkpoint };
 
 export function checkpointSigner(seed: string): CheckpointSigner {
-  const pair = fromSeed(encoder.encode(seed.trim()));
-  const publicKey = pair.getPublicKey();
+  const text = seed.trim();
+  const publicKey = fromSeed(encoder.encode(text)).getPublicKey();
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: rawKey(text, 2), x: rawKey(publicKey, 1) },
+    format: 'jwk',
+  });
   return {
     publicKey,
     sign(cp) {
       const unsigned = { ...cp, publicKey };
-      return { ...unsigned, signature: Buffer.from(pair.sign(signedBytes(unsigned))).toString('base64url') };
+      return { ...unsigned, signature: sign(null, signedBytes(unsigned), key).toString('base64url') };
     },
   };
+}
+
+const publicKeys = new Map<string, KeyObject>();
+
+/** The Node key object of an nkey user public key (checked by nkeys: prefix and CRC). */
+function keyObjectOf(publicKey: string): KeyObject {
+  let key = publicKeys.get(publicKey);
+  if (!key) {
+    fromPublic(publicKey);
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: rawKey(publicKey, 1) }, format: 'jwk' });
+    publicKeys.set(publicKey, key);
+  }
+  return key;
 }
 
 /** Whether `cp` is signed by `trustedKey` (the principal's nkey public key, from the server config). */
 export function checkpointSignedBy(cp: Checkpoint, trustedKey: string): boolean {
   if (cp.publicKey !== trustedKey) return false;
   try {
-    return fromPublic(trustedKey).verify(signedBytes(cp), Buffer.from(cp.signature, 'base64url'));
+    return verify(null, signedBytes(cp), keyObjectOf(trustedKey), Buffer.from(cp.signature, 'base64url'));
   } catch {
     return false;
   }

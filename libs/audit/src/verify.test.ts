@@ -4,7 +4,8 @@ import { createUser } from '@nats-io/nkeys';
 import type { ChainedRecord, Writer } from './chain.ts';
 import { ChainHead, recordHash } from './chain.ts';
 import type { Checkpoint } from './checkpoint.ts';
-import { checkpointSigner } from './checkpoint.ts';
+import { checkpointSignedBy, checkpointSigner } from './checkpoint.ts';
+import { canonicalJson } from './canonical.ts';
 import type { AuditEntry, Problem } from './verify.ts';
 import { AuditVerifier } from './verify.ts';
 
@@ -219,5 +220,27 @@ describe('AuditVerifier on 10,000 records from three writers', () => {
     const windowed = intact.slice(3000);
     assert.deepEqual(verify(windowed, { partial: true }).problems, []);
     assert.deepEqual(new Set(verify(windowed).problems.map((p) => p.kind)), new Set(['deleted']));
+  });
+});
+
+describe('checkpoint signatures', () => {
+  it('are nkey signatures: nkeys itself verifies them, and one changed byte fails', async () => {
+    const { fromPublic } = await import('@nats-io/nkeys');
+    const seed = seedOf();
+    const signer = checkpointSigner(seed);
+    const cp = signer.sign({
+      principal: 'ca',
+      instance: 'ca-1',
+      seq: 7,
+      hash: 'a'.repeat(64),
+      at: new Date(0).toISOString(),
+      reason: 'stop',
+    });
+    const { signature, ...signed } = cp;
+    const bytes = new TextEncoder().encode(canonicalJson(signed));
+    assert.ok(fromPublic(signer.publicKey).verify(bytes, Buffer.from(signature, 'base64url')));
+    assert.ok(checkpointSignedBy(cp, signer.publicKey));
+    assert.ok(!checkpointSignedBy({ ...cp, seq: 8 }, signer.publicKey));
+    assert.ok(!checkpointSignedBy(cp, checkpointSigner(seedOf()).publicKey));
   });
 });

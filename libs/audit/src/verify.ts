@@ -120,6 +120,34 @@ function checkpointOf(event: unknown): Checkpoint | null {
 }
 
 /**
+ * What the verifier keeps of one entry: its link and whether its content still matches its own
+ * hash (the costly part, which `digestEntry` does and which may run on worker threads).
+ */
+export type EntryDigest =
+  | { type: 'record'; writer: Writer; position: number; link: ChainLink | null; altered: boolean }
+  | { type: 'checkpoint'; writer: Writer; position: number; checkpoint: Checkpoint | null };
+
+export function digestEntry(entry: AuditEntry): EntryDigest {
+  const { writer, position } = entry;
+  if (entry.type === 'checkpoint')
+    return { type: 'checkpoint', writer, position, checkpoint: checkpointOf(entry.event) };
+  const link = linkOf(entry.event);
+  return {
+    type: 'record',
+    writer,
+    position,
+    link: link && {
+      principal: link.principal,
+      instance: link.instance,
+      seq: link.seq,
+      prev: link.prev,
+      hash: link.hash,
+    },
+    altered: link !== null && recordHash(entry.event as ChainedRecord) !== link.hash,
+  };
+}
+
+/**
  * Checks every writer's chain and checkpoints. Feed it every stored entry in order with `add`,
  * then `finish` names each problem: which chain, which sequence numbers, where they were found.
  * Memory grows with the number of records (a sequence number and two hashes each).
@@ -145,50 +173,53 @@ export class AuditVerifier {
   }
 
   add(entry: AuditEntry): void {
-    const key = chainKey(entry.writer);
-    if (entry.type === 'checkpoint') {
+    this.addDigest(digestEntry(entry));
+  }
+
+  /** An entry already digested (`digestEntry`), possibly on another thread. */
+  addDigest(d: EntryDigest): void {
+    const key = chainKey(d.writer);
+    if (d.type === 'checkpoint') {
       this.#checkpoints++;
-      const cp = checkpointOf(entry.event);
-      if (!cp) {
+      if (!d.checkpoint) {
         this.#problems.push({
           kind: ProblemKind.malformed,
           chain: key,
-          position: entry.position,
+          position: d.position,
           message: 'not a checkpoint',
         });
         return;
       }
-      this.#chain(key).checkpoints.push({ cp, position: entry.position });
+      this.#chain(key).checkpoints.push({ cp: d.checkpoint, position: d.position });
       return;
     }
     this.#records++;
-    const link = linkOf(entry.event);
+    const link = d.link;
     if (!link) {
       this.#problems.push({
         kind: ProblemKind.malformed,
         chain: key,
-        position: entry.position,
+        position: d.position,
         message: 'not a chained audit record',
       });
       return;
     }
-    if (link.principal !== entry.writer.principal || link.instance !== entry.writer.instance) {
+    if (link.principal !== d.writer.principal || link.instance !== d.writer.instance) {
       this.#problems.push({
         kind: ProblemKind.forged,
         chain: key,
         seq: link.seq,
-        position: entry.position,
+        position: d.position,
         message: `record claims to be ${chainKey(link)} #${link.seq} but was written as ${key}`,
       });
       return;
     }
     const chain = this.#chain(key);
-    const index = chain.seqs.length;
+    if (d.altered) chain.altered.add(chain.seqs.length);
     chain.seqs.push(link.seq);
     chain.hashes.push(link.hash);
     chain.prevs.push(link.prev);
-    chain.positions.push(entry.position);
-    if (recordHash(entry.event as ChainedRecord) !== link.hash) chain.altered.add(index);
+    chain.positions.push(d.position);
   }
 
   finish(): VerifyReport {
