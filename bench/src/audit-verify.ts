@@ -24,7 +24,7 @@ import { round, target } from './benchmark.ts';
 
 const seedOf = (): string => new TextDecoder().decode(createUser().getSeed());
 
-async function writeExport(
+export async function writeExport(
   file: string,
   records: number,
   every: number,

@@ -1,21 +1,14 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { AuditVerifier, publicKeyOfSeed } from '@warden/audit';
+import { AuditVerifier, auditSubjectOf, publicKeyOfSeed } from '@warden/audit';
 import type { Problem, VerifyReport } from '@warden/audit';
 import { messageOf } from '@warden/core';
-import {
-  audit,
-  auditCheckpoint,
-  auditSubjectOf,
-  filterOf,
-  servicePrincipals,
-  StreamName,
-} from '@warden/events';
+import { audit, filterOf, servicePrincipals, StreamName } from '@warden/events';
 import type { Bus, StoredMessage } from '@warden/events';
 import type { Command, CommandContext } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { table } from '../table.ts';
+import { verifyFile } from './audit-file.ts';
 import { parseDuration } from './policy.ts';
 
 /**
@@ -120,7 +113,7 @@ async function readStream(
 }
 
 /** Prints how far a long run is, at most every two seconds, on stderr. */
-function progressOf(ctx: CommandContext, what: string): { tick(): void; end(): void } {
+function progressOf(ctx: CommandContext, what: string): { tick(): void; add(n: number): void; end(): void } {
   const started = Date.now();
   let count = 0;
   let shown = started;
@@ -131,7 +124,11 @@ function progressOf(ctx: CommandContext, what: string): { tick(): void; end(): v
   return {
     tick() {
       count++;
-      if ((count & 1023) === 0 && Date.now() - shown >= 2000) {
+      if ((count & 1023) === 0) this.add(0);
+    },
+    add(n) {
+      count += n;
+      if (Date.now() - shown >= 2000) {
         shown = Date.now();
         ctx.io.err(`${line()}\n`);
       }
@@ -366,24 +363,7 @@ export const auditCommands: Command[] = [
       if (file !== undefined) {
         const path = resolve(ctx.cwd, file);
         if (!existsSync(path)) throw new UsageError(`${path} does not exist`);
-        const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-        let n = 0;
-        for await (const text of lines) {
-          n++;
-          if (text.trim() === '') continue;
-          let line: ExportLine;
-          try {
-            line = JSON.parse(text) as ExportLine;
-          } catch (err) {
-            verifier.unreadable(n, `not JSON: ${messageOf(err)}`);
-            continue;
-          }
-          if (typeof line !== 'object' || line === null || typeof line.subject !== 'string') {
-            verifier.unreadable(n, 'not an exported audit line (no subject)');
-            continue;
-          }
-          take(line, n);
-        }
+        await verifyFile(path, verifier, (count) => progress.add(count));
       } else {
         await readStream(await ctx.bus(), { ...(since ? { since } : {}), checkpoints: true }, (line) =>
           take(line, line.streamSeq),

@@ -25,6 +25,22 @@ export type Writer = { principal: string; instance: string };
 
 export const chainKey = (w: Writer): string => `${w.principal}/${w.instance}`;
 
+/**
+ * Which kind of audit message a subject holds and whose chain it belongs to, or null: records
+ * are `warden.audit.v1.record.<principal>.<instance>`, checkpoints
+ * `warden.audit.v1.checkpoint.<principal>.<instance>` (the catalogue in @warden/events defines
+ * both; its tests hold the two to the same layout). Here so that reading an export needs nothing
+ * but this library.
+ */
+export function auditSubjectOf(subject: string): { type: 'record' | 'checkpoint'; writer: Writer } | null {
+  const tokens = subject.split('.');
+  if (tokens.length !== 6 || tokens[0] !== 'warden' || tokens[1] !== 'audit' || tokens[2] !== 'v1')
+    return null;
+  const [, , , type, principal = '', instance = ''] = tokens;
+  if ((type !== 'record' && type !== 'checkpoint') || principal === '' || instance === '') return null;
+  return { type, writer: { principal, instance } };
+}
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** SHA-256 (hex) of the record's canonical JSON, its own `chain.hash` left out. */

@@ -84,8 +84,6 @@ type Chain = {
   checkpoints: { cp: Checkpoint; position: number }[];
 };
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 function linkOf(event: unknown): ChainLink | null {
   if (typeof event !== 'object' || event === null) return null;
   const data = (event as { data?: unknown }).data;
@@ -96,10 +94,11 @@ function linkOf(event: unknown): ChainLink | null {
     typeof c.instance === 'string' &&
     Number.isSafeInteger(c.seq) &&
     (c.seq ?? 0) >= 1 &&
+    // Only the length: a hash that is not hex matches no computed hash, and is named there.
     typeof c.prev === 'string' &&
-    HEX64.test(c.prev) &&
+    c.prev.length === 64 &&
     typeof c.hash === 'string' &&
-    HEX64.test(c.hash)
+    c.hash.length === 64
     ? (c as ChainLink)
     : null;
 }
@@ -158,6 +157,8 @@ export class AuditVerifier {
   readonly #problems: Problem[] = [];
   #records = 0;
   #checkpoints = 0;
+  #lastKey: string | undefined;
+  #last: Chain | undefined;
 
   constructor(options: VerifyOptions) {
     this.#options = options;
@@ -193,9 +194,9 @@ export class AuditVerifier {
       this.#chain(key).checkpoints.push({ cp: d.checkpoint, position: d.position });
       return;
     }
-    this.#records++;
     const link = d.link;
     if (!link) {
+      this.#records++;
       this.#problems.push({
         kind: ProblemKind.malformed,
         chain: key,
@@ -205,6 +206,7 @@ export class AuditVerifier {
       return;
     }
     if (link.principal !== d.writer.principal || link.instance !== d.writer.instance) {
+      this.#records++;
       this.#problems.push({
         kind: ProblemKind.forged,
         chain: key,
@@ -214,12 +216,25 @@ export class AuditVerifier {
       });
       return;
     }
-    const chain = this.#chain(key);
-    if (d.altered) chain.altered.add(chain.seqs.length);
-    chain.seqs.push(link.seq);
-    chain.hashes.push(link.hash);
-    chain.prevs.push(link.prev);
-    chain.positions.push(d.position);
+    this.addLink(key, d.position, link.seq, link.prev, link.hash, d.altered);
+  }
+
+  /**
+   * A record of chain `key` (`principal/instance`), already checked to be written by that chain's
+   * writer: the compact form of `addDigest`, for digests sent back by worker threads.
+   */
+  addLink(key: string, position: number, seq: number, prev: string, hash: string, altered: boolean): void {
+    this.#records++;
+    if (this.#lastKey !== key || !this.#last) {
+      this.#last = this.#chain(key);
+      this.#lastKey = key;
+    }
+    const chain = this.#last;
+    if (altered) chain.altered.add(chain.seqs.length);
+    chain.seqs.push(seq);
+    chain.hashes.push(hash);
+    chain.prevs.push(prev);
+    chain.positions.push(position);
   }
 
   finish(): VerifyReport {

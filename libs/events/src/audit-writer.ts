@@ -26,16 +26,6 @@ export type AuditWriterOptions = {
 
 const validateEntry = compileValidator(auditEntry);
 
-/** Which kind of audit message a subject holds, and whose chain it belongs to; null for any other. */
-export function auditSubjectOf(subject: string): { type: 'record' | 'checkpoint'; writer: Writer } | null {
-  const tokens = subject.split('.');
-  if (tokens.length !== 6 || tokens[0] !== 'warden' || tokens[1] !== 'audit' || tokens[2] !== 'v1')
-    return null;
-  const [, , , type, principal = '', instance = ''] = tokens;
-  if (type !== 'record' && type !== 'checkpoint') return null;
-  return { type, writer: { principal, instance } };
-}
-
 /** A subject token from an instance name (hostnames have dots). */
 export const writerToken = (name: string): string => name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128);
 

@@ -27,7 +27,7 @@ export type {
 } from './bus.ts';
 export { Bus, onReplay } from './bus.ts';
 export type { AuditEntryInput, AuditWriterOptions } from './audit-writer.ts';
-export { auditSubjectOf, AuditWriter, writerToken } from './audit-writer.ts';
+export { AuditWriter, writerToken } from './audit-writer.ts';
 export {
   isConsumerNotFound,
   isNoResponders,
