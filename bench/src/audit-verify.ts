@@ -65,7 +65,7 @@ export async function writeExport(
       subject: subjectOf(audit, w.head.writer),
       streamSeq: ++streamSeq,
       storedAt: time,
-      event,
+      event: JSON.parse(event.text) as unknown,
     });
     if (w.head.seq % every === 0 || i >= records - writers.length) {
       const data = w.signer.sign({

@@ -269,9 +269,9 @@ describe('the audit log', () => {
       at: new Date().toISOString(),
       reason: 'stop',
     });
-    await fake.publishEnvelope(auditCheckpoint, newEnvelope(auditCheckpoint.schema, 'ca-1', forgedCp), {
+    await fake.publish(auditCheckpoint, forgedCp, {
       qualifiers: { principal: 'ca', instance: 'ca-1' },
-      msgId: 'forged-cp',
+      id: 'forged-cp',
     });
     const run = await cli(nats.get(), [
       'audit',
@@ -311,7 +311,7 @@ describe('the audit log', () => {
       await admin.streams.getMessage(StreamName.audit, { last_by_subj: subject })
     )?.json<ChainedRecord>();
     assert.equal(stored?.data.chain.seq, 8);
-    const retry = await restarted.publishEnvelope(audit, stored as never, {
+    const retry = await restarted.publishEncoded(audit, JSON.stringify(stored), {
       qualifiers: { principal: 'policy', instance: 'policy-1' },
       msgId: `policy.policy-1.8`,
     });

@@ -30,7 +30,12 @@ describe('verifyFile', () => {
       },
     });
     lines.push(
-      JSON.stringify({ type: 'record', subject: 'warden.audit.v1.record.ca.ca-1', streamSeq: i + 1, event }),
+      JSON.stringify({
+        type: 'record',
+        subject: 'warden.audit.v1.record.ca.ca-1',
+        streamSeq: i + 1,
+        event: JSON.parse(event.text) as unknown,
+      }),
     );
   }
   const cp = signer.sign({

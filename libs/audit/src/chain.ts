@@ -49,6 +49,12 @@ export function recordHash(record: ChainedRecord): string {
   return sha256(canonicalJsonOfParsed({ ...record, data: { ...record.data, chain: link } }));
 }
 
+/** Whether every member of `value` that sorts before `key` is a string, number, boolean or null. */
+function onlyScalarsBefore(value: Record<string, unknown>, key: string): boolean {
+  for (const k in value) if (k < key && typeof value[k] === 'object' && value[k] !== null) return false;
+  return true;
+}
+
 /**
  * The head of one writer's chain: the last record appended. `link` gives the next record its
  * place and hash; nothing is sent, so the caller decides how and when it is stored.
@@ -79,22 +85,24 @@ export class ChainHead {
   }
 
   /**
-   * Chains `record` (whose data has no `chain` yet) after the head: returns it with its link
-   * and moves the head on.
+   * Chains `record` (whose data has no `chain` yet) after the head and moves the head on. Returns
+   * the record's canonical JSON with its link, ready to store byte for byte, and the link.
    */
-  link<R extends { data: Record<string, unknown> } & Record<string, unknown>>(
-    record: R,
-  ): R & { data: R['data'] & { chain: ChainLink } } {
+  link(record: { data: Record<string, unknown> } & Record<string, unknown>): {
+    text: string;
+    chain: ChainLink;
+  } {
+    if (!onlyScalarsBefore(record, 'data') || !onlyScalarsBefore(record.data, 'chain'))
+      throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
     const seq = this.#seq + 1;
-    // Members in canonical order (`hash` sorts first), so the record is stored canonical and a
-    // verifier can hash it as parsed.
     const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
     const canonical = canonicalJson({ ...record, data: { ...record.data, chain: link } });
     const hash = sha256(canonical);
-    const chained = JSON.parse(canonical) as R & { data: R['data'] & { chain: ChainLink } };
-    chained.data.chain = { hash, ...link };
     this.#seq = seq;
     this.#hash = hash;
-    return chained;
+    // `hash` sorts first in the link, and the link is the first object in the text: `data` sorts
+    // first in the envelope, and only strings (`action`, `actor`) come before `chain` in `data`,
+    // where a quote is always escaped.
+    return { text: canonical.replace('"chain":{', `"chain":{"hash":"${hash}",`), chain: { hash, ...link } };
   }
 }

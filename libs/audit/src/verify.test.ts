@@ -55,7 +55,7 @@ function auditLog(total: number, every = 250): AuditEntry[] {
         details: { i },
       },
     });
-    entries.push({ type: 'record', writer: head.writer, position: 0, event: record });
+    entries.push({ type: 'record', writer: head.writer, position: 0, event: JSON.parse(record.text) });
     if (head.seq % every === 0) checkpoint(head, 'count');
   }
   for (const head of heads) checkpoint(head, 'stop');

@@ -79,9 +79,10 @@ export class AuditWriter {
     }
     await this.#sync();
     // From here to the publish nothing awaits: records are linked and sent in call order.
-    const record = this.#head.link(newEnvelope(audit.schema, this.#bus.source, parsed.value));
-    const seq = record.data.chain.seq;
-    const published = this.#bus.publishEnvelope(audit, record, {
+    // The entry is checked above and the link is built here: the text is stored as it is hashed.
+    const { text, chain } = this.#head.link(newEnvelope(audit.schema, this.#bus.source, parsed.value));
+    const seq = chain.seq;
+    const published = this.#bus.publishEncoded(audit, text, {
       qualifiers: this.writer,
       msgId: `${this.writer.principal}.${this.writer.instance}.${seq}`,
     });
@@ -187,9 +188,9 @@ export class AuditWriter {
       reason,
     });
     const published = this.#bus
-      .publishEnvelope(auditCheckpoint, newEnvelope(auditCheckpoint.schema, this.#bus.source, data), {
+      .publish(auditCheckpoint, data, {
         qualifiers: this.writer,
-        msgId: `checkpoint.${this.writer.principal}.${this.writer.instance}.${seq}`,
+        id: `checkpoint.${this.writer.principal}.${this.writer.instance}.${seq}`,
       })
       .then(
         () => this.#metrics.auditCheckpoints.inc({ reason }),

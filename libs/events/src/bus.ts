@@ -198,27 +198,19 @@ export class Bus {
   }
 
   /**
-   * Publishes an envelope built by the caller, byte for byte (after checking it against its
-   * schema): the audit chain hashes exactly what is stored. `msgId` is the de-duplication id.
+   * Stores an envelope the caller encoded and checked itself, byte for byte: the audit chain
+   * hashes exactly the text that is stored. `msgId` is the de-duplication id.
    */
-  async publishEnvelope<E extends EventDef<unknown, string>>(
+  async publishEncoded<E extends EventDef<unknown, string>>(
     def: E,
-    envelope: Envelope<DataOf<E>>,
+    text: string,
     options: { qualifiers: Record<E['qualifiers'][number], string>; msgId: string; timeoutMs?: number },
   ): Promise<PubAck> {
-    const checked = def.validateEnvelope(envelope);
-    if (!checked.ok) {
-      this.metrics.invalid.inc({ schema: def.schema, direction: 'out', reason: 'schema' });
-      throw new InvalidPayloadError(def.schema, checked.issues);
-    }
     const subject = subjectOf(def, options.qualifiers);
-    const ack = await this.storeOrExplain(
-      def,
-      subject,
-      this.encode(subject, envelope),
-      options.msgId,
-      options.timeoutMs,
-    );
+    const payload = encoder.encode(text);
+    if (payload.byteLength > this.maxPayload)
+      throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
+    const ack = await this.storeOrExplain(def, subject, payload, options.msgId, options.timeoutMs);
     if (!ack) throw new EventsError('not_stored', `${def.schema} is not stored`);
     return ack;
   }
