@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { publicKeyOfSeed } from '@warden/audit';
 import type { VerifyReport } from '@warden/audit';
 import { runCli } from '@warden/cli';
-import { servicePrincipals } from '@warden/events';
+import { Bus, enforceRevoke, policySubmit, servicePrincipals } from '@warden/events';
+import { connectNats } from '@warden/runtime';
 import { seedFile } from '@warden/infra';
 import { ephemeralPorts, Stack } from '@warden/local-stack';
 import { captureOutput, tempDir } from '@warden/testing';
@@ -56,6 +57,20 @@ describe('audit chains of the local stack', () => {
           ),
         ),
       );
+      // A policy change and a revocation, by a person: each lands in its service's chain.
+      const user = await connectNats({
+        url: stack.natsUrl,
+        principal: 'user',
+        instance: 'test-user',
+        seedFile: seedFile(stack.credsDir, 'user'),
+      });
+      const people = new Bus(user, { source: 'test-user' });
+      await people.publish(policySubmit, {
+        kind: 'authorization-policy',
+        text: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: shop }\nspec: { action: ALLOW, rules: [{}] }\n',
+      });
+      await people.publish(enforceRevoke, { serial: '0a1b2c', reason: 'lost laptop' });
+      await user.close();
       for (const name of servicePrincipals) {
         const pid = stack.pid(name);
         assert.ok(pid, name);
@@ -76,6 +91,24 @@ describe('audit chains of the local stack', () => {
         await sleep(200);
       }
       assert.deepEqual(live.chains.map((c) => c.chain).sort(), serviceChains);
+      const actions = await captureOutput((io) =>
+        runCli(['audit', 'query', '--since', '1h', '--identity', 'admin', '-o', 'json'], {
+          io,
+          env: { WARDEN_NATS_URL: stack.natsUrl, WARDEN_NKEY: seedFile(stack.credsDir, 'admin') },
+        }),
+      );
+      const seen = new Set(
+        (JSON.parse(actions.out) as { principal: string; action: string }[]).map(
+          (r) => `${r.principal} ${r.action}`,
+        ),
+      );
+      for (const wanted of [
+        'policy policy.commit',
+        'ca ca.revoke',
+        'enforcer service.start',
+        'ca service.start',
+      ])
+        assert.ok(seen.has(wanted), `${wanted} is not in the audit log: ${[...seen].join(', ')}`);
     } finally {
       await stack.stop();
     }
