@@ -4,7 +4,7 @@ import { Bus, newEnvelope, Principal, provision, StreamName, subjectOf, audit } 
 import type { AuditEntryInput } from '@warden/events';
 import { startTestNats } from '@warden/testing';
 import type { Benchmark } from './benchmark.ts';
-import { round, sidesFor, split, target } from './benchmark.ts';
+import { pump, round, sidesFor, split, target } from './benchmark.ts';
 
 /**
  * Audit append throughput: `Bus.audit` (validation, RFC 8785 canonical JSON, SHA-256 link to the
@@ -25,20 +25,6 @@ const entry = (i: number): AuditEntryInput => ({
   outcome: 'success',
   details: { expiresAt: '2026-12-04T07:00:00.000Z', callerAccount: 'PEOPLE', i },
 });
-
-async function pump(
-  total: number,
-  window: number,
-  publishOne: (i: number) => Promise<unknown>,
-): Promise<number> {
-  let started = 0;
-  const worker = async (): Promise<void> => {
-    while (started < total) await publishOne(started++);
-  };
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: Math.min(window, total) }, worker));
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
 
 type Throughput = { records: number; seconds: number; recordsPerSec: number; roundsRecordsPerSec: number[] };
 
