@@ -288,6 +288,26 @@ describe('the audit log', () => {
     ]);
   });
 
+  it('refuses a record it cannot chain or that fails its schema, and stores nothing', async () => {
+    const ca = await writerBus(nats.get(), 'ca', 'ca-1')();
+    // No audit stream yet: the head of the chain cannot be read, so nothing is written.
+    await assert.rejects(
+      ca.audit(entry(1)),
+      (err: unknown) => (err as { code?: string }).code === 'no_stream',
+    );
+    await provisionAudit(nats.get());
+    await assert.rejects(
+      ca.audit({ ...entry(2), kind: 'Not A Word' }),
+      (err: unknown) => (err as { code?: string }).code === 'invalid_payload',
+    );
+    const admin = await jetstreamManager(await nats.get().connect('admin'));
+    assert.equal((await admin.streams.info(StreamName.audit)).state.messages, 0);
+    // Once there is somewhere to write, the chain starts at #1.
+    const ack = await ca.audit(entry(3));
+    const stored = await admin.streams.getMessage(StreamName.audit, { seq: ack.seq });
+    assert.equal(stored?.json<ChainedRecord>().data.chain.seq, 1);
+  });
+
   it('continues a chain after a crash, stores a retried publish once, and refuses a second writer’s fork', async () => {
     await provisionAudit(nats.get());
     const make = writerBus(nats.get(), 'policy', 'policy-1', 1000);

@@ -9,6 +9,7 @@ import { StreamName, subjectOf } from './define.ts';
 import { newEnvelope } from './envelope.ts';
 import { EventsError, InvalidPayloadError } from './errors.ts';
 import type { BusMetrics } from './metrics.ts';
+import { isNoResponders, isStreamNotFound } from './nats-errors.ts';
 import { compileValidator } from './validate.ts';
 
 export type AuditEntryInput = z.input<typeof auditEntry>;
@@ -155,6 +156,12 @@ export class AuditWriter {
       );
     })().catch((err: unknown) => {
       this.#synced = undefined;
+      if (isNoResponders(err) || isStreamNotFound(err))
+        throw new EventsError(
+          'no_stream',
+          `cannot read the head of ${this.writer.principal}/${this.writer.instance}'s audit chain: ${StreamName.audit} does not exist yet (its owner, the enforcer, creates it)`,
+          { cause: err },
+        );
       throw err;
     });
     return this.#synced;
