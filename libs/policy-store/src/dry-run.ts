@@ -4,7 +4,7 @@ import type { AuthzRequest, Decision, Engine } from '@warden/policy-engine';
 /**
  * Evaluates each request against the active revision (the answer) and the dry-run revision
  * beside it; when they disagree, reports the difference as an audit event
- * (`warden.audit.v1.policy-dry-run`). The dry run is never enforced.
+ * (kind `policy-dry-run` in the decision point's audit chain). The dry run is never enforced.
  */
 export class DryRunDecider {
   private readonly active: Engine;
