@@ -17,6 +17,7 @@ import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
+import { containmentTime, xdsFanout } from './xds.ts';
 import { auditAppend } from './audit-append.ts';
 import { auditVerify } from './audit-verify.ts';
 
@@ -30,6 +31,8 @@ const benchmarks: readonly Benchmark[] = [
   policyDecision,
   topology,
   extAuthz,
+  xdsFanout,
+  containmentTime,
   auditAppend,
   auditVerify,
 ];

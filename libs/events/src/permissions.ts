@@ -134,7 +134,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   enforcer: {
     ...none,
-    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, ...auditWrite],
+    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, ...auditWrite],
     subscribes: [
       e.alert,
       ...enforceAll,
