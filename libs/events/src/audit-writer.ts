@@ -179,6 +179,7 @@ export class AuditWriter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const seq = this.#head.seq;
+    // Nothing new to sign, or the head is in doubt (a publish failed; the next append re-reads it).
     if (seq === 0 || seq <= this.#checkpointedSeq || this.#synced === undefined) return;
     if (!this.#signer) {
       if (!this.#warnedUnsigned)
