@@ -32,8 +32,11 @@ const projects = readProjects();
 const projectByName = new Map(projects.map((p) => [p.name, p]));
 const projectOfFile = (file) => projects.find((p) => file === p.dir || file.startsWith(p.dir + sep)) ?? null;
 
-/** Packages that open a connection to NATS, a gRPC peer or Redis. */
-const transports = [/^@nats-io\//, /^@grpc\//, /^ioredis$/, /^redis$/, /^nats$/];
+/**
+ * Packages that open a connection to NATS, a gRPC peer or Redis. `@nats-io/nkeys` only handles
+ * Ed25519 keys (the audit log signs its checkpoints with them) and opens nothing.
+ */
+const transports = [/^@nats-io\/(?!nkeys$)/, /^@grpc\//, /^ioredis$/, /^redis$/, /^nats$/];
 
 const packageOf = (source) =>
   source.startsWith('@') ? source.split('/').slice(0, 2).join('/') : source.split('/')[0];

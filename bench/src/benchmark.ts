@@ -83,3 +83,21 @@ export function cpuSecondsOf(pid: number | undefined): number {
     return Number.NaN;
   }
 }
+
+/**
+ * Runs `total` operations with `window` of them in flight, each started as soon as one finishes
+ * (`publishOne` gets the operation's number); returns the elapsed seconds.
+ */
+export async function pump(
+  total: number,
+  window: number,
+  publishOne: (i: number) => Promise<unknown>,
+): Promise<number> {
+  let started = 0;
+  const worker = async (): Promise<void> => {
+    while (started < total) await publishOne(started++);
+  };
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: Math.min(window, total) }, worker));
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}

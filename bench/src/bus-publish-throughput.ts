@@ -11,7 +11,7 @@ import {
 import type { DataOf } from '@warden/events';
 import { startTestNats } from '@warden/testing';
 import type { Benchmark } from './benchmark.ts';
-import { round, sidesFor, split, target } from './benchmark.ts';
+import { pump, round, sidesFor, split, target } from './benchmark.ts';
 
 /**
  * JetStream publish-with-ack throughput through `Bus.publish` (validation on) against
@@ -56,20 +56,6 @@ const accessBatch = (size: number): DataOf<typeof telemetryAccess> => ({
     decision: 'allow' as const,
   })),
 });
-
-/** Runs `total` publishes with `window` of them in flight; returns the elapsed seconds. */
-async function pump(total: number, window: number, publishOne: () => Promise<unknown>): Promise<number> {
-  let started = 0;
-  const worker = async (): Promise<void> => {
-    while (started < total) {
-      started++;
-      await publishOne();
-    }
-  };
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: Math.min(window, total) }, worker));
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
 
 type Throughput = { messages: number; seconds: number; msgsPerSec: number; roundsMsgsPerSec: number[] };
 

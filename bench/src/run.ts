@@ -19,6 +19,8 @@ import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
 import { containmentTime, xdsFanout } from './xds.ts';
 import { haproxyThroughput } from './haproxy.ts';
+import { auditAppend } from './audit-append.ts';
+import { auditVerify } from './audit-verify.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -33,6 +35,8 @@ const benchmarks: readonly Benchmark[] = [
   xdsFanout,
   containmentTime,
   haproxyThroughput,
+  auditAppend,
+  auditVerify,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 

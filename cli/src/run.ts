@@ -8,6 +8,7 @@ import { Bus, Principal } from '@warden/events';
 import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
+import { auditCommands } from './commands/audit.ts';
 import { containmentCommands } from './commands/containment.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   ...topologyCommands,
   ...identityCommands,
   ...containmentCommands,
+  ...auditCommands,
 ];
 
 const globalOptions = {
@@ -46,7 +48,7 @@ const globalHelp = [
   '  -s, --server URL     NATS server (env WARDEN_NATS_URL; default nats://127.0.0.1:4222)',
   '      --nkey FILE      nkey seed file (env WARDEN_NKEY; default $WARDEN_HOME/.warden/creds/<identity>.nk)',
   '      --identity NAME  whose credentials to use (default user)',
-  '  -o, --output FORMAT  text, json, or dot for graphs (default text)',
+  '  -o, --output FORMAT  text (table), json, or dot for graphs (default text)',
   '  -h, --help           this help; `warden <command> --help` for one command',
   '',
   'WARDEN_HOME is the folder whose .warden (credentials, stack status) is used; default the current',
@@ -179,9 +181,11 @@ export async function runCli(argv: readonly string[], options: RunOptions): Prom
       strict: true,
     });
     const positionals = parsed.positionals.slice(command.path.length);
-    const output = (parsed.values.output ?? 'text') as string;
+    // `table` is what `text` prints for lists; both names are accepted.
+    const given = (parsed.values.output ?? 'text') as string;
+    const output = given === 'table' ? 'text' : given;
     if (output !== 'text' && output !== 'json' && output !== 'dot') {
-      throw new UsageError(`--output must be text, json or dot (graphs), got ${output}`);
+      throw new UsageError(`--output must be text, json or dot (graphs), or table (as text), got ${given}`);
     }
     const identity = (parsed.values.identity as string | undefined) ?? 'user';
     if (identity !== 'admin' && !(Object.values(Principal) as string[]).includes(identity)) {

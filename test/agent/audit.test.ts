@@ -20,7 +20,7 @@ describe('agent: audit events', () => {
       connections.push(admin);
       await provision(admin, { streams: [StreamName.audit] });
       const events: AuditEvent[] = [];
-      admin.subscribe('warden.audit.v1.identity', {
+      admin.subscribe('warden.audit.v1.record.agent.*', {
         callback: (_err, msg) => {
           const event = msg.json<AuditEvent>();
           if (event.data.action.startsWith('agent.')) events.push(event);

@@ -128,7 +128,7 @@ describe('account isolation: people and workloads reach WARDEN only through its 
     const before = await subjectCounts(admin);
 
     const targets = [
-      'warden.audit.v1.user.x',
+      'warden.audit.v1.record.user.x',
       'warden.identity.v1.revoked.spiffe',
       'warden.alert.v1.critical.shop.cart',
       'warden.policy.v1.committed',
@@ -221,8 +221,8 @@ describe('account isolation: people and workloads reach WARDEN only through its 
     });
     assert.equal(registered?.stream, 'WARDEN_TOPOLOGY');
     // Neither may write the audit log, which is not imported for them.
-    await assert.rejects(user.js.publish('warden.audit.v1.user.x', '{}', { timeout: 1000 }));
-    await assert.rejects(workload.js.publish('warden.audit.v1.workload.x', '{}', { timeout: 1000 }));
+    await assert.rejects(user.js.publish('warden.audit.v1.record.user.x', '{}', { timeout: 1000 }));
+    await assert.rejects(workload.js.publish('warden.audit.v1.record.workload.x', '{}', { timeout: 1000 }));
   });
 
   it('keeps the events of a store written before accounts: they move to WARDEN at start', async () => {

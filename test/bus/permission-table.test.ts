@@ -26,6 +26,7 @@ import {
   servicePrincipals,
   streamOwners,
 } from '@warden/events';
+import type { EventDef } from '@warden/events';
 import type { TestNats } from '@warden/testing';
 import { useNats } from '@warden/testing';
 
@@ -81,6 +82,9 @@ function rights(principal: Principal, stream: string) {
   };
 }
 
+/** An event each principal publishes only under its own name (the audit log). */
+const isOwnPrefix = (def: EventDef): boolean => def.qualifiers[0] === 'principal';
+
 async function provisionAll(nats: TestNats): Promise<void> {
   for (const name of servicePrincipals) await provision(await nats.connect(name), ownedResources(name));
 }
@@ -100,7 +104,13 @@ describe('the permission table, tested from the outside for every principal', ()
     await admin.flush();
     for (const principal of principals) {
       const nc = await nats.get().connect(principal);
-      for (const def of Object.values(events)) nc.publish(concrete(filterOf(def)), principal);
+      for (const def of Object.values(events)) {
+        if (!isOwnPrefix(def)) nc.publish(concrete(filterOf(def)), principal);
+        // Under its own name, and under every other principal's.
+        else
+          for (const named of principals)
+            nc.publish(concrete(filterOf(def, { principal: named })), principal);
+      }
       for (const def of Object.values(requests)) nc.publish(def.subject, principal);
       await nc.flush().catch(() => undefined);
     }
@@ -109,12 +119,14 @@ describe('the permission table, tested from the outside for every principal', ()
     for (const principal of principals) {
       const grant = grants[principal];
       for (const def of Object.values(events)) {
-        const subject = concrete(filterOf(def));
-        assert.equal(
-          seen.has(`${principal} ${subject}`),
-          grant.publishes.includes(def),
-          `${principal} publishes ${subject}`,
-        );
+        for (const named of isOwnPrefix(def) ? principals : [null]) {
+          const subject = concrete(named ? filterOf(def, { principal: named }) : filterOf(def));
+          assert.equal(
+            seen.has(`${principal} ${subject}`),
+            grant.publishes.includes(def) && (named === null || named === principal),
+            `${principal} publishes ${subject}`,
+          );
+        }
       }
       for (const def of Object.values(requests)) {
         assert.equal(

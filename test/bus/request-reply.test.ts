@@ -102,7 +102,9 @@ describe('typed request/reply', () => {
       schema: 'warden.policy.v1.status',
       data: {},
     };
-    admin.publish('warden.policy.v1.status', JSON.stringify(envelope), { reply: 'warden.audit.v1.forged' });
+    admin.publish('warden.policy.v1.status', JSON.stringify(envelope), {
+      reply: 'warden.audit.v1.record.policy.forged',
+    });
     await admin.flush();
     await sleep(300);
     assert.deepEqual(leaked, []);

@@ -21,7 +21,7 @@ const dryRunEngine = new Engine();
 const decider = new DryRunDecider({
   active: engine,
   dryRun: dryRunEngine,
-  bus: new Bus(nc, { source: name }),
+  bus: new Bus(nc, { source: name, audit: { principal: 'enforcer' } }),
   decisionPoint: name,
 });
 const follower = new PolicyFollower({

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidPayloadError, policyRejected, policyStatus, policySubmit, subjectOf } from '@warden/events';
+import {
+  InvalidPayloadError,
+  policyRejected,
+  policyStatus,
+  policySubmit,
+  provision,
+  StreamName,
+  subjectOf,
+} from '@warden/events';
 import type { Bus, DataOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
 import { publishMalformed, useNats } from '@warden/testing';
@@ -221,10 +229,13 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
 
       // A dry run that would deny every GET: evaluated beside, reported, never enforced.
       const admin = await nats.get().connect('admin');
+      // A difference is an audit record: it exists once stored in its writer's chain.
+      await provision(admin, { streams: [StreamName.audit] });
       const differences: string[] = [];
-      admin.subscribe('warden.audit.v1.policy-dry-run', {
+      admin.subscribe('warden.audit.v1.record.enforcer.*', {
         callback: (_err, msg) => {
-          differences.push(msg.string());
+          if (msg.json<{ data: { kind: string } }>().data.kind === 'policy-dry-run')
+            differences.push(msg.string());
         },
       });
       await admin.flush();

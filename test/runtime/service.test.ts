@@ -48,8 +48,19 @@ describe('service runtime', () => {
     assert.ok(service.ctx.nc.isClosed());
     await assert.rejects(fetch(`${base}/healthz`));
 
-    const audit = await jsm.streams.info('WARDEN_AUDIT', { subjects_filter: 'warden.audit.v1.service' });
-    assert.equal(audit.state.messages, 2);
+    // Its start and stop, chained, and the stop's signed checkpoint over both.
+    const subject = 'warden.audit.v1.record.policy.policy-test';
+    const records = await jsm.streams.info('WARDEN_AUDIT', { subjects_filter: subject });
+    assert.equal(records.state.subjects?.[subject], 2);
+    const checkpoint = await jsm.streams.getMessage('WARDEN_AUDIT', {
+      last_by_subj: 'warden.audit.v1.checkpoint.policy.policy-test',
+    });
+    assert.deepEqual(
+      (({ seq, reason }) => ({ seq, reason }))(
+        checkpoint?.json<{ data: { seq: number; reason: string } }>().data ?? { seq: 0, reason: '' },
+      ),
+      { seq: 2, reason: 'stop' },
+    );
   });
 
   it('refuses to start with a bad setting, naming it', async () => {

@@ -144,9 +144,11 @@ describe('local stack supervisor', () => {
       });
       // Every service audited its start; the killed policy service audited a second one.
       await until('audit of the restart', async () => {
-        return (
-          (await countOn(jsm, 'WARDEN_AUDIT', 'warden.audit.v1.service')) >= servicePrincipals.length + 1
-        );
+        const records = await jsm.streams.info('WARDEN_AUDIT', {
+          subjects_filter: 'warden.audit.v1.record.>',
+        });
+        const started = Object.values(records.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+        return started >= servicePrincipals.length + 1;
       });
       await admin.close();
       await nc.close();

@@ -20,6 +20,8 @@ import {
   RemoteError,
   RequestTimeoutError,
 } from './errors.ts';
+import type { AuditEntryInput, AuditWriterOptions } from './audit-writer.ts';
+import { AuditWriter } from './audit-writer.ts';
 import type { BusMetrics } from './metrics.ts';
 import { createBusMetrics } from './metrics.ts';
 import { isConsumerNotFound, isNoResponders, isPermissionDenied, isStreamNotFound } from './nats-errors.ts';
@@ -42,6 +44,8 @@ export type BusOptions = {
   metrics?: BusMetrics;
   /** Largest encoded message accepted either way; defaults to 1 MiB, nats-server's default max_payload. */
   maxPayloadBytes?: number;
+  /** Who this connection writes the audit log as; without it `audit()` is refused. */
+  audit?: AuditWriterOptions;
 };
 
 export type PublishOptions<Q extends string> = {
@@ -111,6 +115,9 @@ export function onReplay<E extends EventDef<unknown, string>>(
   return { def, handle: handle as ReplayHandler['handle'] };
 }
 
+/** One message as a stream stores it, for `Bus.scan`. */
+export type StoredMessage = { subject: string; seq: number; storedAt: Date; data: Uint8Array };
+
 export type ReplayResult = {
   /** Valid events handed to a handler. */
   applied: number;
@@ -154,9 +161,11 @@ export class Bus {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly metrics: BusMetrics;
-  private readonly source: string;
+  /** This service instance, as every envelope's `source` names it. */
+  readonly source: string;
   private readonly log: BusLogger;
   private readonly maxPayload: number;
+  private readonly auditWriter: AuditWriter | undefined;
 
   constructor(nc: NatsConnection, options: BusOptions) {
     this.nc = nc;
@@ -165,6 +174,45 @@ export class Bus {
     this.log = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createBusMetrics();
     this.maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
+    this.auditWriter = options.audit
+      ? new AuditWriter(this, this.source, options.audit, this.log, this.metrics)
+      : undefined;
+  }
+
+  /**
+   * Appends one record to this instance's audit chain (`warden.audit.v1.record.<principal>.<instance>`),
+   * resolving once it is stored. The only way services write the audit log.
+   */
+  async audit(entry: AuditEntryInput): Promise<PubAck> {
+    if (!this.auditWriter)
+      throw new EventsError(
+        'audit_unconfigured',
+        'this bus was created without an audit writer (BusOptions.audit)',
+      );
+    return this.auditWriter.append(entry);
+  }
+
+  /** Waits for audit records in flight and signs the chain's head: part of a clean stop. */
+  async closeAudit(): Promise<void> {
+    await this.auditWriter?.close();
+  }
+
+  /**
+   * Stores an envelope the caller encoded and checked itself, byte for byte: the audit chain
+   * hashes exactly the text that is stored. `msgId` is the de-duplication id.
+   */
+  async publishEncoded<E extends EventDef<unknown, string>>(
+    def: E,
+    text: string,
+    options: { qualifiers: Record<E['qualifiers'][number], string>; msgId: string; timeoutMs?: number },
+  ): Promise<PubAck> {
+    const subject = subjectOf(def, options.qualifiers);
+    const payload = encoder.encode(text);
+    if (payload.byteLength > this.maxPayload)
+      throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
+    const ack = await this.storeOrExplain(def, subject, payload, options.msgId, options.timeoutMs);
+    if (!ack) throw new EventsError('not_stored', `${def.schema} is not stored`);
+    return ack;
   }
 
   /** Validates and publishes one event; resolves with the JetStream ack for stored events. */
@@ -180,19 +228,24 @@ export class Bus {
       this.validateOut(def.schema, def.validateData, data),
     );
     if (options.id !== undefined) envelope.id = options.id;
-    const payload = this.encode(subject, envelope);
+    return this.storeOrExplain(def, subject, this.encode(subject, envelope), envelope.id, options.timeoutMs);
+  }
+
+  private async storeOrExplain(
+    def: EventDef<unknown, string>,
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+    timeoutMs = 5000,
+  ): Promise<PubAck | undefined> {
     if (def.stream === null) {
       this.nc.publish(subject, payload);
       this.metrics.published.inc({ schema: def.schema });
       return undefined;
     }
     try {
-      // The event id doubles as the JetStream message id, so a retried publish is stored once.
-      const ack = await this.js.publish(subject, payload, {
-        msgID: envelope.id,
-        timeout: options.timeoutMs ?? 5000,
-        retries: 3,
-      });
+      // A retried publish carries the same message id, so it is stored once.
+      const ack = await this.js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs, retries: 3 });
       this.metrics.published.inc({ schema: def.schema });
       return ack;
     } catch (cause) {
@@ -374,46 +427,90 @@ export class Bus {
     const stream = handlers[0]?.def.stream;
     if (!stream || handlers.some((h) => h.def.stream !== stream))
       throw new EventsError('bad_replay', 'replay needs handlers for stored events of one stream');
+    const result: ReplayResult = { applied: 0, invalid: 0, lastSeq: 0, ms: 0 };
+    const scanned = await this.scan(
+      stream,
+      {
+        subjects: handlers.map((h) => filterOf(h.def)),
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+      async (msg) => {
+        const target = handlers.find((h) => matchesEvent(h.def, msg.subject));
+        const event =
+          target && this.decodeIn(target.def.schema, target.def.validateEnvelope, msg.subject, msg.data);
+        if (target && event) {
+          await target.handle(event as Envelope<unknown>, { subject: msg.subject, seq: msg.seq });
+          result.applied++;
+        } else {
+          result.invalid++;
+          this.metrics.received.inc({ schema: target?.def.schema ?? 'unknown', outcome: 'invalid' });
+        }
+      },
+    );
+    result.lastSeq = scanned.lastSeq;
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  /**
+   * Reads the stored messages of `stream` matching `subjects`, raw and in stream order, through
+   * an ordered (ephemeral) consumer: from `since` (a time) or the first message, up to the
+   * stream's last sequence when the call began, or, with `follow`, on until `signal` aborts. The
+   * server does the filtering and the seek; nothing before `since` is sent. Shared by `replay`
+   * and by tools that must see messages exactly as stored (the audit log's verifier).
+   */
+  async scan(
+    stream: string,
+    options: { subjects: readonly string[]; since?: Date; follow?: boolean; signal?: AbortSignal },
+    onMessage: (msg: StoredMessage) => Promise<void> | void,
+  ): Promise<{ lastSeq: number; read: number }> {
     const jsm = await jetstreamManager(this.nc);
     const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
-    const result: ReplayResult = { applied: 0, invalid: 0, lastSeq, ms: 0 };
+    const follow = options.follow ?? false;
     const consumer = await this.js.consumers.get(stream, {
-      filter_subjects: handlers.map((h) => filterOf(h.def)),
-      deliver_policy: DeliverPolicy.All,
+      // One filter goes in the API subject, where a permission can see it (people are refused
+      // the form that carries several in the request body).
+      filter_subjects:
+        options.subjects.length === 1 ? (options.subjects[0] as string) : [...options.subjects],
+      ...(options.since
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
+        : { deliver_policy: follow ? DeliverPolicy.New : DeliverPolicy.All }),
     });
+    let read = 0;
+    const aborted = (): EventsError =>
+      new EventsError('scan_aborted', `reading ${stream} stopped`, { cause: options.signal?.reason });
     try {
       // A stream whose messages are all of other types would otherwise be waited on forever.
-      if (lastSeq > 0 && (await consumer.info()).num_pending > 0) {
-        const messages = await consumer.consume();
-        try {
-          for await (const msg of messages) {
-            // A filtered replay can be handed a message published after it started: not its business.
-            if (msg.seq > lastSeq) break;
-            if (options.signal?.aborted)
-              throw new EventsError('replay_aborted', `replay of ${stream} stopped`, {
-                cause: options.signal.reason,
-              });
-            const target = handlers.find((h) => matchesEvent(h.def, msg.subject));
-            const event =
-              target && this.decodeIn(target.def.schema, target.def.validateEnvelope, msg.subject, msg.data);
-            if (target && event) {
-              await target.handle(event as Envelope<unknown>, { subject: msg.subject, seq: msg.seq });
-              result.applied++;
-            } else {
-              result.invalid++;
-              this.metrics.received.inc({ schema: target?.def.schema ?? 'unknown', outcome: 'invalid' });
-            }
-            if (msg.seq >= lastSeq || msg.info.pending === 0) break;
+      if (!follow && (lastSeq === 0 || (await consumer.info()).num_pending === 0)) return { lastSeq, read };
+      const messages = await consumer.consume();
+      const stop = (): void => void messages.close();
+      options.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const msg of messages) {
+          // A filtered read can be handed a message published after it started: not its business.
+          if (!follow && msg.seq > lastSeq) break;
+          if (options.signal?.aborted) {
+            if (follow) break;
+            throw aborted();
           }
-        } finally {
-          await messages.close();
+          read++;
+          await onMessage({
+            subject: msg.subject,
+            seq: msg.seq,
+            storedAt: msg.time,
+            data: msg.data,
+          });
+          if (!follow && (msg.seq >= lastSeq || msg.info.pending === 0)) break;
         }
+      } finally {
+        options.signal?.removeEventListener('abort', stop);
+        await messages.close();
       }
+      if (!follow && options.signal?.aborted) throw aborted();
     } finally {
       await consumer.delete().catch(() => undefined);
     }
-    result.ms = Date.now() - started;
-    return result;
+    return { lastSeq, read };
   }
 
   /** Subscribes to a core (not stored) event type, validating each message. */

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { alert, events, requests, telemetryAccess, topologyHeartbeat } from './catalog.ts';
+import { auditSubjectOf } from '@warden/audit';
+import {
+  alert,
+  audit,
+  auditCheckpoint,
+  events,
+  requests,
+  telemetryAccess,
+  topologyHeartbeat,
+} from './catalog.ts';
 import { filterOf, matchesEvent, StreamName, subjectOf } from './define.ts';
 import { InvalidSubjectError } from './errors.ts';
 import { grants, natsPermissions, ownedResources, Principal, servicePrincipals } from './permissions.ts';
@@ -54,6 +63,13 @@ describe('streams', () => {
       'warden.policy.v1.rejected',
       'warden.policy.v1.submit',
     ]);
+  });
+
+  it('lays out audit subjects as @warden/audit reads them', () => {
+    const writer = { principal: 'ca', instance: 'ca-local' };
+    assert.deepEqual(auditSubjectOf(subjectOf(audit, writer)), { type: 'record', writer });
+    assert.deepEqual(auditSubjectOf(subjectOf(auditCheckpoint, writer)), { type: 'checkpoint', writer });
+    assert.equal(auditSubjectOf('warden.audit.v1.record.ca'), null);
   });
 
   it('keeps the audit stream append-only and unlimited', () => {

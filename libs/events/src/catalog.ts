@@ -240,16 +240,57 @@ export const enforceRevoke = defineEvent({
 
 // ---- audit -----------------------------------------------------------------------------------
 
+/** What a service says happened; `Bus.audit` adds the chain link and publishes it as a record. */
+export const auditEntry = z.object({
+  /** What kind of event (`service`, `identity`, `containment`...): a lower-case word. */
+  kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a lower-case word'),
+  actor: z.string().min(1).max(2048),
+  action: z.string().min(1).max(128),
+  target: z.string().max(2048),
+  outcome: z.enum(['success', 'failure', 'denied']),
+  details: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** A subject token naming a writer: the principal, or its instance. */
+const writerToken = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'one subject token');
+
+/**
+ * `warden.audit.v1.record.<principal>.<instance>`: one record of a writer's hash chain
+ * (ARCHITECTURE §7). nats-server lets each principal publish only under its own name; `chain`
+ * repeats the writer, so a record copied elsewhere no longer verifies.
+ */
 export const audit = defineEvent({
-  schema: 'warden.audit.v1',
-  qualifiers: ['kind'],
+  schema: 'warden.audit.v1.record',
+  qualifiers: ['principal', 'instance'],
+  stream: StreamName.audit,
+  data: auditEntry.extend({
+    chain: z.object({
+      principal: writerToken,
+      instance: writerToken,
+      seq: z.number().int().positive(),
+      prev: sha256,
+      hash: sha256,
+    }),
+  }),
+});
+
+/**
+ * `warden.audit.v1.checkpoint.<principal>.<instance>`: the writer's signature (its NATS nkey,
+ * Ed25519) over the head of its chain, every N records, every T seconds and on a clean stop.
+ */
+export const auditCheckpoint = defineEvent({
+  schema: 'warden.audit.v1.checkpoint',
+  qualifiers: ['principal', 'instance'],
   stream: StreamName.audit,
   data: z.object({
-    actor: z.string().min(1).max(2048),
-    action: z.string().min(1).max(128),
-    target: z.string().max(2048),
-    outcome: z.enum(['success', 'failure', 'denied']),
-    details: z.record(z.string(), z.unknown()).default({}),
+    principal: writerToken,
+    instance: writerToken,
+    seq: z.number().int().positive(),
+    hash: sha256,
+    at: isoTime,
+    reason: z.enum(['count', 'interval', 'stop']),
+    publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'an nkey user public key'),
+    signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'a base64url Ed25519 signature'),
   }),
 });
 
@@ -544,6 +585,7 @@ export const events = {
   enforceRelease,
   enforceRevoke,
   audit,
+  auditCheckpoint,
   identityIssued,
   identityRevoked,
   identityBundle,

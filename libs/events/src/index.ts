@@ -23,8 +23,11 @@ export type {
   ReplayHandler,
   ReplayResult,
   RunningConsumer,
+  StoredMessage,
 } from './bus.ts';
 export { Bus, onReplay } from './bus.ts';
+export type { AuditEntryInput, AuditWriterOptions } from './audit-writer.ts';
+export { AuditWriter, writerToken } from './audit-writer.ts';
 export {
   isConsumerNotFound,
   isNoResponders,
@@ -52,7 +55,7 @@ export {
   servicePrincipals,
   streamOwners,
 } from './permissions.ts';
-export type { ProvisionTargets, StreamSpec } from './streams.ts';
+export type { ProvisionTargets, Retention, StreamSpec } from './streams.ts';
 export {
   bucketSpecs,
   JOIN_TOKEN_MAX_TTL_MS,

@@ -8,6 +8,8 @@ export type BusMetrics = {
   requestSeconds: Histogram<'subject' | 'outcome'>;
   streamWaits: Counter<'stream'>;
   consumerFailures: Counter<'stream' | 'reason'>;
+  auditRecords: Counter<'outcome'>;
+  auditCheckpoints: Counter<'reason'>;
 };
 
 export function createBusMetrics(registry: Registry = new Registry()): BusMetrics {
@@ -47,6 +49,18 @@ export function createBusMetrics(registry: Registry = new Registry()): BusMetric
       name: 'warden_bus_consumer_failures_total',
       help: 'Durable consumers that could not attach (permission, attach) or went away (gone), by stream.',
       labelNames: ['stream', 'reason'],
+      registers: [registry],
+    }),
+    auditRecords: new Counter({
+      name: 'warden_audit_records_total',
+      help: 'Audit records this instance appended to its chain, by outcome (stored, failed, conflict).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    auditCheckpoints: new Counter({
+      name: 'warden_audit_checkpoints_total',
+      help: 'Signed audit checkpoints written, by reason (count, interval, stop), or failed.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -73,11 +73,14 @@ const none = {
 
 const e = catalog;
 const enforceAll = [e.enforceDeny, e.enforceQuarantine, e.enforceRelease, e.enforceRevoke];
+/** Every service writes its own audit chain and signs its checkpoints. */
+const auditWrite = [e.audit, e.auditCheckpoint];
+const auditRead = [e.audit, e.auditCheckpoint];
 
 export const grants: Readonly<Record<Principal, Grant>> = {
   ca: {
     ...none,
-    publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, e.audit],
+    publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, ...auditWrite],
     subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
     serves: [e.caSign, e.caBundle, e.caToken],
     writesBuckets: [BucketName.joinTokens],
@@ -86,13 +89,13 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   agent: {
     ...none,
-    publishes: [e.audit, e.topologyHeartbeat],
+    publishes: [...auditWrite, e.topologyHeartbeat],
     subscribes: [e.identityRevoked, e.identityBundle, e.identityEntry],
     requests: [e.caSign, e.caBundle],
   },
   policy: {
     ...none,
-    publishes: [e.policyCommitted, e.policyRejected, e.audit],
+    publishes: [e.policyCommitted, e.policyRejected, ...auditWrite],
     subscribes: [e.policySubmit, e.policyApplied, e.topologyChanged],
     serves: [e.policyStatus],
     requests: [e.topologyQuery],
@@ -104,7 +107,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   topology: {
     ...none,
-    publishes: [e.topologyChanged, e.audit],
+    publishes: [e.topologyChanged, ...auditWrite],
     // `changed` too: the call graph is rebuilt from its own snapshots when Redis lost it.
     subscribes: [
       e.topologyChanged,
@@ -122,16 +125,16 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   'telemetry-ingest': {
     ...none,
-    publishes: [e.telemetryAccess, e.telemetryFeatures, e.audit],
+    publishes: [e.telemetryAccess, e.telemetryFeatures, ...auditWrite],
   },
   detector: {
     ...none,
-    publishes: [e.alert, e.audit],
+    publishes: [e.alert, ...auditWrite],
     subscribes: [e.telemetryFeatures, e.telemetryAccess],
   },
   enforcer: {
     ...none,
-    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, e.audit],
+    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, ...auditWrite],
     subscribes: [
       e.alert,
       ...enforceAll,
@@ -154,10 +157,10 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   console: {
     ...none,
-    publishes: [e.policySubmit, ...enforceAll, e.audit],
+    publishes: [e.policySubmit, ...enforceAll, ...auditWrite],
     subscribes: [
       e.alert,
-      e.audit,
+      ...auditRead,
       e.policyCommitted,
       e.policyRejected,
       e.policyApplied,
@@ -171,7 +174,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   user: {
     ...none,
     publishes: [e.policySubmit, ...enforceAll, e.identityEntry, e.topologyRegister, e.topologyDeregister],
-    subscribes: [e.alert, e.audit, e.policyCommitted, e.policyRejected],
+    subscribes: [e.alert, ...auditRead, e.policyCommitted, e.policyRejected],
     requests: [e.policyStatus, e.topologyQuery, e.caBundle, e.caToken, e.enforcerStatus],
     // `warden policy test` evaluates a stored revision locally, as a decision point would.
     readsBuckets: [BucketName.policy],
@@ -261,6 +264,14 @@ export function ownerOf(stream: string): ServiceName | undefined {
 /** The inbox prefix of a principal: replies to it can be read by it alone. */
 export const inboxPrefix = (principal: Principal): string => `_INBOX_${principal.replace(/-/g, '_')}`;
 
+/**
+ * The subjects a principal publishes an event under: an event whose first qualifier is
+ * `principal` (the audit log) only under its own name, so a record cannot claim another writer.
+ */
+export function publishFilter(def: EventDef, principal: Principal): string {
+  return def.qualifiers[0] === 'principal' ? filterOf(def, { principal }) : filterOf(def);
+}
+
 export type NatsPermissions = {
   publish: { allow: string[]; deny?: string[] };
   subscribe: { allow: string[] };
@@ -295,7 +306,7 @@ function readStreamSubjects(stream: string): string[] {
 function outsidePermissions(principal: Principal): NatsPermissions {
   const grant = grants[principal];
   const publish = new Set<string>([
-    ...grant.publishes.map((def) => filterOf(def)),
+    ...grant.publishes.map((def) => publishFilter(def, principal)),
     ...grant.requests.map((def) => def.subject),
   ]);
   const subscribe = new Set<string>([
@@ -347,8 +358,12 @@ function servicePermissions(principal: Principal): NatsPermissions {
   };
 
   for (const def of grant.publishes) {
-    publish.add(filterOf(def));
+    publish.add(publishFilter(def, principal));
     if (!def.stream) continue;
+    // A writer under its own name continues from the last message it stored there (the head of
+    // its audit chain after a restart): a direct get names the subject, so that is all it reads.
+    if (def.qualifiers[0] === 'principal')
+      publish.add(`$JS.API.DIRECT.GET.${def.stream}.${publishFilter(def, principal)}`);
     if (streamOwners[def.stream] === principal) ownStream(def.stream);
     else publish.add(`$JS.API.STREAM.INFO.${def.stream}`);
   }

@@ -27,6 +27,11 @@ export type StreamSpec = {
   maxBytes: number;
   /** Audit is append-only: nobody deletes or purges it, not even its owner. */
   appendOnly: boolean;
+  /**
+   * Answers direct gets, which name the subject in the API subject: so a permission can let each
+   * audit writer read the last record of its own chain, and nothing else.
+   */
+  allowDirect?: boolean;
 };
 
 /** Retention per stream, ARCHITECTURE §2. `0` age and `-1` bytes mean unlimited. */
@@ -53,7 +58,15 @@ export const streamSpecs: readonly StreamSpec[] = [
     maxBytes: -1,
     appendOnly: false,
   },
-  { name: StreamName.audit, description: 'audit log', maxAgeMs: 0, maxBytes: -1, appendOnly: true },
+  // Unlimited unless the operator sets WARDEN_AUDIT_MAX_AGE_DAYS / WARDEN_AUDIT_MAX_BYTES (§2).
+  {
+    name: StreamName.audit,
+    description: 'audit log',
+    maxAgeMs: 0,
+    maxBytes: -1,
+    appendOnly: true,
+    allowDirect: true,
+  },
   {
     name: StreamName.identity,
     description: 'issuance, revocation, bundles, entries',
@@ -120,6 +133,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     deny_delete: spec.appendOnly,
     deny_purge: spec.appendOnly,
+    allow_direct: spec.allowDirect ?? false,
     num_replicas: 1,
   };
 }
@@ -136,7 +150,12 @@ export type ProvisionTargets = {
   objectStores?: readonly ObjectStoreName[];
   /** Streams (by JetStream name) whose read-only copy in `PEOPLE_HISTORY` this principal keeps. */
   peopleMirrors?: readonly string[];
+  /** Retention the operator chose instead of the catalogue's, by stream. */
+  retention?: Partial<Record<StreamName, Retention>>;
 };
+
+/** How long and how much a stream keeps: `0` age and `-1` bytes mean unlimited. */
+export type Retention = { maxAgeMs: number; maxBytes: number };
 
 /** How much of each stream people's copy keeps: `PEOPLE_HISTORY` refuses a stream without a size limit. */
 const PEOPLE_MIRROR_MAX_BYTES = 512 * 1024 ** 2;
@@ -150,7 +169,7 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
   for (const name of targets.streams ?? []) {
     const spec = streamSpecs.find((s) => s.name === name);
     if (!spec) throw new ProvisioningError(name, new Error('not in the catalogue'));
-    await ensureStream(jsm, spec);
+    await ensureStream(jsm, { ...spec, ...targets.retention?.[name] });
   }
   for (const name of targets.buckets ?? []) {
     const spec = bucketSpecs.find((b) => b.name === name);
@@ -251,6 +270,7 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<vo
       cfg.duplicate_window === wanted.duplicate_window &&
       cfg.deny_delete === wanted.deny_delete &&
       cfg.deny_purge === wanted.deny_purge &&
+      cfg.allow_direct === wanted.allow_direct &&
       cfg.description === wanted.description;
     if (!same) await jsm.streams.update(spec.name, wanted);
   } catch (err) {

@@ -1,11 +1,10 @@
-import { audit } from '@warden/events';
 import type { Bus } from '@warden/events';
 import type { AuthzRequest, Decision, Engine } from '@warden/policy-engine';
 
 /**
  * Evaluates each request against the active revision (the answer) and the dry-run revision
  * beside it; when they disagree, reports the difference as an audit event
- * (`warden.audit.v1.policy-dry-run`). The dry run is never enforced.
+ * (kind `policy-dry-run` in the decision point's audit chain). The dry run is never enforced.
  */
 export class DryRunDecider {
   private readonly active: Engine;
@@ -57,27 +56,24 @@ export class DryRunDecider {
       revision: d.revision,
     });
     void this.bus
-      .publish(
-        audit,
-        {
-          actor: this.decisionPoint,
-          action: 'policy.dry-run.difference',
-          target: `${request.destination.namespace}/${Object.entries(request.destination.labels ?? {})
-            .map(([k, v]) => `${k}=${v}`)
-            .join(',')}`,
-          outcome: 'success',
-          details: {
-            active: verdict(decision),
-            dryRun: verdict(trial),
-            request: {
-              source: request.source ?? null,
-              method: request.http?.method ?? null,
-              path: request.http?.path ?? null,
-            },
+      .audit({
+        kind: 'policy-dry-run',
+        actor: this.decisionPoint,
+        action: 'policy.dry-run.difference',
+        target: `${request.destination.namespace}/${Object.entries(request.destination.labels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')}`,
+        outcome: 'success',
+        details: {
+          active: verdict(decision),
+          dryRun: verdict(trial),
+          request: {
+            source: request.source ?? null,
+            method: request.http?.method ?? null,
+            path: request.http?.path ?? null,
           },
         },
-        { qualifiers: { kind: 'policy-dry-run' } },
-      )
+      })
       .catch(() => {
         this.suppressed++;
       });

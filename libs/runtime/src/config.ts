@@ -28,6 +28,14 @@ export const baseConfigShape = {
   WARDEN_INSTANCE: z.string().min(1).max(200).optional(),
   /** Milliseconds a shutdown may take before the process exits anyway. */
   WARDEN_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  /** A signed audit checkpoint after this many records of this instance's chain... */
+  WARDEN_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  /** ...or this many milliseconds after the first record no checkpoint covers yet. */
+  WARDEN_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).max(86_400_000).default(60_000),
+  /** Days WARDEN_AUDIT keeps a record; 0 keeps it for ever. Read by the stream's owner. */
+  WARDEN_AUDIT_MAX_AGE_DAYS: z.coerce.number().min(0).max(36_500).default(0),
+  /** Bytes WARDEN_AUDIT may hold before its oldest records go; -1 is unlimited. */
+  WARDEN_AUDIT_MAX_BYTES: z.coerce.number().int().min(-1).default(-1),
 };
 
 export const baseConfig = z.object(baseConfigShape);

@@ -13,6 +13,15 @@ export class NatsCredentialsError extends WardenError {
   }
 }
 
+/** The nkey seed in `file` (`S...`), or a clear error naming the file. */
+export function readSeed(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (cause) {
+    throw new NatsCredentialsError(file, cause);
+  }
+}
+
 /**
  * One connection per service, authenticated with the service's own nkey and using its own inbox
  * prefix, which its permissions let only it read. Reconnects forever: a NATS restart is an outage
@@ -29,13 +38,7 @@ export async function connectNats(options: {
   reconnect?: boolean;
 }): Promise<NatsConnection> {
   let seed = options.seed;
-  if (!seed && options.seedFile) {
-    try {
-      seed = readFileSync(options.seedFile, 'utf8').trim();
-    } catch (cause) {
-      throw new NatsCredentialsError(options.seedFile, cause);
-    }
-  }
+  if (!seed && options.seedFile) seed = readSeed(options.seedFile);
   const nc = await connect({
     servers: options.url,
     name: options.instance,

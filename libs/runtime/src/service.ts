@@ -1,8 +1,16 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Backoff, messageOf, pause } from '@warden/core';
-import { audit, Bus, createBusMetrics, isPermissionDenied, ownedResources, provision } from '@warden/events';
-import type { ServiceName } from '@warden/events';
+import { checkpointSigner } from '@warden/audit';
+import {
+  Bus,
+  createBusMetrics,
+  isPermissionDenied,
+  ownedResources,
+  provision,
+  StreamName,
+} from '@warden/events';
+import type { ProvisionTargets, ServiceName } from '@warden/events';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { BaseConfig } from './config.ts';
@@ -10,7 +18,7 @@ import { baseConfig, loadConfig } from './config.ts';
 import { startOpsServer } from './http.ts';
 import type { Logger } from './logger.ts';
 import { createLogger } from './logger.ts';
-import { connectNats } from './nats.ts';
+import { connectNats, readSeed } from './nats.ts';
 
 export type ServiceContext<C> = {
   readonly name: ServiceName;
@@ -99,10 +107,28 @@ export async function runService<S extends z.ZodObject>(
         else if (status.type === 'reconnect') natsConnected = true;
       }
     })();
-    bus = new Bus(nc, { source: instance, logger: log, metrics: createBusMetrics(registry) });
+    bus = new Bus(nc, {
+      source: instance,
+      logger: log,
+      metrics: createBusMetrics(registry),
+      // Checkpoints are signed with the key the server authenticates this principal with.
+      audit: {
+        principal: spec.name,
+        ...(config.WARDEN_NATS_SEED_FILE
+          ? { signer: checkpointSigner(readSeed(config.WARDEN_NATS_SEED_FILE)) }
+          : {}),
+        checkpointEvery: config.WARDEN_AUDIT_CHECKPOINT_EVERY,
+        checkpointIntervalMs: config.WARDEN_AUDIT_CHECKPOINT_INTERVAL_MS,
+      },
+    });
 
     phase = 'provisioning';
-    await provisionWithRetry(nc, spec.name, log);
+    await provisionWithRetry(nc, spec.name, log, {
+      [StreamName.audit]: {
+        maxAgeMs: config.WARDEN_AUDIT_MAX_AGE_DAYS * 86_400_000,
+        maxBytes: config.WARDEN_AUDIT_MAX_BYTES,
+      },
+    });
 
     ctx = { name: spec.name, instance, config, log, registry, nc, bus };
     phase = 'starting components';
@@ -130,6 +156,9 @@ export async function runService<S extends z.ZodObject>(
         log.error({ err }, 'component stop failed');
       }
       await auditLifecycle(bus, spec.name, instance, 'stop', log);
+      await bus
+        .closeAudit()
+        .catch((err: unknown) => log.warn({ err }, 'could not sign the audit chain on stop'));
       await nc?.drain().catch((err: unknown) => log.warn({ err }, 'nats drain failed'));
       await ops.close();
       log.info('stopped');
@@ -148,25 +177,27 @@ async function auditLifecycle(
   log: Logger,
 ): Promise<void> {
   try {
-    await bus.publish(
-      audit,
-      {
-        actor: instance,
-        action: `service.${action}`,
-        target: name,
-        outcome: 'success',
-        details: { pid: process.pid },
-      },
-      { qualifiers: { kind: 'service' } },
-    );
+    await bus.audit({
+      kind: 'service',
+      actor: instance,
+      action: `service.${action}`,
+      target: name,
+      outcome: 'success',
+      details: { pid: process.pid },
+    });
   } catch (err) {
     log.warn({ err, action }, 'could not write the lifecycle audit event');
   }
 }
 
 /** Streams may be unavailable for a moment while JetStream starts; keep trying with backoff. */
-async function provisionWithRetry(nc: NatsConnection, name: ServiceName, log: Logger): Promise<void> {
-  const owned = ownedResources(name);
+async function provisionWithRetry(
+  nc: NatsConnection,
+  name: ServiceName,
+  log: Logger,
+  retention: ProvisionTargets['retention'],
+): Promise<void> {
+  const owned = { ...ownedResources(name), retention };
   const backoff = new Backoff({ initialMs: 200, maxMs: 5000 });
   for (;;) {
     try {

@@ -1,6 +1,6 @@
 import type { Subscription } from '@nats-io/nats-core';
 import { codeOf } from '@warden/core';
-import { audit, caBundle, caSign, caToken, identityIssued } from '@warden/events';
+import { caBundle, caSign, caToken, identityIssued } from '@warden/events';
 import type { Bus, Caller, DataOf, Envelope, ReplyOf } from '@warden/events';
 import { parseSpiffeId } from '@warden/pki';
 import type { Logger } from '@warden/runtime';
@@ -28,8 +28,11 @@ export type RespondersOptions = {
 
 /** `warden.ca.v1.sign`: the signing decision, then the record (event first, then the index). */
 export function signResponder(options: RespondersOptions) {
-  const { bus, metrics, authority, index } = options;
-  return async (request: DataOf<typeof caSign>): Promise<ReplyOf<typeof caSign>> => {
+  const { bus, metrics, authority, index, log } = options;
+  return async (
+    request: DataOf<typeof caSign>,
+    envelope: Envelope<DataOf<typeof caSign>>,
+  ): Promise<ReplyOf<typeof caSign>> => {
     try {
       const result = await issue(authority, request);
       // The stream is the record: the event is stored before the certificate is handed out.
@@ -42,6 +45,17 @@ export function signResponder(options: RespondersOptions) {
       });
       await index.recordIssued(result);
       metrics.issued.inc({ method: result.method });
+      // In the CA's audit chain too; not awaited: the SVID's own record is the event above.
+      bus
+        .audit({
+          kind: 'identity',
+          actor: envelope.source,
+          action: 'ca.svid.issue',
+          target: result.spiffeId,
+          outcome: 'success',
+          details: { serial: result.serial, notAfter: result.notAfter, method: result.method },
+        })
+        .catch((err: unknown) => log.warn({ err }, 'could not audit an issuance'));
       return {
         chainPem: result.chainPem,
         spiffeId: result.spiffeId,
@@ -74,18 +88,15 @@ export function tokenResponder(options: RespondersOptions) {
       throw new TokenRequestError(`token TTL of ${ttl} s exceeds the maximum of ${tokenMaxTtlSeconds} s`);
     const created = await tokens.create(id.uri, ttl);
     await bus
-      .publish(
-        audit,
-        {
-          actor: envelope.source,
-          action: 'ca.token.create',
-          target: id.uri,
-          outcome: 'success',
-          // `actor` is what the caller says; the account is what nats-server vouches for.
-          details: { expiresAt: created.expiresAt, callerAccount: caller.account ?? 'WARDEN' },
-        },
-        { qualifiers: { kind: 'identity' } },
-      )
+      .audit({
+        kind: 'identity',
+        actor: envelope.source,
+        action: 'ca.token.create',
+        target: id.uri,
+        outcome: 'success',
+        // `actor` is what the caller says; the account is what nats-server vouches for.
+        details: { expiresAt: created.expiresAt, callerAccount: caller.account ?? 'WARDEN' },
+      })
       .catch((err: unknown) => log.warn({ err }, 'could not audit a token creation'));
     return { token: created.token, spiffeId: id.uri, expiresAt: created.expiresAt };
   };

@@ -44,6 +44,16 @@ export function revocationHandler(options: RevocationOptions) {
     await bus.publish(identityRevoked, { serials, ...(spiffeId ? { spiffeId } : {}), reason: data.reason });
     await index.markRevoked(serials, data.reason, revokedAt);
     crl.invalidate();
+    await bus
+      .audit({
+        kind: 'identity',
+        actor: event.source,
+        action: 'ca.revoke',
+        target: spiffeId ?? serials.join(','),
+        outcome: 'success',
+        details: { serials, reason: data.reason },
+      })
+      .catch((err: unknown) => log.warn({ err }, 'could not audit a revocation'));
     log.info({ serials, spiffeId, reason: data.reason, by: event.source }, 'revoked');
   };
 }

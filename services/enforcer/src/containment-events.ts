@@ -1,5 +1,5 @@
 import type { Bus, RunningConsumer } from '@warden/events';
-import { audit, enforceDeny, enforceQuarantine, enforceRelease } from '@warden/events';
+import { enforceDeny, enforceQuarantine, enforceRelease } from '@warden/events';
 import type { Logger } from '@warden/runtime';
 import type { ContainmentRule } from './containment.ts';
 import { ContainmentError, ruleFromDeny, ruleFromQuarantine } from './containment.ts';
@@ -31,7 +31,7 @@ export async function consumeContainment(deps: {
     actor: string,
   ): Promise<void> => {
     await bus
-      .publish(audit, { actor, action, target, outcome, details }, { qualifiers: { kind: 'containment' } })
+      .audit({ kind: 'containment', actor, action, target, outcome, details })
       .catch((err: unknown) => log.warn({ err, action }, 'could not audit a containment change'));
   };
   const add = async (rule: ContainmentRule): Promise<void> => {

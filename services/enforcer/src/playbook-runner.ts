@@ -1,5 +1,5 @@
 import type { Bus, RunningConsumer } from '@warden/events';
-import { alert, audit, enforceDeny, enforceQuarantine } from '@warden/events';
+import { alert, enforceDeny, enforceQuarantine } from '@warden/events';
 import type { Logger } from '@warden/runtime';
 import type { Playbook } from './playbooks.ts';
 import { plan } from './playbooks.ts';
@@ -28,17 +28,14 @@ export async function runPlaybooks(deps: {
           [action.event]: action.data,
         };
         if (action.dryRun) {
-          await bus.publish(
-            audit,
-            {
-              actor: 'enforcer',
-              action: 'playbook.dry-run',
-              target: action.playbook,
-              outcome: 'success',
-              details,
-            },
-            { qualifiers: { kind: 'containment' } },
-          );
+          await bus.audit({
+            kind: 'containment',
+            actor: 'enforcer',
+            action: 'playbook.dry-run',
+            target: action.playbook,
+            outcome: 'success',
+            details,
+          });
           continue;
         }
         const id = `${event.id}:${action.playbook}`;

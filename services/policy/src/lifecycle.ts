@@ -136,6 +136,11 @@ export class PolicyLifecycle {
       dryRun: manifest.dryRun,
     });
     this.metrics.outcomes.inc({ kind, outcome: 'committed' });
+    await this.audit('policy.commit', manifest.submissionId, 'success', {
+      revision: manifest.revision,
+      keys: changed,
+      dryRun: manifest.dryRun,
+    });
     this.log.info(
       { revision: manifest.revision, keys: changed, dryRun: manifest.dryRun },
       'policy revision committed',
@@ -163,7 +168,20 @@ export class PolicyLifecycle {
     }));
     await this.bus.publish(policyRejected, { submissionId, reasons });
     this.metrics.outcomes.inc({ kind, outcome: 'rejected' });
+    await this.audit('policy.reject', submissionId, 'failure', { reasons: reasons.length });
     this.log.warn({ submissionId, reasons }, 'policy submission rejected');
+  }
+
+  /** A policy change in the policy service's audit chain; a failure to write it is logged. */
+  private async audit(
+    action: string,
+    submissionId: string,
+    outcome: 'success' | 'failure',
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.bus
+      .audit({ kind: 'policy', actor: 'policy', action, target: submissionId, outcome, details })
+      .catch((err: unknown) => this.log.warn({ err, action }, 'could not audit a policy change'));
   }
 
   /** The answer to `warden.policy.v1.status`. */

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createUser } from '@nats-io/nkeys';
+import { AuditVerifier, ChainHead, checkpointSigner } from '@warden/audit';
+import { verifyFile } from './audit-file.ts';
+
+describe('verifyFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-audit-file-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const signer = checkpointSigner(new TextDecoder().decode(createUser().getSeed()));
+  const head = new ChainHead({ principal: 'ca', instance: 'ca-1' });
+  const lines: string[] = [];
+  // About 3 MiB: several of the 1 MiB slices the file is read in.
+  for (let i = 0; i < 6000; i++) {
+    const event = head.link({
+      id: `id-${i}`,
+      time: new Date(i).toISOString(),
+      source: 'ca-1',
+      schema: 'warden.audit.v1.record',
+      data: {
+        kind: 'identity',
+        actor: 'a',
+        action: 'ca.token.create',
+        target: `t-${i}`,
+        outcome: 'success',
+        details: { pad: 'x'.repeat(300) },
+      },
+    });
+    lines.push(
+      JSON.stringify({
+        type: 'record',
+        subject: 'warden.audit.v1.record.ca.ca-1',
+        streamSeq: i + 1,
+        event: JSON.parse(event.text) as unknown,
+      }),
+    );
+  }
+  const cp = signer.sign({
+    principal: 'ca',
+    instance: 'ca-1',
+    seq: head.seq,
+    hash: head.hash,
+    at: new Date(0).toISOString(),
+    reason: 'stop',
+  });
+  lines.push(
+    JSON.stringify({
+      type: 'checkpoint',
+      subject: 'warden.audit.v1.checkpoint.ca.ca-1',
+      event: { data: cp },
+    }),
+  );
+  // Damage in different slices: a changed record, a line that is not JSON, a deleted record.
+  lines[1500] = lines[1500]?.replace('"outcome":"success"', '"outcome":"failure"') ?? '';
+  lines.splice(3000, 0, '{not json');
+  lines.splice(4500, 1);
+  const file = join(dir, 'audit.jsonl');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+
+  const verify = async (parallelFromBytes: number) => {
+    const verifier = new AuditVerifier({ publicKeys: new Map([['ca', signer.publicKey]]) });
+    let counted = 0;
+    await verifyFile(file, verifier, (n) => (counted += n), parallelFromBytes);
+    return { report: verifier.finish(), counted };
+  };
+
+  it('names each problem with its line, read on this thread or by worker threads alike', async () => {
+    const alone = await verify(Number.POSITIVE_INFINITY);
+    const workers = await verify(0);
+    assert.deepEqual(workers, alone);
+    assert.equal(alone.counted, 6000);
+    assert.deepEqual(
+      alone.report.problems.map((p) => [p.kind, p.seq, p.position]),
+      [
+        ['malformed', undefined, 3001],
+        ['deleted', 4500, undefined],
+        ['modified', 1501, 1501],
+      ],
+    );
+  });
+});

@@ -1,0 +1,14 @@
+export { canonicalJson } from './canonical.ts';
+export { auditSubjectOf, chainKey, ChainHead, GENESIS, recordHash } from './chain.ts';
+export type { ChainedRecord, ChainLink, Writer } from './chain.ts';
+export { checkpointSignedBy, checkpointSigner, publicKeyOfSeed } from './checkpoint.ts';
+export type { Checkpoint, CheckpointSigner, UnsignedCheckpoint } from './checkpoint.ts';
+export { AuditVerifier, digestEntry, ProblemKind } from './verify.ts';
+export type {
+  AuditEntry,
+  ChainSummary,
+  EntryDigest,
+  Problem,
+  VerifyOptions,
+  VerifyReport,
+} from './verify.ts';

@@ -1,0 +1,213 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager, PubAck } from '@nats-io/jetstream';
+import { ChainHead } from '@warden/audit';
+import type { CheckpointSigner, Writer } from '@warden/audit';
+import type { z } from 'zod';
+import type { Bus, BusLogger } from './bus.ts';
+import { audit, auditCheckpoint, auditEntry } from './catalog.ts';
+import { StreamName, subjectOf } from './define.ts';
+import { newEnvelope } from './envelope.ts';
+import { EventsError, InvalidPayloadError } from './errors.ts';
+import type { BusMetrics } from './metrics.ts';
+import { isNoResponders, isStreamNotFound } from './nats-errors.ts';
+import { compileValidator } from './validate.ts';
+
+export type AuditEntryInput = z.input<typeof auditEntry>;
+
+export type AuditWriterOptions = {
+  /** The principal this connection authenticates as: nats-server allows it only its own prefix. */
+  principal: string;
+  /** Signs checkpoints with the principal's nkey; without it (no authentication) none are written. */
+  signer?: CheckpointSigner;
+  /** A checkpoint after this many records (default 1000)... */
+  checkpointEvery?: number;
+  /** ...or this long after the first record it does not cover yet (default 60 s). */
+  checkpointIntervalMs?: number;
+};
+
+const validateEntry = compileValidator(auditEntry);
+
+/** A subject token from an instance name (hostnames have dots). */
+export const writerToken = (name: string): string => name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 128);
+
+/**
+ * Appends this instance's audit records to its own hash chain (ARCHITECTURE §7). Records are
+ * linked in the order `append` is called and published in that order without waiting for each
+ * ack. Each record's JetStream message id is its place in the chain, so a publish retried (by
+ * nats.js, or by a second process that took the same instance name) is stored once and a fork
+ * is refused by the server. Before its first record, and after any failed publish, the writer
+ * reads its chain's last stored record and continues from it.
+ */
+export class AuditWriter {
+  readonly writer: Writer;
+  readonly #bus: Bus;
+  readonly #log: BusLogger;
+  readonly #metrics: BusMetrics;
+  readonly #signer: CheckpointSigner | undefined;
+  readonly #every: number;
+  readonly #intervalMs: number;
+  readonly #head: ChainHead;
+  #synced: Promise<void> | undefined;
+  #jsm: JetStreamManager | undefined;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #checkpointedSeq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #warnedUnsigned = false;
+
+  constructor(bus: Bus, source: string, options: AuditWriterOptions, log: BusLogger, metrics: BusMetrics) {
+    this.#bus = bus;
+    this.#log = log;
+    this.#metrics = metrics;
+    this.writer = { principal: options.principal, instance: writerToken(source) };
+    this.#signer = options.signer;
+    this.#every = options.checkpointEvery ?? 1000;
+    this.#intervalMs = options.checkpointIntervalMs ?? 60_000;
+    this.#head = new ChainHead(this.writer);
+  }
+
+  /** The last sequence number given out (0 before the first record). */
+  get seq(): number {
+    return this.#head.seq;
+  }
+
+  async append(data: AuditEntryInput): Promise<PubAck> {
+    if (this.#closed) throw new EventsError('audit_closed', 'the audit writer is closed');
+    const parsed = validateEntry(data);
+    if (!parsed.ok) {
+      this.#metrics.invalid.inc({ schema: audit.schema, direction: 'out', reason: 'schema' });
+      throw new InvalidPayloadError(audit.schema, parsed.issues);
+    }
+    await this.#sync();
+    // From here to the publish nothing awaits: records are linked and sent in call order.
+    // The entry is checked above and the link is built here: the text is stored as it is hashed.
+    const { text, chain } = this.#head.link(newEnvelope(audit.schema, this.#bus.source, parsed.value));
+    const seq = chain.seq;
+    const published = this.#bus.publishEncoded(audit, text, {
+      qualifiers: this.writer,
+      msgId: `${this.writer.principal}.${this.writer.instance}.${seq}`,
+    });
+    this.#track(published);
+    if (seq - this.#checkpointedSeq >= this.#every) this.#checkpoint('count');
+    else this.#timer ??= setTimeout(() => this.#checkpoint('interval'), this.#intervalMs).unref();
+    let ack: PubAck;
+    try {
+      ack = await published;
+    } catch (err) {
+      this.#metrics.auditRecords.inc({ outcome: 'failed' });
+      this.#resync(`record #${seq} may not be stored`, err);
+      throw err;
+    }
+    if (ack.duplicate) {
+      // Another record holds this place: a second process writes under this instance name.
+      this.#metrics.auditRecords.inc({ outcome: 'conflict' });
+      this.#resync(`record #${seq} of ${this.writer.instance} was already stored by another writer`);
+      throw new EventsError(
+        'audit_conflict',
+        `audit record #${seq} of ${this.writer.principal}/${this.writer.instance} was already written by another process under the same instance name`,
+      );
+    }
+    this.#metrics.auditRecords.inc({ outcome: 'stored' });
+    return ack;
+  }
+
+  /** Waits for every record in flight, then signs the head of the chain (a clean stop). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled([...this.#inflight]);
+    this.#checkpoint('stop');
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#inflight.add(p);
+    const done = (): void => void this.#inflight.delete(p);
+    p.then(done, done);
+  }
+
+  /** Reads the chain's last stored record once (again after a failure) and continues from it. */
+  #sync(): Promise<void> {
+    this.#synced ??= (async () => {
+      await Promise.allSettled([...this.#inflight]);
+      this.#jsm ??= await jetstreamManager(this.#bus.nc);
+      const last = await this.#jsm.direct.getMessage(StreamName.audit, {
+        last_by_subj: subjectOf(audit, this.writer),
+      });
+      if (!last) {
+        this.#head.resumeFrom(undefined);
+        this.#checkpointedSeq = 0;
+        return;
+      }
+      const stored = audit.validateEnvelope(last.json());
+      if (!stored.ok)
+        throw new EventsError(
+          'audit_head_unreadable',
+          `the last audit record of ${this.writer.principal}/${this.writer.instance} (#${last.seq}) is not a valid record: ${stored.issues.join('; ')}`,
+        );
+      this.#head.resumeFrom(stored.value.data.chain);
+      // Whatever of it no checkpoint covered yet, the next one will: it signs the whole chain.
+      this.#checkpointedSeq = stored.value.data.chain.seq;
+      this.#log.info(
+        { chain: `${this.writer.principal}/${this.writer.instance}`, seq: stored.value.data.chain.seq },
+        'audit chain continues from its last stored record',
+      );
+    })().catch((err: unknown) => {
+      this.#synced = undefined;
+      if (isNoResponders(err) || isStreamNotFound(err))
+        throw new EventsError(
+          'no_stream',
+          `cannot read the head of ${this.writer.principal}/${this.writer.instance}'s audit chain: ${StreamName.audit} does not exist yet (its owner, the enforcer, creates it)`,
+          { cause: err },
+        );
+      throw err;
+    });
+    return this.#synced;
+  }
+
+  #resync(why: string, err?: unknown): void {
+    this.#log.warn(
+      { err, chain: `${this.writer.principal}/${this.writer.instance}` },
+      `${why}; re-reading the chain's head`,
+    );
+    this.#synced = undefined;
+  }
+
+  #checkpoint(reason: 'count' | 'interval' | 'stop'): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const seq = this.#head.seq;
+    // Nothing new to sign, or the head is in doubt (a publish failed; the next append re-reads it).
+    if (seq === 0 || seq <= this.#checkpointedSeq || this.#synced === undefined) return;
+    if (!this.#signer) {
+      if (!this.#warnedUnsigned)
+        this.#log.warn({}, 'no nkey seed: audit checkpoints are not written (run with authentication)');
+      this.#warnedUnsigned = true;
+      return;
+    }
+    this.#checkpointedSeq = seq;
+    const data = this.#signer.sign({
+      ...this.writer,
+      seq,
+      hash: this.#head.hash,
+      at: new Date().toISOString(),
+      reason,
+    });
+    const published = this.#bus
+      .publish(auditCheckpoint, data, {
+        qualifiers: this.writer,
+        id: `checkpoint.${this.writer.principal}.${this.writer.instance}.${seq}`,
+      })
+      .then(
+        () => this.#metrics.auditCheckpoints.inc({ reason }),
+        (err: unknown) => {
+          this.#metrics.auditCheckpoints.inc({ reason: 'failed' });
+          this.#log.warn({ err, seq }, 'could not write an audit checkpoint; the next one covers it');
+          if (this.#checkpointedSeq === seq) this.#checkpointedSeq = seq - 1;
+        },
+      );
+    this.#track(published);
+  }
+}
