@@ -24,3 +24,5 @@ export type {
 export { ContextKey, DENY_REASON_HEADER, GrpcCode, toAuthzRequest, toCheckResponse } from './ext-authz.ts';
 export type { ExtAuthz } from './ext-authz-service.ts';
 export { EXT_AUTHZ_SERVICE, loadExtAuthz } from './ext-authz-service.ts';
+export type { AccessLogService } from './access-log-service.ts';
+export { ACCESS_LOG_SERVICE, loadAccessLogService } from './access-log-service.ts';
