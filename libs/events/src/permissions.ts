@@ -123,6 +123,9 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   'telemetry-ingest': {
     ...none,
     publishes: [e.telemetryAccess, e.telemetryFeatures, e.audit],
+    // The enforcer's decision records, folded into deny counts (features and series).
+    subscribes: [e.telemetryAccess],
+    durables: { 'telemetry-ingest-decisions': e.telemetryAccess },
   },
   detector: {
     ...none,
