@@ -130,7 +130,8 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   detector: {
     ...none,
     publishes: [e.alert, e.audit],
-    subscribes: [e.telemetryFeatures, e.telemetryAccess],
+    // Its own alerts too: it reads them back at start to know which are already announced.
+    subscribes: [e.telemetryFeatures, e.telemetryAccess, e.alert],
   },
   enforcer: {
     ...none,

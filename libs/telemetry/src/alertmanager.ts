@@ -37,6 +37,8 @@ export type AlertChange = {
 /** Alerts per notification at most; vmalert sends one request per group evaluation. */
 export const MAX_NOTIFIED_ALERTS = 10_000;
 const MAX_LABELS = 64;
+/** How long a firing alert read back at start lives without a refresh from the evaluator. */
+const REPLAYED_FIRING_MS = 5 * 60_000;
 
 const isRecordOfStrings = (value: unknown): value is Record<string, string> =>
   typeof value === 'object' &&
@@ -151,8 +153,20 @@ export class AlertTracker {
     return this.firing.size;
   }
 
-  /** Marks an alert as already announced (rebuilt from the alert stream at start). */
-  remember(change: Pick<AlertChange, 'alertId' | 'status' | 'labels' | 'startsAt' | 'endsAt'>, nowMs: number): void {
+  /**
+   * Forgets an announced change whose event could not be published, so the evaluator's next
+   * notification (vmalert repeats every evaluation) announces it again.
+   */
+  forget(change: Pick<AlertChange, 'alertId' | 'status'>): void {
+    if (change.status === 'firing') this.firing.delete(change.alertId);
+    else this.resolved.delete(change.alertId);
+  }
+
+  /**
+   * Marks an alert as already announced (rebuilt from the alert stream at start). A firing one is
+   * kept for `REPLAYED_FIRING_MS` unless the evaluator's repeats refresh it.
+   */
+  remember(change: Pick<AlertChange, 'alertId' | 'status' | 'labels' | 'startsAt'>, nowMs: number): void {
     if (change.status === 'resolved') {
       this.firing.delete(change.alertId);
       this.resolved.set(change.alertId, nowMs);
@@ -161,7 +175,7 @@ export class AlertTracker {
     if (this.resolved.has(change.alertId)) return;
     this.firing.set(change.alertId, {
       alert: { labels: change.labels, annotations: {}, startsAt: change.startsAt },
-      endsAtMs: change.endsAt ? Date.parse(change.endsAt) : nowMs + this.resolvedMemoryMs,
+      endsAtMs: nowMs + REPLAYED_FIRING_MS,
     });
   }
 
@@ -189,7 +203,7 @@ export class AlertTracker {
         if (oldest !== undefined) this.firing.delete(oldest);
       }
       this.firing.set(id, { alert, endsAtMs });
-      changes.push(changeOf(alert, 'firing', alert.endsAt));
+      changes.push(changeOf(alert, 'firing'));
     }
     return changes;
   }
