@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import type { VictoriaMetricsServer } from '@warden/infra';
 import { freePort, startVictoriaMetrics } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
@@ -19,11 +19,14 @@ describe('telemetry-ingest: the time-series database stopped for a minute under 
   const dir = tempDir('vm-outage');
   let vm: VictoriaMetricsServer | undefined;
   let ingest: RunningService | undefined;
-  after(async () => {
+  // The service stops before the servers' own hooks stop NATS (hooks run in registration order).
+  afterEach(async () => {
     await ingest?.stop('test done');
+    ingest = undefined;
     await vm?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    vm = undefined;
   });
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('keeps ingesting, buffers up to its bound, counts the drops and writes the rest when the database returns', async () => {
     const port = await freePort();

@@ -19,6 +19,7 @@ import {
   redisPasswordFile,
   redisUsers,
   startVictoriaMetrics,
+  startVmalert,
 } from '@warden/infra';
 import type { RedisUser, ServerProcess } from '@warden/infra';
 import { Backoff } from '@warden/core';
@@ -52,6 +53,11 @@ export type StackPorts = {
   caHttp: number;
   /** The enforcer's ext_authz gRPC listener, where Envoy's ext_authz filter calls. */
   extAuthz: number;
+  /** telemetry-ingest's gRPC listener: Envoy's ALS and Warden's StreamTelemetry. */
+  ingestGrpc: number;
+  /** The detector's Alertmanager v2 receiver, which vmalert notifies. */
+  alertReceiver: number;
+  vmalert: number;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -72,6 +78,9 @@ export const defaultPorts: StackPorts = {
   },
   caHttp: 9409,
   extAuthz: 9191,
+  ingestGrpc: 9410,
+  alertReceiver: 9412,
+  vmalert: 8880,
 };
 
 export async function ephemeralPorts(): Promise<StackPorts> {
@@ -85,6 +94,9 @@ export async function ephemeralPorts(): Promise<StackPorts> {
     services,
     caHttp: await freePort(),
     extAuthz: await freePort(),
+    ingestGrpc: await freePort(),
+    alertReceiver: await freePort(),
+    vmalert: await freePort(),
   };
 }
 
@@ -95,6 +107,8 @@ export type StackOptions = {
   services?: readonly ServiceName[];
   /** One line per state change. */
   onEvent?: (line: string) => void;
+  /** Prometheus rule files for vmalert (globs allowed); the detector's default rules otherwise. */
+  ruleFiles?: readonly string[];
   /** Restart delays: doubling (jittered) from `initialMs` to `maxMs`, reset after `stableMs` up. */
   backoff?: { initialMs?: number; maxMs?: number; stableMs?: number };
 };
@@ -137,6 +151,20 @@ function localAgentEnv(dir: string, caHttpPort: number): NodeJS.ProcessEnv {
     WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
   };
 }
+
+/**
+ * The bearer token vmalert presents to the detector's alert receiver: created once in the
+ * credentials folder (0600), since an alert can lead to containment.
+ */
+function receiverTokenFile(credsDir: string): string {
+  const file = join(credsDir, 'detector-receiver.token');
+  mkdirSync(credsDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/** The query rules `make up` evaluates: the detector's default rule file. */
+export const defaultRuleFiles = [join(repoRoot, 'services', 'detector', 'rules', '*.rules.yml')];
 
 /**
  * Starts the infrastructure, then every service, and keeps them running: a process that dies is
@@ -190,6 +218,7 @@ export class Stack {
     await this.provisionAll(credentials.get('admin')?.seed);
 
     const caEnv = localCaEnv(dir, ports.caHttp);
+    const tokenFile = receiverTokenFile(this.credsDir);
     const services = (this.options.services ?? servicePrincipals).map((name) => {
       const port = ports.services[name];
       const url = `http://127.0.0.1:${port}`;
@@ -217,6 +246,13 @@ export class Stack {
             ...(name === 'ca' ? caEnv : {}),
             ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),
             ...(name === 'enforcer' ? { WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(ports.extAuthz) } : {}),
+            ...(name === 'telemetry-ingest' ? { WARDEN_INGEST_GRPC_PORT: String(ports.ingestGrpc) } : {}),
+            ...(name === 'detector'
+              ? {
+                  WARDEN_DETECTOR_RECEIVER_PORT: String(ports.alertReceiver),
+                  WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
+                }
+              : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,
@@ -224,6 +260,19 @@ export class Stack {
       );
     });
     await Promise.all(services.map((u) => this.supervise(u)));
+    // The query-rule evaluator, once VictoriaMetrics and the detector it notifies are up.
+    await this.supervise(
+      this.unit('vmalert', 'infra', `http://127.0.0.1:${ports.vmalert}`, () =>
+        startVmalert({
+          dir: join(dir, 'vmalert'),
+          port: ports.vmalert,
+          ruleFiles: this.options.ruleFiles ?? defaultRuleFiles,
+          datasourceUrl: `http://127.0.0.1:${ports.victoriaMetrics}`,
+          notifierUrl: `http://127.0.0.1:${ports.alertReceiver}`,
+          notifierTokenFile: tokenFile,
+        }),
+      ),
+    );
   }
 
   /**
