@@ -8,7 +8,9 @@ import { Bus, Principal } from '@warden/events';
 import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
+import { alertCommands } from './commands/alerts.ts';
 import { containmentCommands } from './commands/containment.ts';
+import { detectRuleCommands } from './commands/detect-rules.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -23,6 +25,8 @@ export const commands: readonly Command[] = [
   ...topologyCommands,
   ...identityCommands,
   ...containmentCommands,
+  ...alertCommands,
+  ...detectRuleCommands,
 ];
 
 const globalOptions = {

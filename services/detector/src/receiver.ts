@@ -17,8 +17,10 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
+        // Read on without keeping it (bounded by the request timeout), so the sender gets the 413.
+        req.removeAllListeners('data');
+        req.resume();
         reject(new BodyTooLarge());
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -71,6 +73,7 @@ export async function startReceiver(options: {
       } catch (err) {
         if (err instanceof BodyTooLarge) {
           metrics.notifications.inc({ outcome: 'too_large' });
+          res.setHeader('connection', 'close');
           return reply(res, 413, { error: `a notification is at most ${options.maxBytes} bytes` });
         }
         metrics.notifications.inc({ outcome: 'invalid' });
