@@ -17,6 +17,7 @@ import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
+import { ingestBench } from './ingest.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -28,6 +29,7 @@ const benchmarks: readonly Benchmark[] = [
   policyDecision,
   topology,
   extAuthz,
+  ingestBench,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 
