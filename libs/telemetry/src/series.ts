@@ -65,12 +65,14 @@ export class SeriesCounters {
   }
 
   private bump(measurement: string, labels: Labels, fields: Record<string, number>, nowMs: number): SeriesOutcome {
-    const measurementTags = `${measurement},${tagsOf({ ...labels, instance: this.instance })}`;
-    let entry = this.series.get(measurementTags);
+    // The hot path: a cheap key first; the escaped line prefix is built once per new series.
+    let key = measurement;
+    for (const name in labels) key += `\u0000${labels[name]}`;
+    let entry = this.series.get(key);
     if (!entry) {
       if (this.series.size >= this.maxSeries) return 'overflow';
-      entry = { measurementTags, fields: {}, changedAt: nowMs };
-      this.series.set(measurementTags, entry);
+      entry = { measurementTags: `${measurement},${tagsOf({ ...labels, instance: this.instance })}`, fields: {}, changedAt: nowMs };
+      this.series.set(key, entry);
     }
     for (const [field, delta] of Object.entries(fields)) entry.fields[field] = (entry.fields[field] ?? 0) + delta;
     entry.changedAt = nowMs;
