@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { Principal, provision, StreamName } from '@warden/events';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Bus, Principal, provision, StreamName } from '@warden/events';
 import { startTestNats, startTestVictoriaMetrics, eventually, promQuery } from '@warden/testing';
 import { ingestConfig, startIngest } from '@warden/telemetry-ingest';
 import { Registry } from 'prom-client';
@@ -17,7 +18,7 @@ import { round, target } from './benchmark.ts';
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function rawNatsRate(nc: import('@nats-io/nats-core').NatsConnection, total: number, bytes: number): Promise<number> {
+async function rawNatsRate(nc: NatsConnection, total: number, bytes: number): Promise<number> {
   const payload = new Uint8Array(bytes).fill(120);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < total; i++) {
@@ -30,7 +31,8 @@ async function rawNatsRate(nc: import('@nats-io/nats-core').NatsConnection, tota
 
 export const ingestBench: Benchmark = {
   name: 'ingest',
-  description: 'telemetry-ingest end to end (ALS → records → features → bus + VictoriaMetrics), records/s vs raw NATS publishes/s',
+  description:
+    'telemetry-ingest end to end (ALS → records → features → bus + VictoriaMetrics), records/s vs raw NATS publishes/s',
   defaults: { streams: 4, messages: 750, batch: 100, edges: 20, rounds: 2 },
   run: async (params, progress) => {
     const { streams = 4, messages = 750, batch = 100, edges = 20, rounds = 2 } = params;
@@ -41,7 +43,6 @@ export const ingestBench: Benchmark = {
       // The baseline publishes on a subject no service grant covers: as the unrestricted admin.
       const adminNc = await nats.connect('admin');
       await provision(nc, { streams: [StreamName.telemetry] });
-      const { Bus } = await import('@warden/events');
       const bus = new Bus(nc, { source: 'bench-ingest' });
       const registry = new Registry();
       const config = ingestConfig.parse({
@@ -49,7 +50,13 @@ export const ingestBench: Benchmark = {
         WARDEN_INGEST_GRPC_PORT: '0',
         WARDEN_INGEST_GRPC_HOST: '127.0.0.1',
       });
-      const ingest = await startIngest({ bus, log: silent, metricsRegistry: registry, config, instance: 'bench' });
+      const ingest = await startIngest({
+        bus,
+        log: silent,
+        metricsRegistry: registry,
+        config,
+        instance: 'bench',
+      });
       const metric = async (name: string): Promise<number> => {
         const m = await registry.getSingleMetric(name)?.get();
         return (m?.values ?? []).reduce((sum, v) => sum + v.value, 0);
@@ -70,7 +77,12 @@ export const ingestBench: Benchmark = {
           });
           await worker.terminate();
           expected += sent;
-          await eventually(async () => (await metric('warden_ingest_records_published_total')) >= expected, 'records on the bus', 600_000, 20);
+          await eventually(
+            async () => (await metric('warden_ingest_records_published_total')) >= expected,
+            'records on the bus',
+            600_000,
+            20,
+          );
           // The counters that include the last record, written to the database.
           ingest.writer.collect();
           await eventually(() => ingest.writer.buffered === 0, 'counters written', 600_000, 20);
@@ -81,20 +93,37 @@ export const ingestBench: Benchmark = {
         }
         const dropped = await metric('warden_ingest_records_dropped_total');
         const lineDrops = await metric('warden_ingest_series_lines_dropped_total');
-        if (dropped > 0 || lineDrops > 0) throw new Error(`ingest dropped ${dropped} records and ${lineDrops} series lines`);
+        if (dropped > 0 || lineDrops > 0)
+          throw new Error(`ingest dropped ${dropped} records and ${lineDrops} series lines`);
         // Correctness, not timed: the database's total is every record sent.
-        await eventually(async () => {
-          await fetch(`${vm.url}/internal/force_flush`).then((res) => res.body?.cancel());
-          return (await promQuery(vm.url, 'sum(warden_requests_total)'))[0]?.value === expected;
-        }, 'PromQL total to match', 120_000, 500);
+        await eventually(
+          async () => {
+            await fetch(`${vm.url}/internal/force_flush`).then((res) => res.body?.cancel());
+            return (await promQuery(vm.url, 'sum(warden_requests_total)'))[0]?.value === expected;
+          },
+          'PromQL total to match',
+          120_000,
+          500,
+        );
         const features = await metric('warden_ingest_features_published_total');
         const recordsPerSec = Math.round(roundRates.reduce((a, b) => a + b, 0) / roundRates.length);
         const natsPerSec = Math.round(rawRates.reduce((a, b) => a + b, 0) / rawRates.length);
         return {
-          results: { records: expected, recordsPerSec, roundsRecordsPerSec: roundRates, featureWindowsPublished: features },
+          results: {
+            records: expected,
+            recordsPerSec,
+            roundsRecordsPerSec: roundRates,
+            featureWindowsPublished: features,
+          },
           baseline: { natsPublishesPerSec: natsPerSec, roundsNatsPublishesPerSec: rawRates },
           ratio: round(recordsPerSec / natsPerSec, 3),
-          target: target('at least 50,000 records/s end to end on this machine', 'recordsPerSec', recordsPerSec, '>=', 50_000),
+          target: target(
+            'at least 50,000 records/s end to end on this machine',
+            'recordsPerSec',
+            recordsPerSec,
+            '>=',
+            50_000,
+          ),
         };
       } finally {
         await ingest.stop();

@@ -48,9 +48,13 @@ describe('warden alerts tail and warden detect rules test, against real servers'
     await detector.publish(alert, testAlert({ alertId: 'w1', severity: 'warning', rule: 'Quiet' }), {
       qualifiers: { severity: 'warning', namespace: 'shop', workload: 'cart' },
     });
-    await detector.publish(alert, testAlert({ alertId: 'c1', severity: 'critical', rule: 'EdgeServerErrors', summary: 'storm' }), {
-      qualifiers: { severity: 'critical', namespace: 'shop', workload: 'cart' },
-    });
+    await detector.publish(
+      alert,
+      testAlert({ alertId: 'c1', severity: 'critical', rule: 'EdgeServerErrors', summary: 'storm' }),
+      {
+        qualifiers: { severity: 'critical', namespace: 'shop', workload: 'cart' },
+      },
+    );
     const result = await tail;
     assert.equal(result.code, 0);
     assert.match(result.err, /listening on warden\.alert\.v1\.critical\.\*\.\*/);
@@ -73,26 +77,40 @@ describe('warden alerts tail and warden detect rules test, against real servers'
       `warden_requests_total{${edge('batch')}} 0 ${now - 60_000}`,
       `warden_requests_total{${edge('batch')}} 60 ${now - 1000}`,
     ].join('\n');
-    const res = await fetch(`${vm.get().url}/api/v1/import/prometheus`, { method: 'POST', body: `${lines}\n` });
+    const res = await fetch(`${vm.get().url}/api/v1/import/prometheus`, {
+      method: 'POST',
+      body: `${lines}\n`,
+    });
     assert.equal(res.status, 204);
     const rules = join(repoRoot, 'services', 'detector', 'rules', 'mesh.rules.yml');
-    const result = await eventually(async () => {
-      await forceFlush(vm.get().url);
-      const r = await cli(['detect', 'rules', 'test', '-f', rules]);
-      return r.out.includes('source_workload="frontend"') ? r : undefined;
-    }, 'the storm edge to show', 60_000, 1000);
+    const result = await eventually(
+      async () => {
+        await forceFlush(vm.get().url);
+        const r = await cli(['detect', 'rules', 'test', '-f', rules]);
+        return r.out.includes('source_workload="frontend"') ? r : undefined;
+      },
+      'the storm edge to show',
+      60_000,
+      1000,
+    );
     assert.equal(result.code, 0, result.err);
-    assert.match(result.out, /EdgeServerErrors\s+5\d\.\d+\s+\{destination_namespace="shop", destination_workload="cart", severity="critical", source_namespace="web", source_workload="frontend"\}/);
+    assert.match(
+      result.out,
+      /EdgeServerErrors\s+5\d\.\d+\s+\{destination_namespace="shop", destination_workload="cart", severity="critical", source_namespace="web", source_workload="frontend"\}/,
+    );
     assert.doesNotMatch(result.out, /source_workload="batch"/);
     assert.match(result.out, /EdgeDeniedBurst\s+-\s+nothing would fire/);
     assert.match(result.out, /2 alerting rules, 1 series would fire now/);
 
     const json = await cli(['detect', 'rules', 'test', '-f', rules, '-o', 'json']);
     const parsed = JSON.parse(json.out) as { rules: { alert: string; for?: string; firing: unknown[] }[] };
-    assert.deepEqual(parsed.rules.map((r) => [r.alert, r.for, r.firing.length]), [
-      ['EdgeServerErrors', '10s', 1],
-      ['EdgeDeniedBurst', '10s', 0],
-    ]);
+    assert.deepEqual(
+      parsed.rules.map((r) => [r.alert, r.for, r.firing.length]),
+      [
+        ['EdgeServerErrors', '10s', 1],
+        ['EdgeDeniedBurst', '10s', 0],
+      ],
+    );
   });
 
   it('refuses a broken rule file with vmalert’s reason, a missing file, and a missing -f', async () => {
@@ -107,7 +125,15 @@ describe('warden alerts tail and warden detect rules test, against real servers'
     assert.match(missing.err, /cannot read/);
     const noFile = await cli(['detect', 'rules', 'test']);
     assert.equal(noFile.code, 2);
-    const unreachable = await cli(['detect', 'rules', 'test', '-f', join(repoRoot, 'services', 'detector', 'rules', 'mesh.rules.yml'), '--url', 'http://127.0.0.1:1']);
+    const unreachable = await cli([
+      'detect',
+      'rules',
+      'test',
+      '-f',
+      join(repoRoot, 'services', 'detector', 'rules', 'mesh.rules.yml'),
+      '--url',
+      'http://127.0.0.1:1',
+    ]);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.err, /cannot reach the time-series database/);
   });

@@ -32,7 +32,10 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
 
   it('fires on a storm on one edge only, and resolves after it', async () => {
     const grpcPort = await freePort();
-    const ingest: RunningService = await runService(telemetryIngestService, ingestEnv(nats.get(), vm.get().url, grpcPort));
+    const ingest: RunningService = await runService(
+      telemetryIngestService,
+      ingestEnv(nats.get(), vm.get().url, grpcPort),
+    );
     running.push({ stop: () => ingest.stop('done') });
     const tokenFile = join(dir, 'receiver.token');
     writeFileSync(tokenFile, 'test-token-7f3a\n', { mode: 0o600 });
@@ -71,7 +74,9 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
       while (sending) {
         const now = Date.now();
         const cart = [
-          ...(now < stormUntil ? Array.from({ length: 6 }, () => httpEntry('web/sa/frontend', 503, now)) : []),
+          ...(now < stormUntil
+            ? Array.from({ length: 6 }, () => httpEntry('web/sa/frontend', 503, now))
+            : []),
           ...(Math.floor(now / 100) % 10 === 0 ? [httpEntry('web/sa/batch', 500, now)] : []),
           httpEntry('web/sa/batch', 200, now),
         ];
@@ -79,7 +84,10 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
           { identifier: { node: istioNode('shop', 'cart'), log_name: 'w' }, http_logs: { log_entry: cart } },
         ]);
         await sendAls(grpcPort, [
-          { identifier: { node: istioNode('shop', 'payments'), log_name: 'w' }, http_logs: { log_entry: [httpEntry('web/sa/frontend', 200, now)] } },
+          {
+            identifier: { node: istioNode('shop', 'payments'), log_name: 'w' },
+            http_logs: { log_entry: [httpEntry('web/sa/frontend', 200, now)] },
+          },
         ]);
         await sleep(100);
       }
@@ -107,7 +115,11 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
       assert.ok(Date.parse(resolved.data.endsAt ?? '') >= stormUntil);
       // vmalert re-sends both every evaluation: each went out once, and nothing fired on the healthy edges.
       await sleep(3000);
-      assert.equal(seen.length, 2, JSON.stringify(seen.map((s) => [s.subject, s.data.status, s.data.labels])));
+      assert.equal(
+        seen.length,
+        2,
+        JSON.stringify(seen.map((s) => [s.subject, s.data.status, s.data.labels])),
+      );
     } finally {
       sending = false;
       await traffic;
@@ -131,12 +143,18 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
     try {
       const url = `http://127.0.0.1:${receiverPort}/api/v2/alerts`;
       const alertBody = JSON.stringify([
-        { labels: { alertname: 'Forged', severity: 'critical', namespace: 'shop', workload: 'cart' }, startsAt: new Date().toISOString() },
+        {
+          labels: { alertname: 'Forged', severity: 'critical', namespace: 'shop', workload: 'cart' },
+          startsAt: new Date().toISOString(),
+        },
       ]);
       const post = (body: string, token?: string) =>
         fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
           body,
         });
       assert.equal((await post(alertBody)).status, 401);

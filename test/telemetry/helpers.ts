@@ -11,7 +11,12 @@ export type AccessData = DataOf<typeof telemetryAccess>;
 export type FeaturesData = DataOf<typeof telemetryFeatures>;
 
 /** The environment the local stack would give telemetry-ingest, with quick windows and writes. */
-export function ingestEnv(nats: TestNats, vmUrl: string, grpcPort: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function ingestEnv(
+  nats: TestNats,
+  vmUrl: string,
+  grpcPort: number,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
   return {
     WARDEN_NATS_URL: nats.url,
     WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'telemetry-ingest'),
@@ -27,10 +32,16 @@ export function ingestEnv(nats: TestNats, vmUrl: string, grpcPort: number, extra
   };
 }
 
-type Streaming = Client & Record<string, (callback: (err: Error | null, response: unknown) => void) => ClientWritableStream<unknown>>;
+type Streaming = Client &
+  Record<string, (callback: (err: Error | null, response: unknown) => void) => ClientWritableStream<unknown>>;
 
 /** Sends each message on one client stream, half-closes it and returns the server's answer. */
-async function stream(Client: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client, method: string, port: number, messages: readonly unknown[]): Promise<unknown> {
+async function stream(
+  Client: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client,
+  method: string,
+  port: number,
+  messages: readonly unknown[],
+): Promise<unknown> {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as Streaming;
   try {
     return await new Promise((resolve, reject) => {
@@ -56,13 +67,20 @@ export const istioNode = (namespace: string, workload: string): unknown => ({
 });
 
 /** One inbound HTTP entry from `from` (a namespace/service account SPIFFE ID) with `status`. */
-export const httpEntry = (from: string, status: number, startMs: number, extra: Record<string, unknown> = {}): unknown => ({
+export const httpEntry = (
+  from: string,
+  status: number,
+  startMs: number,
+  extra: Record<string, unknown> = {},
+): unknown => ({
   common_properties: {
     start_time: { seconds: Math.floor(startMs / 1000), nanos: (startMs % 1000) * 1e6 },
     duration: { seconds: 0, nanos: 5_000_000 },
     downstream_remote_address: { socket_address: { address: '10.0.0.9', port_value: 40000 } },
     downstream_local_address: { socket_address: { address: '10.0.0.1', port_value: 8080 } },
-    tls_properties: { peer_certificate_properties: { subject_alt_name: [{ uri: `spiffe://cluster.local/ns/${from}` }] } },
+    tls_properties: {
+      peer_certificate_properties: { subject_alt_name: [{ uri: `spiffe://cluster.local/ns/${from}` }] },
+    },
     ...extra,
   },
   request: { request_method: 'GET', path: '/items', request_headers_bytes: 100 },
@@ -72,7 +90,10 @@ export const httpEntry = (from: string, status: number, startMs: number, extra: 
 /** Everything stored on WARDEN_TELEMETRY so far, read as the admin. */
 export async function storedTelemetry(
   nats: TestNats,
-): Promise<{ access: { subject: string; data: AccessData }[]; features: { subject: string; data: FeaturesData }[] }> {
+): Promise<{
+  access: { subject: string; data: AccessData }[];
+  features: { subject: string; data: FeaturesData }[];
+}> {
   const nc = await nats.connect('admin');
   const bus = new Bus(nc, { source: 'test' });
   const access: { subject: string; data: AccessData }[] = [];
@@ -90,7 +111,11 @@ export async function storedTelemetry(
 }
 
 /** A metric's value from a service's /metrics (summed over its label sets matching `labels`). */
-export async function metricValue(httpPort: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  httpPort: number,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {

@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
 import { afterEach, before, describe, it } from 'node:test';
 import { Bus, telemetryAccess } from '@warden/events';
-import { freePort, seedFile } from '@warden/infra';
+import { freePort } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import { eventually, promQuery, useNats, useVictoriaMetrics } from '@warden/testing';
 import { telemetryIngestService } from '@warden/telemetry-ingest';
-import { forceFlush, httpEntry, ingestEnv, istioNode, metricValue, sendAls, sendTelemetry, storedTelemetry } from './helpers.ts';
+import {
+  forceFlush,
+  httpEntry,
+  ingestEnv,
+  istioNode,
+  metricValue,
+  sendAls,
+  sendTelemetry,
+  storedTelemetry,
+} from './helpers.ts';
 
 describe('telemetry-ingest: ALS, StreamTelemetry and decision records become records, features and series', () => {
   const nats = useNats();
@@ -29,9 +38,14 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
     const now = Date.now();
     // Envoy's ALS, built from its own protos: the cart sidecar logs 20 calls from web/frontend
     // (5 of them 503) and one TCP connection; the node is named only in the first message.
-    const entries = Array.from({ length: 20 }, (_, i) => httpEntry('web/sa/frontend', i < 5 ? 503 : 200, now + i));
+    const entries = Array.from({ length: 20 }, (_, i) =>
+      httpEntry('web/sa/frontend', i < 5 ? 503 : 200, now + i),
+    );
     await sendAls(grpcPort, [
-      { identifier: { node: istioNode('shop', 'cart'), log_name: 'warden' }, http_logs: { log_entry: entries.slice(0, 10) } },
+      {
+        identifier: { node: istioNode('shop', 'cart'), log_name: 'warden' },
+        http_logs: { log_entry: entries.slice(0, 10) },
+      },
       { http_logs: { log_entry: entries.slice(10) } },
       {
         tcp_logs: {
@@ -39,7 +53,11 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
             {
               common_properties: {
                 start_time: { seconds: Math.floor(now / 1000), nanos: 0 },
-                tls_properties: { peer_certificate_properties: { subject_alt_name: [{ uri: 'spiffe://cluster.local/ns/web/sa/frontend' }] } },
+                tls_properties: {
+                  peer_certificate_properties: {
+                    subject_alt_name: [{ uri: 'spiffe://cluster.local/ns/web/sa/frontend' }],
+                  },
+                },
               },
               connection_properties: { received_bytes: 10, sent_bytes: 20 },
             },
@@ -92,13 +110,30 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
     // The enforcer's decision records arrive on the bus: a deny counts, an allow does not.
     const enforcerNc = await nats.get().connect('enforcer');
     const enforcer = new Bus(enforcerNc, { source: 'enforcer-test' });
-    await eventually(async () => (await metricValue(service.httpPort, 'warden_bus_stream_waits_total')) >= 0, 'ingest metrics');
+    await eventually(
+      async () => (await metricValue(service.httpPort, 'warden_bus_stream_waits_total')) >= 0,
+      'ingest metrics',
+    );
     await enforcer.publish(
       telemetryAccess,
       {
         records: [
-          { time: new Date(now).toISOString(), source: { namespace: 'web', workload: 'frontend' }, destination: { namespace: 'shop', workload: 'cart' }, protocol: 'http', decision: 'deny', reason: 'deny_matched' },
-          { time: new Date(now).toISOString(), source: { namespace: 'web', workload: 'frontend' }, destination: { namespace: 'shop', workload: 'cart' }, protocol: 'http', decision: 'allow', reason: 'allow_matched' },
+          {
+            time: new Date(now).toISOString(),
+            source: { namespace: 'web', workload: 'frontend' },
+            destination: { namespace: 'shop', workload: 'cart' },
+            protocol: 'http',
+            decision: 'deny',
+            reason: 'deny_matched',
+          },
+          {
+            time: new Date(now).toISOString(),
+            source: { namespace: 'web', workload: 'frontend' },
+            destination: { namespace: 'shop', workload: 'cart' },
+            protocol: 'http',
+            decision: 'allow',
+            reason: 'allow_matched',
+          },
         ],
       },
       { qualifiers: { namespace: 'shop', workload: 'cart' } },
@@ -108,26 +143,58 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
     const stored = await eventually(async () => {
       const s = await storedTelemetry(nats.get());
       const count = (w: string) =>
-        s.access.filter((a) => a.subject === `warden.telemetry.v1.access.shop.${w}`).flatMap((a) => a.data.records).filter((r) => r.decision === undefined).length;
+        s.access
+          .filter((a) => a.subject === `warden.telemetry.v1.access.shop.${w}`)
+          .flatMap((a) => a.data.records)
+          .filter((r) => r.decision === undefined).length;
       return count('cart') === 21 && count('payments') === 10 ? s : undefined;
     }, 'access records on the bus');
     const cartRecord = stored.access.flatMap((a) => a.data.records).find((r) => r.status === 503);
     assert.equal(cartRecord?.source.principal, 'spiffe://cluster.local/ns/web/sa/frontend');
     assert.equal(cartRecord?.source.workload, 'frontend');
-    assert.deepEqual({ ns: cartRecord?.destination.namespace, w: cartRecord?.destination.workload }, { ns: 'shop', w: 'cart' });
+    assert.deepEqual(
+      { ns: cartRecord?.destination.namespace, w: cartRecord?.destination.workload },
+      { ns: 'shop', w: 'cart' },
+    );
 
     // Features: the 1 s and 10 s windows add up to what was sent, per workload and per edge.
-    const sumOf = (features: { data: { windowSeconds?: number; scope?: string; peer?: { workload: string }; features: Record<string, number> } }[], seconds: number, scope: string, key: string, peer?: string) =>
+    const sumOf = (
+      features: {
+        data: {
+          windowSeconds?: number;
+          scope?: string;
+          peer?: { workload: string };
+          features: Record<string, number>;
+        };
+      }[],
+      seconds: number,
+      scope: string,
+      key: string,
+      peer?: string,
+    ) =>
       features
-        .filter((f) => f.data.windowSeconds === seconds && f.data.scope === scope && (peer === undefined || f.data.peer?.workload === peer))
+        .filter(
+          (f) =>
+            f.data.windowSeconds === seconds &&
+            f.data.scope === scope &&
+            (peer === undefined || f.data.peer?.workload === peer),
+        )
         .reduce((sum, f) => sum + (f.data.features[key] ?? 0), 0);
-    const withFeatures = await eventually(async () => {
-      const s = await storedTelemetry(nats.get());
-      const cart = s.features.filter((f) => f.subject === 'warden.telemetry.v1.features.shop.cart');
-      return sumOf(cart, 10, 'workload', 'requests') === 21 && sumOf(cart, 10, 'workload', 'denies') === 1 ? s : undefined;
-    }, '10 s features for shop/cart', 60_000);
+    const withFeatures = await eventually(
+      async () => {
+        const s = await storedTelemetry(nats.get());
+        const cart = s.features.filter((f) => f.subject === 'warden.telemetry.v1.features.shop.cart');
+        return sumOf(cart, 10, 'workload', 'requests') === 21 && sumOf(cart, 10, 'workload', 'denies') === 1
+          ? s
+          : undefined;
+      },
+      '10 s features for shop/cart',
+      60_000,
+    );
     const cart = withFeatures.features.filter((f) => f.subject === 'warden.telemetry.v1.features.shop.cart');
-    const payments = withFeatures.features.filter((f) => f.subject === 'warden.telemetry.v1.features.shop.payments');
+    const payments = withFeatures.features.filter(
+      (f) => f.subject === 'warden.telemetry.v1.features.shop.payments',
+    );
     for (const seconds of [1, 10]) {
       assert.equal(sumOf(cart, seconds, 'workload', 'requests'), 21, `${seconds} s requests`);
       assert.equal(sumOf(cart, seconds, 'workload', 'status_5xx'), 5, `${seconds} s 5xx`);
@@ -136,7 +203,9 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
       assert.equal(sumOf(payments, seconds, 'edge', 'status_5xx', 'batch'), 7);
       assert.equal(sumOf(payments, seconds, 'edge', 'status_5xx', 'frontend'), 2);
     }
-    const frontend = withFeatures.features.filter((f) => f.subject === 'warden.telemetry.v1.features.web.frontend');
+    const frontend = withFeatures.features.filter(
+      (f) => f.subject === 'warden.telemetry.v1.features.web.frontend',
+    );
     assert.equal(sumOf(frontend, 10, 'workload', 'out_requests'), 31);
 
     // Time series: PromQL over what ingest wrote to VictoriaMetrics (a new series takes ~10 s).
@@ -145,17 +214,50 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
       await forceFlush(url);
       return (await promQuery(url, query))[0]?.value;
     };
-    await eventually(async () => (await value('sum(warden_requests_total{destination_workload="cart"})')) === 21, 'cart requests in PromQL', 90_000, 500);
-    assert.equal(await value('sum(warden_requests_total{destination_workload="cart",response_code=~"5.."})'), 5);
-    assert.equal(await value('sum(warden_requests_total{destination_workload="payments",response_code=~"5.."})'), 9);
+    await eventually(
+      async () => (await value('sum(warden_requests_total{destination_workload="cart"})')) === 21,
+      'cart requests in PromQL',
+      90_000,
+      500,
+    );
+    assert.equal(
+      await value('sum(warden_requests_total{destination_workload="cart",response_code=~"5.."})'),
+      5,
+    );
+    assert.equal(
+      await value('sum(warden_requests_total{destination_workload="payments",response_code=~"5.."})'),
+      9,
+    );
     assert.equal(await value('sum(warden_requests_total{destination_workload="payments"})'), 110);
-    assert.equal(await value('sum by (source_workload) (warden_requests_total{destination_workload="payments",source_workload="batch"})'), 100);
-    await eventually(async () => (await value('sum(warden_denied_requests_total{destination_workload="cart",reason="deny_matched"})')) === 1, 'denies in PromQL', 60_000, 500);
-    assert.equal(await value('sum(warden_sent_bytes_total{destination_workload="postgres"}) or vector(0)'), 0);
-    assert.equal(await value('sum(warden_received_bytes_total{destination_workload="cart",protocol="tcp"})'), 10);
+    assert.equal(
+      await value(
+        'sum by (source_workload) (warden_requests_total{destination_workload="payments",source_workload="batch"})',
+      ),
+      100,
+    );
+    await eventually(
+      async () =>
+        (await value(
+          'sum(warden_denied_requests_total{destination_workload="cart",reason="deny_matched"})',
+        )) === 1,
+      'denies in PromQL',
+      60_000,
+      500,
+    );
+    assert.equal(
+      await value('sum(warden_sent_bytes_total{destination_workload="postgres"}) or vector(0)'),
+      0,
+    );
+    assert.equal(
+      await value('sum(warden_received_bytes_total{destination_workload="cart",protocol="tcp"})'),
+      10,
+    );
 
     assert.equal(await metricValue(service.httpPort, 'warden_ingest_records_dropped_total'), 0);
-    assert.equal(await metricValue(service.httpPort, 'warden_ingest_rejected_total', { source: 'stream_telemetry' }), 1);
+    assert.equal(
+      await metricValue(service.httpPort, 'warden_ingest_rejected_total', { source: 'stream_telemetry' }),
+      1,
+    );
     await enforcerNc.close();
   });
 });

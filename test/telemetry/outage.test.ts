@@ -9,7 +9,15 @@ import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import { eventually, promQuery, tempDir, useNats } from '@warden/testing';
 import { telemetryIngestService } from '@warden/telemetry-ingest';
-import { forceFlush, httpEntry, ingestEnv, istioNode, metricValue, sendAls, storedTelemetry } from './helpers.ts';
+import {
+  forceFlush,
+  httpEntry,
+  ingestEnv,
+  istioNode,
+  metricValue,
+  sendAls,
+  storedTelemetry,
+} from './helpers.ts';
 
 const OUTAGE_MS = 60_000;
 const BUFFER_LINES = 2000;
@@ -46,7 +54,12 @@ describe('telemetry-ingest: the time-series database stopped for a minute under 
       while (loading) {
         const now = Date.now();
         const entries = Array.from({ length: 200 }, (_, i) => httpEntry(`web/sa/caller-${i % 4}`, 200, now));
-        await sendAls(grpcPort, [{ identifier: { node: istioNode('shop', 'cart'), log_name: 'w' }, http_logs: { log_entry: entries } }]);
+        await sendAls(grpcPort, [
+          {
+            identifier: { node: istioNode('shop', 'cart'), log_name: 'w' },
+            http_logs: { log_entry: entries },
+          },
+        ]);
         sent += entries.length;
         await sleep(100);
       }
@@ -62,9 +75,17 @@ describe('telemetry-ingest: the time-series database stopped for a minute under 
     const sentBefore = sent;
     await sleep(OUTAGE_MS);
     const sentDuringOutage = sent;
-    assert.ok(await metricValue(service.httpPort, 'warden_ingest_series_write_failures_total') > 0, 'writes failed');
-    const dropped = await metricValue(service.httpPort, 'warden_ingest_series_lines_dropped_total', { reason: 'buffer_full' });
-    assert.ok(dropped > 0, 'a minute of lines does not fit a 2,000-line buffer: the oldest are dropped and counted');
+    assert.ok(
+      (await metricValue(service.httpPort, 'warden_ingest_series_write_failures_total')) > 0,
+      'writes failed',
+    );
+    const dropped = await metricValue(service.httpPort, 'warden_ingest_series_lines_dropped_total', {
+      reason: 'buffer_full',
+    });
+    assert.ok(
+      dropped > 0,
+      'a minute of lines does not fit a 2,000-line buffer: the oldest are dropped and counted',
+    );
     assert.equal(await metricValue(service.httpPort, 'warden_ingest_series_buffer_lines'), BUFFER_LINES);
 
     vm = await startVictoriaMetrics({ dir: vmDir, port });
@@ -73,7 +94,10 @@ describe('telemetry-ingest: the time-series database stopped for a minute under 
     await load;
     // The counters are cumulative, so the newest sample holds every record sent.
     await eventually(async () => (await total()) === sent, `the total to reach ${sent}`, 90_000, 500);
-    assert.ok(sentDuringOutage - sentBefore > 10_000, `load kept flowing during the outage (${sentDuringOutage - sentBefore} records)`);
+    assert.ok(
+      sentDuringOutage - sentBefore > 10_000,
+      `load kept flowing during the outage (${sentDuringOutage - sentBefore} records)`,
+    );
     // The buffered samples were written with their own times: the outage's last seconds have data.
     const during = await promQuery(
       url,
@@ -82,11 +106,16 @@ describe('telemetry-ingest: the time-series database stopped for a minute under 
     assert.ok((during[0]?.value ?? 0) > 0, 'samples from inside the outage were written after it');
     assert.ok(restartedAt - stoppedAt >= OUTAGE_MS);
     // Access records never depended on the database: every one is on the bus.
-    const stored = await eventually(async () => {
-      const s = await storedTelemetry(nats.get());
-      const n = s.access.reduce((sum, a) => sum + a.data.records.length, 0);
-      return n === sent ? n : undefined;
-    }, 'every access record on the bus', 60_000, 1000);
+    const stored = await eventually(
+      async () => {
+        const s = await storedTelemetry(nats.get());
+        const n = s.access.reduce((sum, a) => sum + a.data.records.length, 0);
+        return n === sent ? n : undefined;
+      },
+      'every access record on the bus',
+      60_000,
+      1000,
+    );
     assert.equal(stored, sent);
     assert.equal(await metricValue(service.httpPort, 'warden_ingest_records_dropped_total'), 0);
   });

@@ -17,9 +17,13 @@ const entry = (i: number, now: number) => ({
   common_properties: {
     start_time: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
     duration: { seconds: 0, nanos: 3_000_000 + (i % 50) * 100_000 },
-    downstream_remote_address: { socket_address: { address: `10.1.0.${i % 200}`, port_value: 40_000 + (i % 1000) } },
+    downstream_remote_address: {
+      socket_address: { address: `10.1.0.${i % 200}`, port_value: 40_000 + (i % 1000) },
+    },
     tls_properties: {
-      peer_certificate_properties: { subject_alt_name: [{ uri: `spiffe://cluster.local/ns/web/sa/caller-${i % load.edges}` }] },
+      peer_certificate_properties: {
+        subject_alt_name: [{ uri: `spiffe://cluster.local/ns/web/sa/caller-${i % load.edges}` }],
+      },
     },
   },
   request: { request_method: 'GET', path: `/api/items/${i % 100}`, request_headers_bytes: 300 },
@@ -36,7 +40,9 @@ async function oneStream(index: number): Promise<number> {
     const call = client.StreamAccessLogs((err) => (err ? reject(err) : resolve()));
     const node = {
       id: `sidecar~10.0.0.${index}~shop-${index}.shop~shop.svc.cluster.local`,
-      metadata: { fields: { NAMESPACE: { stringValue: 'shop' }, WORKLOAD_NAME: { stringValue: `backend-${index}` } } },
+      metadata: {
+        fields: { NAMESPACE: { stringValue: 'shop' }, WORKLOAD_NAME: { stringValue: `backend-${index}` } },
+      },
     };
     let m = 0;
     const pump = (): void => {
@@ -44,7 +50,9 @@ async function oneStream(index: number): Promise<number> {
         const now = Date.now();
         const message = {
           ...(m === 0 ? { identifier: { node, log_name: 'bench' } } : {}),
-          http_logs: { log_entry: Array.from({ length: load.batch }, (_, i) => entry(m * load.batch + i, now)) },
+          http_logs: {
+            log_entry: Array.from({ length: load.batch }, (_, i) => entry(m * load.batch + i, now)),
+          },
         };
         m++;
         sent += load.batch;

@@ -50,7 +50,11 @@ export const alertCommands: readonly Command[] = [
       })();
       await bus.nc.flush();
       ctx.io.err(`listening on ${filterOf(alert, filter)}\n`);
-      const outcome = await Promise.race([finished.then(() => null), ctx.interrupted.then(() => null), refused]);
+      const outcome = await Promise.race([
+        finished.then(() => null),
+        ctx.interrupted.then(() => null),
+        refused,
+      ]);
       sub.unsubscribe();
       if (outcome !== null) {
         ctx.io.err(`warden: ${outcome}\n`);

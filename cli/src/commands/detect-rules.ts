@@ -32,12 +32,19 @@ type Sample = { metric: Record<string, string>; value: [number, string] };
 async function query(url: string, expr: string): Promise<Sample[]> {
   let res: Response;
   try {
-    res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(30_000) });
+    res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, {
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch (err) {
-    throw new Error(`cannot reach the time-series database at ${url}: ${messageOf(err)}`);
+    throw new Error(`cannot reach the time-series database at ${url}: ${messageOf(err)}`, { cause: err });
   }
-  const body = (await res.json().catch(() => ({}))) as { status?: string; error?: string; data?: { result?: Sample[] } };
-  if (body.status !== 'success') throw new Error(`${url} refused the query: ${body.error ?? `HTTP ${res.status}`}`);
+  const body = (await res.json().catch(() => ({}))) as {
+    status?: string;
+    error?: string;
+    data?: { result?: Sample[] };
+  };
+  if (body.status !== 'success')
+    throw new Error(`${url} refused the query: ${body.error ?? `HTTP ${res.status}`}`);
   return body.data?.result ?? [];
 }
 
@@ -85,7 +92,9 @@ export const detectRuleCommands: readonly Command[] = [
           .split('\n')
           .filter((line) => /\t(error|fatal)\t|^invalid |cannot|failed/.test(line))
           .map((line) => line.replace(/^.*\t(error|fatal)\t\S+\t/, ''));
-        ctx.io.err(`warden: ${file} is not a valid rule file (vmalert -dryRun):\n  ${(reasons.length > 0 ? reasons : [check.output.trim()]).join('\n  ')}\n`);
+        ctx.io.err(
+          `warden: ${file} is not a valid rule file (vmalert -dryRun):\n  ${(reasons.length > 0 ? reasons : [check.output.trim()]).join('\n  ')}\n`,
+        );
         return 1;
       }
       const parsed = parseYamlFile(text, ruleFile);
@@ -94,7 +103,12 @@ export const detectRuleCommands: readonly Command[] = [
         return 1;
       }
       const rows: string[][] = [];
-      const report: { group: string; alert: string; for?: string; firing: { labels: Record<string, string>; value: number }[] }[] = [];
+      const report: {
+        group: string;
+        alert: string;
+        for?: string;
+        firing: { labels: Record<string, string>; value: number }[];
+      }[] = [];
       let failed = false;
       for (const group of parsed.data.groups) {
         for (const rule of group.rules) {
@@ -107,8 +121,16 @@ export const detectRuleCommands: readonly Command[] = [
             failed = true;
             continue;
           }
-          const firing = samples.map((s) => ({ labels: { ...s.metric, ...rule.labels }, value: Number(s.value[1]) }));
-          report.push({ group: group.name, alert: rule.alert, ...(rule.for ? { for: rule.for } : {}), firing });
+          const firing = samples.map((s) => ({
+            labels: { ...s.metric, ...rule.labels },
+            value: Number(s.value[1]),
+          }));
+          report.push({
+            group: group.name,
+            alert: rule.alert,
+            ...(rule.for ? { for: rule.for } : {}),
+            firing,
+          });
           if (firing.length === 0) rows.push([group.name, rule.alert, '-', 'nothing would fire']);
           for (const f of firing) rows.push([group.name, rule.alert, String(f.value), labelText(f.labels)]);
         }
@@ -117,7 +139,9 @@ export const detectRuleCommands: readonly Command[] = [
       else {
         ctx.io.out(table(['group', 'alert', 'value', 'series that would fire'], rows));
         const firing = report.reduce((n, r) => n + r.firing.length, 0);
-        ctx.io.out(`\n${report.length} alerting rules, ${firing} series would fire now (before their 'for' wait)\n`);
+        ctx.io.out(
+          `\n${report.length} alerting rules, ${firing} series would fire now (before their 'for' wait)\n`,
+        );
       }
       return failed ? 1 : 0;
     },

@@ -159,7 +159,8 @@ function localAgentEnv(dir: string, caHttpPort: number): NodeJS.ProcessEnv {
 function receiverTokenFile(credsDir: string): string {
   const file = join(credsDir, 'detector-receiver.token');
   mkdirSync(credsDir, { recursive: true, mode: 0o700 });
-  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  if (!existsSync(file))
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return file;
 }
 

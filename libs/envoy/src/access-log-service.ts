@@ -22,6 +22,9 @@ export function loadAccessLogService(): AccessLogService {
   if (!service || 'format' in service)
     throw new EnvoyProtoError('unknown_service', `${ACCESS_LOG_SERVICE} is not in the loaded protos`);
   const serviceDefinition = service as ServiceDefinition;
-  accessLog = { service: serviceDefinition, Client: makeClientConstructor(serviceDefinition, 'AccessLogService') };
+  accessLog = {
+    service: serviceDefinition,
+    Client: makeClientConstructor(serviceDefinition, 'AccessLogService'),
+  };
   return accessLog;
 }

@@ -64,9 +64,13 @@ export type RuleCheck = { ok: boolean; output: string };
  */
 export async function checkRuleFiles(ruleFiles: readonly string[]): Promise<RuleCheck> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(binary('vmalert'), ['-dryRun', ...ruleArgs(ruleFiles)], {
-      timeout: 30_000,
-    });
+    const { stdout, stderr } = await promisify(execFile)(
+      binary('vmalert'),
+      ['-dryRun', ...ruleArgs(ruleFiles)],
+      {
+        timeout: 30_000,
+      },
+    );
     return { ok: true, output: `${stdout}${stderr}` };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };

@@ -20,8 +20,18 @@ const storm = (endsAt: number) => ({
 
 describe('parseNotification', () => {
   it('refuses what is not an Alertmanager v2 array, naming the problem', () => {
-    for (const bad of [{}, [1], [{ labels: {} , startsAt: iso(NOW) }], [{ labels: { a: 1 }, startsAt: iso(NOW) }], [{ labels: { a: 'b' }, startsAt: 'yesterday' }], [{ labels: { a: 'b' }, startsAt: iso(NOW), endsAt: 7 }]])
-      assert.throws(() => parseNotification(bad), (err: unknown) => err instanceof AlertPayloadError && err.code === 'invalid_alerts');
+    for (const bad of [
+      {},
+      [1],
+      [{ labels: {}, startsAt: iso(NOW) }],
+      [{ labels: { a: 1 }, startsAt: iso(NOW) }],
+      [{ labels: { a: 'b' }, startsAt: 'yesterday' }],
+      [{ labels: { a: 'b' }, startsAt: iso(NOW), endsAt: 7 }],
+    ])
+      assert.throws(
+        () => parseNotification(bad),
+        (err: unknown) => err instanceof AlertPayloadError && err.code === 'invalid_alerts',
+      );
   });
 });
 
@@ -35,13 +45,25 @@ describe('AlertTracker', () => {
     assert.equal(first?.rule, 'EdgeServerErrors');
     assert.deepEqual(first?.target, { namespace: 'shop', workload: 'cart' });
     assert.equal(first?.alertId, alertIdOf(storm(0)));
-    assert.deepEqual(tracker.receive([storm(NOW + 41_000)], NOW + 1000), [], 'a re-sent firing alert is not news');
+    assert.deepEqual(
+      tracker.receive([storm(NOW + 41_000)], NOW + 1000),
+      [],
+      'a re-sent firing alert is not news',
+    );
     const resolved = tracker.receive([storm(NOW + 1500)], NOW + 2000);
     assert.equal(resolved.length, 1);
     assert.equal(resolved[0]?.status, 'resolved');
     assert.equal(resolved[0]?.alertId, first?.alertId);
-    assert.deepEqual(tracker.receive([storm(NOW + 1500)], NOW + 3000), [], 'resolved notifications repeat for 15 minutes');
-    assert.deepEqual(tracker.receive([storm(NOW + 90_000)], NOW + 3000), [], 'a stale firing repeat after resolution');
+    assert.deepEqual(
+      tracker.receive([storm(NOW + 1500)], NOW + 3000),
+      [],
+      'resolved notifications repeat for 15 minutes',
+    );
+    assert.deepEqual(
+      tracker.receive([storm(NOW + 90_000)], NOW + 3000),
+      [],
+      'a stale firing repeat after resolution',
+    );
   });
 
   it('resolves an alert whose endsAt passes without a refresh', () => {
@@ -56,7 +78,13 @@ describe('AlertTracker', () => {
   it('keeps an unknown severity as warning, cuts long label values, and names nobody as unknown', () => {
     const tracker = new AlertTracker();
     const [change] = tracker.receive(
-      [{ labels: { alertname: 'X', severity: 'page', note: 'n'.repeat(100) }, annotations: {}, startsAt: iso(NOW) }],
+      [
+        {
+          labels: { alertname: 'X', severity: 'page', note: 'n'.repeat(100) },
+          annotations: {},
+          startsAt: iso(NOW),
+        },
+      ],
       NOW,
     );
     assert.equal(change?.severity, 'warning');

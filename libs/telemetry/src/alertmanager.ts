@@ -46,23 +46,32 @@ const isRecordOfStrings = (value: unknown): value is Record<string, string> =>
   !Array.isArray(value) &&
   Object.values(value).every((v) => typeof v === 'string');
 
-const validTime = (value: unknown): value is string => typeof value === 'string' && Number.isFinite(Date.parse(value));
+const validTime = (value: unknown): value is string =>
+  typeof value === 'string' && Number.isFinite(Date.parse(value));
 
 /** Checks a decoded notification body; throws `AlertPayloadError` naming the first problem. */
 export function parseNotification(body: unknown): NotifiedAlert[] {
   if (!Array.isArray(body)) throw new AlertPayloadError('invalid_alerts', 'expected a JSON array of alerts');
   if (body.length > MAX_NOTIFIED_ALERTS)
-    throw new AlertPayloadError('too_many_alerts', `${body.length} alerts in one notification; at most ${MAX_NOTIFIED_ALERTS}`);
+    throw new AlertPayloadError(
+      'too_many_alerts',
+      `${body.length} alerts in one notification; at most ${MAX_NOTIFIED_ALERTS}`,
+    );
   return body.map((item: unknown, i) => {
-    if (typeof item !== 'object' || item === null) throw new AlertPayloadError('invalid_alerts', `alert ${i}: not an object`);
+    if (typeof item !== 'object' || item === null)
+      throw new AlertPayloadError('invalid_alerts', `alert ${i}: not an object`);
     const a = item as Record<string, unknown>;
     if (!isRecordOfStrings(a['labels']) || Object.keys(a['labels']).length === 0)
-      throw new AlertPayloadError('invalid_alerts', `alert ${i}: labels must be a non-empty object of strings`);
+      throw new AlertPayloadError(
+        'invalid_alerts',
+        `alert ${i}: labels must be a non-empty object of strings`,
+      );
     if (Object.keys(a['labels']).length > MAX_LABELS)
       throw new AlertPayloadError('invalid_alerts', `alert ${i}: more than ${MAX_LABELS} labels`);
     if (a['annotations'] !== undefined && !isRecordOfStrings(a['annotations']))
       throw new AlertPayloadError('invalid_alerts', `alert ${i}: annotations must be an object of strings`);
-    if (!validTime(a['startsAt'])) throw new AlertPayloadError('invalid_alerts', `alert ${i}: startsAt is not a time`);
+    if (!validTime(a['startsAt']))
+      throw new AlertPayloadError('invalid_alerts', `alert ${i}: startsAt is not a time`);
     if (a['endsAt'] !== undefined && !validTime(a['endsAt']))
       throw new AlertPayloadError('invalid_alerts', `alert ${i}: endsAt is not a time`);
     const alert: NotifiedAlert = {
@@ -87,7 +96,8 @@ function targetOf(labels: Record<string, string>): { namespace: string; workload
   for (const prefix of ['', 'destination_', 'source_']) {
     const namespace = labels[`${prefix}namespace`];
     const workload = labels[`${prefix}workload`];
-    if (namespace && workload && DNS_LABEL.test(namespace) && workload.length <= 253) return { namespace, workload };
+    if (namespace && workload && DNS_LABEL.test(namespace) && workload.length <= 253)
+      return { namespace, workload };
   }
   return { namespace: 'unknown', workload: 'unknown' };
 }
@@ -106,7 +116,10 @@ export function alertIdOf(alert: Pick<NotifiedAlert, 'labels' | 'startsAt'>): st
     .sort()
     .map((key) => [key, alert.labels[key]]);
   const startsAt = new Date(alert.startsAt).toISOString();
-  return createHash('sha256').update(JSON.stringify([labels, startsAt])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([labels, startsAt]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 function changeOf(alert: NotifiedAlert, status: 'firing' | 'resolved', endsAt?: string): AlertChange {
@@ -114,7 +127,9 @@ function changeOf(alert: NotifiedAlert, status: 'firing' | 'resolved', endsAt?: 
   const severityLabel = alert.labels['severity'] ?? '';
   const target = targetOf(alert.labels);
   const summary =
-    alert.annotations['summary'] ?? alert.annotations['description'] ?? `${rule} on ${target.namespace}/${target.workload}`;
+    alert.annotations['summary'] ??
+    alert.annotations['description'] ??
+    `${rule} on ${target.namespace}/${target.workload}`;
   const change: AlertChange = {
     alertId: alertIdOf(alert),
     status,

@@ -17,7 +17,8 @@ import { translateAls } from './als.ts';
 const dir = join(import.meta.dirname, 'testdata', 'als');
 const update = process.env['UPDATE_GOLDEN'] === '1';
 const method = loadAccessLogService().service['StreamAccessLogs'] as MethodDefinition<unknown, unknown>;
-const asEnvoySends = (json: unknown): AlsMessage => method.requestDeserialize(method.requestSerialize(json)) as AlsMessage;
+const asEnvoySends = (json: unknown): AlsMessage =>
+  method.requestDeserialize(method.requestSerialize(json)) as AlsMessage;
 /** Envoy always sets start_time; when a case leaves it out, the arrival time is this. */
 const arrival = (): Date => new Date('2025-12-04T06:00:00.000Z');
 

@@ -12,32 +12,31 @@ type Long = string | number;
 type Timestamp = { seconds: Long; nanos: number } | null | undefined;
 type Duration = { seconds: Long; nanos: number } | null | undefined;
 type Address =
-  | { address?: string; socket_address?: { address: string; port_value: number } | null }
-  | null
-  | undefined;
+  { address?: string; socket_address?: { address: string; port_value: number } | null } | null | undefined;
 type StructValue = { kind?: string; stringValue?: string; structValue?: Struct | null };
 type Struct = { fields?: Record<string, StructValue> } | null | undefined;
 type CertificateProperties =
-  | { subject_alt_name?: { uri?: string; dns?: string; san?: string }[] | null }
-  | null
-  | undefined;
+  { subject_alt_name?: { uri?: string; dns?: string; san?: string }[] | null } | null | undefined;
 
 export type AlsNode = { id?: string; cluster?: string; metadata?: Struct } | null | undefined;
 
-export type AlsCommon = {
-  downstream_remote_address?: Address;
-  downstream_local_address?: Address;
-  tls_properties?: {
-    local_certificate_properties?: CertificateProperties;
-    peer_certificate_properties?: CertificateProperties;
-  } | null;
-  start_time?: Timestamp;
-  time_to_last_downstream_tx_byte?: Duration;
-  duration?: Duration;
-  upstream_remote_address?: Address;
-  upstream_cluster?: string;
-  intermediate_log_entry?: boolean;
-} | null | undefined;
+export type AlsCommon =
+  | {
+      downstream_remote_address?: Address;
+      downstream_local_address?: Address;
+      tls_properties?: {
+        local_certificate_properties?: CertificateProperties;
+        peer_certificate_properties?: CertificateProperties;
+      } | null;
+      start_time?: Timestamp;
+      time_to_last_downstream_tx_byte?: Duration;
+      duration?: Duration;
+      upstream_remote_address?: Address;
+      upstream_cluster?: string;
+      intermediate_log_entry?: boolean;
+    }
+  | null
+  | undefined;
 
 export type AlsHttpEntry = {
   common_properties?: AlsCommon;
@@ -134,7 +133,8 @@ export function nodeEndpoint(node: AlsNode): Endpoint {
   const namespace =
     namespaceOrNone(stringField(metadata, 'NAMESPACE')) ??
     namespaceOrNone(/^[^~]+~[^~]*~[^.~]+\.([^.~]+)~/.exec(node?.id ?? '')?.[1]);
-  const workload = nameOrNone(stringField(labels, 'app')) ?? nameOrNone(stringField(metadata, 'WORKLOAD_NAME'));
+  const workload =
+    nameOrNone(stringField(labels, 'app')) ?? nameOrNone(stringField(metadata, 'WORKLOAD_NAME'));
   const out: Endpoint = {};
   if (namespace) out.namespace = namespace;
   if (workload) out.workload = workload;
@@ -183,7 +183,10 @@ function sidesOf(common: AlsCommon, context: AlsStreamContext): { source: Endpoi
     };
   }
   return {
-    source: merge(endpointOfPrincipal(spiffeOf(tls?.peer_certificate_properties)), socketOf(common?.downstream_remote_address)),
+    source: merge(
+      endpointOfPrincipal(spiffeOf(tls?.peer_certificate_properties)),
+      socketOf(common?.downstream_remote_address),
+    ),
     destination: merge(
       context.node,
       endpointOfPrincipal(spiffeOf(tls?.local_certificate_properties)),
@@ -207,7 +210,8 @@ function httpRecord(entry: AlsHttpEntry, context: AlsStreamContext, now: () => D
   const path = entry.request?.path;
   if (path) record.path = path.slice(0, RecordLimits.path);
   const status = entry.response?.response_code?.value;
-  if (status !== undefined && Number.isInteger(status) && status >= 0 && status <= 999) record.status = status;
+  if (status !== undefined && Number.isInteger(status) && status >= 0 && status <= 999)
+    record.status = status;
   const duration = millisOf(common?.duration) ?? millisOf(common?.time_to_last_downstream_tx_byte);
   if (duration !== undefined) record.durationMs = duration;
   // From the callee's side: what it received is the request, what it sent the response.
@@ -218,7 +222,11 @@ function httpRecord(entry: AlsHttpEntry, context: AlsStreamContext, now: () => D
 
 function tcpRecord(entry: AlsTcpEntry, context: AlsStreamContext, now: () => Date): AccessRecord {
   const common = entry.common_properties;
-  const record: AccessRecord = { time: timeOf(common?.start_time, now), ...sidesOf(common, context), protocol: 'tcp' };
+  const record: AccessRecord = {
+    time: timeOf(common?.start_time, now),
+    ...sidesOf(common, context),
+    protocol: 'tcp',
+  };
   const duration = millisOf(common?.duration);
   if (duration !== undefined) record.durationMs = duration;
   record.bytesReceived = num(entry.connection_properties?.received_bytes);
@@ -238,7 +246,9 @@ export function translateAls(
   previous: AlsStreamContext | undefined,
   now: () => Date = () => new Date(),
 ): AlsTranslation {
-  const context = message.identifier?.node ? { node: nodeEndpoint(message.identifier.node) } : (previous ?? { node: {} });
+  const context = message.identifier?.node
+    ? { node: nodeEndpoint(message.identifier.node) }
+    : (previous ?? { node: {} });
   const records: AccessRecord[] = [];
   let skipped = 0;
   for (const entry of message.http_logs?.log_entry ?? []) {

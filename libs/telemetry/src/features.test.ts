@@ -22,7 +22,10 @@ const call = (ms: number, over: Partial<AccessRecord> = {}): AccessRecord => ({
 describe('FeatureWindows', () => {
   it('computes 1 s and 10 s features per workload and per edge', () => {
     const windows = new FeatureWindows({ graceMs: 500 });
-    for (let i = 0; i < 100; i++) windows.add(call(i * 5, { durationMs: i + 1, status: i < 10 ? 503 : i < 15 ? 404 : 200, path: `/p${i % 4}` }));
+    for (let i = 0; i < 100; i++)
+      windows.add(
+        call(i * 5, { durationMs: i + 1, status: i < 10 ? 503 : i < 15 ? 404 : 200, path: `/p${i % 4}` }),
+      );
     windows.add(call(200, { decision: 'deny', reason: 'deny_matched' }));
     windows.add(call(300, { decision: 'allow' }));
     assert.deepEqual(windows.close(T0 + 1400), []);
@@ -67,15 +70,26 @@ describe('FeatureWindows', () => {
     assert.equal(frontend?.features['out_denies'], 1);
     assert.equal(frontend?.features['requests'], 0);
     const ten = windows.close(T0 + 10_500);
-    assert.equal(ten.find((w) => w.scope === 'workload' && w.target.workload === 'cart')?.features['requests'], 100);
+    assert.equal(
+      ten.find((w) => w.scope === 'workload' && w.target.workload === 'cart')?.features['requests'],
+      100,
+    );
     assert.equal(windows.openCount, 0);
   });
 
   it('counts a scan as distinct peers and ports on the caller', () => {
     const windows = new FeatureWindows({ windowsMs: [1000], graceMs: 0 });
     for (let port = 1; port <= 50; port++)
-      windows.add(call(10, { destination: { namespace: 'db', workload: `w${port % 5}`, port }, status: 0, protocol: 'tcp' }));
-    const scanner = windows.close(T0 + 1000).find((w) => w.scope === 'workload' && w.target.workload === 'frontend');
+      windows.add(
+        call(10, {
+          destination: { namespace: 'db', workload: `w${port % 5}`, port },
+          status: 0,
+          protocol: 'tcp',
+        }),
+      );
+    const scanner = windows
+      .close(T0 + 1000)
+      .find((w) => w.scope === 'workload' && w.target.workload === 'frontend');
     assert.equal(scanner?.features['out_distinct_peers'], 5);
     assert.equal(scanner?.features['out_distinct_ports'], 50);
   });

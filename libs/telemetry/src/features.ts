@@ -152,9 +152,22 @@ const nameOf = (e: Endpoint): WorkloadName => ({
 const peerId = (e: Endpoint): string | undefined =>
   e.principal ?? (e.workload ? `${e.namespace ?? ''}/${e.workload}` : e.address);
 
-type Open = { scope: FeatureScope; target: WorkloadName; peer?: WorkloadName; sizeMs: number; start: number; acc: Accumulator };
+type Open = {
+  scope: FeatureScope;
+  target: WorkloadName;
+  peer?: WorkloadName;
+  sizeMs: number;
+  start: number;
+  acc: Accumulator;
+};
 
-const keyOf = (scope: FeatureScope, sizeMs: number, start: number, target: WorkloadName, peer?: WorkloadName): string =>
+const keyOf = (
+  scope: FeatureScope,
+  sizeMs: number,
+  start: number,
+  target: WorkloadName,
+  peer?: WorkloadName,
+): string =>
   `${sizeMs}|${start}|${scope}|${target.namespace}/${target.workload}|${peer ? `${peer.namespace}/${peer.workload}` : ''}`;
 
 export class FeatureWindows {
@@ -205,7 +218,13 @@ export class FeatureWindows {
     }
   }
 
-  private get(scope: FeatureScope, sizeMs: number, start: number, target: WorkloadName, peer?: WorkloadName): Accumulator | undefined {
+  private get(
+    scope: FeatureScope,
+    sizeMs: number,
+    start: number,
+    target: WorkloadName,
+    peer?: WorkloadName,
+  ): Accumulator | undefined {
     const key = keyOf(scope, sizeMs, start, target, peer);
     const found = this.open.get(key);
     if (found) return found.acc;

@@ -11,7 +11,13 @@ import { nameOrNone, namespaceOrNone, qualifierOf, RecordLimits } from './record
 
 type Long = string | number;
 
-type Peer = { namespace?: string; workload?: string; principal?: string; address?: string; port?: number } | null;
+type Peer = {
+  namespace?: string;
+  workload?: string;
+  principal?: string;
+  address?: string;
+  port?: number;
+} | null;
 
 export type ReportCall = {
   start_unix_ms?: Long;
@@ -64,7 +70,12 @@ const count = (value: Long | undefined): number | undefined => {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 };
 
-const endpointOf = (p: { namespace?: string; workload?: string; principal?: string; address?: string; port?: number } | null | undefined): Endpoint => {
+const endpointOf = (
+  p:
+    | { namespace?: string; workload?: string; principal?: string; address?: string; port?: number }
+    | null
+    | undefined,
+): Endpoint => {
   const out: Endpoint = {};
   const namespace = namespaceOrNone(p?.namespace);
   const workload = nameOrNone(p?.workload);
@@ -84,7 +95,10 @@ export function translateReport(report: TelemetryReport, nowMs: number): ReportT
   const calls = report.calls ?? [];
   const counters = report.counters ?? [];
   if (!namespace || !workload) {
-    out.rejected.push({ item: 'reporter', reason: 'the reporter needs a namespace (DNS-1123 label) and a workload' });
+    out.rejected.push({
+      item: 'reporter',
+      reason: 'the reporter needs a namespace (DNS-1123 label) and a workload',
+    });
     return out;
   }
   if (calls.length + counters.length > MAX_REPORT_ITEMS) {
@@ -92,8 +106,12 @@ export function translateReport(report: TelemetryReport, nowMs: number): ReportT
     return out;
   }
   const reporter = endpointOf({ ...report.reporter, namespace, workload });
-  const timeOk = (ms: number | undefined): ms is number => ms !== undefined && Math.abs(ms - nowMs) <= MAX_SKEW_MS;
-  const sides = (direction: string | undefined, peer: Endpoint): { source: Endpoint; destination: Endpoint } | undefined =>
+  const timeOk = (ms: number | undefined): ms is number =>
+    ms !== undefined && Math.abs(ms - nowMs) <= MAX_SKEW_MS;
+  const sides = (
+    direction: string | undefined,
+    peer: Endpoint,
+  ): { source: Endpoint; destination: Endpoint } | undefined =>
     direction === 'INBOUND'
       ? { source: peer, destination: reporter }
       : direction === 'OUTBOUND'
@@ -107,13 +125,16 @@ export function translateReport(report: TelemetryReport, nowMs: number): ReportT
     const bytesSent = count(call.bytes_sent);
     const both = sides(call.direction, endpointOf(call.peer));
     if (!both) return out.rejected.push({ item, reason: 'direction must be INBOUND or OUTBOUND' });
-    if (!timeOk(start)) return out.rejected.push({ item, reason: 'start_unix_ms is missing or more than a day away' });
-    if (!PROTOCOLS.includes(call.protocol ?? '')) return out.rejected.push({ item, reason: 'protocol must be http, grpc or tcp' });
+    if (!timeOk(start))
+      return out.rejected.push({ item, reason: 'start_unix_ms is missing or more than a day away' });
+    if (!PROTOCOLS.includes(call.protocol ?? ''))
+      return out.rejected.push({ item, reason: 'protocol must be http, grpc or tcp' });
     if (bytesReceived === undefined || bytesSent === undefined)
       return out.rejected.push({ item, reason: 'byte counts must be non-negative integers' });
     if (call.duration_ms !== undefined && !(call.duration_ms >= 0 && Number.isFinite(call.duration_ms)))
       return out.rejected.push({ item, reason: 'duration_ms must be a non-negative number' });
-    if (call.destination_port && call.destination_port <= 65535) both.destination.port = call.destination_port;
+    if (call.destination_port && call.destination_port <= 65535)
+      both.destination.port = call.destination_port;
     const record: AccessRecord = {
       time: new Date(start).toISOString(),
       ...both,
@@ -132,19 +153,36 @@ export function translateReport(report: TelemetryReport, nowMs: number): ReportT
   counters.forEach((c, i) => {
     const item = `counters[${i}]`;
     const start = count(c.window_start_unix_ms);
-    const values = [c.request_count, c.client_error_count, c.server_error_count, c.bytes_received, c.bytes_sent].map(count);
+    const values = [
+      c.request_count,
+      c.client_error_count,
+      c.server_error_count,
+      c.bytes_received,
+      c.bytes_sent,
+    ].map(count);
     const [requests, status4xx, status5xx, bytesIn, bytesOut] = values;
     const both = sides(c.direction, endpointOf(c.peer));
     if (!both) return out.rejected.push({ item, reason: 'direction must be INBOUND or OUTBOUND' });
-    if (!timeOk(start)) return out.rejected.push({ item, reason: 'window_start_unix_ms is missing or more than a day away' });
-    if (requests === undefined || status4xx === undefined || status5xx === undefined || bytesIn === undefined || bytesOut === undefined)
+    if (!timeOk(start))
+      return out.rejected.push({ item, reason: 'window_start_unix_ms is missing or more than a day away' });
+    if (
+      requests === undefined ||
+      status4xx === undefined ||
+      status5xx === undefined ||
+      bytesIn === undefined ||
+      bytesOut === undefined
+    )
       return out.rejected.push({ item, reason: 'counts must be non-negative integers' });
-    if (status4xx + status5xx > requests) return out.rejected.push({ item, reason: 'more errors than requests' });
+    if (status4xx + status5xx > requests)
+      return out.rejected.push({ item, reason: 'more errors than requests' });
     const protocol = PROTOCOLS.includes(c.protocol ?? '') ? (c.protocol as string) : 'http';
     const sample: CounterSample & { protocol: string } = {
       timeMs: start,
       source: { namespace: qualifierOf(both.source.namespace), workload: qualifierOf(both.source.workload) },
-      destination: { namespace: qualifierOf(both.destination.namespace), workload: qualifierOf(both.destination.workload) },
+      destination: {
+        namespace: qualifierOf(both.destination.namespace),
+        workload: qualifierOf(both.destination.workload),
+      },
       requests,
       status4xx,
       status5xx,

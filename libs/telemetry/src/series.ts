@@ -64,17 +64,27 @@ export class SeriesCounters {
     return this.series.size;
   }
 
-  private bump(measurement: string, labels: Labels, fields: Record<string, number>, nowMs: number): SeriesOutcome {
+  private bump(
+    measurement: string,
+    labels: Labels,
+    fields: Record<string, number>,
+    nowMs: number,
+  ): SeriesOutcome {
     // The hot path: a cheap key first; the escaped line prefix is built once per new series.
     let key = measurement;
     for (const name in labels) key += `\u0000${labels[name]}`;
     let entry = this.series.get(key);
     if (!entry) {
       if (this.series.size >= this.maxSeries) return 'overflow';
-      entry = { measurementTags: `${measurement},${tagsOf({ ...labels, instance: this.instance })}`, fields: {}, changedAt: nowMs };
+      entry = {
+        measurementTags: `${measurement},${tagsOf({ ...labels, instance: this.instance })}`,
+        fields: {},
+        changedAt: nowMs,
+      };
       this.series.set(key, entry);
     }
-    for (const [field, delta] of Object.entries(fields)) entry.fields[field] = (entry.fields[field] ?? 0) + delta;
+    for (const [field, delta] of Object.entries(fields))
+      entry.fields[field] = (entry.fields[field] ?? 0) + delta;
     entry.changedAt = nowMs;
     return 'ok';
   }
@@ -89,7 +99,12 @@ export class SeriesCounters {
     };
     if (record.decision !== undefined) {
       if (record.decision !== 'deny') return 'ok';
-      return this.bump('warden_denied_requests', { ...edge, reason: record.reason ?? 'unknown' }, { total: 1 }, nowMs);
+      return this.bump(
+        'warden_denied_requests',
+        { ...edge, reason: record.reason ?? 'unknown' },
+        { total: 1 },
+        nowMs,
+      );
     }
     const labels = { ...edge, response_code: `${record.status ?? 0}`, protocol: record.protocol };
     const outcomes = [
@@ -99,7 +114,12 @@ export class SeriesCounters {
     ];
     if (record.durationMs !== undefined)
       outcomes.push(
-        this.bump('warden_request_duration_seconds', labels, { sum: record.durationMs / 1000, count: 1 }, nowMs),
+        this.bump(
+          'warden_request_duration_seconds',
+          labels,
+          { sum: record.durationMs / 1000, count: 1 },
+          nowMs,
+        ),
       );
     return outcomes.includes('overflow') ? 'overflow' : 'ok';
   }
@@ -123,7 +143,10 @@ export class SeriesCounters {
       ['4xx', sample.status4xx],
       ['5xx', sample.status5xx],
     ] as const) {
-      if (count > 0) outcomes.push(this.bump('warden_requests', { ...edge, response_code: code }, { total: count }, nowMs));
+      if (count > 0)
+        outcomes.push(
+          this.bump('warden_requests', { ...edge, response_code: code }, { total: count }, nowMs),
+        );
     }
     const labels = { ...edge, response_code: 'all' };
     outcomes.push(this.bump('warden_received_bytes', labels, { total: sample.bytesIn }, nowMs));

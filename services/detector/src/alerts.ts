@@ -22,7 +22,9 @@ export class AlertPublisher {
 
   /** Reads the alert stream back so alerts announced before a restart are not announced again. */
   async rebuild(nowMs: number): Promise<number> {
-    const result = await this.bus.replay([onReplay(alert, (event) => this.tracker.remember(event.data, nowMs))]);
+    const result = await this.bus.replay([
+      onReplay(alert, (event) => this.tracker.remember(event.data, nowMs)),
+    ]);
     this.metrics.firing.set(this.tracker.firingCount);
     return result.applied;
   }

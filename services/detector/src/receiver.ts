@@ -69,7 +69,9 @@ export async function startReceiver(options: {
       }
       let alerts: NotifiedAlert[];
       try {
-        alerts = parseNotification(JSON.parse((await readBody(req, options.maxBytes)).toString('utf8')) as unknown);
+        alerts = parseNotification(
+          JSON.parse((await readBody(req, options.maxBytes)).toString('utf8')) as unknown,
+        );
       } catch (err) {
         if (err instanceof BodyTooLarge) {
           metrics.notifications.inc({ outcome: 'too_large' });

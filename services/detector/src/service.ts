@@ -59,7 +59,10 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     clearInterval(timer);
     throw err;
   }
-  log.info({ receiver: `http://${config.WARDEN_DETECTOR_RECEIVER_HOST}:${receiver.port}/api/v2/alerts` }, 'alert receiver listening');
+  log.info(
+    { receiver: `http://${config.WARDEN_DETECTOR_RECEIVER_HOST}:${receiver.port}/api/v2/alerts` },
+    'alert receiver listening',
+  );
   const running = receiver;
   return {
     receiverPort: running.port,

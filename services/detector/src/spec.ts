@@ -6,5 +6,6 @@ import { startDetector } from './service.ts';
 export const detectorService: ServiceSpec<typeof detectorConfig> = {
   name: 'detector',
   config: detectorConfig,
-  start: async (ctx) => startDetector({ bus: ctx.bus, log: ctx.log, metricsRegistry: ctx.registry, config: ctx.config }),
+  start: async (ctx) =>
+    startDetector({ bus: ctx.bus, log: ctx.log, metricsRegistry: ctx.registry, config: ctx.config }),
 };

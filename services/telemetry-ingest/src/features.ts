@@ -50,7 +50,8 @@ export class FeaturePublisher {
   private publishClosed(closed: FeatureWindow[]): void {
     this.metrics.openWindows.set(this.windows.openCount);
     for (const window of closed) {
-      if (!this.outbox.offer(1, () => this.publish(window))) this.metrics.featuresDropped.inc({ reason: 'buffer_full' });
+      if (!this.outbox.offer(1, () => this.publish(window)))
+        this.metrics.featuresDropped.inc({ reason: 'buffer_full' });
     }
   }
 

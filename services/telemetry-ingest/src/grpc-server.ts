@@ -9,7 +9,12 @@ import { loadTelemetryService } from './telemetry-proto.ts';
 
 export type IngestServer = { readonly port: number; stop(): Promise<void> };
 
-type StreamResponse = { accepted_calls: number; accepted_counters: number; rejected: number; first_rejection: string };
+type StreamResponse = {
+  accepted_calls: number;
+  accepted_counters: number;
+  rejected: number;
+  first_rejection: string;
+};
 
 /**
  * The gRPC side of ingest: Envoy's `AccessLogService/StreamAccessLogs` and Warden's
@@ -43,7 +48,8 @@ export async function startIngestServer(options: {
       call.on('data', (message: AlsMessage) => {
         const translated = translateAls(message, context);
         context = translated.context;
-        if (translated.skipped > 0) metrics.rejected.inc({ source: 'als', reason: 'intermediate_entry' }, translated.skipped);
+        if (translated.skipped > 0)
+          metrics.rejected.inc({ source: 'als', reason: 'intermediate_entry' }, translated.skipped);
         pipeline.addRecords(translated.records, 'als');
       });
       call.on('end', () => {
@@ -57,9 +63,17 @@ export async function startIngestServer(options: {
     },
   });
   server.addService(loadTelemetryService().service, {
-    StreamTelemetry: (call: ServerReadableStream<TelemetryReport, StreamResponse>, callback: sendUnaryData<StreamResponse>) => {
+    StreamTelemetry: (
+      call: ServerReadableStream<TelemetryReport, StreamResponse>,
+      callback: sendUnaryData<StreamResponse>,
+    ) => {
       metrics.streams.inc({ api: 'stream_telemetry' });
-      const response: StreamResponse = { accepted_calls: 0, accepted_counters: 0, rejected: 0, first_rejection: '' };
+      const response: StreamResponse = {
+        accepted_calls: 0,
+        accepted_counters: 0,
+        rejected: 0,
+        first_rejection: '',
+      };
       let ended = false;
       const end = (): void => {
         if (ended) return;
@@ -76,7 +90,10 @@ export async function startIngestServer(options: {
         response.rejected += translated.rejected.length;
         const first = translated.rejected[0];
         if (first) {
-          metrics.rejected.inc({ source: 'stream_telemetry', reason: 'invalid_item' }, translated.rejected.length);
+          metrics.rejected.inc(
+            { source: 'stream_telemetry', reason: 'invalid_item' },
+            translated.rejected.length,
+          );
           if (!response.first_rejection) response.first_rejection = `${first.item}: ${first.reason}`;
         }
       });

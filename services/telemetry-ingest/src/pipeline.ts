@@ -15,7 +15,12 @@ export class Pipeline {
   private readonly batcher: RecordBatcher;
   private readonly metrics: IngestMetrics;
 
-  constructor(options: { windows: FeatureWindows; series: SeriesCounters; batcher: RecordBatcher; metrics: IngestMetrics }) {
+  constructor(options: {
+    windows: FeatureWindows;
+    series: SeriesCounters;
+    batcher: RecordBatcher;
+    metrics: IngestMetrics;
+  }) {
     this.windows = options.windows;
     this.series = options.series;
     this.batcher = options.batcher;
@@ -46,6 +51,7 @@ export class Pipeline {
     const outcome = this.windows.addCounters(sample);
     if (outcome.late > 0) this.metrics.featuresDropped.inc({ reason: 'late' }, outcome.late);
     if (outcome.overflow > 0) this.metrics.featuresDropped.inc({ reason: 'overflow' }, outcome.overflow);
-    if (this.series.addCounters(sample, protocol, Date.now()) === 'overflow') this.metrics.seriesOverflow.inc();
+    if (this.series.addCounters(sample, protocol, Date.now()) === 'overflow')
+      this.metrics.seriesOverflow.inc();
   }
 }

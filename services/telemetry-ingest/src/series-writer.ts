@@ -51,13 +51,18 @@ export class SeriesWriter {
     this.options = options;
     // The client logs every failure to the console by itself; this writer counts and logs them.
     setLogger({ error: () => undefined, warn: () => undefined });
-    this.writeApi = new InfluxDB({ url: options.url, timeout: 10_000 }).getWriteApi('warden', 'warden', 'ms', {
-      batchSize: options.batchLines + 1,
-      flushInterval: 0,
-      maxRetries: 0,
-      gzipThreshold: 64 * 1024,
-      writeFailed: (err: Error) => Promise.reject(err),
-    });
+    this.writeApi = new InfluxDB({ url: options.url, timeout: 10_000 }).getWriteApi(
+      'warden',
+      'warden',
+      'ms',
+      {
+        batchSize: options.batchLines + 1,
+        flushInterval: 0,
+        maxRetries: 0,
+        gzipThreshold: 64 * 1024,
+        writeFailed: (err: Error) => Promise.reject(err),
+      },
+    );
   }
 
   get buffered(): number {
@@ -148,7 +153,12 @@ export class SeriesWriter {
           log.info({ buffered: this.buffered }, 'time-series database reachable again; writing the buffer');
         }
       } catch (err) {
-        if (err instanceof HttpError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429) {
+        if (
+          err instanceof HttpError &&
+          err.statusCode >= 400 &&
+          err.statusCode < 500 &&
+          err.statusCode !== 429
+        ) {
           metrics.linesDropped.inc({ reason: 'rejected' }, batch.length);
           log.error({ err, lines: batch.length, first: batch[0] }, 'time-series database refused a batch');
           this.advance(from + batch.length);
@@ -157,7 +167,10 @@ export class SeriesWriter {
         metrics.writeFailures.inc();
         if (!this.down) {
           this.down = true;
-          log.warn({ err, buffered: this.buffered }, 'time-series write failed; buffering and retrying with backoff');
+          log.warn(
+            { err, buffered: this.buffered },
+            'time-series write failed; buffering and retrying with backoff',
+          );
         }
         await pause(backoff.next(), this.stopping.signal);
       }

@@ -46,7 +46,8 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
   const metrics = createIngestMetrics(deps.metricsRegistry);
   let publishErrors = 0;
   const onError = (err: unknown): void => {
-    if (publishErrors++ % ERROR_LOG_EVERY === 0) log.error({ err, failures: publishErrors }, 'telemetry publish failed');
+    if (publishErrors++ % ERROR_LOG_EVERY === 0)
+      log.error({ err, failures: publishErrors }, 'telemetry publish failed');
   };
   const recordOutbox = new Outbox({
     concurrency: config.WARDEN_INGEST_PUBLISH_CONCURRENCY,
@@ -70,7 +71,14 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
     onError,
   });
   const pipeline = new Pipeline({ windows, series, batcher, metrics });
-  const features = new FeaturePublisher({ windows, bus, outbox: featureOutbox, metrics, instance: deps.instance, onError });
+  const features = new FeaturePublisher({
+    windows,
+    bus,
+    outbox: featureOutbox,
+    metrics,
+    instance: deps.instance,
+    onError,
+  });
   const writer = new SeriesWriter({
     url: config.WARDEN_VICTORIA_METRICS_URL,
     series,
@@ -100,7 +108,8 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
       (event) => {
         const denies = event.data.records.filter((r) => r.decision !== undefined);
         const skipped = event.data.records.length - denies.length;
-        if (skipped > 0 && denies.length > 0) metrics.rejected.inc({ source: 'decision', reason: 'not_a_decision' }, skipped);
+        if (skipped > 0 && denies.length > 0)
+          metrics.rejected.inc({ source: 'decision', reason: 'not_a_decision' }, skipped);
         pipeline.addRecords(denies, 'decision');
       },
       { durable: 'telemetry-ingest-decisions', deliver: 'new' },
@@ -113,7 +122,10 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
       metrics,
       log,
     });
-    log.info({ grpc: `${config.WARDEN_INGEST_GRPC_HOST}:${server.port}` }, 'telemetry ingest listening (ALS, StreamTelemetry)');
+    log.info(
+      { grpc: `${config.WARDEN_INGEST_GRPC_HOST}:${server.port}` },
+      'telemetry ingest listening (ALS, StreamTelemetry)',
+    );
   } catch (err) {
     await stop();
     throw err;

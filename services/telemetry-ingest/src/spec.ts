@@ -7,5 +7,11 @@ export const telemetryIngestService: ServiceSpec<typeof ingestConfig> = {
   name: 'telemetry-ingest',
   config: ingestConfig,
   start: async (ctx) =>
-    startIngest({ bus: ctx.bus, log: ctx.log, metricsRegistry: ctx.registry, config: ctx.config, instance: ctx.instance }),
+    startIngest({
+      bus: ctx.bus,
+      log: ctx.log,
+      metricsRegistry: ctx.registry,
+      config: ctx.config,
+      instance: ctx.instance,
+    }),
 };

@@ -15,7 +15,10 @@ let loaded: { service: ServiceDefinition; Client: ServiceClientConstructor } | u
 /** Warden's `StreamTelemetry` service, loaded with the same options as Envoy's protos. */
 export function loadTelemetryService(): { service: ServiceDefinition; Client: ServiceClientConstructor } {
   if (loaded) return loaded;
-  const definition = loadSync('warden/telemetry/v1/telemetry.proto', { ...loaderOptions, includeDirs: [protoRoot] });
+  const definition = loadSync('warden/telemetry/v1/telemetry.proto', {
+    ...loaderOptions,
+    includeDirs: [protoRoot],
+  });
   const service = definition[TELEMETRY_SERVICE] as ServiceDefinition;
   loaded = { service, Client: makeClientConstructor(service, 'TelemetryService') };
   return loaded;
