@@ -112,10 +112,11 @@ export function translateReport(report: TelemetryReport, nowMs: number): ReportT
     direction: string | undefined,
     peer: Endpoint,
   ): { source: Endpoint; destination: Endpoint } | undefined =>
+    // Copies: a call's port must not stick to the reporter shared by every item.
     direction === 'INBOUND'
-      ? { source: peer, destination: reporter }
+      ? { source: peer, destination: { ...reporter } }
       : direction === 'OUTBOUND'
-        ? { source: reporter, destination: peer }
+        ? { source: { ...reporter }, destination: peer }
         : undefined;
 
   calls.forEach((call, i) => {
