@@ -1,6 +1,7 @@
-import { alert, filterOf, isPermissionDenied, Severity } from '@warden/events';
+import { alert, Severity } from '@warden/events';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { tail } from './events.ts';
 
 const severities: readonly string[] = Object.values(Severity);
 
@@ -23,44 +24,15 @@ export const alertCommands: readonly Command[] = [
       const count = raw === undefined ? Infinity : Number(raw);
       if (raw !== undefined && !(Number.isInteger(count) && count > 0))
         throw new UsageError('--count must be a positive integer');
-      const filter = severity === undefined ? {} : { severity };
-      const bus = await ctx.bus();
-      let seen = 0;
-      let done: () => void = () => undefined;
-      const finished = new Promise<void>((resolveDone) => (done = resolveDone));
-      const sub = bus.subscribe(
-        alert,
-        (event, subject) => {
-          const a = event.data;
-          if (ctx.output === 'json') ctx.io.out(`${JSON.stringify({ subject, ...event })}\n`);
-          else
-            ctx.io.out(
-              `${event.time}  ${a.status.padEnd(8)} ${a.severity.padEnd(8)} ${a.rule}  ${a.target.namespace}/${a.target.workload}  ${a.summary}\n`,
-            );
-          if (++seen >= count) done();
-        },
-        { filter },
-      );
-      // The server refuses a subscription asynchronously; without this, tail would wait in silence.
-      const refused = (async () => {
-        for await (const status of bus.nc.status()) {
-          if (status.type === 'error' && isPermissionDenied(status.error)) return String(status.error);
-        }
-        return 'connection closed';
-      })();
-      await bus.nc.flush();
-      ctx.io.err(`listening on ${filterOf(alert, filter)}\n`);
-      const outcome = await Promise.race([
-        finished.then(() => null),
-        ctx.interrupted.then(() => null),
-        refused,
-      ]);
-      sub.unsubscribe();
-      if (outcome !== null) {
-        ctx.io.err(`warden: ${outcome}\n`);
-        return 1;
-      }
-      return 0;
+      const filter: Record<string, string> = severity === undefined ? {} : { severity };
+      return tail(ctx, alert, filter, count, (event, subject) => {
+        const a = event.data;
+        if (ctx.output === 'json') ctx.io.out(`${JSON.stringify({ subject, ...event })}\n`);
+        else
+          ctx.io.out(
+            `${event.time}  ${a.status.padEnd(8)} ${a.severity.padEnd(8)} ${a.rule}  ${a.target.namespace}/${a.target.workload}  ${a.summary}\n`,
+          );
+      });
     },
   },
 ];
