@@ -88,9 +88,7 @@ export const httpEntry = (
 });
 
 /** Everything stored on WARDEN_TELEMETRY so far, read as the admin. */
-export async function storedTelemetry(
-  nats: TestNats,
-): Promise<{
+export async function storedTelemetry(nats: TestNats): Promise<{
   access: { subject: string; data: AccessData }[];
   features: { subject: string; data: FeaturesData }[];
 }> {
