@@ -30,3 +30,5 @@ export {
 } from './alertmanager.ts';
 export type { ReportCall, ReportCounters, ReportTranslation, TelemetryReport } from './report.ts';
 export { MAX_REPORT_ITEMS, translateReport } from './report.ts';
+export type { FeedIssue, ParsedFeed, ThreatMatch } from './threat-intel.ts';
+export { FeedFormat, MAX_FEED_LINES, parseCidr, parseFeed, ThreatIndex } from './threat-intel.ts';
