@@ -40,7 +40,8 @@ export class AlertPublisher {
     await this.publish(changes);
   }
 
-  private async publish(changes: readonly AlertChange[]): Promise<void> {
+  /** Publishes changes made elsewhere (threat intelligence); throws the first failure. */
+  async publish(changes: readonly AlertChange[]): Promise<void> {
     let failure: unknown;
     for (const change of changes) {
       try {
