@@ -7,13 +7,13 @@ import type { Subscription } from '@nats-io/nats-core';
 import { alert, Bus } from '@warden/events';
 import type { DataOf } from '@warden/events';
 import type { VmalertServer } from '@warden/infra';
-import { freePort, repoRoot, seedFile, startVmalert } from '@warden/infra';
+import { freePort, repoRoot, startVmalert } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import { detectorService } from '@warden/detector';
 import { eventually, tempDir, useNats, useVictoriaMetrics } from '@warden/testing';
 import { telemetryIngestService } from '@warden/telemetry-ingest';
-import { httpEntry, ingestEnv, istioNode, sendAls } from './helpers.ts';
+import { detectorEnv, httpEntry, ingestEnv, istioNode, sendAls } from './helpers.ts';
 
 type Alert = DataOf<typeof alert>;
 
@@ -40,14 +40,13 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
     const tokenFile = join(dir, 'receiver.token');
     writeFileSync(tokenFile, 'test-token-7f3a\n', { mode: 0o600 });
     const receiverPort = await freePort();
-    const detector = await runService(detectorService, {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'detector'),
-      WARDEN_HTTP_PORT: '0',
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_DETECTOR_RECEIVER_PORT: String(receiverPort),
-      WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
-    });
+    const detector = await runService(
+      detectorService,
+      detectorEnv(nats.get(), {
+        WARDEN_DETECTOR_RECEIVER_PORT: String(receiverPort),
+        WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
+      }),
+    );
     running.push({ stop: () => detector.stop('done') });
     const vmalert: VmalertServer = await startVmalert({
       dir,
@@ -132,14 +131,13 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
     const tokenFile = join(dir, 'receiver2.token');
     writeFileSync(tokenFile, 'another-token\n', { mode: 0o600 });
     const receiverPort = await freePort();
-    const detector = await runService(detectorService, {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'detector'),
-      WARDEN_HTTP_PORT: '0',
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_DETECTOR_RECEIVER_PORT: String(receiverPort),
-      WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
-    });
+    const detector = await runService(
+      detectorService,
+      detectorEnv(nats.get(), {
+        WARDEN_DETECTOR_RECEIVER_PORT: String(receiverPort),
+        WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
+      }),
+    );
     try {
       const url = `http://127.0.0.1:${receiverPort}/api/v2/alerts`;
       const alertBody = JSON.stringify([

@@ -32,6 +32,15 @@ export function ingestEnv(
   };
 }
 
+/** The environment the local stack would give the detector. */
+export const detectorEnv = (nats: TestNats, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  WARDEN_NATS_URL: nats.url,
+  WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'detector'),
+  WARDEN_HTTP_PORT: '0',
+  WARDEN_LOG_LEVEL: 'silent',
+  ...extra,
+});
+
 type Streaming = Client &
   Record<string, (callback: (err: Error | null, response: unknown) => void) => ClientWritableStream<unknown>>;
 

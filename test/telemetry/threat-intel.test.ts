@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { alert, Bus, provision, StreamName, telemetryAccess } from '@warden/events';
 import type { DataOf } from '@warden/events';
-import { seedFile } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import { detectorService } from '@warden/detector';
 import { eventually, tempDir, useNats } from '@warden/testing';
-import { metricValue } from './helpers.ts';
+import { detectorEnv, metricValue } from './helpers.ts';
 
 describe('detector: threat-intelligence feeds raise alerts on listed sources', () => {
   const nats = useNats();
@@ -28,15 +27,14 @@ describe('detector: threat-intelligence feeds raise alerts on listed sources', (
     writeFileSync(plain, `${lines.join('\n')}\n`);
     const ids = join(dir, 'ids.txt');
     writeFileSync(ids, 'spiffe://cluster.local/ns/evil/sa/miner\n');
-    detector = await runService(detectorService, {
-      WARDEN_NATS_URL: nats.get().url,
-      WARDEN_NATS_SEED_FILE: seedFile(nats.get().credsDir, 'detector'),
-      WARDEN_HTTP_PORT: '0',
-      WARDEN_LOG_LEVEL: 'silent',
-      WARDEN_DETECTOR_RECEIVER_PORT: '0',
-      WARDEN_DETECTOR_FEEDS: `local=plain:${plain},ids=spiffe:${ids},missing=firehol:${join(dir, 'nope.netset')}`,
-      WARDEN_DETECTOR_THREAT_QUIET_MS: '2000',
-    });
+    detector = await runService(
+      detectorService,
+      detectorEnv(nats.get(), {
+        WARDEN_DETECTOR_RECEIVER_PORT: '0',
+        WARDEN_DETECTOR_FEEDS: `local=plain:${plain},ids=spiffe:${ids},missing=firehol:${join(dir, 'nope.netset')}`,
+        WARDEN_DETECTOR_THREAT_QUIET_MS: '2000',
+      }),
+    );
     const port = detector.httpPort;
     assert.equal(await metricValue(port, 'warden_detector_feed_malformed_lines', { feed: 'local' }), 10);
     assert.equal(await metricValue(port, 'warden_detector_feed_entries', { feed: 'local' }), 91);
