@@ -21,6 +21,7 @@ import { containmentTime, xdsFanout } from './xds.ts';
 import { haproxyThroughput } from './haproxy.ts';
 import { auditAppend } from './audit-append.ts';
 import { auditVerify } from './audit-verify.ts';
+import { ingestBench } from './ingest.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -37,6 +38,7 @@ const benchmarks: readonly Benchmark[] = [
   haproxyThroughput,
   auditAppend,
   auditVerify,
+  ingestBench,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 

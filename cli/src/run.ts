@@ -9,7 +9,9 @@ import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
 import { auditCommands } from './commands/audit.ts';
+import { alertCommands } from './commands/alerts.ts';
 import { containmentCommands } from './commands/containment.ts';
+import { detectRuleCommands } from './commands/detect-rules.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -25,6 +27,8 @@ export const commands: readonly Command[] = [
   ...identityCommands,
   ...containmentCommands,
   ...auditCommands,
+  ...alertCommands,
+  ...detectRuleCommands,
 ];
 
 const globalOptions = {

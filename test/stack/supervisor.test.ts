@@ -65,7 +65,11 @@ describe('local stack supervisor', () => {
     try {
       await stack.start();
       const status = stack.status();
-      assert.equal(status.length, 3 + servicePrincipals.length);
+      assert.equal(
+        status.length,
+        4 + servicePrincipals.length,
+        'nats-server, redis-server, victoria-metrics, vmalert and every service',
+      );
       assert.ok(status.every((c) => c.state === 'ready'));
 
       const nc = await open({
@@ -193,7 +197,7 @@ describe('local stack supervisor', () => {
       await stack.stop();
       rmSync(stopDir, { recursive: true, force: true });
     }
-    assert.equal(pids.length, 5);
+    assert.equal(pids.length, 6, 'nats-server, redis-server, victoria-metrics, detector, console, vmalert');
     for (const pid of pids) {
       assert.ok(pid !== null);
       assert.equal(isAlive(pid), false, `pid ${pid} still running`);

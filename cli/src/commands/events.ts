@@ -1,5 +1,6 @@
 import { events, filterOf, grants, isPermissionDenied, jsonSchemaOf, requests } from '@warden/events';
-import type { EventDef } from '@warden/events';
+import type { Envelope, EventDef } from '@warden/events';
+import type { CommandContext } from '../command.ts';
 import type { Command } from '../command.ts';
 import { UsageError } from '../command.ts';
 import { table } from '../table.ts';
@@ -121,38 +122,50 @@ export const eventCommands: Command[] = [
       if (raw !== undefined && !(Number.isInteger(count) && count > 0)) {
         throw new UsageError('--count must be a positive integer');
       }
-      const bus = await ctx.bus();
-      let seen = 0;
-      let done: () => void = () => undefined;
-      const finished = new Promise<void>((resolveDone) => (done = resolveDone));
-      const sub = bus.subscribe(
-        def,
-        (event, subject) => {
-          ctx.io.out(`${JSON.stringify({ subject, ...event })}\n`);
-          if (++seen >= count) done();
-        },
-        { filter },
+      return tail(ctx, def, filter, count, (event, subject) =>
+        ctx.io.out(`${JSON.stringify({ subject, ...event })}\n`),
       );
-      // The server refuses a subscription asynchronously; without this, tail would wait in silence.
-      const refused = (async () => {
-        for await (const status of bus.nc.status()) {
-          if (status.type === 'error' && isPermissionDenied(status.error)) return String(status.error);
-        }
-        return 'connection closed';
-      })();
-      await bus.nc.flush();
-      ctx.io.err(`listening on ${filterOf(def, filter)}\n`);
-      const outcome = await Promise.race([
-        finished.then(() => null),
-        ctx.interrupted.then(() => null),
-        refused,
-      ]);
-      sub.unsubscribe();
-      if (outcome !== null) {
-        ctx.io.err(`warden: ${outcome}\n`);
-        return 1;
-      }
-      return 0;
     },
   },
 ];
+
+/**
+ * Follows an event live until `count` events, Ctrl-C, or the server refusing the subscription
+ * (which it does asynchronously: without watching for it, a tail would wait in silence). Exit
+ * code 0, or 1 when refused.
+ */
+export async function tail<T>(
+  ctx: CommandContext,
+  def: EventDef<T>,
+  filter: Record<string, string>,
+  count: number,
+  print: (event: Envelope<T>, subject: string) => void,
+): Promise<number> {
+  const bus = await ctx.bus();
+  let seen = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolveDone) => (done = resolveDone));
+  const sub = bus.subscribe(
+    def,
+    (event, subject) => {
+      print(event, subject);
+      if (++seen >= count) done();
+    },
+    { filter },
+  );
+  const refused = (async () => {
+    for await (const status of bus.nc.status()) {
+      if (status.type === 'error' && isPermissionDenied(status.error)) return String(status.error);
+    }
+    return 'connection closed';
+  })();
+  await bus.nc.flush();
+  ctx.io.err(`listening on ${filterOf(def, filter)}\n`);
+  const outcome = await Promise.race([finished.then(() => null), ctx.interrupted.then(() => null), refused]);
+  sub.unsubscribe();
+  if (outcome !== null) {
+    ctx.io.err(`warden: ${outcome}\n`);
+    return 1;
+  }
+  return 0;
+}

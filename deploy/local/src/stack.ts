@@ -19,6 +19,7 @@ import {
   redisPasswordFile,
   redisUsers,
   startVictoriaMetrics,
+  startVmalert,
 } from '@warden/infra';
 import type { RedisUser, ServerProcess } from '@warden/infra';
 import { Backoff } from '@warden/core';
@@ -54,6 +55,11 @@ export type StackPorts = {
   extAuthz: number;
   /** The enforcer's ADS, where Envoy and proxyless gRPC workloads fetch their configuration. */
   xds: number;
+  /** telemetry-ingest's gRPC listener: Envoy's ALS and Warden's StreamTelemetry. */
+  ingestGrpc: number;
+  /** The detector's Alertmanager v2 receiver, which vmalert notifies. */
+  alertReceiver: number;
+  vmalert: number;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -75,6 +81,9 @@ export const defaultPorts: StackPorts = {
   caHttp: 9409,
   extAuthz: 9191,
   xds: 15010,
+  ingestGrpc: 9410,
+  alertReceiver: 9412,
+  vmalert: 8880,
 };
 
 export async function ephemeralPorts(): Promise<StackPorts> {
@@ -89,6 +98,9 @@ export async function ephemeralPorts(): Promise<StackPorts> {
     caHttp: await freePort(),
     extAuthz: await freePort(),
     xds: await freePort(),
+    ingestGrpc: await freePort(),
+    alertReceiver: await freePort(),
+    vmalert: await freePort(),
   };
 }
 
@@ -99,6 +111,8 @@ export type StackOptions = {
   services?: readonly ServiceName[];
   /** One line per state change. */
   onEvent?: (line: string) => void;
+  /** Prometheus rule files for vmalert (globs allowed); the detector's default rules otherwise. */
+  ruleFiles?: readonly string[];
   /** Restart delays: doubling (jittered) from `initialMs` to `maxMs`, reset after `stableMs` up. */
   backoff?: { initialMs?: number; maxMs?: number; stableMs?: number };
 };
@@ -141,6 +155,21 @@ function localAgentEnv(dir: string, caHttpPort: number): NodeJS.ProcessEnv {
     WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
   };
 }
+
+/**
+ * The bearer token vmalert presents to the detector's alert receiver: created once in the
+ * credentials folder (0600), since an alert can lead to containment.
+ */
+function receiverTokenFile(credsDir: string): string {
+  const file = join(credsDir, 'detector-receiver.token');
+  mkdirSync(credsDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(file))
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/** The query rules `make up` evaluates: the detector's default rule file. */
+export const defaultRuleFiles = [join(repoRoot, 'services', 'detector', 'rules', '*.rules.yml')];
 
 /**
  * Starts the infrastructure, then every service, and keeps them running: a process that dies is
@@ -194,6 +223,7 @@ export class Stack {
     await this.provisionAll(credentials.get('admin')?.seed);
 
     const caEnv = localCaEnv(dir, ports.caHttp);
+    const tokenFile = receiverTokenFile(this.credsDir);
     const services = (this.options.services ?? servicePrincipals).map((name) => {
       const port = ports.services[name];
       const url = `http://127.0.0.1:${port}`;
@@ -226,6 +256,13 @@ export class Stack {
                   WARDEN_ENFORCER_XDS_PORT: String(ports.xds),
                 }
               : {}),
+            ...(name === 'telemetry-ingest' ? { WARDEN_INGEST_GRPC_PORT: String(ports.ingestGrpc) } : {}),
+            ...(name === 'detector'
+              ? {
+                  WARDEN_DETECTOR_RECEIVER_PORT: String(ports.alertReceiver),
+                  WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
+                }
+              : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,
@@ -233,6 +270,19 @@ export class Stack {
       );
     });
     await Promise.all(services.map((u) => this.supervise(u)));
+    // The query-rule evaluator, once VictoriaMetrics and the detector it notifies are up.
+    await this.supervise(
+      this.unit('vmalert', 'infra', `http://127.0.0.1:${ports.vmalert}`, () =>
+        startVmalert({
+          dir: join(dir, 'vmalert'),
+          port: ports.vmalert,
+          ruleFiles: this.options.ruleFiles ?? defaultRuleFiles,
+          datasourceUrl: `http://127.0.0.1:${ports.victoriaMetrics}`,
+          notifierUrl: `http://127.0.0.1:${ports.alertReceiver}`,
+          notifierTokenFile: tokenFile,
+        }),
+      ),
+    );
   }
 
   /**

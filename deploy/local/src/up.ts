@@ -6,14 +6,16 @@ import { defaultPorts, ephemeralPorts, formatStatus, Stack } from './stack.ts';
 
 const usage = `usage: node deploy/local/src/up.ts [--dir DIR] [--ephemeral-ports]
 
-Starts nats-server (JetStream), redis-server, VictoriaMetrics and every Warden service, prints a
+Starts nats-server (JetStream), redis-server, VictoriaMetrics, every Warden service and vmalert
+(the detector's query rules, services/detector/rules/*.rules.yml), prints a
 status table, and keeps them running (a process that dies is restarted with backoff).
 Ctrl-C stops everything in order. A second run resumes with the same data.
 
   --dir DIR           where data, credentials and logs live (default: .warden)
   --ephemeral-ports   use free ports instead of the fixed defaults (nats 4222, redis 6380,
                       victoria-metrics 8428, services 9401-9408, the CA's bundle and CRL 9409,
-                      the enforcer's ext_authz 9191)
+                      the enforcer's ext_authz 9191, telemetry-ingest's ALS and
+                      StreamTelemetry 9410, the detector's alert receiver 9412, vmalert 8880)
 `;
 
 const { values } = parseArgs({

@@ -51,3 +51,5 @@ export {
   serverListenerName,
   TypeUrl,
 } from './xds-resources.ts';
+export type { AccessLogService } from './access-log-service.ts';
+export { ACCESS_LOG_SERVICE, loadAccessLogService } from './access-log-service.ts';

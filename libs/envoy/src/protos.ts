@@ -35,13 +35,13 @@ const loaded = new Map<string, PackageDefinition>();
  * milliseconds and a few MB, so it happens on first use, not at import). Each API
  * (SDS now; ADS, ext_authz, ALS later) asks for its own files and gets a cached definition.
  */
-export function loadEnvoyProtos(files: readonly string[]): PackageDefinition {
-  const key = [...files].sort().join('\n');
+export function loadEnvoyProtos(files: readonly string[], overrides: Options = {}): PackageDefinition {
+  const key = `${[...files].sort().join('\n')}\n${JSON.stringify(overrides)}`;
   const cached = loaded.get(key);
   if (cached) return cached;
   let definition: PackageDefinition;
   try {
-    definition = loadSync([...files], { ...loaderOptions, includeDirs: protoIncludeDirs() });
+    definition = loadSync([...files], { ...loaderOptions, ...overrides, includeDirs: protoIncludeDirs() });
   } catch (cause) {
     throw new EnvoyProtoError('proto_load_failed', `cannot load Envoy protos ${files.join(', ')}`, { cause });
   }

@@ -151,6 +151,11 @@ export const telemetryFeatures = defineEvent({
   data: z.object({
     windowStart: isoTime,
     windowEnd: isoTime,
+    /** 1 or 10 (seconds): the windows telemetry-ingest computes. */
+    windowSeconds: z.number().int().positive().max(3600).optional(),
+    /** `workload`: the subject's workload; `edge`: calls from `peer` to the subject's workload. */
+    scope: z.enum(['workload', 'edge']).optional(),
+    peer: workloadRef.optional(),
     features: z.record(z.string().max(128), z.number()),
   }),
 });

@@ -126,11 +126,16 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   'telemetry-ingest': {
     ...none,
     publishes: [e.telemetryAccess, e.telemetryFeatures, ...auditWrite],
+    // The enforcer's decision records, folded into deny counts (features and series).
+    subscribes: [e.telemetryAccess],
+    durables: { 'telemetry-ingest-decisions': e.telemetryAccess },
   },
   detector: {
     ...none,
     publishes: [e.alert, ...auditWrite],
-    subscribes: [e.telemetryFeatures, e.telemetryAccess],
+    // Its own alerts too: it reads them back at start to know which are already announced.
+    subscribes: [e.telemetryFeatures, e.telemetryAccess, e.alert],
+    durables: { 'detector-threat-intel': e.telemetryAccess },
   },
   enforcer: {
     ...none,

@@ -18,3 +18,5 @@ export {
 } from './redis-acl.ts';
 export type { VictoriaMetricsServer } from './victoria.ts';
 export { startVictoriaMetrics } from './victoria.ts';
+export type { RuleCheck, VmalertOptions, VmalertServer } from './vmalert.ts';
+export { checkRuleFiles, startVmalert } from './vmalert.ts';

@@ -2,6 +2,7 @@ export { publishMalformed, testAlert, testRegistration } from './bus.ts';
 export type { CapturedOutput, OutputStreams } from './cli.ts';
 export { captureOutput, cliEnv } from './cli.ts';
 export { FakeKubeApiServer } from './fake-kube-api.ts';
+export { eventually, promQuery } from './poll.ts';
 export type { TestNats, TestRedis, TestVictoriaMetrics } from './harness.ts';
 export { redisCommand } from '@warden/infra';
 export {

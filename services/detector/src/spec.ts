@@ -1,7 +1,11 @@
 import type { ServiceSpec } from '@warden/runtime';
+import { detectorConfig } from './config.ts';
+import { startDetector } from './service.ts';
 
-/**
- * Boot-only: the service boots, provisions the streams it writes, audits its own lifecycle and
- * reports ready; its capabilities arrive with the detection issue (then a service.ts wires them).
- */
-export const detectorService: ServiceSpec = { name: 'detector', start: async () => ({}) };
+/** The detector as `runService`/`main` take it (main.ts runs it; tests boot it too). */
+export const detectorService: ServiceSpec<typeof detectorConfig> = {
+  name: 'detector',
+  config: detectorConfig,
+  start: async (ctx) =>
+    startDetector({ bus: ctx.bus, log: ctx.log, metricsRegistry: ctx.registry, config: ctx.config }),
+};

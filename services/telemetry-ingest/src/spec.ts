@@ -1,7 +1,17 @@
 import type { ServiceSpec } from '@warden/runtime';
+import { ingestConfig } from './config.ts';
+import { startIngest } from './service.ts';
 
-/**
- * Boot-only: the service boots, provisions the streams it writes, audits its own lifecycle and
- * reports ready; its capabilities arrive with the telemetry issue (then a service.ts wires them).
- */
-export const telemetryIngestService: ServiceSpec = { name: 'telemetry-ingest', start: async () => ({}) };
+/** telemetry-ingest as `runService`/`main` take it (main.ts runs it; tests boot it too). */
+export const telemetryIngestService: ServiceSpec<typeof ingestConfig> = {
+  name: 'telemetry-ingest',
+  config: ingestConfig,
+  start: async (ctx) =>
+    startIngest({
+      bus: ctx.bus,
+      log: ctx.log,
+      metricsRegistry: ctx.registry,
+      config: ctx.config,
+      instance: ctx.instance,
+    }),
+};

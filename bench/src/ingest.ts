@@ -1,0 +1,136 @@
+import { Worker } from 'node:worker_threads';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Bus, Principal, provision, StreamName } from '@warden/events';
+import { startTestNats, startTestVictoriaMetrics, eventually, promQuery } from '@warden/testing';
+import { ingestConfig, startIngest } from '@warden/telemetry-ingest';
+import { Registry } from 'prom-client';
+import type { Benchmark } from './benchmark.ts';
+import { round, target } from './benchmark.ts';
+
+/**
+ * End-to-end ingest throughput: Envoy ALS streams (from a worker thread, as sidecars would send
+ * them) → access records → 1 s / 10 s features → bus (batched access events) and counters written
+ * to VictoriaMetrics. The clock stops when every record is stored on the bus and the counters that
+ * include the last record are written to the database. Baseline, in the same run: core NATS
+ * publishes of one record-sized message each, on the same server (what a design that put every
+ * record on the bus as its own message could at best do).
+ */
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+async function rawNatsRate(nc: NatsConnection, total: number, bytes: number): Promise<number> {
+  const payload = new Uint8Array(bytes).fill(120);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < total; i++) {
+    nc.publish('bench.raw.records', payload);
+    if (i % 10_000 === 9999) await nc.flush();
+  }
+  await nc.flush();
+  return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+export const ingestBench: Benchmark = {
+  name: 'ingest',
+  description:
+    'telemetry-ingest end to end (ALS → records → features → bus + VictoriaMetrics), records/s vs raw NATS publishes/s',
+  defaults: { streams: 4, messages: 750, batch: 100, edges: 20, rounds: 2 },
+  run: async (params, progress) => {
+    const { streams = 4, messages = 750, batch = 100, edges = 20, rounds = 2 } = params;
+    const nats = await startTestNats();
+    const vm = await startTestVictoriaMetrics();
+    try {
+      const nc = await nats.connect(Principal.telemetryIngest);
+      // The baseline publishes on a subject no service grant covers: as the unrestricted admin.
+      const adminNc = await nats.connect('admin');
+      await provision(nc, { streams: [StreamName.telemetry] });
+      const bus = new Bus(nc, { source: 'bench-ingest' });
+      const registry = new Registry();
+      const config = ingestConfig.parse({
+        WARDEN_VICTORIA_METRICS_URL: vm.url,
+        WARDEN_INGEST_GRPC_PORT: '0',
+        WARDEN_INGEST_GRPC_HOST: '127.0.0.1',
+      });
+      const ingest = await startIngest({
+        bus,
+        log: silent,
+        metricsRegistry: registry,
+        config,
+        instance: 'bench',
+      });
+      const metric = async (name: string): Promise<number> => {
+        const m = await registry.getSingleMetric(name)?.get();
+        return (m?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+      };
+      const perRound = streams * messages * batch;
+      const roundRates: number[] = [];
+      const rawRates: number[] = [];
+      let expected = 0;
+      try {
+        for (let r = 0; r < rounds; r++) {
+          const t0 = process.hrtime.bigint();
+          const worker = new Worker(new URL('./ingest/als-load.ts', import.meta.url), {
+            workerData: { port: ingest.grpcPort, streams, messages, batch, edges },
+          });
+          const sent = await new Promise<number>((resolve, reject) => {
+            worker.once('message', (m: { sent: number }) => resolve(m.sent));
+            worker.once('error', reject);
+          });
+          await worker.terminate();
+          expected += sent;
+          await eventually(
+            async () => (await metric('warden_ingest_records_published_total')) >= expected,
+            'records on the bus',
+            600_000,
+            20,
+          );
+          // The counters that include the last record, written to the database.
+          ingest.writer.collect();
+          await eventually(() => ingest.writer.buffered === 0, 'counters written', 600_000, 20);
+          const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+          roundRates.push(Math.round(sent / seconds));
+          progress(`round ${r + 1}/${rounds}: ${sent} records in ${round(seconds, 2)} s`);
+          rawRates.push(Math.round(await rawNatsRate(adminNc, perRound, 400)));
+        }
+        const dropped = await metric('warden_ingest_records_dropped_total');
+        const lineDrops = await metric('warden_ingest_series_lines_dropped_total');
+        if (dropped > 0 || lineDrops > 0)
+          throw new Error(`ingest dropped ${dropped} records and ${lineDrops} series lines`);
+        // Correctness, not timed: the database's total is every record sent.
+        await eventually(
+          async () => {
+            await fetch(`${vm.url}/internal/force_flush`).then((res) => res.body?.cancel());
+            return (await promQuery(vm.url, 'sum(warden_requests_total)'))[0]?.value === expected;
+          },
+          'PromQL total to match',
+          120_000,
+          500,
+        );
+        const features = await metric('warden_ingest_features_published_total');
+        const recordsPerSec = Math.round(roundRates.reduce((a, b) => a + b, 0) / roundRates.length);
+        const natsPerSec = Math.round(rawRates.reduce((a, b) => a + b, 0) / rawRates.length);
+        return {
+          results: {
+            records: expected,
+            recordsPerSec,
+            roundsRecordsPerSec: roundRates,
+            featureWindowsPublished: features,
+          },
+          baseline: { natsPublishesPerSec: natsPerSec, roundsNatsPublishesPerSec: rawRates },
+          ratio: round(recordsPerSec / natsPerSec, 3),
+          target: target(
+            'at least 50,000 records/s end to end on this machine',
+            'recordsPerSec',
+            recordsPerSec,
+            '>=',
+            50_000,
+          ),
+        };
+      } finally {
+        await ingest.stop();
+      }
+    } finally {
+      await vm.stop();
+      await nats.stop();
+    }
+  },
+};

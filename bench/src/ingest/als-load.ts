@@ -1,0 +1,73 @@
+/**
+ * The ingest benchmark's load generator, in a worker thread so that encoding gRPC messages does
+ * not run on the ingest service's event loop: `streams` ALS client streams, as Envoy sidecars
+ * open them, each sending `messages` StreamAccessLogsMessages of `batch` HTTP entries, with
+ * gRPC flow control (a full stream waits for `drain`). Posts `{ sent }` when every stream ended.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ClientWritableStream } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
+import { loadAccessLogService } from '@warden/envoy';
+
+type Load = { port: number; streams: number; messages: number; batch: number; edges: number };
+const load = workerData as Load;
+const { Client } = loadAccessLogService();
+
+const entry = (i: number, now: number) => ({
+  common_properties: {
+    start_time: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
+    duration: { seconds: 0, nanos: 3_000_000 + (i % 50) * 100_000 },
+    downstream_remote_address: {
+      socket_address: { address: `10.1.0.${i % 200}`, port_value: 40_000 + (i % 1000) },
+    },
+    tls_properties: {
+      peer_certificate_properties: {
+        subject_alt_name: [{ uri: `spiffe://cluster.local/ns/web/sa/caller-${i % load.edges}` }],
+      },
+    },
+  },
+  request: { request_method: 'GET', path: `/api/items/${i % 100}`, request_headers_bytes: 300 },
+  response: { response_code: { value: i % 97 === 0 ? 503 : 200 }, response_body_bytes: 1200 },
+});
+
+async function oneStream(index: number): Promise<number> {
+  const client = new Client(`127.0.0.1:${load.port}`, credentials.createInsecure()) as unknown as {
+    StreamAccessLogs(cb: (err: Error | null) => void): ClientWritableStream<unknown>;
+    close(): void;
+  };
+  let sent = 0;
+  await new Promise<void>((resolve, reject) => {
+    const call = client.StreamAccessLogs((err) => (err ? reject(err) : resolve()));
+    const node = {
+      id: `sidecar~10.0.0.${index}~shop-${index}.shop~shop.svc.cluster.local`,
+      metadata: {
+        fields: { NAMESPACE: { stringValue: 'shop' }, WORKLOAD_NAME: { stringValue: `backend-${index}` } },
+      },
+    };
+    let m = 0;
+    const pump = (): void => {
+      while (m < load.messages) {
+        const now = Date.now();
+        const message = {
+          ...(m === 0 ? { identifier: { node, log_name: 'bench' } } : {}),
+          http_logs: {
+            log_entry: Array.from({ length: load.batch }, (_, i) => entry(m * load.batch + i, now)),
+          },
+        };
+        m++;
+        sent += load.batch;
+        if (!call.write(message)) {
+          call.once('drain', pump);
+          return;
+        }
+      }
+      call.end();
+    };
+    pump();
+  });
+  client.close();
+  return sent;
+}
+
+const counts = await Promise.all(Array.from({ length: load.streams }, (_, i) => oneStream(i)));
+parentPort?.postMessage({ sent: counts.reduce((a, b) => a + b, 0) });

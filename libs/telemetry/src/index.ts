@@ -1,0 +1,34 @@
+export type { AccessRecord, Endpoint, Protocol } from './record.ts';
+export { nameOrNone, namespaceOrNone, qualifierOf, RecordLimits } from './record.ts';
+export type {
+  AlsHttpEntry,
+  AlsMessage,
+  AlsNode,
+  AlsStreamContext,
+  AlsTcpEntry,
+  AlsTranslation,
+} from './als.ts';
+export { nodeEndpoint, translateAls } from './als.ts';
+export type {
+  AddOutcome,
+  CounterSample,
+  FeatureScope,
+  FeatureWindow,
+  WindowOptions,
+  WorkloadName,
+} from './features.ts';
+export { FeatureWindows } from './features.ts';
+export type { SeriesOptions, SeriesOutcome } from './series.ts';
+export { SeriesCounters } from './series.ts';
+export type { AlertChange, NotifiedAlert, Severity, TrackerOptions } from './alertmanager.ts';
+export {
+  AlertPayloadError,
+  AlertTracker,
+  alertIdOf,
+  MAX_NOTIFIED_ALERTS,
+  parseNotification,
+} from './alertmanager.ts';
+export type { ReportCall, ReportCounters, ReportTranslation, TelemetryReport } from './report.ts';
+export { MAX_REPORT_ITEMS, translateReport } from './report.ts';
+export type { FeedIssue, ParsedFeed, ThreatMatch } from './threat-intel.ts';
+export { FeedFormat, MAX_FEED_LINES, parseCidr, parseFeed, ThreatIndex } from './threat-intel.ts';

@@ -1,0 +1,59 @@
+import type { FeedFormat } from '@warden/telemetry';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** The detector's settings, beyond the base ones every service reads; validated at start. */
+export const detectorConfig = z.object({
+  /**
+   * The Alertmanager v2 receiver (`POST /api/v2/alerts`) that vmalert notifies. Loopback by
+   * default: an alert can lead to containment, so its sender must be trusted.
+   */
+  WARDEN_DETECTOR_RECEIVER_HOST: z.string().min(1).default('127.0.0.1'),
+  WARDEN_DETECTOR_RECEIVER_PORT: int(0, 65_535).default(9412),
+  /**
+   * A file holding the bearer token notifications must carry (vmalert's `-notifier.bearerTokenFile`);
+   * unset: no token is asked for, and only the loopback binding protects the receiver.
+   */
+  WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: z.string().min(1).optional(),
+  /** Largest notification body accepted, in bytes. */
+  WARDEN_DETECTOR_RECEIVER_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** How often firing alerts whose `endsAt` passed without a refresh are resolved. */
+  WARDEN_DETECTOR_EXPIRY_INTERVAL_MS: int(100, 60_000).default(1000),
+  /**
+   * Threat-intelligence feeds, comma-separated `<name>=<format>:<file or http(s) URL>`, formats
+   * plain, firehol, spamhaus-drop, spiffe; e.g.
+   * `drop=spamhaus-drop:https://www.spamhaus.org/drop/drop_v4.json,mine=plain:/etc/warden/block.txt`.
+   */
+  WARDEN_DETECTOR_FEEDS: z
+    .string()
+    .regex(
+      /^$|^([a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)(,[a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)*$/,
+      'comma-separated <name>=<plain|firehol|spamhaus-drop|spiffe>:<file or URL>',
+    )
+    .default(''),
+  /** How often feeds are loaded again. */
+  WARDEN_DETECTOR_FEED_REFRESH_MS: int(1000, 7 * 24 * 3_600_000).default(3_600_000),
+  /** Largest feed accepted, in bytes. */
+  WARDEN_DETECTOR_FEED_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** A threat-intelligence alert resolves once its source has not been seen for this long. */
+  WARDEN_DETECTOR_THREAT_QUIET_MS: int(1000, 24 * 3_600_000).default(300_000),
+});
+
+export type FeedSpec = { name: string; format: FeedFormat; location: string };
+
+/** `WARDEN_DETECTOR_FEEDS` as a list (the schema has checked its shape). */
+export function feedSpecs(value: string): FeedSpec[] {
+  if (value === '') return [];
+  return value.split(',').map((item) => {
+    const eq = item.indexOf('=');
+    const colon = item.indexOf(':', eq);
+    return {
+      name: item.slice(0, eq),
+      format: item.slice(eq + 1, colon) as FeedFormat,
+      location: item.slice(colon + 1),
+    };
+  });
+}
+
+export type DetectorConfig = z.infer<typeof detectorConfig>;

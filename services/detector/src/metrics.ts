@@ -1,0 +1,56 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export type DetectorMetrics = ReturnType<typeof createDetectorMetrics>;
+
+/** The detector's own metrics, registered in the service's registry. */
+export function createDetectorMetrics(registry: Registry = new Registry()) {
+  const registers = [registry];
+  return {
+    notifications: new Counter({
+      name: 'warden_detector_notifications_total',
+      help: 'Alertmanager v2 notifications received, by outcome (ok, unauthorized, too_large, invalid, publish_failed).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    alerts: new Counter({
+      name: 'warden_detector_alerts_total',
+      help: 'Alert events published, by status (firing, resolved), severity and rule.',
+      labelNames: ['status', 'severity', 'rule'] as const,
+      registers,
+    }),
+    firing: new Gauge({
+      name: 'warden_detector_firing_alerts',
+      help: 'Alerts firing now, as the detector tracks them.',
+      registers,
+    }),
+    feedEntries: new Gauge({
+      name: 'warden_detector_feed_entries',
+      help: 'Entries (addresses, blocks, SPIFFE IDs) loaded from each threat-intelligence feed.',
+      labelNames: ['feed'] as const,
+      registers,
+    }),
+    feedIssues: new Gauge({
+      name: 'warden_detector_feed_malformed_lines',
+      help: 'Malformed lines skipped in the last load of each feed.',
+      labelNames: ['feed'] as const,
+      registers,
+    }),
+    feedLoads: new Counter({
+      name: 'warden_detector_feed_loads_total',
+      help: 'Feed loads, by feed and outcome (ok, failed: the previous entries stay in force).',
+      labelNames: ['feed', 'outcome'] as const,
+      registers,
+    }),
+    threatMatches: new Counter({
+      name: 'warden_detector_threat_matches_total',
+      help: 'Access records whose source a feed lists, by feed.',
+      labelNames: ['feed'] as const,
+      registers,
+    }),
+    expired: new Counter({
+      name: 'warden_detector_expired_alerts_total',
+      help: 'Firing alerts resolved because their evaluator stopped refreshing them.',
+      registers,
+    }),
+  };
+}

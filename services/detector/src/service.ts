@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import type { Bus, RunningConsumer } from '@warden/events';
+import { telemetryAccess } from '@warden/events';
+import type { AlertChange } from '@warden/telemetry';
+import { AlertTracker } from '@warden/telemetry';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { AlertPublisher } from './alerts.ts';
+import type { DetectorConfig } from './config.ts';
+import { feedSpecs } from './config.ts';
+import { FeedSet } from './feeds.ts';
+import { createDetectorMetrics } from './metrics.ts';
+import type { Receiver } from './receiver.ts';
+import { startReceiver } from './receiver.ts';
+import { ThreatAlerts } from './threats.ts';
+
+type Log = {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+};
+
+export type DetectorDeps = { bus: Bus; log: Log; metricsRegistry: MetricsRegistry; config: DetectorConfig };
+
+export type RunningDetector = { readonly receiverPort: number; stop(): Promise<void> };
+
+/**
+ * Wires the detector's query-rule path: vmalert evaluates the Prometheus rule files against
+ * VictoriaMetrics and notifies this receiver; each change becomes an alert event. The alert
+ * stream is read back first, so a restart does not announce firing alerts again.
+ */
+export async function startDetector(deps: DetectorDeps): Promise<RunningDetector> {
+  const { bus, log, config } = deps;
+  const metrics = createDetectorMetrics(deps.metricsRegistry);
+  const tracker = new AlertTracker();
+  const publisher = new AlertPublisher({ bus, tracker, metrics });
+  const token = config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE
+    ? readFileSync(config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE, 'utf8').trim()
+    : undefined;
+  const known = await publisher.rebuild(Date.now());
+  log.info({ alerts: known, firing: tracker.firingCount }, 'alert history read back');
+  const specs = feedSpecs(config.WARDEN_DETECTOR_FEEDS);
+  const feeds = new FeedSet({ specs, maxBytes: config.WARDEN_DETECTOR_FEED_MAX_BYTES, metrics, log });
+  const threats = new ThreatAlerts(config.WARDEN_DETECTOR_THREAT_QUIET_MS);
+  let threatConsumer: RunningConsumer | undefined;
+  if (specs.length > 0) {
+    await feeds.load();
+    feeds.start(config.WARDEN_DETECTOR_FEED_REFRESH_MS);
+    // New records only: a feed speaks about the present.
+    threatConsumer = await bus.consume(
+      telemetryAccess,
+      async (event) => {
+        const changes: AlertChange[] = [];
+        const now = Date.now();
+        for (const record of event.data.records) {
+          const seen = threats.observe(record, feeds.index, now);
+          for (const match of seen.matches) metrics.threatMatches.inc({ feed: match.feed });
+          changes.push(...seen.changes);
+        }
+        try {
+          await publisher.publish(changes);
+        } catch (err) {
+          threats.forget(changes);
+          throw err;
+        }
+      },
+      { durable: 'detector-threat-intel', deliver: 'new' },
+    );
+  }
+  let receiver: Receiver | undefined;
+  let expiring = false;
+  const timer = setInterval(() => {
+    if (expiring) return;
+    expiring = true;
+    publisher
+      .expire()
+      .then(() => publisher.publish(threats.sweep(Date.now())))
+      .catch((err: unknown) => log.error({ err }, 'publishing expired alerts failed; retried next tick'))
+      .finally(() => {
+        expiring = false;
+      });
+  }, config.WARDEN_DETECTOR_EXPIRY_INTERVAL_MS);
+  try {
+    receiver = await startReceiver({
+      host: config.WARDEN_DETECTOR_RECEIVER_HOST,
+      port: config.WARDEN_DETECTOR_RECEIVER_PORT,
+      maxBytes: config.WARDEN_DETECTOR_RECEIVER_MAX_BYTES,
+      token,
+      metrics,
+      log,
+      handle: (alerts) => publisher.receive(alerts),
+    });
+  } catch (err) {
+    clearInterval(timer);
+    feeds.stop();
+    await threatConsumer?.stop();
+    throw err;
+  }
+  log.info(
+    { receiver: `http://${config.WARDEN_DETECTOR_RECEIVER_HOST}:${receiver.port}/api/v2/alerts` },
+    'alert receiver listening',
+  );
+  const running = receiver;
+  return {
+    receiverPort: running.port,
+    stop: async () => {
+      clearInterval(timer);
+      feeds.stop();
+      await threatConsumer?.stop();
+      await running.close();
+    },
+  };
+}
