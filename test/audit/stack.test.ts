@@ -65,12 +65,34 @@ describe('audit chains of the local stack', () => {
         seedFile: seedFile(stack.credsDir, 'user'),
       });
       const people = new Bus(user, { source: 'test-user' });
+      // The revocation must have happened before the kills: a request still in flight when the CA
+      // dies is redelivered only after the consumer's ack wait, later than this test looks.
+      const admin = new Bus(
+        await connectNats({
+          url: stack.natsUrl,
+          principal: 'admin',
+          instance: 'test-admin',
+          seedFile: seedFile(stack.credsDir, 'admin'),
+        }),
+        { source: 'test-admin' },
+      );
+      // Its audit record, the last thing the CA does for it, as it reaches the stream.
+      const revoked = new Promise<void>((resolve) => {
+        admin.nc.subscribe('warden.audit.v1.record.ca.>', {
+          callback: (_err, msg) => {
+            if (msg.string().includes('"ca.revoke"')) resolve();
+          },
+        });
+      });
+      await admin.nc.flush();
       await people.publish(policySubmit, {
         kind: 'authorization-policy',
         text: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: shop }\nspec: { action: ALLOW, rules: [{}] }\n',
       });
       await people.publish(enforceRevoke, { serial: '0a1b2c', reason: 'lost laptop' });
+      await revoked;
       await user.close();
+      await admin.nc.close();
       for (const name of servicePrincipals) {
         const pid = stack.pid(name);
         assert.ok(pid, name);
