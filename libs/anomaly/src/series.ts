@@ -1,0 +1,194 @@
+import { Calibrator } from './calibration.ts';
+import { RollingWindow } from './rolling.ts';
+
+/**
+ * The general-purpose streaming detector behind `warden detect score`: four robust,
+ * self-normalising detectors on one series, each calibrated against its own history, combined by
+ * their maximum. It sees each value once, in order, and never looks ahead.
+ *
+ *   level     how far the value is from the rolling median, in robust standard deviations
+ *   change    how unusual the step from the previous value is (spikes on trending or seasonal
+ *             series, where the level alone moves too much to tell)
+ *   shift     how far the median of the last few values is from the rolling median (a level
+ *             shift too small for any one value to stand out)
+ *   drift     the same over a longer window: a slow ramp that no short window shows
+ *   variance  how much the recent spread of steps differs from the usual one, up or down (noise
+ *             bursts, a sensor that flatlines)
+ *
+ * A sustained level shift is accepted as the new normal after `resetAfter` values beyond
+ * `resetZ`: the baseline restarts from them (keeping the old scale as a floor until it has warmed
+ * up again), so that one shift raises one alarm rather than hundreds.
+ */
+export type SeriesOptions = {
+  /** Values in the rolling baseline. */
+  baseline: number;
+  /** Values before any score above 0; scores then ramp up to full weight over 3× as many. */
+  warmup: number;
+  /** Values in the short window of the shift detector. */
+  shortWindow: number;
+  /** Values in the window of the drift detector. */
+  driftWindow: number;
+  /** Steps in the short window of the variance detector. */
+  varianceWindow: number;
+  /** Readings each calibrator remembers. */
+  calibrationHistory: number;
+  /** Where a calibrated score reaches 0.5, as a multiple of the detector's recent 99th percentile. */
+  midpoint: number;
+  resetAfter: number;
+  resetZ: number;
+};
+
+export const defaultSeriesOptions: SeriesOptions = {
+  baseline: 400,
+  warmup: 30,
+  shortWindow: 5,
+  driftWindow: 25,
+  varianceWindow: 16,
+  calibrationHistory: 2000,
+  midpoint: 1.6,
+  resetAfter: 10,
+  resetZ: 4,
+};
+
+export type DetectorName = 'level' | 'change' | 'shift' | 'drift' | 'variance';
+
+export type SeriesReading = {
+  /** The combined score in [0, 1]; 0 for a missing value and during warm-up. */
+  score: number;
+  /** Each detector's calibrated score (empty for a missing value or during warm-up). */
+  detectors: Partial<Record<DetectorName, number>>;
+  /** The rolling median and robust standard deviation the value was judged against. */
+  median: number;
+  scale: number;
+};
+
+function medianOf(values: number[]): number {
+  values.sort((a, b) => a - b);
+  const mid = values.length >> 1;
+  return values.length % 2 ? (values[mid] as number) : ((values[mid - 1] as number) + (values[mid] as number)) / 2;
+}
+
+/** The smallest scale that still tells values apart: relative to the level, never exactly 0. */
+const minimumScale = (median: number): number => Math.max(1e-9, Math.abs(median) * 1e-6);
+
+export class SeriesDetector {
+  readonly #options: SeriesOptions;
+  readonly #values: RollingWindow;
+  readonly #steps: RollingWindow;
+  readonly #recentValues: RollingWindow;
+  readonly #recentSteps: number[] = [];
+  readonly #calibrators: Record<DetectorName, Calibrator>;
+  #previous = Number.NaN;
+  #seen = 0;
+  #run = 0;
+  #runSign = 0;
+  /** The scale before the last reset, a floor while the new baseline warms up. */
+  #scaleFloor = 0;
+
+  constructor(options: Partial<SeriesOptions> = {}) {
+    this.#options = { ...defaultSeriesOptions, ...options };
+    const o = this.#options;
+    this.#values = new RollingWindow(o.baseline);
+    this.#steps = new RollingWindow(o.baseline);
+    this.#recentValues = new RollingWindow(Math.max(o.shortWindow, o.driftWindow));
+    const calibrator = (floor: number): Calibrator =>
+      new Calibrator({ floor, midpoint: o.midpoint, history: o.calibrationHistory });
+    this.#calibrators = {
+      level: calibrator(3.5),
+      change: calibrator(3.5),
+      shift: calibrator(2.5),
+      drift: calibrator(2),
+      variance: calibrator(Math.log(2.5)),
+    };
+  }
+
+  /** Values seen so far (missing ones excluded). */
+  get seen(): number {
+    return this.#seen;
+  }
+
+  update(value: number): SeriesReading {
+    if (!Number.isFinite(value)) return { score: 0, detectors: {}, median: this.#values.median(), scale: Number.NaN };
+    const o = this.#options;
+    const median = this.#values.median();
+    const step = Number.isNaN(this.#previous) ? Number.NaN : value - this.#previous;
+    let scale = Math.max(this.#values.scale(), minimumScale(median));
+    if (this.#values.size < o.warmup) scale = Math.max(scale, this.#scaleFloor);
+    const reading: SeriesReading = { score: 0, detectors: {}, median, scale };
+
+    if (this.#seen >= o.warmup) {
+      const level = Math.abs(value - median) / scale;
+      const stepScale = Math.max(this.#steps.scale(), minimumScale(median));
+      const change = Number.isNaN(step) ? 0 : Math.abs(step - this.#steps.median()) / stepScale;
+      const shift = Math.abs(medianOf([...this.#recentValues.newest(o.shortWindow - 1), value]) - median) / scale;
+      const drift = Math.abs(medianOf([...this.#recentValues.newest(o.driftWindow - 1), value]) - median) / scale;
+      const spread = this.#recentSteps.length
+        ? this.#recentSteps.reduce((sum, s) => sum + Math.abs(s - this.#steps.median()), 0) / this.#recentSteps.length
+        : 0;
+      // The mean absolute deviation of a normal is 0.798 sigma.
+      const variance = Math.abs(Math.log((spread + stepScale * 1e-3) / (0.798 * stepScale + stepScale * 1e-3)));
+      const detectors = {
+        level: this.#calibrators.level.score(level),
+        change: this.#calibrators.change.score(change),
+        shift: this.#calibrators.shift.score(shift),
+        drift: this.#calibrators.drift.score(drift),
+        variance: this.#calibrators.variance.score(variance),
+      };
+      const ramp = Math.min(1, 0.25 + (0.75 * (this.#seen - o.warmup)) / (3 * o.warmup));
+      reading.detectors = detectors;
+      reading.score = ramp * Math.max(...Object.values(detectors));
+      this.#trackShift(value, median, level);
+    }
+
+    this.#values.push(value);
+    this.#recentValues.push(value);
+    if (!Number.isNaN(step)) {
+      this.#steps.push(step);
+      this.#recentSteps.push(step);
+      if (this.#recentSteps.length > o.varianceWindow) this.#recentSteps.shift();
+    }
+    this.#previous = value;
+    this.#seen++;
+    return reading;
+  }
+
+  /** Counts values beyond `resetZ` on one side; after `resetAfter` of them, restarts the baseline. */
+  #trackShift(value: number, median: number, level: number): void {
+    const sign = Math.sign(value - median);
+    if (level > this.#options.resetZ && sign !== 0 && (this.#run === 0 || sign === this.#runSign)) {
+      this.#run++;
+      this.#runSign = sign;
+    } else {
+      this.#run = 0;
+    }
+    if (this.#run >= this.#options.resetAfter) {
+      this.#scaleFloor = this.#values.scale();
+      this.#values.keepNewest(this.#options.resetAfter - 1);
+      this.#run = 0;
+    }
+  }
+}
+
+/**
+ * Many columns scored together: each column has its own detector and the row's score is the
+ * highest column score. With more columns, more of them cross their usual top 1 % by chance on
+ * any row, so each column's midpoint rises with the logarithm of the column count.
+ */
+export class TableDetector {
+  readonly #columns: SeriesDetector[];
+
+  constructor(columns: number, options: Partial<SeriesOptions> = {}) {
+    if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`need at least one column, got ${columns}`);
+    const midpoint = (options.midpoint ?? defaultSeriesOptions.midpoint) + 0.1 * Math.log(columns);
+    this.#columns = Array.from({ length: columns }, () => new SeriesDetector({ ...options, midpoint }));
+  }
+
+  /** Scores one row (NaN for a missing value); returns the row score in [0, 1]. */
+  update(row: readonly number[]): number {
+    let score = 0;
+    this.#columns.forEach((detector, i) => {
+      score = Math.max(score, detector.update(row[i] ?? Number.NaN).score);
+    });
+    return score;
+  }
+}
