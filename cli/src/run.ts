@@ -9,6 +9,7 @@ import { connectNats } from '@warden/runtime';
 import type { Command, CommandContext, Io, OutputFormat } from './command.ts';
 import { UsageError } from './command.ts';
 import { containmentCommands } from './commands/containment.ts';
+import { detectCommands } from './commands/detect.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   ...topologyCommands,
   ...identityCommands,
   ...containmentCommands,
+  ...detectCommands,
 ];
 
 const globalOptions = {
