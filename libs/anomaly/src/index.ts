@@ -15,3 +15,7 @@ export { evaluate } from './evaluate.ts';
 export type { GeneratedSeries } from './generated.ts';
 export { AnomalyKind, generateSeries } from './generated.ts';
 export { Random } from './random.ts';
+export type { MeshAttack, MeshDataset, MeshOptions } from './mesh.ts';
+export { foldWindows, generateMeshDataset, MeshAttackKind } from './mesh.ts';
+export type { DetectionFigures, KindDetection, LstmEvaluation, LstmEvaluationOptions } from './mesh-eval.ts';
+export { evaluateLstm, evaluateRules, figuresOf } from './mesh-eval.ts';

@@ -102,7 +102,7 @@ const normalise = (row: readonly number[], n: Normalisation): number[] =>
 
 function buildModel(features: number, lookback: number, seed: number, learningRate: number): tf.LayersModel {
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
-  const orth = (offset: number) => tf.initializers.orthogonal({ seed: seed + offset, gain: 1 });
+  const orth = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
   const model = tf.sequential();
   model.add(
     tf.layers.lstm({
