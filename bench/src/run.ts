@@ -17,6 +17,9 @@ import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
+import { detectScore } from './detect-score.ts';
+import { detection } from './detection.ts';
+import { lstm } from './lstm.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -28,6 +31,9 @@ const benchmarks: readonly Benchmark[] = [
   policyDecision,
   topology,
   extAuthz,
+  detectScore,
+  lstm,
+  detection,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 

@@ -18,4 +18,4 @@ export { Random } from './random.ts';
 export type { MeshAttack, MeshDataset, MeshOptions } from './mesh.ts';
 export { foldWindows, generateMeshDataset, MeshAttackKind } from './mesh.ts';
 export type { DetectionFigures, KindDetection, LstmEvaluation, LstmEvaluationOptions } from './mesh-eval.ts';
-export { evaluateLstm, evaluateRules, figuresOf } from './mesh-eval.ts';
+export { evaluateLstm, evaluateRules, evaluateStaticThresholds, figuresOf } from './mesh-eval.ts';

@@ -26,6 +26,8 @@ export type DetectionFigures = {
   precision: number;
   recall: number;
   byKind: Record<string, KindDetection>;
+  /** Indexes into the dataset's attacks of those detected. */
+  detectedAttacks: number[];
 };
 
 /** Flagged windows: key index, and the first and last second each covers. */
@@ -85,6 +87,7 @@ export function figuresOf(
     precision: alerts ? (alerts - falseAlerts) / alerts : 1,
     recall: dataset.attacks.length ? firstDetection.size / dataset.attacks.length : 1,
     byKind,
+    detectedAttacks: dataset.attacks.flatMap((a, i) => (firstDetection.has(a) ? [i] : [])),
   };
 }
 
@@ -176,4 +179,26 @@ export async function evaluateLstm(dataset: MeshDataset, options: LstmEvaluation
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The naive detector the others are compared with: a fixed bound per key and feature, mean plus
+ * `sigmas` standard deviations of the attack-free first half, flagging any second above any bound.
+ */
+export function evaluateStaticThresholds(dataset: MeshDataset, sigmas = 4): DetectionFigures {
+  const half = Math.floor(dataset.seconds / 2);
+  const flags: Flag[] = [];
+  dataset.windows.forEach((rows, k) => {
+    const bounds = featureNames.map((f) => {
+      const values = rows.slice(0, half).map((r) => r[f] ?? 0);
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+      return mean + sigmas * sd;
+    });
+    for (let t = half; t < rows.length; t++) {
+      const row = rows[t] ?? {};
+      if (featureNames.some((f, i) => (row[f] ?? 0) > (bounds[i] ?? Number.POSITIVE_INFINITY))) flags.push({ key: k, start: t, end: t });
+    }
+  });
+  return figuresOf(dataset, flags, { mergeGapS: 5, toleranceS: 10 });
 }

@@ -82,6 +82,8 @@ export class SeriesDetector {
   #seen = 0;
   #run = 0;
   #runSign = 0;
+  #runMedian = 0;
+  #runScale = 1;
   /** The scale before the last reset, a floor while the new baseline warms up. */
   #scaleFloor = 0;
 
@@ -125,8 +127,10 @@ export class SeriesDetector {
       const spread = this.#recentSteps.length
         ? this.#recentSteps.reduce((sum, s) => sum + Math.abs(s - this.#steps.median()), 0) / this.#recentSteps.length
         : 0;
-      // The mean absolute deviation of a normal is 0.798 sigma.
-      const variance = Math.abs(Math.log((spread + stepScale * 1e-3) / (0.798 * stepScale + stepScale * 1e-3)));
+      // The mean absolute deviation of a normal is 0.798 sigma. The floor keeps a flatline at a
+      // large but finite ratio, and a series that was always flat at a ratio near 1.
+      const floor = Math.max(0.1 * stepScale, minimumScale(median));
+      const variance = Math.abs(Math.log((spread + floor) / (0.798 * stepScale + floor)));
       const detectors = {
         level: this.#calibrators.level.score(level),
         change: this.#calibrators.change.score(change),
@@ -137,7 +141,7 @@ export class SeriesDetector {
       const ramp = Math.min(1, 0.25 + (0.75 * (this.#seen - o.warmup)) / (3 * o.warmup));
       reading.detectors = detectors;
       reading.score = ramp * Math.max(...Object.values(detectors));
-      this.#trackShift(value, median, level);
+      this.#trackShift(value, median, scale, level);
     }
 
     this.#values.push(value);
@@ -152,17 +156,27 @@ export class SeriesDetector {
     return reading;
   }
 
-  /** Counts values beyond `resetZ` on one side; after `resetAfter` of them, restarts the baseline. */
-  #trackShift(value: number, median: number, level: number): void {
-    const sign = Math.sign(value - median);
-    if (level > this.#options.resetZ && sign !== 0 && (this.#run === 0 || sign === this.#runSign)) {
-      this.#run++;
-      this.#runSign = sign;
-    } else {
-      this.#run = 0;
+  /**
+   * Counts values beyond `resetZ` on one side, judged against the median and scale from before
+   * the run began (the run's own values would otherwise widen the scale they are judged by);
+   * after `resetAfter` of them, restarts the baseline from them.
+   */
+  #trackShift(value: number, median: number, scale: number, level: number): void {
+    if (this.#run === 0) {
+      if (level <= this.#options.resetZ) return;
+      this.#run = 1;
+      this.#runSign = Math.sign(value - median);
+      this.#runMedian = median;
+      this.#runScale = scale;
+      return;
     }
-    if (this.#run >= this.#options.resetAfter) {
-      this.#scaleFloor = this.#values.scale();
+    const z = (value - this.#runMedian) / this.#runScale;
+    if (Math.sign(z) !== this.#runSign || Math.abs(z) <= this.#options.resetZ) {
+      this.#run = 0;
+      return;
+    }
+    if (++this.#run >= this.#options.resetAfter) {
+      this.#scaleFloor = this.#runScale;
       this.#values.keepNewest(this.#options.resetAfter - 1);
       this.#run = 0;
     }
