@@ -13,14 +13,21 @@ import { microsSince, round, target } from './benchmark.ts';
  * written back unchanged, so the ratio is the share of the raw I/O speed the scoring keeps.
  */
 async function pass(input: string, output: string, score: boolean): Promise<number> {
-  const lines = createInterface({ input: createReadStream(input, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const lines = createInterface({
+    input: createReadStream(input, { encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  });
   const out = createWriteStream(output, { encoding: 'utf8' });
   const write = async (line: string): Promise<void> => {
     if (!out.write(`${line}\n`)) await once(out, 'drain');
   };
   let rows = 0;
   if (score) rows = await scoreCsv(lines, write);
-  else for await (const line of lines) (await write(line), rows++);
+  else
+    for await (const line of lines) {
+      await write(line);
+      rows++;
+    }
   out.end();
   await once(out, 'finish');
   return score ? rows : rows - 1;
@@ -35,7 +42,10 @@ export const detectScore: Benchmark = {
     const columns = params['columns'] ?? 1;
     const dir = tempDir('bench-detect-score');
     const input = join(dir, 'in.csv');
-    const series = Array.from({ length: columns }, (_, c) => generateSeries('level-shift', 17 + c, rows).values);
+    const series = Array.from(
+      { length: columns },
+      (_, c) => generateSeries('level-shift', 17 + c, rows).values,
+    );
     const lines = ['timestamp,' + series.map((_, c) => `v${c}`).join(',')];
     for (let i = 0; i < rows; i++) lines.push(`${i},${series.map((s) => (s[i] ?? 0).toFixed(5)).join(',')}`);
     writeFileSync(input, `${lines.join('\n')}\n`);
@@ -48,13 +58,21 @@ export const detectScore: Benchmark = {
       start = process.hrtime.bigint();
       const copied = await pass(input, join(dir, 'copy.csv'), false);
       rawSeconds.push(microsSince(start) / 1e6);
-      if (scored !== rows || copied !== rows) throw new Error(`scored ${scored} and copied ${copied} of ${rows} rows`);
-      progress(`round ${r + 1}: scored in ${round(scoredSeconds.at(-1) ?? 0, 2)} s, copied in ${round(rawSeconds.at(-1) ?? 0, 2)} s`);
+      if (scored !== rows || copied !== rows)
+        throw new Error(`scored ${scored} and copied ${copied} of ${rows} rows`);
+      progress(
+        `round ${r + 1}: scored in ${round(scoredSeconds.at(-1) ?? 0, 2)} s, copied in ${round(rawSeconds.at(-1) ?? 0, 2)} s`,
+      );
     }
     const best = Math.min(...scoredSeconds);
     const bestRaw = Math.min(...rawSeconds);
     return {
-      results: { rows, columns, seconds: scoredSeconds.map((s) => round(s, 3)), rowsPerSec: Math.round(rows / best) },
+      results: {
+        rows,
+        columns,
+        seconds: scoredSeconds.map((s) => round(s, 3)),
+        rowsPerSec: Math.round(rows / best),
+      },
       baseline: { seconds: rawSeconds.map((s) => round(s, 3)), rowsPerSec: Math.round(rows / bestRaw) },
       ratio: round(bestRaw / best, 3),
       target: target(`${rows} rows scored in under a minute`, 'results.seconds (best)', best, '<', 60),

@@ -10,7 +10,8 @@ import { round, target } from './benchmark.ts';
  * first half. Baseline: fixed per-feature bounds (mean + 4 sd of the first half). Ratio: the
  * F1 of rules and LSTM together over the baseline's. Deterministic for a seed.
  */
-const f1 = (f: DetectionFigures): number => (f.precision + f.recall ? (2 * f.precision * f.recall) / (f.precision + f.recall) : 0);
+const f1 = (f: DetectionFigures): number =>
+  f.precision + f.recall ? (2 * f.precision * f.recall) / (f.precision + f.recall) : 0;
 
 function flatten(prefix: string, f: DetectionFigures): Figures {
   const figures: Figures = {
@@ -39,7 +40,9 @@ export const detection: Benchmark = {
       hours: params['hours'] ?? 4,
       perKind: params['perKind'] ?? 3,
     });
-    progress(`dataset: ${dataset.keys.length} workloads × ${dataset.seconds} s, ${dataset.attacks.length} attacks`);
+    progress(
+      `dataset: ${dataset.keys.length} workloads × ${dataset.seconds} s, ${dataset.attacks.length} attacks`,
+    );
     const rules = evaluateRules(dataset);
     progress(`rules: precision ${round(rules.precision, 3)} recall ${round(rules.recall, 3)}`);
     let lastEpoch = 0;
@@ -49,7 +52,9 @@ export const detection: Benchmark = {
       onProgress: (p) => {
         if (p.batch === p.batches && p.epoch !== lastEpoch) {
           lastEpoch = p.epoch;
-          progress(`lstm epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${round(p.elapsedMs / 1000)} s)`);
+          progress(
+            `lstm epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${round(p.elapsedMs / 1000)} s)`,
+          );
         }
       },
     });
@@ -59,8 +64,12 @@ export const detection: Benchmark = {
     const combined: DetectionFigures = {
       alerts: rules.alerts + lstm.alerts,
       falseAlerts: rules.falseAlerts + lstm.falseAlerts,
-      precision: (rules.alerts + lstm.alerts - rules.falseAlerts - lstm.falseAlerts) / Math.max(1, rules.alerts + lstm.alerts),
-      recall: new Set([...rules.detectedAttacks, ...lstm.detectedAttacks]).size / Math.max(1, dataset.attacks.length),
+      precision:
+        (rules.alerts + lstm.alerts - rules.falseAlerts - lstm.falseAlerts) /
+        Math.max(1, rules.alerts + lstm.alerts),
+      recall:
+        new Set([...rules.detectedAttacks, ...lstm.detectedAttacks]).size /
+        Math.max(1, dataset.attacks.length),
       byKind: {},
       detectedAttacks: [],
     };
@@ -76,7 +85,13 @@ export const detection: Benchmark = {
       },
       baseline: flatten('static', naive),
       ratio: round(f1(combined) / Math.max(f1(naive), 1e-9), 2),
-      target: target('rules and LSTM together catch at least 90 % of the attacks', 'results.combinedRecall', combined.recall, '>=', 0.9),
+      target: target(
+        'rules and LSTM together catch at least 90 % of the attacks',
+        'results.combinedRecall',
+        combined.recall,
+        '>=',
+        0.9,
+      ),
     };
   },
 };

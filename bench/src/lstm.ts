@@ -1,4 +1,11 @@
-import { BaselineScorer, BehaviourModel, featureNames, foldWindows, generateMeshDataset, StreamingRules } from '@warden/anomaly';
+import {
+  BaselineScorer,
+  BehaviourModel,
+  featureNames,
+  foldWindows,
+  generateMeshDataset,
+  StreamingRules,
+} from '@warden/anomaly';
 import type { Benchmark } from './benchmark.ts';
 import { microsSince, round, target } from './benchmark.ts';
 
@@ -12,13 +19,19 @@ import { microsSince, round, target } from './benchmark.ts';
  */
 export const lstm: Benchmark = {
   name: 'lstm',
-  description: 'LSTM inference windows/s and training time (24 h of 10 s windows × 20 workloads, extrapolated)',
+  description:
+    'LSTM inference windows/s and training time (24 h of 10 s windows × 20 workloads, extrapolated)',
   defaults: { workloads: 20, trainHours: 2, epochs: 1, inferenceWindows: 20_000, seed: 1 },
   async run(params, progress) {
     const workloads = params['workloads'] ?? 20;
     const trainHours = params['trainHours'] ?? 2;
     const epochs = params['epochs'] ?? 1;
-    const dataset = generateMeshDataset({ seed: params['seed'] ?? 1, workloads, hours: trainHours * 2, perKind: 0 });
+    const dataset = generateMeshDataset({
+      seed: params['seed'] ?? 1,
+      workloads,
+      hours: trainHours * 2,
+      perKind: 0,
+    });
     const windows = dataset.windows.map((rows) => {
       const out: Record<string, number>[] = [];
       for (let t = 0; t + 10 <= rows.length; t += 10) out.push(foldWindows(rows.slice(t, t + 10)));
@@ -32,7 +45,8 @@ export const lstm: Benchmark = {
       features: featureNames,
       epochs,
       onProgress: (p) => {
-        if (p.batch === p.batches) progress(`epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${round(p.elapsedMs / 1000)} s)`);
+        if (p.batch === p.batches)
+          progress(`epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)} (${round(p.elapsedMs / 1000)} s)`);
       },
     });
     const trainingSeconds = microsSince(start) / 1e6;
@@ -43,7 +57,9 @@ export const lstm: Benchmark = {
       const total = params['inferenceWindows'] ?? 20_000;
       const batches: { key: string; features: Record<string, number> }[][] = [];
       for (let w = 0; batches.length * workloads < total; w++)
-        batches.push(dataset.keys.map((key, k) => ({ key, features: windows[k]?.[half + (w % half)] ?? {} })));
+        batches.push(
+          dataset.keys.map((key, k) => ({ key, features: windows[k]?.[half + (w % half)] ?? {} })),
+        );
       // Fill each key's lookback first: only full histories are scored.
       for (const b of batches.slice(0, model.lookback)) scorer.observe(b);
       const timed = batches.slice(model.lookback);
@@ -55,7 +71,11 @@ export const lstm: Benchmark = {
       const rules = new StreamingRules();
       start = process.hrtime.bigint();
       let observed = 0;
-      for (const b of timed) for (const w of b) (rules.observe({ key: w.key, end: observed, features: w.features }), observed++);
+      for (const b of timed)
+        for (const w of b) {
+          rules.observe({ key: w.key, end: observed, features: w.features });
+          observed++;
+        }
       const rulesSeconds = microsSince(start) / 1e6;
       const inferencePerSec = scored / inferenceSeconds;
       return {

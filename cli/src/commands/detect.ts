@@ -13,7 +13,13 @@ function requiredPath(ctx: CommandContext, values: Record<string, unknown>, name
   return resolve(ctx.cwd, value);
 }
 
-function integer(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+function integer(
+  values: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const text = values[name];
   if (text === undefined) return fallback;
   const value = Number(text);
@@ -22,13 +28,23 @@ function integer(values: Record<string, unknown>, name: string, fallback: number
   return value;
 }
 
-function lines(file: string): AsyncIterable<string> {
+/** The file's lines, and a way to close it early (when a bad line ends the command). */
+function openLines(file: string): { lines: AsyncIterable<string>; close(): void } {
   if (!existsSync(file)) throw new UsageError(`${file} does not exist`);
-  return createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  return {
+    lines,
+    close: () => {
+      lines.close();
+      input.destroy();
+    },
+  };
 }
 
 /** A temporary file beside `target`, renamed over it only when the command succeeds. */
-const temporaryBeside = (target: string): string => join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+const temporaryBeside = (target: string): string =>
+  join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
 
 const duration = (ms: number): string => {
   const s = Math.round(ms / 1000);
@@ -45,7 +61,8 @@ function progressLine(p: TrainProgress): string {
 export const detectCommands: Command[] = [
   {
     path: ['detect', 'score'],
-    summary: 'score a time-series CSV offline: each row gets anomaly_score in [0, 1] from that row and the ones before it',
+    summary:
+      'score a time-series CSV offline: each row gets anomaly_score in [0, 1] from that row and the ones before it',
     options: {
       csv: { type: 'string' },
       out: { type: 'string' },
@@ -59,22 +76,28 @@ export const detectCommands: Command[] = [
     async run(ctx, _positionals, values) {
       const input = requiredPath(ctx, values, 'csv');
       const outValue = values['out'];
-      if (typeof outValue !== 'string' || outValue === '') throw new UsageError('--out FILE is required (- for stdout)');
+      if (typeof outValue !== 'string' || outValue === '')
+        throw new UsageError('--out FILE is required (- for stdout)');
       integer(values, 'seed', 0, 0, 2 ** 32 - 1);
-      const source = lines(input);
+      const source = openLines(input);
       const started = Date.now();
       if (outValue === '-') {
-        const rows = await scoreCsv(source, (line) => ctx.io.out(`${line}\n`));
-        ctx.io.err(`scored ${rows} rows in ${duration(Date.now() - started)}\n`);
-        return 0;
+        try {
+          const rows = await scoreCsv(source.lines, (line) => ctx.io.out(`${line}\n`));
+          ctx.io.err(`scored ${rows} rows in ${duration(Date.now() - started)}\n`);
+          return 0;
+        } finally {
+          source.close();
+        }
       }
       const target = resolve(ctx.cwd, outValue);
       const temporary = temporaryBeside(target);
       const stream = createWriteStream(temporary, { encoding: 'utf8' });
+      const closed = once(stream, 'close').catch(() => undefined);
       let alarms = 0;
       try {
         const rows = await scoreCsv(
-          source,
+          source.lines,
           async (line) => {
             if (Number(line.slice(line.lastIndexOf(',') + 1)) >= 0.85) alarms++;
             if (!stream.write(`${line}\n`)) await once(stream, 'drain');
@@ -84,18 +107,24 @@ export const detectCommands: Command[] = [
         stream.end();
         await once(stream, 'finish');
         renameSync(temporary, target);
-        ctx.io.out(`scored ${rows} rows in ${duration(Date.now() - started)}; ${alarms} at or above 0.85; wrote ${target}\n`);
+        ctx.io.out(
+          `scored ${rows} rows in ${duration(Date.now() - started)}; ${alarms} at or above 0.85; wrote ${target}\n`,
+        );
         return 0;
       } catch (err) {
         stream.destroy();
+        await closed;
         rmSync(temporary, { force: true });
         throw err;
+      } finally {
+        source.close();
       }
     },
   },
   {
     path: ['detect', 'train'],
-    summary: 'train the LSTM behaviour baseline offline from a CSV of feature windows and save it as one file',
+    summary:
+      'train the LSTM behaviour baseline offline from a CSV of feature windows and save it as one file',
     options: {
       csv: { type: 'string' },
       out: { type: 'string' },
@@ -117,13 +146,22 @@ export const detectCommands: Command[] = [
     async run(ctx, _positionals, values) {
       const input = requiredPath(ctx, values, 'csv');
       const target = requiredPath(ctx, values, 'out');
-      const table = await readFeatureCsv(lines(input));
+      const source = openLines(input);
+      const table = await readFeatureCsv(source.lines).finally(() => source.close());
       const requested =
-        typeof values['features'] === 'string' ? values['features'].split(',').map((f) => f.trim()).filter(Boolean) : table.features;
+        typeof values['features'] === 'string'
+          ? values['features']
+              .split(',')
+              .map((f) => f.trim())
+              .filter(Boolean)
+          : table.features;
       const unknown = requested.filter((f) => !table.features.includes(f));
-      if (unknown.length) throw new UsageError(`--features names columns the file does not have: ${unknown.join(', ')}`);
+      if (unknown.length)
+        throw new UsageError(`--features names columns the file does not have: ${unknown.join(', ')}`);
       const windows = [...table.windows.values()].reduce((n, w) => n + w.length, 0);
-      ctx.io.err(`training on ${windows} windows of ${table.windows.size} keys, ${requested.length} features\n`);
+      ctx.io.err(
+        `training on ${windows} windows of ${table.windows.size} keys, ${requested.length} features\n`,
+      );
       const model = await BehaviourModel.train(table.windows, {
         features: requested,
         lookback: integer(values, 'lookback', 12, 1, 1000),
@@ -137,7 +175,9 @@ export const detectCommands: Command[] = [
         const temporary = temporaryBeside(target);
         writeFileSync(temporary, bytes);
         renameSync(temporary, target);
-        ctx.io.out(`wrote ${target} (${bytes.length} bytes; ${model.keys.length} keys, lookback ${model.lookback})\n`);
+        ctx.io.out(
+          `wrote ${target} (${bytes.length} bytes; ${model.keys.length} keys, lookback ${model.lookback})\n`,
+        );
       } finally {
         model.dispose();
       }
@@ -145,4 +185,3 @@ export const detectCommands: Command[] = [
     },
   },
 ];
-

@@ -20,8 +20,16 @@ async function csvError(text: string): Promise<CsvError> {
 
 describe('scoreCsv', () => {
   it('writes every input line unchanged plus anomaly_score, for every row', async () => {
-    const rows = Array.from({ length: 100 }, (_, i) => `2026-01-01T00:${String(i % 60).padStart(2, '0')}:00Z,${i % 7},"x,${i}"`);
-    const out = await score(['time,a,b', ...rows].join('\n').replace('"x,5"', '').replace(/"x,\d+"/g, (m) => String(m.length)));
+    const rows = Array.from(
+      { length: 100 },
+      (_, i) => `2026-01-01T00:${String(i % 60).padStart(2, '0')}:00Z,${i % 7},"x,${i}"`,
+    );
+    const out = await score(
+      ['time,a,b', ...rows]
+        .join('\n')
+        .replace('"x,5"', '')
+        .replace(/"x,\d+"/g, (m) => String(m.length)),
+    );
     assert.equal(out[0], 'time,a,b,anomaly_score');
     assert.equal(out.length, 101);
     for (const line of out.slice(1)) assert.match(line, /,[01]\.\d{6}$/);
@@ -56,7 +64,10 @@ describe('readFeatureCsv', () => {
   it('groups windows by key in file order and leaves missing cells out', async () => {
     const table = await readFeatureCsv(['t,key,requests,bytesOut', '1,a,1,10', '1,b,2,', '2,a,3,30']);
     assert.deepEqual(table.features, ['requests', 'bytesOut']);
-    assert.deepEqual(table.windows.get('a'), [{ requests: 1, bytesOut: 10 }, { requests: 3, bytesOut: 30 }]);
+    assert.deepEqual(table.windows.get('a'), [
+      { requests: 1, bytesOut: 10 },
+      { requests: 3, bytesOut: 30 },
+    ]);
     assert.deepEqual(table.windows.get('b'), [{ requests: 2 }]);
   });
 });

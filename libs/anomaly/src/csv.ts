@@ -36,7 +36,8 @@ export function splitCsvLine(text: string, line: number): string[] {
       field += c;
     }
   }
-  if (quoted) throw new CsvError(line, 'a quoted field is not closed (line breaks inside quotes are not supported)');
+  if (quoted)
+    throw new CsvError(line, 'a quoted field is not closed (line breaks inside quotes are not supported)');
   fields.push(field);
   return fields;
 }
@@ -48,7 +49,8 @@ export function parseValue(field: string, line: number, column: string): number 
   const text = field.trim();
   if (missing.has(text.toLowerCase())) return Number.NaN;
   const value = Number(text);
-  if (!Number.isFinite(value)) throw new CsvError(line, `column ${JSON.stringify(column)}: ${JSON.stringify(field)} is not a number`);
+  if (!Number.isFinite(value))
+    throw new CsvError(line, `column ${JSON.stringify(column)}: ${JSON.stringify(field)} is not a number`);
   return value;
 }
 
@@ -83,8 +85,13 @@ export async function scoreCsv(
     if (text.trim() === '') continue;
     const fields = splitCsvLine(text, lineNumber);
     if (!header) {
-      if (fields.length < 2) throw new CsvError(lineNumber, `the header needs timestamp and at least one value column, got ${JSON.stringify(text)}`);
-      if (fields.some((f) => f.trim() === scoreColumn)) throw new CsvError(lineNumber, `the input already has an ${scoreColumn} column`);
+      if (fields.length < 2)
+        throw new CsvError(
+          lineNumber,
+          `the header needs timestamp and at least one value column, got ${JSON.stringify(text)}`,
+        );
+      if (fields.some((f) => f.trim() === scoreColumn))
+        throw new CsvError(lineNumber, `the input already has an ${scoreColumn} column`);
       header = fields.map((f) => f.trim());
       detector = new TableDetector(header.length - 1, options.series);
       await write(`${text},${scoreColumn}`);
@@ -128,7 +135,10 @@ export async function readFeatureCsv(lines: AsyncIterable<string> | Iterable<str
       header = fields;
       keyIndex = header.indexOf('key');
       if (header.length - (keyIndex > 0 ? 2 : 1) < 1)
-        throw new CsvError(lineNumber, 'the header needs timestamp, an optional key and at least one feature column');
+        throw new CsvError(
+          lineNumber,
+          'the header needs timestamp, an optional key and at least one feature column',
+        );
       continue;
     }
     if (fields.length !== header.length)

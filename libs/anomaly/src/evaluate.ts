@@ -45,7 +45,7 @@ export function evaluate(
   const inWindow = (i: number): boolean => windows.some((w) => i >= w.start && i <= w.end + tolerance);
   let alarms = 0;
   let falseAlarms = 0;
-  for (let i = 0; i < scores.length; ) {
+  for (let i = 0; i < scores.length;) {
     if ((scores[i] ?? 0) < threshold) {
       i++;
       continue;
@@ -61,7 +61,13 @@ export function evaluate(
   const byKind: Record<string, KindFigures> = {};
   const delays: Record<string, number[]> = {};
   for (const w of windows) {
-    const figures = (byKind[w.kind] ??= { windows: 0, detected: 0, recall: 0, meanDelay: Number.NaN, maxDelay: Number.NaN });
+    const figures = (byKind[w.kind] ??= {
+      windows: 0,
+      detected: 0,
+      recall: 0,
+      meanDelay: Number.NaN,
+      maxDelay: Number.NaN,
+    });
     figures.windows++;
     const last = Math.min(scores.length - 1, w.end + tolerance);
     for (let i = w.start; i <= last; i++) {

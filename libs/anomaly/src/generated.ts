@@ -68,7 +68,8 @@ export function generateSeries(kind: AnomalyKind, seed: number, length = 4000): 
         // The cycle stops (the value holds at its mean) or triples; without a cycle, the noise grows.
         for (let t = start; t <= end; t++) {
           const base = (values[t] ?? 0) - season(t);
-          values[t] = amplitude > 0 ? base + (sign > 0 ? 3 * season(t) : 0) : base + noise * 5 * random.normal();
+          values[t] =
+            amplitude > 0 ? base + (sign > 0 ? 3 * season(t) : 0) : base + noise * 5 * random.normal();
         }
         break;
     }

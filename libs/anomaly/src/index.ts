@@ -6,7 +6,15 @@ export type { FeatureTable, ScoreCsvOptions } from './csv.ts';
 export { CsvError, parseValue, readFeatureCsv, scoreColumn, scoreCsv, splitCsvLine } from './csv.ts';
 export type { FeatureWindow } from './features.ts';
 export { Feature, featureNames } from './features.ts';
-export type { Condition, Evidence, Observation, Rule, RuleHit, Severity, StreamingRulesOptions } from './rules.ts';
+export type {
+  Condition,
+  Evidence,
+  Observation,
+  Rule,
+  RuleHit,
+  Severity,
+  StreamingRulesOptions,
+} from './rules.ts';
 export { defaultRules, RuleError, StreamingRules, validateRule } from './rules.ts';
 export type { TrainOptions, TrainProgress } from './lstm.ts';
 export { BaselineScorer, BehaviourModel, defaultAlertScore, ModelError, useWasmBackend } from './lstm.ts';

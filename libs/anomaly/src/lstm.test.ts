@@ -48,7 +48,8 @@ describe('BehaviourModel', { timeout: 300_000 }, () => {
     const a = await BehaviourModel.train(history(1), options);
     const b = await BehaviourModel.train(history(1), options);
     // The weights follow the header, whose length is the first four bytes (big-endian).
-    const weights = (bytes: Uint8Array): Uint8Array => bytes.slice(4 + new DataView(bytes.buffer).getUint32(0));
+    const weights = (bytes: Uint8Array): Uint8Array =>
+      bytes.slice(4 + new DataView(bytes.buffer).getUint32(0));
     assert.deepEqual(weights(await a.toBytes()), weights(await b.toBytes()));
     a.dispose();
     b.dispose();
@@ -72,8 +73,14 @@ describe('BehaviourModel', { timeout: 300_000 }, () => {
   });
 
   it('refuses too little history, and bytes that are not a model', async () => {
-    await assert.rejects(BehaviourModel.train(new Map([['a', (history(1).get('a') ?? []).slice(0, 10)]]), options), ModelError);
+    await assert.rejects(
+      BehaviourModel.train(new Map([['a', (history(1).get('a') ?? []).slice(0, 10)]]), options),
+      ModelError,
+    );
     await assert.rejects(BehaviourModel.fromBytes(new Uint8Array([0, 0, 0, 200, 1, 2])), ModelError);
-    await assert.rejects(BehaviourModel.fromBytes(new TextEncoder().encode('\u0000\u0000\u0000\u0002{}')), ModelError);
+    await assert.rejects(
+      BehaviourModel.fromBytes(new TextEncoder().encode('\u0000\u0000\u0000\u0002{}')),
+      ModelError,
+    );
   });
 });

@@ -73,7 +73,8 @@ let backendReady: Promise<void> | undefined;
 /** Selects the WebAssembly backend once per process. */
 export function useWasmBackend(): Promise<void> {
   backendReady ??= (async () => {
-    if (!(await tf.setBackend('wasm'))) throw new ModelError('the tfjs WebAssembly backend did not initialise');
+    if (!(await tf.setBackend('wasm')))
+      throw new ModelError('the tfjs WebAssembly backend did not initialise');
     await tf.ready();
   })();
   return backendReady;
@@ -92,7 +93,9 @@ function normalisationOf(rows: readonly number[][], width: number): Normalisatio
   const mean = new Array<number>(width).fill(0);
   const std = new Array<number>(width).fill(0);
   for (const r of rows) for (let i = 0; i < width; i++) mean[i] = (mean[i] ?? 0) + (r[i] ?? 0) / rows.length;
-  for (const r of rows) for (let i = 0; i < width; i++) std[i] = (std[i] ?? 0) + ((r[i] ?? 0) - (mean[i] ?? 0)) ** 2 / rows.length;
+  for (const r of rows)
+    for (let i = 0; i < width; i++)
+      std[i] = (std[i] ?? 0) + ((r[i] ?? 0) - (mean[i] ?? 0)) ** 2 / rows.length;
   // A feature that never moved gets a unit scale: any change in it is then plainly visible.
   return { mean, std: std.map((v) => Math.max(Math.sqrt(v), 0.05)) };
 }
@@ -113,7 +116,14 @@ function buildModel(features: number, lookback: number, seed: number, learningRa
       recurrentInitializer: orth(2),
     }),
   );
-  model.add(tf.layers.lstm({ units: 32, returnSequences: true, kernelInitializer: init(3), recurrentInitializer: orth(4) }));
+  model.add(
+    tf.layers.lstm({
+      units: 32,
+      returnSequences: true,
+      kernelInitializer: init(3),
+      recurrentInitializer: orth(4),
+    }),
+  );
   model.add(tf.layers.lstm({ units: 16, kernelInitializer: init(5), recurrentInitializer: orth(6) }));
   model.add(tf.layers.dense({ units: features, kernelInitializer: init(7) }));
   model.compile({ optimizer: tf.train.adam(learningRate), loss: 'meanSquaredError' });
@@ -123,7 +133,8 @@ function buildModel(features: number, lookback: number, seed: number, learningRa
 /** Sliding samples (lookback windows → the next one) of one key's normalised rows. */
 function samplesOf(rows: readonly number[][], lookback: number): { x: number[][]; y: number[] }[] {
   const samples: { x: number[][]; y: number[] }[] = [];
-  for (let end = lookback; end < rows.length; end++) samples.push({ x: rows.slice(end - lookback, end), y: rows[end] as number[] });
+  for (let end = lookback; end < rows.length; end++)
+    samples.push({ x: rows.slice(end - lookback, end), y: rows[end] as number[] });
   return samples;
 }
 
@@ -153,7 +164,10 @@ export class BehaviourModel {
    * Trains on each key's windows, oldest first. Every key needs more than `lookback` windows
    * beyond its held-back share; keys with too few are refused rather than silently skipped.
    */
-  static async train(history: ReadonlyMap<string, readonly Readonly<Record<string, number>>[]>, options: TrainOptions): Promise<BehaviourModel> {
+  static async train(
+    history: ReadonlyMap<string, readonly Readonly<Record<string, number>>[]>,
+    options: TrainOptions,
+  ): Promise<BehaviourModel> {
     await useWasmBackend();
     const lookback = options.lookback ?? 12;
     const holdout = options.holdout ?? 0.2;
@@ -171,7 +185,9 @@ export class BehaviourModel {
       const raw = windows.map((w) => vectorOf(w, features));
       const trainCount = Math.floor(raw.length * (1 - holdout));
       if (trainCount <= lookback || raw.length - trainCount <= lookback)
-        throw new ModelError(`key ${key} has ${raw.length} windows; with lookback ${lookback} and holdout ${holdout} it needs at least ${Math.ceil((lookback + 1) / Math.min(holdout, 1 - holdout))}`);
+        throw new ModelError(
+          `key ${key} has ${raw.length} windows; with lookback ${lookback} and holdout ${holdout} it needs at least ${Math.ceil((lookback + 1) / Math.min(holdout, 1 - holdout))}`,
+        );
       const n = normalisationOf(raw.slice(0, trainCount), features.length);
       keys[key] = n;
       everything.push(...raw.slice(0, trainCount));
@@ -202,7 +218,14 @@ export class BehaviourModel {
           },
           onBatchEnd: async (batch, logs) => {
             if (batch % 20 === 0 || batch === batches - 1)
-              options.onProgress?.({ epoch, epochs, batch: batch + 1, batches, loss: Number(logs?.['loss'] ?? Number.NaN), elapsedMs: Date.now() - started });
+              options.onProgress?.({
+                epoch,
+                epochs,
+                batch: batch + 1,
+                batches,
+                loss: Number(logs?.['loss'] ?? Number.NaN),
+                elapsedMs: Date.now() - started,
+              });
           },
         },
       });
@@ -222,8 +245,16 @@ export class BehaviourModel {
       seed,
     };
     const result = new BehaviourModel(model, meta);
-    const errors = result.#errors(held.map((s) => s.x), held.map((s) => s.y)).sort((a, b) => a - b);
-    meta.calibration = Array.from({ length: 101 }, (_, i) => errors[Math.min(errors.length - 1, Math.floor((i / 100) * (errors.length - 1)))] ?? 0);
+    const errors = result
+      .#errors(
+        held.map((s) => s.x),
+        held.map((s) => s.y),
+      )
+      .sort((a, b) => a - b);
+    meta.calibration = Array.from(
+      { length: 101 },
+      (_, i) => errors[Math.min(errors.length - 1, Math.floor((i / 100) * (errors.length - 1)))] ?? 0,
+    );
     return result;
   }
 
@@ -255,12 +286,17 @@ export class BehaviourModel {
    * oldest first) against the forecast from the ones before it. A key the model was not trained
    * on is normalised with the statistics of all keys together.
    */
-  scoreMany(samples: readonly { key: string; windows: readonly Readonly<Record<string, number>>[] }[]): { score: number; error: number }[] {
+  scoreMany(
+    samples: readonly { key: string; windows: readonly Readonly<Record<string, number>>[] }[],
+  ): { score: number; error: number }[] {
     const lookback = this.#meta.lookback;
     const xs: number[][][] = [];
     const ys: number[][] = [];
     for (const s of samples) {
-      if (s.windows.length !== lookback + 1) throw new ModelError(`a sample needs ${lookback + 1} windows (lookback ${lookback} and the one scored), got ${s.windows.length}`);
+      if (s.windows.length !== lookback + 1)
+        throw new ModelError(
+          `a sample needs ${lookback + 1} windows (lookback ${lookback} and the one scored), got ${s.windows.length}`,
+        );
       const n = this.#meta.keys[s.key] ?? this.#meta.shared;
       const rows = s.windows.map((w) => normalise(vectorOf(w, this.#meta.features), n));
       xs.push(rows.slice(0, lookback));
@@ -281,7 +317,11 @@ export class BehaviourModel {
     if (!artifacts?.weightData || !artifacts.weightSpecs) throw new ModelError('tfjs saved no weights');
     const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
     const header = new TextEncoder().encode(
-      JSON.stringify({ meta: this.#meta, topology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs }),
+      JSON.stringify({
+        meta: this.#meta,
+        topology: artifacts.modelTopology,
+        weightSpecs: artifacts.weightSpecs,
+      }),
     );
     const bytes = new Uint8Array(4 + header.length + weights.length);
     new DataView(bytes.buffer).setUint32(0, header.length);
@@ -301,10 +341,17 @@ export class BehaviourModel {
     } catch (err) {
       throw new ModelError('model bytes do not start with a JSON header', { cause: err });
     }
-    if (header.meta?.format !== 'warden-lstm/1') throw new ModelError(`unknown model format ${JSON.stringify(header.meta?.format)}`);
+    if (header.meta?.format !== 'warden-lstm/1')
+      throw new ModelError(`unknown model format ${JSON.stringify(header.meta?.format)}`);
     const weights = bytes.slice(4 + length).buffer;
     try {
-      const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: header.topology, weightSpecs: header.weightSpecs, weightData: weights }));
+      const model = await tf.loadLayersModel(
+        tf.io.fromMemory({
+          modelTopology: header.topology,
+          weightSpecs: header.weightSpecs,
+          weightData: weights,
+        }),
+      );
       return new BehaviourModel(model, header.meta);
     } catch (err) {
       throw new ModelError('model weights do not match the topology', { cause: err });
@@ -329,7 +376,9 @@ export class BaselineScorer {
   }
 
   /** Scores a batch of windows (one inference call for all of them). */
-  observe(windows: readonly { key: string; features: Readonly<Record<string, number>> }[]): ({ score: number; error: number } | null)[] {
+  observe(
+    windows: readonly { key: string; features: Readonly<Record<string, number>> }[],
+  ): ({ score: number; error: number } | null)[] {
     const samples: { key: string; windows: Readonly<Record<string, number>>[] }[] = [];
     const positions: number[] = [];
     windows.forEach((w, i) => {

@@ -50,7 +50,8 @@ export function figuresOf(
     let i = 0;
     while (i < list.length) {
       let j = i;
-      while (j + 1 < list.length && (list[j + 1] as Flag).start <= (list[j] as Flag).end + options.mergeGapS) j++;
+      while (j + 1 < list.length && (list[j + 1] as Flag).start <= (list[j] as Flag).end + options.mergeGapS)
+        j++;
       const first = list[i] as Flag;
       const last = list[j] as Flag;
       alerts++;
@@ -58,8 +59,11 @@ export function figuresOf(
       if (hit.length === 0) falseAlerts++;
       for (const a of hit) {
         // The first flagged window inside this alert that touches the attack.
-        const detecting = list.slice(i, j + 1).find((f) => f.end >= a.start && f.start <= a.end + options.toleranceS);
-        if (detecting && !firstDetection.has(a)) firstDetection.set(a, Math.max(0, detecting.end - a.start + 1));
+        const detecting = list
+          .slice(i, j + 1)
+          .find((f) => f.end >= a.start && f.start <= a.end + options.toleranceS);
+        if (detecting && !firstDetection.has(a))
+          firstDetection.set(a, Math.max(0, detecting.end - a.start + 1));
       }
       i = j + 1;
     }
@@ -67,7 +71,13 @@ export function figuresOf(
   const byKind: Record<string, KindDetection> = {};
   const delays: Record<string, number[]> = {};
   for (const a of dataset.attacks) {
-    const figures = (byKind[a.kind] ??= { attacks: 0, detected: 0, recall: 0, meanTimeToDetectS: Number.NaN, maxTimeToDetectS: Number.NaN });
+    const figures = (byKind[a.kind] ??= {
+      attacks: 0,
+      detected: 0,
+      recall: 0,
+      meanTimeToDetectS: Number.NaN,
+      maxTimeToDetectS: Number.NaN,
+    });
     figures.attacks++;
     const delay = firstDetection.get(a);
     if (delay !== undefined) {
@@ -92,7 +102,10 @@ export function figuresOf(
 }
 
 /** The streaming rules over every 1 s window, second by second, all keys interleaved as live. */
-export function evaluateRules(dataset: MeshDataset, rules = new StreamingRules()): DetectionFigures & { hitsByRule: Record<string, number> } {
+export function evaluateRules(
+  dataset: MeshDataset,
+  rules = new StreamingRules(),
+): DetectionFigures & { hitsByRule: Record<string, number> } {
   const flags: Flag[] = [];
   const hitsByRule: Record<string, number> = {};
   for (let t = 0; t < dataset.seconds; t++) {
@@ -129,11 +142,15 @@ export type LstmEvaluation = DetectionFigures & {
  * Trains the LSTM on the attack-free first half (10 s windows, every key), round-trips it
  * through its bytes as the detector would load it, and scores the second half window by window.
  */
-export async function evaluateLstm(dataset: MeshDataset, options: LstmEvaluationOptions = {}): Promise<LstmEvaluation> {
+export async function evaluateLstm(
+  dataset: MeshDataset,
+  options: LstmEvaluationOptions = {},
+): Promise<LstmEvaluation> {
   const windowS = options.windowS ?? 10;
   const folded = dataset.windows.map((rows) => {
     const out: Record<string, number>[] = [];
-    for (let t = 0; t + windowS <= rows.length; t += windowS) out.push(foldWindows(rows.slice(t, t + windowS)));
+    for (let t = 0; t + windowS <= rows.length; t += windowS)
+      out.push(foldWindows(rows.slice(t, t + windowS)));
     return out;
   });
   const half = Math.floor(dataset.seconds / 2 / windowS);
@@ -163,7 +180,8 @@ export async function evaluateLstm(dataset: MeshDataset, options: LstmEvaluation
       scores.forEach((s, k) => {
         if (!s || w < half) return;
         scoredWindows++;
-        if (s.score >= (options.alertScore ?? defaultAlertScore)) flags.push({ key: k, start: w * windowS, end: (w + 1) * windowS - 1 });
+        if (s.score >= (options.alertScore ?? defaultAlertScore))
+          flags.push({ key: k, start: w * windowS, end: (w + 1) * windowS - 1 });
       });
     }
     const inferenceMs = Date.now() - started;
@@ -197,7 +215,8 @@ export function evaluateStaticThresholds(dataset: MeshDataset, sigmas = 4): Dete
     });
     for (let t = half; t < rows.length; t++) {
       const row = rows[t] ?? {};
-      if (featureNames.some((f, i) => (row[f] ?? 0) > (bounds[i] ?? Number.POSITIVE_INFINITY))) flags.push({ key: k, start: t, end: t });
+      if (featureNames.some((f, i) => (row[f] ?? 0) > (bounds[i] ?? Number.POSITIVE_INFINITY)))
+        flags.push({ key: k, start: t, end: t });
     }
   });
   return figuresOf(dataset, flags, { mergeGapS: 5, toleranceS: 10 });

@@ -55,7 +55,16 @@ export type MeshOptions = {
   perKind?: number;
 };
 
-type Profile = { rate: number; err4: number; err5: number; p50: number; bytesIn: number; bytesOut: number; peers: number; paths: number };
+type Profile = {
+  rate: number;
+  err4: number;
+  err5: number;
+  p50: number;
+  bytesIn: number;
+  bytesOut: number;
+  peers: number;
+  paths: number;
+};
 
 export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
   const random = new Random(options.seed ?? 1);
@@ -85,7 +94,8 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
         kind === 'slow-drift' ? 2400 : kind === 'exfiltration' ? 60 + random.int(120) : 20 + random.int(60);
       for (let tries = 0; tries < 100; tries++) {
         const key = keys[random.int(workloads)] as string;
-        const start = Math.floor(seconds / 2) + 60 + random.int(Math.max(1, Math.floor(seconds / 2) - length - 120));
+        const start =
+          Math.floor(seconds / 2) + 60 + random.int(Math.max(1, Math.floor(seconds / 2) - length - 120));
         const end = start + length - 1;
         const taken = busy.get(key) ?? [];
         // Keep five minutes between attacks on one workload, so each is judged on its own.
@@ -177,7 +187,8 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
 
 function binomial(random: Random, n: number, p: number): number {
   if (n <= 0 || p <= 0) return 0;
-  if (n > 50) return Math.max(0, Math.min(n, Math.round(n * p + Math.sqrt(n * p * (1 - p)) * random.normal())));
+  if (n > 50)
+    return Math.max(0, Math.min(n, Math.round(n * p + Math.sqrt(n * p * (1 - p)) * random.normal())));
   let k = 0;
   for (let i = 0; i < n; i++) if (random.next() < p) k++;
   return k;
@@ -206,7 +217,8 @@ export function foldWindows(seconds: readonly Readonly<Record<string, number>>[]
   for (const w of seconds) {
     for (const [name, value] of Object.entries(w)) {
       if (countFeatures.has(name)) out[name] = (out[name] ?? 0) + value;
-      else if (name !== Feature.errorRate && name !== Feature.latencyP50Ms) out[name] = Math.max(out[name] ?? 0, value);
+      else if (name !== Feature.errorRate && name !== Feature.latencyP50Ms)
+        out[name] = Math.max(out[name] ?? 0, value);
     }
     const r = Math.max(1, w[Feature.requests] ?? 0);
     weight += r;
@@ -214,6 +226,8 @@ export function foldWindows(seconds: readonly Readonly<Record<string, number>>[]
   }
   out[Feature.latencyP50Ms] = weight ? latency / weight : 0;
   const requests = out[Feature.requests] ?? 0;
-  out[Feature.errorRate] = requests ? ((out[Feature.errors4xx] ?? 0) + (out[Feature.errors5xx] ?? 0)) / requests : 0;
+  out[Feature.errorRate] = requests
+    ? ((out[Feature.errors4xx] ?? 0) + (out[Feature.errors5xx] ?? 0)) / requests
+    : 0;
   return out;
 }

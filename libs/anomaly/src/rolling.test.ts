@@ -6,17 +6,24 @@ import { RollingWindow } from './rolling.ts';
 describe('RollingWindow', () => {
   it('keeps the newest values and answers quantiles from them, as sorting them would', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 50 }), (values, capacity) => {
-        const w = new RollingWindow(capacity);
-        for (const v of values) w.push(v);
-        const kept = values.slice(-capacity);
-        assert.deepEqual(w.newest(capacity), kept);
-        const sorted = [...kept].sort((a, b) => a - b);
-        assert.equal(w.quantile(0), sorted[0]);
-        assert.equal(w.quantile(1), sorted.at(-1));
-        const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : ((sorted[sorted.length / 2 - 1] ?? 0) + (sorted[sorted.length / 2] ?? 0)) / 2;
-        assert.ok(Math.abs(w.median() - (mid ?? 0)) <= 1e-9 * Math.max(1, Math.abs(mid ?? 0)));
-      }),
+      fc.property(
+        fc.array(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 200 }),
+        fc.integer({ min: 1, max: 50 }),
+        (values, capacity) => {
+          const w = new RollingWindow(capacity);
+          for (const v of values) w.push(v);
+          const kept = values.slice(-capacity);
+          assert.deepEqual(w.newest(capacity), kept);
+          const sorted = [...kept].sort((a, b) => a - b);
+          assert.equal(w.quantile(0), sorted[0]);
+          assert.equal(w.quantile(1), sorted.at(-1));
+          const mid =
+            sorted.length % 2
+              ? sorted[(sorted.length - 1) / 2]
+              : ((sorted[sorted.length / 2 - 1] ?? 0) + (sorted[sorted.length / 2] ?? 0)) / 2;
+          assert.ok(Math.abs(w.median() - (mid ?? 0)) <= 1e-9 * Math.max(1, Math.abs(mid ?? 0)));
+        },
+      ),
     );
   });
 

@@ -10,7 +10,8 @@ export class RollingWindow {
   #head = 0;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be >= 1, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`capacity must be >= 1, got ${capacity}`);
     this.capacity = capacity;
   }
 

@@ -25,7 +25,8 @@ function warmed(seconds = 120): { rules: StreamingRules; random: Random; t: numb
   const rules = new StreamingRules();
   const random = new Random(7);
   let t = 0;
-  for (; t < seconds; t++) assert.deepEqual(rules.observe({ key: 'shop/web', end: t * 1000, features: normal(random) }).hits, []);
+  for (; t < seconds; t++)
+    assert.deepEqual(rules.observe({ key: 'shop/web', end: t * 1000, features: normal(random) }).hits, []);
   return { rules, random, t };
 }
 
@@ -58,19 +59,39 @@ describe('StreamingRules', () => {
     const random = new Random(1);
     // A busy gateway that always talks to 40 peers, and a quiet service.
     for (let t = 0; t < 100; t++) {
-      rules.observe({ key: 'gw', end: t, features: { ...normal(random), [Feature.distinctPeers]: 38 + random.int(5) } });
+      rules.observe({
+        key: 'gw',
+        end: t,
+        features: { ...normal(random), [Feature.distinctPeers]: 38 + random.int(5) },
+      });
       rules.observe({ key: 'svc', end: t, features: normal(random) });
     }
-    assert.deepEqual(rules.observe({ key: 'gw', end: 100, features: { ...normal(random), [Feature.distinctPeers]: 41 } }).hits, []);
-    const quiet = rules.observe({ key: 'svc', end: 100, features: { ...normal(random), [Feature.distinctPeers]: 41 } });
-    assert.deepEqual(quiet.hits.map((h) => h.rule), ['peer-scan']);
+    assert.deepEqual(
+      rules.observe({ key: 'gw', end: 100, features: { ...normal(random), [Feature.distinctPeers]: 41 } })
+        .hits,
+      [],
+    );
+    const quiet = rules.observe({
+      key: 'svc',
+      end: 100,
+      features: { ...normal(random), [Feature.distinctPeers]: 41 },
+    });
+    assert.deepEqual(
+      quiet.hits.map((h) => h.rule),
+      ['peer-scan'],
+    );
   });
 
   it('keeps attack windows out of the baseline, so a long attack keeps firing', () => {
     const { rules, random, t } = warmed();
     for (let s = 0; s < 600; s++) {
       const features = { ...normal(random), [Feature.distinctPorts]: 100 };
-      assert.ok(rules.observe({ key: 'shop/web', end: (t + s) * 1000, features }).hits.some((h) => h.rule === 'port-scan'), `second ${s}`);
+      assert.ok(
+        rules
+          .observe({ key: 'shop/web', end: (t + s) * 1000, features })
+          .hits.some((h) => h.rule === 'port-scan'),
+        `second ${s}`,
+      );
     }
   });
 
@@ -78,14 +99,19 @@ describe('StreamingRules', () => {
     const rules = new StreamingRules();
     assert.deepEqual(rules.observe({ key: 'new', end: 0, features: normal(new Random(2)) }).hits, []);
     const hits = rules.observe({ key: 'attacker', end: 0, features: { [Feature.distinctPorts]: 500 } }).hits;
-    assert.deepEqual(hits.map((h) => h.rule), ['port-scan']);
+    assert.deepEqual(
+      hits.map((h) => h.rule),
+      ['port-scan'],
+    );
   });
 
   it('raises nothing on ten minutes of ordinary traffic for 20 keys', () => {
     const rules = new StreamingRules();
     const random = new Random(11);
     let hits = 0;
-    for (let t = 0; t < 600; t++) for (let k = 0; k < 20; k++) hits += rules.observe({ key: `k${k}`, end: t, features: normal(random) }).hits.length;
+    for (let t = 0; t < 600; t++)
+      for (let k = 0; k < 20; k++)
+        hits += rules.observe({ key: `k${k}`, end: t, features: normal(random) }).hits.length;
     assert.equal(hits, 0);
   });
 
@@ -96,9 +122,22 @@ describe('StreamingRules', () => {
   });
 
   it('refuses a rule that can never fire', () => {
-    assert.throws(() => new StreamingRules({ rules: [{ name: 'x', severity: 'info', description: '', conditions: [] }] }), RuleError);
     assert.throws(
-      () => new StreamingRules({ rules: [{ name: 'x', severity: 'info', description: '', conditions: [{ kind: 'rate', feature: 'requests', factor: 0.5, minIncrease: 1 }] }] }),
+      () => new StreamingRules({ rules: [{ name: 'x', severity: 'info', description: '', conditions: [] }] }),
+      RuleError,
+    );
+    assert.throws(
+      () =>
+        new StreamingRules({
+          rules: [
+            {
+              name: 'x',
+              severity: 'info',
+              description: '',
+              conditions: [{ kind: 'rate', feature: 'requests', factor: 0.5, minIncrease: 1 }],
+            },
+          ],
+        }),
       RuleError,
     );
   });

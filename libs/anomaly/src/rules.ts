@@ -237,14 +237,25 @@ export class StreamingRules {
       switch (condition.kind) {
         case 'threshold':
           if (value < condition.atLeast) return null;
-          evidence.push({ feature: condition.feature, kind: 'threshold', value, required: condition.atLeast });
+          evidence.push({
+            feature: condition.feature,
+            kind: 'threshold',
+            value,
+            required: condition.atLeast,
+          });
           excess = Math.min(excess, value / Math.max(condition.atLeast, Number.MIN_VALUE));
           break;
         case 'rate': {
           const previous = state.previous[condition.feature];
           if (previous === undefined) return null;
           if (value - previous < condition.minIncrease || value < condition.factor * previous) return null;
-          evidence.push({ feature: condition.feature, kind: 'rate', value, baseline: previous, required: condition.factor });
+          evidence.push({
+            feature: condition.feature,
+            kind: 'rate',
+            value,
+            baseline: previous,
+            required: condition.factor,
+          });
           excess = Math.min(excess, previous > 0 ? value / previous / condition.factor : 2);
           break;
         }
@@ -258,7 +269,14 @@ export class StreamingRules {
             break;
           }
           if (z <= condition.above || value < (condition.factor ?? 0) * median) return null;
-          evidence.push({ feature: condition.feature, kind: 'zscore', value, baseline: median, z, required: condition.above });
+          evidence.push({
+            feature: condition.feature,
+            kind: 'zscore',
+            value,
+            baseline: median,
+            z,
+            required: condition.above,
+          });
           excess = Math.min(excess, z / condition.above);
           break;
         }
@@ -279,13 +297,16 @@ export class StreamingRules {
 
 /** Refuses a rule that could never fire or would fire on everything. */
 export function validateRule(rule: Rule): void {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(rule.name)) throw new RuleError(`rule name ${JSON.stringify(rule.name)} must be lower-case words joined by -`);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(rule.name))
+    throw new RuleError(`rule name ${JSON.stringify(rule.name)} must be lower-case words joined by -`);
   if (rule.conditions.length === 0) throw new RuleError(`rule ${rule.name} has no conditions`);
   for (const c of rule.conditions) {
-    const bad = (what: string): RuleError => new RuleError(`rule ${rule.name}: ${c.kind} on ${c.feature}: ${what}`);
+    const bad = (what: string): RuleError =>
+      new RuleError(`rule ${rule.name}: ${c.kind} on ${c.feature}: ${what}`);
     if (c.feature === '') throw bad('needs a feature name');
     if (c.kind === 'threshold' && !(c.atLeast > 0)) throw bad('atLeast must be above 0');
-    if (c.kind === 'rate' && !(c.factor > 1 && c.minIncrease >= 0)) throw bad('factor must be above 1 and minIncrease at least 0');
+    if (c.kind === 'rate' && !(c.factor > 1 && c.minIncrease >= 0))
+      throw bad('factor must be above 1 and minIncrease at least 0');
     if (c.kind === 'zscore' && !(c.above > 0)) throw bad('above must be above 0');
   }
 }

@@ -40,7 +40,10 @@ describe('SeriesDetector', () => {
     const scores = scoresOf(values);
     assert.ok(scores.slice(0, 300).every((s) => s === 0));
     assert.ok((scores[300] ?? 0) > 0.9);
-    assert.ok(scores.slice(340).every((s) => s === 0), 'the new level becomes normal');
+    assert.ok(
+      scores.slice(340).every((s) => s === 0),
+      'the new level becomes normal',
+    );
   });
 
   it('skips missing values without losing its baseline', () => {
@@ -67,14 +70,23 @@ describe('SeriesDetector', () => {
         falseAlarms += e.falseAlarms;
         detected += e.byKind[kind]?.detected ?? 0;
         windows += e.byKind[kind]?.windows ?? 0;
-        if (!Number.isNaN(e.byKind[kind]?.meanDelay ?? Number.NaN)) delays.push(e.byKind[kind]?.meanDelay ?? 0);
+        if (!Number.isNaN(e.byKind[kind]?.meanDelay ?? Number.NaN))
+          delays.push(e.byKind[kind]?.meanDelay ?? 0);
       }
       const precision = alarms ? (alarms - falseAlarms) / alarms : 1;
       const recall = detected / windows;
       const delay = delays.reduce((a, b) => a + b, 0) / Math.max(1, delays.length);
-      t.diagnostic(`${kind}: precision ${precision.toFixed(2)}, recall ${recall.toFixed(2)}, mean delay ${delay.toFixed(1)} steps`);
+      t.diagnostic(
+        `${kind}: precision ${precision.toFixed(2)}, recall ${recall.toFixed(2)}, mean delay ${delay.toFixed(1)} steps`,
+      );
       assert.ok(precision >= 0.8, `precision ${precision}`);
-      const floor = { spike: 0.9, 'level-shift': 0.6, 'variance-change': 0.8, drift: 0.1, 'seasonal-break': 0.4 }[kind];
+      const floor = {
+        spike: 0.9,
+        'level-shift': 0.6,
+        'variance-change': 0.8,
+        drift: 0.1,
+        'seasonal-break': 0.4,
+      }[kind];
       assert.ok(recall >= floor, `recall ${recall} below ${floor}`);
     });
   }

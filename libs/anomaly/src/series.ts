@@ -65,7 +65,9 @@ export type SeriesReading = {
 function medianOf(values: number[]): number {
   values.sort((a, b) => a - b);
   const mid = values.length >> 1;
-  return values.length % 2 ? (values[mid] as number) : ((values[mid - 1] as number) + (values[mid] as number)) / 2;
+  return values.length % 2
+    ? (values[mid] as number)
+    : ((values[mid - 1] as number) + (values[mid] as number)) / 2;
 }
 
 /** The smallest scale that still tells values apart: relative to the level, never exactly 0. */
@@ -110,7 +112,8 @@ export class SeriesDetector {
   }
 
   update(value: number): SeriesReading {
-    if (!Number.isFinite(value)) return { score: 0, detectors: {}, median: this.#values.median(), scale: Number.NaN };
+    if (!Number.isFinite(value))
+      return { score: 0, detectors: {}, median: this.#values.median(), scale: Number.NaN };
     const o = this.#options;
     const median = this.#values.median();
     const step = Number.isNaN(this.#previous) ? Number.NaN : value - this.#previous;
@@ -122,10 +125,13 @@ export class SeriesDetector {
       const level = Math.abs(value - median) / scale;
       const stepScale = Math.max(this.#steps.scale(), minimumScale(median));
       const change = Number.isNaN(step) ? 0 : Math.abs(step - this.#steps.median()) / stepScale;
-      const shift = Math.abs(medianOf([...this.#recentValues.newest(o.shortWindow - 1), value]) - median) / scale;
-      const drift = Math.abs(medianOf([...this.#recentValues.newest(o.driftWindow - 1), value]) - median) / scale;
+      const shift =
+        Math.abs(medianOf([...this.#recentValues.newest(o.shortWindow - 1), value]) - median) / scale;
+      const drift =
+        Math.abs(medianOf([...this.#recentValues.newest(o.driftWindow - 1), value]) - median) / scale;
       const spread = this.#recentSteps.length
-        ? this.#recentSteps.reduce((sum, s) => sum + Math.abs(s - this.#steps.median()), 0) / this.#recentSteps.length
+        ? this.#recentSteps.reduce((sum, s) => sum + Math.abs(s - this.#steps.median()), 0) /
+          this.#recentSteps.length
         : 0;
       // The mean absolute deviation of a normal is 0.798 sigma. The floor keeps a flatline at a
       // large but finite ratio, and a series that was always flat at a ratio near 1.
@@ -192,7 +198,8 @@ export class TableDetector {
   readonly #columns: SeriesDetector[];
 
   constructor(columns: number, options: Partial<SeriesOptions> = {}) {
-    if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`need at least one column, got ${columns}`);
+    if (!Number.isInteger(columns) || columns < 1)
+      throw new RangeError(`need at least one column, got ${columns}`);
     const midpoint = (options.midpoint ?? defaultSeriesOptions.midpoint) + 0.1 * Math.log(columns);
     this.#columns = Array.from({ length: columns }, () => new SeriesDetector({ ...options, midpoint }));
   }
