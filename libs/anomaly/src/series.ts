@@ -1,5 +1,6 @@
 import { Calibrator } from './calibration.ts';
 import { RollingWindow } from './rolling.ts';
+import { Seasonality } from './season.ts';
 
 /**
  * The general-purpose streaming detector behind `warden detect score`: four robust,
@@ -12,6 +13,8 @@ import { RollingWindow } from './rolling.ts';
  *   shift     how far the median of the last few values is from the rolling median (a level
  *             shift too small for any one value to stand out)
  *   drift     the same over a longer window: a slow ramp that no short window shows
+ *   seasonal  how unusual the difference from the value one cycle earlier is, once a cycle has
+ *             been found (a cycle that stops, doubles or shifts phase)
  *   variance  how much the recent spread of steps differs from the usual one, up or down (noise
  *             bursts, a sensor that flatlines)
  *
@@ -50,7 +53,7 @@ export const defaultSeriesOptions: SeriesOptions = {
   resetZ: 4,
 };
 
-export type DetectorName = 'level' | 'change' | 'shift' | 'drift' | 'variance';
+export type DetectorName = 'level' | 'change' | 'shift' | 'drift' | 'seasonal' | 'variance';
 
 export type SeriesReading = {
   /** The combined score in [0, 1]; 0 for a missing value and during warm-up. */
@@ -80,6 +83,11 @@ export class SeriesDetector {
   readonly #recentValues: RollingWindow;
   readonly #recentSteps: number[] = [];
   readonly #calibrators: Record<DetectorName, Calibrator>;
+  readonly #season = new Seasonality();
+  readonly #seasonalResiduals: RollingWindow;
+  #residualPeriod = 0;
+  /** After a reset, the seasonal difference compares with the old level for one period. */
+  #seasonalMutedUntil = 0;
   #previous = Number.NaN;
   #seen = 0;
   #run = 0;
@@ -95,6 +103,7 @@ export class SeriesDetector {
     this.#values = new RollingWindow(o.baseline);
     this.#steps = new RollingWindow(o.baseline);
     this.#recentValues = new RollingWindow(Math.max(o.shortWindow, o.driftWindow));
+    this.#seasonalResiduals = new RollingWindow(o.baseline);
     const calibrator = (floor: number): Calibrator =>
       new Calibrator({ floor, midpoint: o.midpoint, history: o.calibrationHistory });
     this.#calibrators = {
@@ -102,6 +111,7 @@ export class SeriesDetector {
       change: calibrator(3.5),
       shift: calibrator(2.5),
       drift: calibrator(2),
+      seasonal: calibrator(3.5),
       variance: calibrator(Math.log(2.5)),
     };
   }
@@ -142,6 +152,7 @@ export class SeriesDetector {
         change: this.#calibrators.change.score(change),
         shift: this.#calibrators.shift.score(shift),
         drift: this.#calibrators.drift.score(drift),
+        seasonal: this.#calibrators.seasonal.score(this.#seasonal(value, median)),
         variance: this.#calibrators.variance.score(variance),
       };
       const ramp = Math.min(1, 0.25 + (0.75 * (this.#seen - o.warmup)) / (3 * o.warmup));
@@ -152,6 +163,7 @@ export class SeriesDetector {
 
     this.#values.push(value);
     this.#recentValues.push(value);
+    this.#season.push(value);
     if (!Number.isNaN(step)) {
       this.#steps.push(step);
       this.#recentSteps.push(step);
@@ -160,6 +172,29 @@ export class SeriesDetector {
     this.#previous = value;
     this.#seen++;
     return reading;
+  }
+
+  /** The robust z of the difference from the same phase of earlier cycles; 0 without a cycle. */
+  #seasonal(value: number, median: number): number {
+    const period = this.#season.period;
+    if (period !== this.#residualPeriod) {
+      // A new period makes the old differences meaningless.
+      this.#residualPeriod = period;
+      this.#seasonalResiduals.keepNewest(0);
+    }
+    if (period === 0) return 0;
+    // Against the median of the same phase in the last three cycles: one odd value a cycle ago
+    // must not make this one look odd.
+    const earlier = [1, 2, 3].map((k) => this.#season.ago(k * period)).filter((v) => !Number.isNaN(v));
+    const residual = earlier.length ? value - medianOf(earlier) : Number.NaN;
+    if (Number.isNaN(residual)) return 0;
+    const warm = this.#seasonalResiduals.size >= this.#options.warmup && this.#seen >= this.#seasonalMutedUntil;
+    const z = warm
+      ? Math.abs(residual - this.#seasonalResiduals.median()) /
+        Math.max(this.#seasonalResiduals.scale(), minimumScale(median))
+      : 0;
+    this.#seasonalResiduals.push(residual);
+    return z;
   }
 
   /**
@@ -184,6 +219,7 @@ export class SeriesDetector {
     if (++this.#run >= this.#options.resetAfter) {
       this.#scaleFloor = this.#runScale;
       this.#values.keepNewest(this.#options.resetAfter - 1);
+      this.#seasonalMutedUntil = this.#seen + this.#season.period;
       this.#run = 0;
     }
   }
