@@ -7,13 +7,16 @@ import { Random } from './random.ts';
  * and attacks injected at known times in the second half (the first half is attack-free, for
  * training baselines):
  *
- *   port-scan            one workload touches 40–300 destination ports a second
- *   peer-scan            one workload calls 30–120 distinct peers a second
- *   exfiltration         bytes out 10–40× the workload's normal, for one to three minutes
- *   credential-stuffing  20–80 requests a second answered 401/403
- *   5xx-storm            half or more of the requests answered 5xx
- *   slow-drift           latency and errors creep up over 40 minutes (the LSTM's case: no
- *                        single second is unusual)
+ *   port-scan            one workload touches 8–300 more destination ports a second
+ *   peer-scan            one workload calls 8–120 more distinct peers a second
+ *   exfiltration         bytes out 2–40× the workload's normal, for one to three minutes
+ *   credential-stuffing  4–80 requests a second answered 401/403
+ *   5xx-storm            10–100 % of the requests (and at least 5–55 a second) answered 5xx
+ *   slow-drift           latency doubles to quadruples and errors creep up over 40 minutes
+ *                        (the LSTM's case: no single second is unusual)
+ *
+ * Each attack draws an intensity in [0, 1] that places it in those ranges: the weak end is
+ * low-and-slow on purpose, below what the streaming rules' absolute thresholds catch.
  *
  * The day is compressed into `dayHours` so that the whole cycle (night trough, daytime peak)
  * fits into the dataset.
@@ -34,6 +37,8 @@ export type MeshAttack = {
   /** First and last second (inclusive) of the attack. */
   start: number;
   end: number;
+  /** 0 the weakest, 1 the strongest of its kind. */
+  intensity: number;
 };
 
 export type MeshDataset = {
@@ -71,7 +76,7 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
   const workloads = options.workloads ?? 20;
   const seconds = Math.round((options.hours ?? 4) * 3600);
   const day = (options.dayHours ?? options.hours ?? 4) * 3600;
-  const perKind = options.perKind ?? 3;
+  const perKind = options.perKind ?? 5;
   const keys = Array.from({ length: workloads }, (_, i) => `shop/workload-${String(i).padStart(2, '0')}`);
   const profiles: Profile[] = keys.map(() => ({
     rate: 5 + random.next() * 150,
@@ -102,7 +107,7 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
         if (taken.some(([a, b]) => start <= b + 300 && end >= a - 300)) continue;
         taken.push([start, end]);
         busy.set(key, taken);
-        attacks.push({ kind, key, start, end });
+        attacks.push({ kind, key, start, end, intensity: random.next() });
         break;
       }
     }
@@ -133,34 +138,37 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
         const progress = (t - a.start) / (a.end - a.start + 1);
         switch (a.kind) {
           case 'port-scan':
-            ports += 40 + random.int(260);
-            denies += random.poisson(20);
+            ports += random.poisson(8 + a.intensity * 292);
+            denies += random.poisson(a.intensity * 20);
             requests += ports;
             break;
           case 'peer-scan':
-            peers += 30 + random.int(90);
+            peers += random.poisson(8 + a.intensity * 112);
             requests += peers;
-            denies += random.poisson(10);
+            denies += random.poisson(a.intensity * 10);
             break;
           case 'exfiltration':
-            bytesOut *= 10 + random.next() * 30;
-            bytesOut += 2_000_000;
+            bytesOut = bytesOut * (2 + a.intensity * 38) + a.intensity * 2_000_000;
             break;
           case 'credential-stuffing': {
-            const tries = 20 + random.int(60);
+            const tries = random.poisson(4 + a.intensity * 76);
             requests += tries;
             err4 += tries;
             auth += tries;
             break;
           }
           case '5xx-storm':
-            err5 = Math.max(err5, Math.round(requests * (0.5 + random.next() * 0.5)), 20 + random.int(40));
+            err5 = Math.max(
+              err5,
+              binomial(random, requests, 0.1 + 0.9 * a.intensity),
+              random.poisson(5 + a.intensity * 50),
+            );
             requests = Math.max(requests, err5);
             break;
           case 'slow-drift':
-            latency *= 1 + 2 * progress;
-            p99 *= 1 + 3 * progress;
-            err5 += binomial(random, requests, 0.05 * progress);
+            latency *= 1 + (1 + 2 * a.intensity) * progress;
+            p99 *= 1 + (1 + 3 * a.intensity) * progress;
+            err5 += binomial(random, requests, 0.05 * a.intensity * progress);
             break;
         }
       }

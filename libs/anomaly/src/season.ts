@@ -12,7 +12,9 @@ export class Seasonality {
   #count = 0;
   #period = 0;
 
-  constructor(options: { history?: number; minPeriod?: number; maxPeriod?: number; minCorrelation?: number } = {}) {
+  constructor(
+    options: { history?: number; minPeriod?: number; maxPeriod?: number; minCorrelation?: number } = {},
+  ) {
     this.#ring = new Float64Array(options.history ?? 2048);
     this.#minPeriod = options.minPeriod ?? 4;
     this.#maxPeriod = options.maxPeriod ?? 700;

@@ -188,7 +188,8 @@ export class SeriesDetector {
     const earlier = [1, 2, 3].map((k) => this.#season.ago(k * period)).filter((v) => !Number.isNaN(v));
     const residual = earlier.length ? value - medianOf(earlier) : Number.NaN;
     if (Number.isNaN(residual)) return 0;
-    const warm = this.#seasonalResiduals.size >= this.#options.warmup && this.#seen >= this.#seasonalMutedUntil;
+    const warm =
+      this.#seasonalResiduals.size >= this.#options.warmup && this.#seen >= this.#seasonalMutedUntil;
     const z = warm
       ? Math.abs(residual - this.#seasonalResiduals.median()) /
         Math.max(this.#seasonalResiduals.scale(), minimumScale(median))
