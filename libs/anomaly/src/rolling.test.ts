@@ -7,7 +7,11 @@ describe('RollingWindow', () => {
   it('keeps the newest values and answers quantiles from them, as sorting them would', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 200 }),
+        // `+ 0` turns -0 into 0: the window does not tell them apart, and need not.
+        fc.array(
+          fc.double({ noNaN: true, min: -1e6, max: 1e6 }).map((v) => v + 0),
+          { minLength: 1, maxLength: 200 },
+        ),
         fc.integer({ min: 1, max: 50 }),
         (values, capacity) => {
           const w = new RollingWindow(capacity);
