@@ -25,8 +25,11 @@ export class Calibrator {
 
   /** The statistic's current reference (its recent 99th percentile, at least the floor). */
   reference(): number {
-    const q = this.#history.size >= 100 ? this.#history.quantile(0.99) : 0;
-    return Math.max(this.#floor, q);
+    if (this.#history.size < 100) return this.#floor;
+    // With a heavy tail, values far beyond the 99th percentile are part of normal: the 99.9th
+    // percentile, divided by the midpoint, then sets the reference so such values score 0.5.
+    const tail = this.#history.size >= 1000 ? this.#history.quantile(0.999) / this.#midpoint : 0;
+    return Math.max(this.#floor, this.#history.quantile(0.99), tail);
   }
 
   /** Scores `statistic` and then adds it to the history. */

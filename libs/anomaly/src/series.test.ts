@@ -92,6 +92,44 @@ describe('SeriesDetector', () => {
   }
 });
 
+describe('SeriesDetector on clean series', () => {
+  // Anomaly-free series of shapes real data has; an alarm run is a stretch of scores >= 0.5.
+  const n = 10_000;
+  const shapes: Record<string, (r: Random) => number[]> = {
+    'random walk': (r) => {
+      let x = 0;
+      return Array.from({ length: n }, () => (x += r.normal()));
+    },
+    'AR(1) 0.99': (r) => {
+      let x = 0;
+      return Array.from({ length: n }, () => (x = 0.99 * x + r.normal()));
+    },
+    'noisy cycle': (r) =>
+      Array.from({ length: n }, (_, t) => 10 * Math.sin((2 * Math.PI * t) / 288) + r.normal()),
+    'integer readings': (r) => Array.from({ length: n }, () => Math.round(50 + 2 * r.normal())),
+    trend: (r) => Array.from({ length: n }, (_, t) => t * 0.01 + r.normal()),
+    'daily cycle with a weekend dip': (r) =>
+      Array.from(
+        { length: n },
+        (_, t) => 100 + 30 * Math.sin((2 * Math.PI * t) / 48) + (t % 336 > 240 ? -40 : 0) + 5 * r.normal(),
+      ),
+  };
+  for (const [shape, generate] of Object.entries(shapes)) {
+    it(`raises at most a few alarms on a ${shape}`, (t) => {
+      const d = new SeriesDetector();
+      let runs = 0;
+      let previous = false;
+      for (const v of generate(new Random(42))) {
+        const on = d.update(v).score >= 0.5;
+        if (on && !previous) runs++;
+        previous = on;
+      }
+      t.diagnostic(`${shape}: ${runs} alarm runs in ${n} values`);
+      assert.ok(runs <= 8, `${runs} alarm runs`);
+    });
+  }
+});
+
 describe('TableDetector', () => {
   it('flags a row whose anomaly is in any one column', () => {
     const random = new Random(4);

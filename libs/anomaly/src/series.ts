@@ -157,7 +157,13 @@ export class SeriesDetector {
       };
       const ramp = Math.min(1, 0.25 + (0.75 * (this.#seen - o.warmup)) / (3 * o.warmup));
       reading.detectors = detectors;
-      reading.score = ramp * Math.max(...Object.values(detectors));
+      // Once a cycle is known, the seasonal detector judges the level: a value that is ordinary
+      // for its phase (the weekly dip, the nightly trough) is not very unusual however far it is
+      // from the overall median or the previous value, so the other detectors count at 0.6.
+      const explained = this.#seasonalActive()
+        ? Math.max(detectors.seasonal, detectors.variance, 0.6 * Math.max(...Object.values(detectors)))
+        : Math.max(...Object.values(detectors));
+      reading.score = ramp * explained;
       this.#trackShift(value, median, scale, level);
     }
 
@@ -172,6 +178,15 @@ export class SeriesDetector {
     this.#previous = value;
     this.#seen++;
     return reading;
+  }
+
+  #seasonalActive(): boolean {
+    return (
+      this.#season.period > 0 &&
+      this.#residualPeriod === this.#season.period &&
+      this.#seasonalResiduals.size >= this.#options.warmup &&
+      this.#seen >= this.#seasonalMutedUntil
+    );
   }
 
   /** The robust z of the difference from the same phase of earlier cycles; 0 without a cycle. */
