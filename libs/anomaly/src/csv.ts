@@ -54,6 +54,29 @@ export function parseValue(field: string, line: number, column: string): number 
   return value;
 }
 
+/** One non-blank CSV line: its 1-based number, its text (without BOM or CR) and its fields. */
+type CsvRecord = { line: number; text: string; fields: string[] };
+
+/**
+ * The non-blank lines of a CSV, split; every record after the first (the header) must have as
+ * many fields as the header.
+ */
+async function* csvRecords(lines: AsyncIterable<string> | Iterable<string>): AsyncGenerator<CsvRecord> {
+  let line = 0;
+  let width = -1;
+  for await (const raw of lines) {
+    line++;
+    const text = (line === 1 ? raw.replace(/^\uFEFF/, '') : raw).replace(/\r$/, '');
+    if (text.trim() === '') continue;
+    const fields = splitCsvLine(text, line);
+    if (width < 0) width = fields.length;
+    else if (fields.length !== width)
+      throw new CsvError(line, `${fields.length} fields, but the header has ${width}`);
+    yield { line, text, fields };
+  }
+  if (width < 0) throw new CsvError(Math.max(1, line), 'the file is empty: it needs a header line');
+}
+
 export const scoreColumn = 'anomaly_score';
 
 export type ScoreCsvOptions = {
@@ -74,38 +97,31 @@ export async function scoreCsv(
   write: (line: string) => void | Promise<void>,
   options: ScoreCsvOptions = {},
 ): Promise<number> {
-  let lineNumber = 0;
   let header: string[] | undefined;
   let detector: TableDetector | undefined;
   let rows = 0;
   const every = options.progressEvery ?? 1000;
-  for await (const raw of lines) {
-    lineNumber++;
-    const text = (lineNumber === 1 ? raw.replace(/^\uFEFF/, '') : raw).replace(/\r$/, '');
-    if (text.trim() === '') continue;
-    const fields = splitCsvLine(text, lineNumber);
+  for await (const { line, text, fields } of csvRecords(lines)) {
     if (!header) {
       if (fields.length < 2)
         throw new CsvError(
-          lineNumber,
+          line,
           `the header needs timestamp and at least one value column, got ${JSON.stringify(text)}`,
         );
       if (fields.some((f) => f.trim() === scoreColumn))
-        throw new CsvError(lineNumber, `the input already has an ${scoreColumn} column`);
+        throw new CsvError(line, `the input already has an ${scoreColumn} column`);
       header = fields.map((f) => f.trim());
       detector = new TableDetector(header.length - 1, options.series);
       await write(`${text},${scoreColumn}`);
       continue;
     }
-    if (fields.length !== header.length)
-      throw new CsvError(lineNumber, `${fields.length} fields, but the header has ${header.length}`);
-    const values = fields.slice(1).map((f, i) => parseValue(f, lineNumber, header?.[i + 1] ?? ''));
+    const names = header;
+    const values = fields.slice(1).map((f, i) => parseValue(f, line, names[i + 1] ?? ''));
     const score = (detector as TableDetector).update(values);
     await write(`${text},${score.toFixed(6)}`);
     rows++;
     if (options.onProgress && rows % every === 0) options.onProgress(rows);
   }
-  if (!header) throw new CsvError(Math.max(1, lineNumber), 'the file is empty: it needs a header line');
   return rows;
 }
 
@@ -122,39 +138,33 @@ export type FeatureTable = {
  * the key `default`. Missing cells are left out of their window.
  */
 export async function readFeatureCsv(lines: AsyncIterable<string> | Iterable<string>): Promise<FeatureTable> {
-  let lineNumber = 0;
   let header: string[] | undefined;
   let keyIndex = -1;
   const windows = new Map<string, Record<string, number>[]>();
-  for await (const raw of lines) {
-    lineNumber++;
-    const text = (lineNumber === 1 ? raw.replace(/^\uFEFF/, '') : raw).replace(/\r$/, '');
-    if (text.trim() === '') continue;
-    const fields = splitCsvLine(text, lineNumber).map((f) => f.trim());
+  for await (const record of csvRecords(lines)) {
+    const fields = record.fields.map((f) => f.trim());
     if (!header) {
       header = fields;
       keyIndex = header.indexOf('key');
       if (header.length - (keyIndex > 0 ? 2 : 1) < 1)
         throw new CsvError(
-          lineNumber,
+          record.line,
           'the header needs timestamp, an optional key and at least one feature column',
         );
       continue;
     }
-    if (fields.length !== header.length)
-      throw new CsvError(lineNumber, `${fields.length} fields, but the header has ${header.length}`);
     const key = keyIndex > 0 ? (fields[keyIndex] ?? '') : 'default';
-    if (key === '') throw new CsvError(lineNumber, 'the key is empty');
+    if (key === '') throw new CsvError(record.line, 'the key is empty');
     const window: Record<string, number> = {};
     header.forEach((name, i) => {
       if (i === 0 || i === keyIndex) return;
-      const value = parseValue(fields[i] ?? '', lineNumber, name);
+      const value = parseValue(fields[i] ?? '', record.line, name);
       if (!Number.isNaN(value)) window[name] = value;
     });
     const list = windows.get(key) ?? [];
     list.push(window);
     windows.set(key, list);
   }
-  if (!header) throw new CsvError(Math.max(1, lineNumber), 'the file is empty: it needs a header line');
+  if (!header) throw new CsvError(1, 'the file is empty: it needs a header line');
   return { features: header.filter((_, i) => i !== 0 && i !== keyIndex), windows };
 }
