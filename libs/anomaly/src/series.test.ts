@@ -46,6 +46,16 @@ describe('SeriesDetector', () => {
     );
   });
 
+  it('raises one alarm, at the change, when a constant starts to vary', () => {
+    const random = new Random(1);
+    const values = [
+      ...Array.from({ length: 500 }, () => 0),
+      ...Array.from({ length: 3000 }, () => 50 + 5 * random.normal()),
+    ];
+    const flagged = scoresOf(values).flatMap((s, i) => (s >= 0.5 ? [i] : []));
+    assert.deepEqual(flagged, [500]);
+  });
+
   it('skips missing values without losing its baseline', () => {
     const random = new Random(9);
     const d = new SeriesDetector();

@@ -94,8 +94,9 @@ export class SeriesDetector {
   #runSign = 0;
   #runMedian = 0;
   #runScale = 1;
-  /** The scale before the last reset, a floor while the new baseline warms up. */
+  /** The scales before the last reset, floors while the new baselines warm up. */
   #scaleFloor = 0;
+  #stepScaleFloor = 0;
 
   constructor(options: Partial<SeriesOptions> = {}) {
     this.#options = { ...defaultSeriesOptions, ...options };
@@ -133,7 +134,8 @@ export class SeriesDetector {
 
     if (this.#seen >= o.warmup) {
       const level = Math.abs(value - median) / scale;
-      const stepScale = Math.max(this.#steps.scale(), minimumScale(median));
+      let stepScale = Math.max(this.#steps.scale(), minimumScale(median));
+      if (this.#steps.size < o.warmup) stepScale = Math.max(stepScale, this.#stepScaleFloor);
       const change = Number.isNaN(step) ? 0 : Math.abs(step - this.#steps.median()) / stepScale;
       const shift =
         Math.abs(medianOf([...this.#recentValues.newest(o.shortWindow - 1), value]) - median) / scale;
@@ -235,6 +237,11 @@ export class SeriesDetector {
     if (++this.#run >= this.#options.resetAfter) {
       this.#scaleFloor = this.#runScale;
       this.#values.keepNewest(this.#options.resetAfter - 1);
+      // The steps and the short windows restart too: the new regime may move differently (a
+      // constant that starts to vary), and a window half old and half new fits neither.
+      this.#stepScaleFloor = this.#steps.scale();
+      this.#steps.keepNewest(this.#options.resetAfter - 1);
+      this.#recentValues.keepNewest(this.#options.resetAfter - 1);
       this.#seasonalMutedUntil = this.#seen + this.#season.period;
       this.#run = 0;
     }
