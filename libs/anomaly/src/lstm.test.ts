@@ -69,6 +69,9 @@ describe('BehaviourModel', { timeout: 300_000 }, () => {
     }
     assert.ok(results.slice(0, 12).every((s) => s === null));
     assert.ok(results.slice(12).every((s) => typeof s === 'number'));
+    const bounded = new BaselineScorer(model, { maxKeys: 2 });
+    for (const key of ['a', 'b', 'c', 'a']) bounded.observe([{ key, features: {} }]);
+    assert.equal(bounded.keys, 2);
     model.dispose();
   });
 

@@ -365,14 +365,22 @@ export class BehaviourModel {
 
 /**
  * Streaming use of a model: feed each key's windows in order, get a score once the key has
- * `lookback` windows of history (null before). Keeps `lookback + 1` windows per key.
+ * `lookback` windows of history (null before). Keeps `lookback + 1` windows per key, for at most
+ * `maxKeys` keys (the least recently seen is forgotten first: bounded memory).
  */
 export class BaselineScorer {
   readonly #model: BehaviourModel;
+  readonly #maxKeys: number;
   readonly #history = new Map<string, Readonly<Record<string, number>>[]>();
 
-  constructor(model: BehaviourModel) {
+  constructor(model: BehaviourModel, options: { maxKeys?: number } = {}) {
     this.#model = model;
+    this.#maxKeys = options.maxKeys ?? 100_000;
+  }
+
+  /** Keys with history. */
+  get keys(): number {
+    return this.#history.size;
   }
 
   /** Scores a batch of windows (one inference call for all of them). */
@@ -383,6 +391,11 @@ export class BaselineScorer {
     const positions: number[] = [];
     windows.forEach((w, i) => {
       const h = this.#history.get(w.key) ?? [];
+      this.#history.delete(w.key);
+      if (this.#history.size >= this.#maxKeys) {
+        const oldest = this.#history.keys().next();
+        if (!oldest.done) this.#history.delete(oldest.value);
+      }
       h.push(w.features);
       if (h.length > this.#model.lookback + 1) h.shift();
       this.#history.set(w.key, h);
