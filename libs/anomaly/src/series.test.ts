@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { evaluate } from './evaluate.ts';
 import { AnomalyKind, generateSeries } from './generated.ts';
 import { Random } from './random.ts';
@@ -19,6 +20,29 @@ describe('SeriesDetector', () => {
     assert.ok(scores.every((s) => s >= 0 && s <= 1));
     assert.ok(scores.slice(0, 30).every((s) => s === 0));
     assert.ok((scores[200] ?? 0) > 0.9);
+  });
+
+  it('scores any finite input in [0, 1], huge, tiny, repeated or missing', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.double({ min: -1e300, max: 1e300, noNaN: true }),
+            fc.constantFrom(0, 1, 1e-300, Number.NaN),
+            fc.integer({ min: -3, max: 3 }),
+          ),
+          { minLength: 50, maxLength: 400 },
+        ),
+        (values) => {
+          const d = new SeriesDetector({ warmup: 5 });
+          for (const v of values) {
+            const { score } = d.update(v);
+            assert.ok(score >= 0 && score <= 1, `score ${score}`);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('gives the same score to a value whatever comes after it (no look-ahead)', () => {
