@@ -3,9 +3,10 @@ import { RollingWindow } from './rolling.ts';
 import { Seasonality } from './season.ts';
 
 /**
- * The general-purpose streaming detector behind `warden detect score`: four robust,
+ * The general-purpose streaming detector behind `warden detect score`: six robust,
  * self-normalising detectors on one series, each calibrated against its own history, combined by
- * their maximum. It sees each value once, in order, and never looks ahead.
+ * their maximum. It sees each value once, in order, and never looks ahead. Missing values are
+ * skipped (the cycle is counted in values seen, not in time).
  *
  *   level     how far the value is from the rolling median, in robust standard deviations
  *   change    how unusual the step from the previous value is (spikes on trending or seasonal
@@ -13,14 +14,14 @@ import { Seasonality } from './season.ts';
  *   shift     how far the median of the last few values is from the rolling median (a level
  *             shift too small for any one value to stand out)
  *   drift     the same over a longer window: a slow ramp that no short window shows
- *   seasonal  how unusual the difference from the value one cycle earlier is, once a cycle has
- *             been found (a cycle that stops, doubles or shifts phase)
+ *   seasonal  how unusual the difference from the same phase of the last three cycles is, once a
+ *             cycle has been found (a cycle that stops, grows or shifts phase)
  *   variance  how much the recent spread of steps differs from the usual one, up or down (noise
  *             bursts, a sensor that flatlines)
  *
  * A sustained level shift is accepted as the new normal after `resetAfter` values beyond
- * `resetZ`: the baseline restarts from them (keeping the old scale as a floor until it has warmed
- * up again), so that one shift raises one alarm rather than hundreds.
+ * `resetZ`: the baselines restart from them (keeping the old scales as floors until they have
+ * warmed up again), so that one shift raises one alarm rather than hundreds.
  */
 export type SeriesOptions = {
   /** Values in the rolling baseline. */
