@@ -115,10 +115,17 @@ describe('StreamingRules', () => {
     assert.equal(hits, 0);
   });
 
-  it('forgets the least recently seen key beyond maxKeys', () => {
+  it('bounds its memory: keys beyond maxKeys (least recently seen first), features beyond maxFeatures', () => {
     const rules = new StreamingRules({ maxKeys: 3 });
     for (const key of ['a', 'b', 'c', 'a', 'd']) rules.observe({ key, end: 0, features: { requests: 1 } });
     assert.equal(rules.keys, 3);
+    // Invented feature names beyond maxFeatures get no baseline, so they never get a z-score.
+    const few = new StreamingRules({ maxFeatures: 2 });
+    for (let t = 0; t < 40; t++)
+      few.observe({ key: 'k', end: t, features: { a: 1 + (t % 2), b: 1 + (t % 3), c: 5 } });
+    const { zscores } = few.observe({ key: 'k', end: 40, features: { a: 100, b: 100, c: 100 } });
+    assert.ok((zscores['a'] ?? 0) > 10 && (zscores['b'] ?? 0) > 10);
+    assert.equal(zscores['c'], 0);
   });
 
   it('refuses a rule that can never fire', () => {

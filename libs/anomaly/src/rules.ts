@@ -143,6 +143,8 @@ export type StreamingRulesOptions = {
   coldMultiple?: number;
   /** Keys remembered; the least recently seen is forgotten beyond it (bounded memory). */
   maxKeys?: number;
+  /** Features with a baseline per key; further names are not tracked. */
+  maxFeatures?: number;
 };
 
 export class RuleError extends WardenError {
@@ -151,7 +153,7 @@ export class RuleError extends WardenError {
   }
 }
 
-type KeyState = { baselines: Map<string, RollingWindow>; previous: Record<string, number>; windows: number };
+type KeyState = { baselines: Map<string, RollingWindow>; previous: Map<string, number> };
 
 export class StreamingRules {
   readonly rules: readonly Rule[];
@@ -159,6 +161,7 @@ export class StreamingRules {
   readonly #warmup: number;
   readonly #coldMultiple: number;
   readonly #maxKeys: number;
+  readonly #maxFeatures: number;
   readonly #keys = new Map<string, KeyState>();
 
   constructor(options: StreamingRulesOptions = {}) {
@@ -168,6 +171,7 @@ export class StreamingRules {
     this.#warmup = options.warmup ?? 30;
     this.#coldMultiple = options.coldMultiple ?? 3;
     this.#maxKeys = options.maxKeys ?? 100_000;
+    this.#maxFeatures = options.maxFeatures ?? 64;
   }
 
   /** Keys with state. */
@@ -186,17 +190,15 @@ export class StreamingRules {
       const hit = this.#evaluate(rule, state, window);
       if (hit) hits.push(hit);
     }
-    if (hits.length === 0) {
-      for (const [feature, value] of Object.entries(window.features)) {
-        if (!Number.isFinite(value)) continue;
-        let baseline = state.baselines.get(feature);
-        if (!baseline) state.baselines.set(feature, (baseline = new RollingWindow(this.#baseline)));
-        baseline.push(value);
-      }
-      state.windows++;
+    for (const [feature, value] of Object.entries(window.features)) {
+      if (!Number.isFinite(value)) continue;
+      let baseline = state.baselines.get(feature);
+      // Memory per key is bounded: a producer inventing feature names gets no more baselines.
+      if (!baseline && state.baselines.size >= this.#maxFeatures) continue;
+      if (!baseline) state.baselines.set(feature, (baseline = new RollingWindow(this.#baseline)));
+      if (hits.length === 0) baseline.push(value);
+      state.previous.set(feature, value);
     }
-    for (const [feature, value] of Object.entries(window.features))
-      if (Number.isFinite(value)) state.previous[feature] = value;
     return { key: window.key, windowEnd: window.end, zscores, hits };
   }
 
@@ -205,7 +207,7 @@ export class StreamingRules {
     if (state) {
       this.#keys.delete(key);
     } else {
-      state = { baselines: new Map(), previous: {}, windows: 0 };
+      state = { baselines: new Map(), previous: new Map() };
       if (this.#keys.size >= this.#maxKeys) {
         const oldest = this.#keys.keys().next();
         if (!oldest.done) this.#keys.delete(oldest.value);
@@ -246,7 +248,7 @@ export class StreamingRules {
           excess = Math.min(excess, value / Math.max(condition.atLeast, Number.MIN_VALUE));
           break;
         case 'rate': {
-          const previous = state.previous[condition.feature];
+          const previous = state.previous.get(condition.feature);
           if (previous === undefined) return null;
           if (value - previous < condition.minIncrease || value < condition.factor * previous) return null;
           evidence.push({
