@@ -32,13 +32,13 @@ function flatten(prefix: string, f: DetectionFigures): Figures {
 export const detection: Benchmark = {
   name: 'detection',
   description: 'precision, recall and time to detect per attack on the labelled synthetic mesh (rules, LSTM)',
-  defaults: { seed: 1, workloads: 20, hours: 4, perKind: 5, epochs: 8 },
+  defaults: { seed: 1, workloads: 20, hours: 4, attacks: 5, epochs: 8 },
   async run(params, progress) {
     const dataset = generateMeshDataset({
       seed: params['seed'] ?? 1,
       workloads: params['workloads'] ?? 20,
       hours: params['hours'] ?? 4,
-      perKind: params['perKind'] ?? 5,
+      perKind: params['attacks'] ?? 5,
     });
     progress(
       `dataset: ${dataset.keys.length} workloads × ${dataset.seconds} s, ${dataset.attacks.length} attacks`,

@@ -11,20 +11,20 @@ import { microsSince, round, target } from './benchmark.ts';
 
 /**
  * The LSTM behaviour baseline on tfjs's WebAssembly backend. Training: `workloads` workloads of
- * `trainHours` hours of 10 s windows of the synthetic mesh for `epochs` epochs; the time for the
+ * `hours` hours of 10 s windows of the synthetic mesh for `epochs` epochs; the time for the
  * issue's 24 h × 20 workloads is extrapolated linearly from the windows trained per second
  * (training cost is linear in windows × epochs). Inference: every workload's next window scored
- * in one batch, as the detector does each 10 s. Baseline: the streaming rules on the same windows,
+ * in one batch, as the detector does each 10 s (`windows` windows in all). Baseline: the streaming rules on the same windows,
  * windows/s measured in the same run.
  */
 export const lstm: Benchmark = {
   name: 'lstm',
   description:
     'LSTM inference windows/s and training time (24 h of 10 s windows × 20 workloads, extrapolated)',
-  defaults: { workloads: 20, trainHours: 2, epochs: 1, inferenceWindows: 20_000, seed: 1 },
+  defaults: { workloads: 20, hours: 2, epochs: 1, windows: 20_000, seed: 1 },
   async run(params, progress) {
     const workloads = params['workloads'] ?? 20;
-    const trainHours = params['trainHours'] ?? 2;
+    const trainHours = params['hours'] ?? 2;
     const epochs = params['epochs'] ?? 1;
     const dataset = generateMeshDataset({
       seed: params['seed'] ?? 1,
@@ -54,7 +54,7 @@ export const lstm: Benchmark = {
     const issueWindows = 24 * 360 * 20;
     try {
       const scorer = new BaselineScorer(model);
-      const total = params['inferenceWindows'] ?? 20_000;
+      const total = params['windows'] ?? 20_000;
       const batches: { key: string; features: Record<string, number> }[][] = [];
       for (let w = 0; batches.length * workloads < total; w++)
         batches.push(
