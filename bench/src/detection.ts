@@ -76,6 +76,12 @@ export const detection: Benchmark = {
     return {
       results: {
         ...flatten('rules', rules),
+        ...Object.fromEntries(
+          Object.entries(rules.byRule).flatMap(([rule, r]) => [
+            [`rule.${rule}.alerts`, r.alerts],
+            [`rule.${rule}.falseAlerts`, r.falseAlerts],
+          ]),
+        ),
         ...flatten('lstm', lstm),
         lstmTrainingWindows: lstm.trainingWindows,
         lstmTrainingSeconds: round(lstm.trainingMs / 1000, 1),

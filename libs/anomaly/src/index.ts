@@ -25,5 +25,11 @@ export { AnomalyKind, generateSeries } from './generated.ts';
 export { Random } from './random.ts';
 export type { MeshAttack, MeshDataset, MeshOptions } from './mesh.ts';
 export { foldWindows, generateMeshDataset, MeshAttackKind } from './mesh.ts';
-export type { DetectionFigures, KindDetection, LstmEvaluation, LstmEvaluationOptions } from './mesh-eval.ts';
+export type {
+  DetectionFigures,
+  KindDetection,
+  LstmEvaluation,
+  LstmEvaluationOptions,
+  RuleAlerts,
+} from './mesh-eval.ts';
 export { evaluateLstm, evaluateRules, evaluateStaticThresholds, figuresOf } from './mesh-eval.ts';

@@ -101,23 +101,36 @@ export function figuresOf(
   };
 }
 
+/** One rule's alerts on the mesh: how many, and how many overlap no attack on their workload. */
+export type RuleAlerts = { alerts: number; falseAlerts: number; precision: number };
+
 /** The streaming rules over every 1 s window, second by second, all keys interleaved as live. */
 export function evaluateRules(
   dataset: MeshDataset,
   rules = new StreamingRules(),
-): DetectionFigures & { hitsByRule: Record<string, number> } {
+): DetectionFigures & { byRule: Record<string, RuleAlerts> } {
   const flags: Flag[] = [];
-  const hitsByRule: Record<string, number> = {};
+  const flagsByRule = new Map<string, Flag[]>();
   for (let t = 0; t < dataset.seconds; t++) {
     dataset.keys.forEach((key, k) => {
       const features = dataset.windows[k]?.[t];
       if (!features) return;
       const { hits } = rules.observe({ key, end: dataset.startMs + (t + 1) * 1000, features });
-      for (const h of hits) hitsByRule[h.rule] = (hitsByRule[h.rule] ?? 0) + 1;
+      for (const h of hits) {
+        const list = flagsByRule.get(h.rule) ?? [];
+        list.push({ key: k, start: t, end: t });
+        flagsByRule.set(h.rule, list);
+      }
       if (hits.length) flags.push({ key: k, start: t, end: t });
     });
   }
-  return { ...figuresOf(dataset, flags, { mergeGapS: 5, toleranceS: 10 }), hitsByRule };
+  const options = { mergeGapS: 5, toleranceS: 10 };
+  const byRule: Record<string, RuleAlerts> = {};
+  for (const [rule, list] of flagsByRule) {
+    const { alerts, falseAlerts, precision } = figuresOf(dataset, list, options);
+    byRule[rule] = { alerts, falseAlerts, precision };
+  }
+  return { ...figuresOf(dataset, flags, options), byRule };
 }
 
 export type LstmEvaluationOptions = {
