@@ -12,8 +12,8 @@ import { Random } from './random.ts';
  *   exfiltration         bytes out 2–40× the workload's normal, for one to three minutes
  *   credential-stuffing  4–80 requests a second answered 401/403
  *   5xx-storm            10–100 % of the requests (and at least 5–55 a second) answered 5xx
- *   slow-drift           latency doubles to quadruples and errors creep up over 40 minutes
- *                        (the LSTM's case: no single second is unusual)
+ *   slow-drift           latency doubles to quadruples and errors creep up over 40 minutes (less
+ *                        in a short dataset; the LSTM's case: no single second is unusual)
  *
  * Each attack draws an intensity in [0, 1] that places it in those ranges: the weak end is
  * low-and-slow on purpose, below what the streaming rules' absolute thresholds catch.
@@ -91,13 +91,23 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
 
   // Attacks: spread over the second half, one at a time per workload.
   const attacks: MeshAttack[] = [];
-  const kinds = Object.values(MeshAttackKind);
+  // The long drifts are placed first: they need a workload with a long free stretch.
+  const kinds = [
+    MeshAttackKind.slowDrift,
+    ...Object.values(MeshAttackKind).filter((k) => k !== 'slow-drift'),
+  ];
   const busy = new Map<string, [number, number][]>();
   for (const kind of kinds) {
     for (let n = 0; n < perKind; n++) {
+      // A drift takes 40 minutes, or what the second half has room for.
       const length =
-        kind === 'slow-drift' ? 2400 : kind === 'exfiltration' ? 60 + random.int(120) : 20 + random.int(60);
-      for (let tries = 0; tries < 100; tries++) {
+        kind === 'slow-drift'
+          ? Math.min(2400, Math.floor(seconds / 2) - 180)
+          : kind === 'exfiltration'
+            ? 60 + random.int(120)
+            : 20 + random.int(60);
+      let placed = false;
+      for (let tries = 0; tries < 1000 && !placed && length > 0; tries++) {
         const key = keys[random.int(workloads)] as string;
         const start =
           Math.floor(seconds / 2) + 60 + random.int(Math.max(1, Math.floor(seconds / 2) - length - 120));
@@ -108,8 +118,12 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
         taken.push([start, end]);
         busy.set(key, taken);
         attacks.push({ kind, key, start, end, intensity: random.next() });
-        break;
+        placed = true;
       }
+      if (!placed)
+        throw new RangeError(
+          `no room for ${perKind} attacks of each kind on ${workloads} workloads in ${seconds} s: give more workloads or hours, or fewer attacks`,
+        );
     }
   }
   attacks.sort((a, b) => a.start - b.start);
