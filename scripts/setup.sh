@@ -31,6 +31,8 @@ install_debian_packages() {
   has() { command -v "$1" >/dev/null || [[ -x /usr/sbin/$1 || -x /usr/bin/$1 ]]; }
   has redis-server || missing+=(redis-server)
   has haproxy || missing+=(haproxy)
+  has openssl || missing+=(openssl)
+  has curl || missing+=(curl)
   ((${#missing[@]} == 0)) && return
   say "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

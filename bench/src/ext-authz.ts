@@ -1,25 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import type { Client, ServiceError } from '@grpc/grpc-js';
 import type { CheckRequest } from '@warden/envoy';
 import { loadExtAuthz } from '@warden/envoy';
-import {
-  allStreams,
-  Bus,
-  policyCommitted,
-  policyRejected,
-  policySubmit,
-  Principal,
-  provision,
-} from '@warden/events';
-import type { DataOf } from '@warden/events';
-import { binary, freePort, httpOk, repoRoot, seedFile, startProcess } from '@warden/infra';
+import { allStreams, Bus, Principal, provision } from '@warden/events';
+import { binary, freePort, repoRoot, startProcess } from '@warden/infra';
 import type { ServerProcess } from '@warden/infra';
 import { startTestNats, tempDir } from '@warden/testing';
 import type { Benchmark, Figures } from './benchmark.ts';
+import { startServiceProcess, submitPolicy } from './services.ts';
 import { cpuSecondsOf, microsSince, percentile, round, target } from './benchmark.ts';
 
 /**
@@ -198,27 +189,6 @@ function buildPeer(): string {
   return out;
 }
 
-async function submit(user: Bus, data: DataOf<typeof policySubmit>): Promise<void> {
-  const id = randomUUID();
-  const verdict = new Promise<void>((resolve, reject) => {
-    const subs = [
-      user.subscribe(policyCommitted, (e) => {
-        if (e.data.submissionId !== id) return;
-        for (const s of subs) s.unsubscribe();
-        resolve();
-      }),
-      user.subscribe(policyRejected, (e) => {
-        if (e.data.submissionId !== id) return;
-        for (const s of subs) s.unsubscribe();
-        reject(new Error(`rejected: ${JSON.stringify(e.data.reasons)}`));
-      }),
-    ];
-  });
-  await user.nc.flush();
-  await user.publish(policySubmit, data, { id });
-  await verdict;
-}
-
 export const extAuthz: Benchmark = {
   name: 'ext-authz',
   description:
@@ -239,30 +209,15 @@ export const extAuthz: Benchmark = {
         name: 'policy' | 'enforcer',
         env: Record<string, string>,
       ): Promise<ServerProcess> => {
-        const http = await freePort();
-        const proc = await startProcess({
-          name,
-          command: process.execPath,
-          args: [join(repoRoot, 'services', name, 'src', 'main.ts')],
-          logFile: join(dir, `${name}.log`),
-          env: {
-            ...process.env,
-            WARDEN_NATS_URL: nats.url,
-            WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, name),
-            WARDEN_HTTP_PORT: String(http),
-            WARDEN_LOG_LEVEL: 'warn',
-            ...env,
-          },
-          ready: () => httpOk(`http://127.0.0.1:${http}/readyz`),
-        });
+        const proc = await startServiceProcess(nats, dir, name, env);
         started.push(proc);
         return proc;
       };
       await service('policy', { WARDEN_OPA_PATH: binary('opa') });
       const user = new Bus(await nats.connect(Principal.user), { source: 'bench-user' });
       progress(`committing ${POLICIES} AuthorizationPolicies and the Rego guard`);
-      await submit(user, { kind: 'rego', text: regoGuard, entrypoint: 'bench/guard/allow' });
-      await submit(user, {
+      await submitPolicy(user, { kind: 'rego', text: regoGuard, entrypoint: 'bench/guard/allow' });
+      await submitPolicy(user, {
         kind: 'authorization-policy',
         text: `${authorizationPolicies()}---\n${customPolicy}`,
       });

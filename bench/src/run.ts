@@ -17,6 +17,8 @@ import { caIssuance } from './ca-issuance.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
+import { containmentTime, xdsFanout } from './xds.ts';
+import { haproxyThroughput } from './haproxy.ts';
 import { detectScore } from './detect-score.ts';
 import { detection } from './detection.ts';
 import { lstm } from './lstm.ts';
@@ -31,6 +33,9 @@ const benchmarks: readonly Benchmark[] = [
   policyDecision,
   topology,
   extAuthz,
+  xdsFanout,
+  containmentTime,
+  haproxyThroughput,
   detectScore,
   lstm,
   detection,

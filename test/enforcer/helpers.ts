@@ -87,12 +87,13 @@ export const checkClient = (port: number): CheckClient => {
   return new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as CheckClient;
 };
 
-/** The enforcer's settings on the test bus, listening for ext_authz on `port`. */
+/** The enforcer's settings on the test bus, listening for ext_authz on `port` (ADS on any free port). */
 export const enforcerEnv = (nats: TestNats, port: number, extra: Record<string, string> = {}) => ({
   WARDEN_NATS_URL: nats.url,
   WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'enforcer'),
   WARDEN_LOG_LEVEL: 'silent',
   WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(port),
+  WARDEN_ENFORCER_XDS_PORT: '0',
   ...extra,
 });
 

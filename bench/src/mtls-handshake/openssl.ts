@@ -23,7 +23,13 @@ type STime = { connections: number; wallSeconds: number; userSeconds: number; re
  * arrives after the handshake and s_time only reads it when it fetches a page: `-reuse` without
  * `-www` never resumes (every connection is full), so the resumed reference is `-reuse -www`.
  */
-export function sTime(port: number, files: Files, mode: '-new' | '-reuse', seconds: number, get: boolean) {
+export function sTime(
+  port: number,
+  files: Pick<Files, 'clientCert' | 'clientKey' | 'caBundle'>,
+  mode: '-new' | '-reuse',
+  seconds: number,
+  get: boolean,
+) {
   const args = [
     's_time',
     '-connect',

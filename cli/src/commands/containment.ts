@@ -57,8 +57,42 @@ function printStatus(ctx: CommandContext, status: ReplyOf<typeof enforcerStatus>
   ctx.io.out(
     `${status.decisionPoint}: revision ${status.revision}` +
       `${status.dryRunRevision ? ` (dry run ${status.dryRunRevision})` : ''}, ` +
-      `${status.revokedSerials} revoked serials, ${status.containment.length} containment rules\n`,
+      `${status.revokedSerials} revoked serials, ${status.containment.length} containment rules` +
+      `${status.xdsVersion ? `, xDS ${status.xdsVersion} to ${status.dataPlanes?.length ?? 0} data planes` : ''}\n`,
   );
+  const planes = status.dataPlanes ?? [];
+  if (planes.length > 0)
+    ctx.io.out(
+      table(
+        ['DATA PLANE', 'TYPE', 'SENT', 'ACKED', 'REJECTED'],
+        planes.flatMap((p) =>
+          p.types.map((t) => [
+            p.node || '(unnamed)',
+            t.typeUrl.slice(t.typeUrl.lastIndexOf('.') + 1),
+            t.version ?? '-',
+            t.acked ?? '-',
+            t.nacked ? `${t.nacked.version}: ${t.nacked.message}` : '-',
+          ]),
+        ),
+      ),
+    );
+  const terminators = status.terminators ?? [];
+  if (terminators.length > 0)
+    ctx.io.out(
+      table(
+        ['TERMINATOR', 'BIND', 'PID', 'QAT', 'QUARANTINED IDS', 'ADDRESSES', 'REVOKED', 'LOCKDOWN'],
+        terminators.map((t) => [
+          t.workload,
+          t.bind,
+          t.pid === null ? 'adopted' : String(t.pid),
+          t.qat,
+          String(t.quarantinedIdentities),
+          String(t.quarantinedAddresses),
+          String(t.revokedSerials),
+          t.lockdown ? 'yes' : 'no',
+        ]),
+      ),
+    );
   if (status.containment.length === 0) return;
   ctx.io.out(
     table(
@@ -159,7 +193,8 @@ export const containmentCommands: readonly Command[] = [
   },
   {
     path: ['enforcer', 'status'],
-    summary: 'an enforcer: the revision it enforces, revoked serials, containment in force with time left',
+    summary:
+      'an enforcer: the revision it enforces, revoked serials, connected data planes and their ACK/NACK state, containment in force with time left',
     async run(ctx) {
       printStatus(ctx, await (await ctx.bus()).request(enforcerStatus, {}), new Date());
       return 0;

@@ -52,6 +52,8 @@ export type StackPorts = {
   caHttp: number;
   /** The enforcer's ext_authz gRPC listener, where Envoy's ext_authz filter calls. */
   extAuthz: number;
+  /** The enforcer's ADS, where Envoy and proxyless gRPC workloads fetch their configuration. */
+  xds: number;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -72,6 +74,7 @@ export const defaultPorts: StackPorts = {
   },
   caHttp: 9409,
   extAuthz: 9191,
+  xds: 15010,
 };
 
 export async function ephemeralPorts(): Promise<StackPorts> {
@@ -85,6 +88,7 @@ export async function ephemeralPorts(): Promise<StackPorts> {
     services,
     caHttp: await freePort(),
     extAuthz: await freePort(),
+    xds: await freePort(),
   };
 }
 
@@ -216,7 +220,12 @@ export class Stack {
             WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
             ...(name === 'ca' ? caEnv : {}),
             ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),
-            ...(name === 'enforcer' ? { WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(ports.extAuthz) } : {}),
+            ...(name === 'enforcer'
+              ? {
+                  WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(ports.extAuthz),
+                  WARDEN_ENFORCER_XDS_PORT: String(ports.xds),
+                }
+              : {}),
           },
           ready: () => httpOk(`${url}/readyz`),
           readyTimeoutMs: 60_000,

@@ -24,3 +24,30 @@ export type {
 export { ContextKey, DENY_REASON_HEADER, GrpcCode, toAuthzRequest, toCheckResponse } from './ext-authz.ts';
 export type { ExtAuthz } from './ext-authz-service.ts';
 export { EXT_AUTHZ_SERVICE, loadExtAuthz } from './ext-authz-service.ts';
+export type {
+  CidrRange,
+  HeaderMatcher,
+  Inexpressible,
+  Permission,
+  Principal,
+  Rbac,
+  RbacFilters,
+  RbacPolicy,
+  StringMatcher,
+} from './rbac.ts';
+export { toRbacFilters } from './rbac.ts';
+export type { AdsEvent, TypeState } from './ads.ts';
+export { AdsSession } from './ads.ts';
+export type { GrpcBootstrapOptions, MeshWorkload, Resources } from './xds-resources.ts';
+export {
+  CERTIFICATE_PROVIDER,
+  clientListenerName,
+  clusterName,
+  grpcBootstrap,
+  loadXdsProtos,
+  meshResources,
+  ResourceType,
+  SERVER_LISTENER_TEMPLATE,
+  serverListenerName,
+  TypeUrl,
+} from './xds-resources.ts';

@@ -573,6 +573,45 @@ export const enforcerStatus = defineRequest({
     revokedSerials: z.number().int().nonnegative(),
     /** Rules in force, soonest to expire first. */
     containment: z.array(containmentRule).max(100_000),
+    /** The ADS snapshot's version (`<policy revision>.<build>`). */
+    xdsVersion: z.string().max(64).optional(),
+    /** Data planes connected to this replica's ADS, per resource type: sent, acknowledged, rejected. */
+    dataPlanes: z
+      .array(
+        z.object({
+          node: z.string().max(2048),
+          cluster: z.string().max(253),
+          types: z
+            .array(
+              z.object({
+                typeUrl: z.string().max(256),
+                version: z.string().max(64).optional(),
+                acked: z.string().max(64).optional(),
+                nacked: z.object({ version: z.string().max(64), message: z.string().max(65_536) }).optional(),
+              }),
+            )
+            .max(16),
+        }),
+      )
+      .max(100_000)
+      .optional(),
+    /** HAProxy terminators this replica drives: the state of their deny maps, QAT. */
+    terminators: z
+      .array(
+        z.object({
+          workload: z.string().max(253),
+          bind: z.string().max(300),
+          pid: z.number().int().nullable(),
+          adopted: z.boolean(),
+          qat: z.string().max(4096),
+          quarantinedIdentities: z.number().int().nonnegative(),
+          quarantinedAddresses: z.number().int().nonnegative(),
+          revokedSerials: z.number().int().nonnegative(),
+          lockdown: z.boolean(),
+        }),
+      )
+      .max(256)
+      .optional(),
   }),
 });
 

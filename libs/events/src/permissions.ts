@@ -131,7 +131,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   enforcer: {
     ...none,
-    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.audit],
+    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, e.audit],
     subscribes: [
       e.alert,
       ...enforceAll,

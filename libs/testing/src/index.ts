@@ -15,3 +15,5 @@ export {
 } from './harness.ts';
 export type { TestLeaf, TestLeafOptions, TestTrustDomain, TestTrustDomainOptions } from './trust-domain.ts';
 export { crlBlocks, testLeaf, testTrustDomain } from './trust-domain.ts';
+export type { CallOutcome, XdsWorkload } from './xds.ts';
+export { startXdsWorkload, xdsWorkloadFiles } from './xds.ts';

@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isSpiffeId } from '@warden/pki';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -19,8 +22,29 @@ export const enforcerConfig = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /** Where Envoy and proxyless gRPC workloads fetch their configuration (ADS); Istio's xDS port. */
+  WARDEN_ENFORCER_XDS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port (tests). */
+  WARDEN_ENFORCER_XDS_PORT: int(0, 65_535).default(15010),
+  /**
+   * Changes (a policy revision, containment, the registry) are gathered this long before one push:
+   * the upper bound on how late a change reaches the data planes, beside the build itself.
+   */
+  WARDEN_ENFORCER_XDS_DEBOUNCE_MS: int(5, 10_000).default(10),
+  /** The SPIFFE trust domain whose peers the listeners accept. */
+  WARDEN_TRUST_DOMAIN: z
+    .string()
+    .refine(
+      (td) => !td.includes('/') && isSpiffeId(`spiffe://${td}`),
+      'a SPIFFE trust domain: [a-z0-9._-], at most 255',
+    )
+    .default('cluster.local'),
   /** How often expired containment rules are removed from the bucket (they stop applying at once). */
   WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: int(100, 3_600_000).default(10_000),
+  /** A YAML file of HAProxy terminators to drive (`terminators:`); unset: none. */
+  WARDEN_ENFORCER_TERMINATORS_FILE: z.string().min(1).optional(),
+  /** Where each terminator's configuration, maps, certificate and runtime socket live. */
+  WARDEN_ENFORCER_TERMINATOR_DIR: z.string().min(1).default(join(tmpdir(), 'warden-terminators')),
   /** A YAML file of playbooks turning alerts into containment; unset: no playbooks. */
   WARDEN_ENFORCER_PLAYBOOKS_FILE: z.string().min(1).optional(),
   /** Share of allowed requests recorded on the bus (every deny is). */

@@ -28,6 +28,7 @@ const isRule = (value: unknown): value is ContainmentRule => {
 export class ContainmentStore {
   private readonly rules = new Map<string, ContainmentRule>();
   private stopWatch: (() => void) | undefined;
+  private changes = 0;
   private readonly kv: KV;
   private readonly log: Logger;
 
@@ -55,7 +56,13 @@ export class ContainmentStore {
     }
   }
 
+  /** Grows with every change seen, so a reader can tell whether to rebuild what it derived. */
+  get version(): number {
+    return this.changes;
+  }
+
   private apply(entry: KvEntry): void {
+    this.changes++;
     if (entry.operation !== 'PUT') {
       this.rules.delete(entry.key);
       return;

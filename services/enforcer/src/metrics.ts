@@ -1,4 +1,4 @@
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
 export function createEnforcerMetrics(registry: Registry) {
@@ -23,6 +23,34 @@ export function createEnforcerMetrics(registry: Registry) {
     recordsDropped: new Counter({
       name: 'warden_enforcer_decision_records_dropped_total',
       help: 'decision records dropped: buffer full or the bus refused them',
+      registers: [registry],
+    }),
+    adsPushes: new Counter({
+      name: 'warden_enforcer_ads_pushes_total',
+      help: 'ADS responses pushed to data planes after a change',
+      registers: [registry],
+    }),
+    adsNacks: new Counter({
+      name: 'warden_enforcer_ads_nacks_total',
+      help: 'configurations rejected by a data plane, by resource type',
+      labelNames: ['type_url'] as const,
+      registers: [registry],
+    }),
+    adsStreams: new Gauge({
+      name: 'warden_enforcer_ads_streams',
+      help: 'connected ADS streams',
+      registers: [registry],
+    }),
+    haproxyCalls: new Counter({
+      name: 'warden_enforcer_haproxy_runtime_calls_total',
+      help: 'HAProxy runtime API calls by command and outcome',
+      labelNames: ['command', 'outcome'] as const,
+      registers: [registry],
+    }),
+    xdsBuildSeconds: new Histogram({
+      name: 'warden_enforcer_xds_build_seconds',
+      help: 'time to build the xDS snapshot for the whole mesh',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
   };

@@ -10,11 +10,13 @@ import { normaliseSerial } from '@warden/pki';
 export class Revocations {
   private readonly serials = new Set<string>();
   private unsubscribe: (() => void) | undefined;
+  private changes = 0;
 
   /** Subscribes, then replays every revocation stored so far. */
   async load(bus: Bus): Promise<{ replayed: number }> {
     const add = (event: Envelope<DataOf<typeof identityRevoked>>): void => {
       for (const serial of event.data.serials) this.serials.add(normaliseSerial(serial));
+      this.changes++;
     };
     const sub = bus.subscribe(identityRevoked, add);
     this.unsubscribe = () => sub.unsubscribe();
@@ -31,6 +33,16 @@ export class Revocations {
 
   isRevoked(serial: string): boolean {
     return this.serials.has(normaliseSerial(serial));
+  }
+
+  /** Grows with every revocation event seen, so a reader can tell whether to resync. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Every revoked serial, normalised. */
+  all(): ReadonlySet<string> {
+    return this.serials;
   }
 
   get size(): number {

@@ -3,24 +3,18 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { CheckRequest, CheckResponse } from '@warden/envoy';
 import { loadExtAuthz } from '@warden/envoy';
 import type { Checker } from './check.ts';
+import type { AdsHub } from './xds.ts';
 
-export type ExtAuthzServer = { readonly port: number; stop(): Promise<void> };
+export type GrpcServer = { readonly port: number; stop(): Promise<void> };
 
-/**
- * Envoy's `envoy.service.auth.v3.Authorization` over gRPC: a shell around a `Checker`, which
- * never throws. Plaintext on the configured address: Envoy calls it as a local sidecar service.
- */
-export async function startExtAuthzServer(
-  handler: Checker,
+/** A plaintext gRPC server on a loopback or sidecar address, stopped gracefully then forcibly. */
+async function startGrpcServer(
+  add: (server: Server) => void,
   host: string,
   port: number,
-): Promise<ExtAuthzServer> {
+): Promise<GrpcServer> {
   const server = new Server();
-  server.addService(loadExtAuthz().service, {
-    Check: (call: ServerUnaryCall<CheckRequest, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
-      callback(null, handler.check(call.request));
-    },
-  });
+  add(server);
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, actual) =>
       err ? reject(err) : resolve(actual),
@@ -30,7 +24,8 @@ export async function startExtAuthzServer(
     port: bound,
     stop: () =>
       new Promise<void>((resolve) => {
-        // In-flight checks finish; a stuck client does not hold the stop for long.
+        // In-flight calls finish; a stuck client (or an ADS stream, which never ends by itself)
+        // does not hold the stop for long.
         const force = setTimeout(() => server.forceShutdown(), 5000);
         server.tryShutdown(() => {
           clearTimeout(force);
@@ -38,4 +33,29 @@ export async function startExtAuthzServer(
         });
       }),
   };
+}
+
+/**
+ * Envoy's `envoy.service.auth.v3.Authorization`: a shell around a `Checker`, which never throws.
+ * Envoy calls it as a local sidecar service.
+ */
+export function startExtAuthzServer(handler: Checker, host: string, port: number): Promise<GrpcServer> {
+  return startGrpcServer(
+    (server) =>
+      server.addService(loadExtAuthz().service, {
+        Check: (
+          call: ServerUnaryCall<CheckRequest, CheckResponse>,
+          callback: sendUnaryData<CheckResponse>,
+        ) => {
+          callback(null, handler.check(call.request));
+        },
+      }),
+    host,
+    port,
+  );
+}
+
+/** `envoy.service.discovery.v3.AggregatedDiscoveryService`, served from the hub's snapshot. */
+export function startAdsServer(hub: AdsHub, host: string, port: number): Promise<GrpcServer> {
+  return startGrpcServer((server) => server.addService(hub.service(), hub.handlers()), host, port);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { enforcerStatus } from '@warden/events';
+import { alert, enforcerStatus } from '@warden/events';
 import type { Bus } from '@warden/events';
-import { inspectCertificate } from '@warden/pki';
+import { inspectCertificate, istioIdentityOf } from '@warden/pki';
 import { Engine } from '@warden/policy-engine';
 import { DryRunDecider, PolicyFollower } from '@warden/policy-store';
 import type { Logger, Started } from '@warden/runtime';
@@ -17,9 +17,20 @@ import { ContainmentStore } from './containment-store.ts';
 import { runPlaybooks } from './playbook-runner.ts';
 import { parsePlaybooks } from './playbooks.ts';
 import { DecisionRecords } from './records.ts';
-import { startExtAuthzServer } from './server.ts';
+import { Terminators } from './terminators.ts';
+import { followTerminators } from './terminators-follow.ts';
+import { parseTerminators } from './terminators-file.ts';
+import { MeshRegistry } from './mesh-registry.ts';
+import { startAdsServer, startExtAuthzServer } from './server.ts';
+import { AdsHub } from './xds.ts';
+import type { NackEvent } from './xds.ts';
+import { publishXds } from './xds-publisher.ts';
 
-export type EnforcerParts = Started & { readonly extAuthzPort: number; readonly follower: PolicyFollower };
+export type EnforcerParts = Started & {
+  readonly extAuthzPort: number;
+  readonly xdsPort: number;
+  readonly follower: PolicyFollower;
+};
 
 /**
  * The decision point: follows the active policy revision (and the dry run beside it), answers
@@ -73,6 +84,29 @@ export async function startEnforcer(options: {
     started.push(() => revocations.stop());
     const { replayed } = await revocations.load(bus);
     log.info({ revocationEvents: replayed, serials: revocations.size }, 'revocations loaded');
+    const terminators = new Terminators({
+      dir: config.WARDEN_ENFORCER_TERMINATOR_DIR,
+      trustDomain: config.WARDEN_TRUST_DOMAIN,
+      log,
+      runtimeCall: (command, outcome) => metrics.haproxyCalls.inc({ command, outcome }),
+    });
+    started.push(() => terminators.stop());
+    if (config.WARDEN_ENFORCER_TERMINATORS_FILE) {
+      const file = config.WARDEN_ENFORCER_TERMINATORS_FILE;
+      await terminators.start(
+        parseTerminators(readFileSync(file, 'utf8'), file),
+        containment.active(new Date()),
+        revocations.all(),
+      );
+      const follow = followTerminators({
+        terminators,
+        containment,
+        revocations,
+        debounceMs: config.WARDEN_ENFORCER_XDS_DEBOUNCE_MS,
+        log,
+      });
+      started.push(() => follow.stop());
+    }
 
     const records = new DecisionRecords({
       bus,
@@ -111,6 +145,57 @@ export async function startEnforcer(options: {
     );
     started.push(() => server.stop());
     log.info({ port: server.port }, 'ext_authz listening');
+
+    const raiseNack = (nack: NackEvent): void => {
+      metrics.adsNacks.inc({ type_url: nack.typeUrl });
+      const identity = istioIdentityOf(nack.node);
+      const target = identity
+        ? { namespace: identity.namespace, workload: identity.serviceAccount }
+        : { namespace: 'unknown', workload: 'unknown' };
+      bus
+        .publish(
+          alert,
+          {
+            alertId: `ads-nack:${nack.node}:${nack.typeUrl}:${nack.version}`,
+            status: 'firing',
+            severity: 'warning',
+            rule: 'ads-configuration-rejected',
+            target,
+            summary:
+              `${nack.node || 'a data plane'} rejected ${nack.typeUrl} version ${nack.version}: ${nack.message}`.slice(
+                0,
+                4096,
+              ),
+            labels: { node: nack.node.slice(0, 253) },
+            startsAt: new Date().toISOString(),
+          },
+          { qualifiers: { severity: 'warning', ...target } },
+        )
+        .catch((err: unknown) => log.warn({ err }, 'NACK alert not published'));
+    };
+    const hub = new AdsHub({
+      log,
+      onNack: raiseNack,
+      onPush: (n) => metrics.adsPushes.inc(n),
+      onStreams: (n) => metrics.adsStreams.set(n),
+    });
+    const registry = new MeshRegistry(bus, log);
+    registry.start();
+    started.push(() => registry.stop());
+    const xdsPublisher = publishXds({
+      hub,
+      engine,
+      containment,
+      registry,
+      trustDomain: config.WARDEN_TRUST_DOMAIN,
+      debounceMs: config.WARDEN_ENFORCER_XDS_DEBOUNCE_MS,
+      log,
+      built: (seconds) => metrics.xdsBuildSeconds.observe(seconds),
+    });
+    started.push(() => xdsPublisher.stop());
+    const xds = await startAdsServer(hub, config.WARDEN_ENFORCER_XDS_HOST, config.WARDEN_ENFORCER_XDS_PORT);
+    started.push(() => xds.stop());
+    log.info({ port: xds.port }, 'ADS listening');
     // Any replica answers: they share the bucket, and each names itself.
     const status = bus.serve(
       enforcerStatus,
@@ -120,11 +205,14 @@ export async function startEnforcer(options: {
         dryRunRevision: follower.dryRunRevision,
         revokedSerials: revocations.size,
         containment: containment.active(new Date()),
+        xdsVersion: hub.version,
+        dataPlanes: hub.dataPlanes(),
+        terminators: terminators.status(),
       }),
       { queue: 'enforcer' },
     );
     started.push(() => status.unsubscribe());
-    return { extAuthzPort: server.port, follower, stop: stopAll };
+    return { extAuthzPort: server.port, xdsPort: xds.port, follower, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -135,6 +135,23 @@ export class PolicyRevision {
     }
   }
 
+  /**
+   * The policies that apply to a workload (its namespace's, selected by its labels, and the root
+   * namespace's), in the order the decision reports them; what the ADS server translates to RBAC.
+   * A policy the parser could not read and that restricts is returned as a DENY.
+   */
+  policiesFor(namespace: string, labels: Record<string, string> | undefined): AuthorizationPolicy[] {
+    return this.#scoped(namespace, labels).map((s) => s.policy);
+  }
+
+  #scoped(namespace: string, labels: Record<string, string> | undefined): Scoped[] {
+    const scoped: Scoped[] = [];
+    this.#collect(namespace, labels, scoped);
+    if (namespace !== this.meshDefault.rootNamespace)
+      this.#collect(this.meshDefault.rootNamespace, labels, scoped);
+    return scoped.sort((a, b) => a.order - b.order);
+  }
+
   #view(namespace: string, labels: Record<string, string> | undefined): WorkloadView {
     const labelKey = labels
       ? Object.keys(labels)
@@ -145,11 +162,7 @@ export class PolicyRevision {
     const key = `${namespace}\u0000${labelKey}`;
     const cached = this.#views.get(key);
     if (cached) return cached;
-    const scoped: Scoped[] = [];
-    this.#collect(namespace, labels, scoped);
-    if (namespace !== this.meshDefault.rootNamespace)
-      this.#collect(this.meshDefault.rootNamespace, labels, scoped);
-    scoped.sort((a, b) => a.order - b.order);
+    const scoped = this.#scoped(namespace, labels);
     const by = (action: string): CompiledRule[] =>
       scoped.filter((s) => s.policy.action === action).flatMap((s) => s.rules);
     const view: WorkloadView = {

@@ -1,0 +1,173 @@
+import type { ServerDuplexStream, ServiceDefinition } from '@grpc/grpc-js';
+import { loadPackageDefinition, status as GrpcStatus } from '@grpc/grpc-js';
+import type { DiscoveryRequest, DiscoveryResponse, MeshWorkload, Resources } from '@warden/envoy';
+import { AdsSession, loadXdsProtos, meshResources, toRbacFilters } from '@warden/envoy';
+import type { PolicyRevision } from '@warden/policy-engine';
+import type { Logger } from '@warden/runtime';
+import type { ContainmentRule } from './containment.ts';
+import type { ContainedWorkload } from './containment-rbac.ts';
+import { containmentPolicies } from './containment-rbac.ts';
+
+export type XdsWorkload = MeshWorkload & ContainedWorkload;
+
+export type XdsInputs = {
+  workloads: readonly XdsWorkload[];
+  revision: PolicyRevision;
+  containment: readonly ContainmentRule[];
+};
+
+/** Every resource for the mesh as it stands: the registry's workloads, the policy, containment. */
+export function buildResources(inputs: XdsInputs, trustDomain: string, now: Date): Resources {
+  const { revision } = inputs;
+  return meshResources(
+    inputs.workloads,
+    (w) => {
+      const workload = w as XdsWorkload;
+      return toRbacFilters(
+        [
+          ...containmentPolicies(inputs.containment, workload, now),
+          ...revision.policiesFor(workload.namespace, workload.labels),
+        ],
+        { meshDefault: revision.meshDefault, namespace: workload.namespace, inexpressible: 'deny' },
+      );
+    },
+    trustDomain,
+  );
+}
+
+type Stream = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+
+export type DataPlane = {
+  node: string;
+  cluster: string;
+  types: {
+    typeUrl: string;
+    version?: string;
+    acked?: string;
+    nacked?: { version: string; message: string };
+  }[];
+};
+
+export type NackEvent = { node: string; typeUrl: string; version: string; message: string };
+
+/**
+ * The ADS server's state: the current snapshot and every connected stream. `publish` installs a
+ * snapshot and pushes to the streams whose subscribed content changed.
+ */
+export class AdsHub {
+  readonly #sessions = new Map<Stream, AdsSession>();
+  #resources: Resources = new Map();
+  #version = '0';
+  readonly #log: Logger;
+  readonly #onNack: (nack: NackEvent) => void;
+  readonly #onPush: (count: number) => void;
+  readonly #onStreams: (count: number) => void;
+
+  constructor(options: {
+    log: Logger;
+    onNack: (nack: NackEvent) => void;
+    onPush: (count: number) => void;
+    onStreams: (count: number) => void;
+  }) {
+    this.#log = options.log;
+    this.#onNack = options.onNack;
+    this.#onPush = options.onPush;
+    this.#onStreams = options.onStreams;
+  }
+
+  get version(): string {
+    return this.#version;
+  }
+
+  get streams(): number {
+    return this.#sessions.size;
+  }
+
+  publish(resources: Resources, version: string): void {
+    this.#resources = resources;
+    this.#version = version;
+    let pushed = 0;
+    for (const [stream, session] of this.#sessions) {
+      for (const response of session.update(resources, version)) {
+        stream.write(response);
+        pushed++;
+      }
+    }
+    if (pushed > 0) this.#onPush(pushed);
+  }
+
+  dataPlanes(): DataPlane[] {
+    return [...this.#sessions.values()].map((s) => ({
+      node: s.node?.id ?? '',
+      cluster: s.node?.cluster ?? '',
+      types: [...s.state()].map(([typeUrl, t]) => ({
+        typeUrl,
+        ...(t.sent ? { version: t.sent.version } : {}),
+        ...(t.acked !== undefined ? { acked: t.acked } : {}),
+        ...(t.nacked ? { nacked: t.nacked } : {}),
+      })),
+    }));
+  }
+
+  /** The gRPC service `envoy.service.discovery.v3.AggregatedDiscoveryService`. */
+  service(): ServiceDefinition {
+    const pkg = loadPackageDefinition(loadXdsProtos()) as unknown as {
+      envoy: {
+        service: { discovery: { v3: { AggregatedDiscoveryService: { service: ServiceDefinition } } } };
+      };
+    };
+    return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  }
+
+  handlers() {
+    return {
+      StreamAggregatedResources: (stream: Stream) => this.#stream(stream),
+      DeltaAggregatedResources: (stream: Stream) => {
+        stream.emit('error', {
+          code: GrpcStatus.UNIMPLEMENTED,
+          details: 'Warden serves state-of-the-world ADS; use StreamAggregatedResources',
+        });
+      },
+    };
+  }
+
+  #stream(stream: Stream): void {
+    const session = new AdsSession(this.#resources, this.#version);
+    this.#sessions.set(stream, session);
+    this.#onStreams(this.#sessions.size);
+    const close = (): void => {
+      this.#sessions.delete(stream);
+      this.#onStreams(this.#sessions.size);
+    };
+    stream.on('data', (request: DiscoveryRequest) => {
+      const { responses, events } = session.request(request);
+      for (const event of events) {
+        const node = session.node?.id ?? '';
+        if (event.kind === 'unknown-type') {
+          // Nothing is served for it; say so and end the stream rather than leave the client waiting.
+          this.#log.warn({ node, typeUrl: event.typeUrl }, 'ADS request for a type Warden does not serve');
+          close();
+          stream.emit('error', {
+            code: GrpcStatus.INVALID_ARGUMENT,
+            details: `unknown resource type ${JSON.stringify(event.typeUrl)}: Warden serves listeners, routes, clusters and endpoints`,
+          });
+          return;
+        }
+        if (event.kind === 'nack') {
+          this.#log.error(
+            { node, typeUrl: event.typeUrl, version: event.version, error: event.message },
+            'configuration rejected by a data plane',
+          );
+          this.#onNack({ node, ...event });
+        }
+      }
+      for (const response of responses) stream.write(response);
+    });
+    stream.on('end', () => {
+      close();
+      stream.end();
+    });
+    stream.on('error', close);
+    stream.on('cancelled', close);
+  }
+}

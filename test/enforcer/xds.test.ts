@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import { runCli } from '@warden/cli';
+import type { DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
+import { loadXdsProtos, TypeUrl } from '@warden/envoy';
+import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
+import { enforcerService } from '@warden/enforcer';
+import { freePort } from '@warden/infra';
+import { runService } from '@warden/runtime';
+import {
+  captureOutput,
+  cliEnv,
+  startXdsWorkload,
+  tempDir,
+  testTrustDomain,
+  useNats,
+  useRedis,
+  xdsWorkloadFiles,
+} from '@warden/testing';
+import { startPolicyWithSubmitter } from '../policy/helpers.ts';
+import { startTopologyService, topologyEnv } from '../topology/helpers.ts';
+import { enforcerEnv } from './helpers.ts';
+
+const TRUST_DOMAIN = 'warden.local';
+const idOf = (namespace: string, sa: string) => `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${sa}`;
+
+const allow = (principals: string[]) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: payment-callers, namespace: payments }
+spec:
+  selector: { matchLabels: { app: payment-service } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: [${principals.map((p) => JSON.stringify(p)).join(', ')}] } }]
+      to: [{ operation: { paths: ["/payments.v1.Payments/*"] } }]
+`;
+
+describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
+  const nats = useNats();
+  const redis = useRedis();
+
+  /** topology (static registry), policy and the enforcer with its ADS, on the test's servers. */
+  async function startMesh() {
+    const admin = await nats.get().connect('admin');
+    await provision(admin, {
+      streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_TOPOLOGY', 'WARDEN_ALERTS'],
+    });
+    const frontend = idOf('shop', 'frontend');
+    const stranger = idOf('shop', 'stranger');
+    const payment = idOf('payments', 'payment-service');
+    const dir = tempDir('xds');
+    const domain = await testTrustDomain(TRUST_DOMAIN);
+    const paymentPort = await freePort();
+    const registry = join(dir, 'registry.yaml');
+    writeFileSync(
+      registry,
+      [
+        'workloads:',
+        `  - { namespace: payments, name: payment-service, address: 127.0.0.1, port: ${paymentPort}, protocol: grpc, serviceAccount: payment-service, labels: { app: payment-service } }`,
+        `  - { namespace: shop, name: frontend, address: 127.0.0.1, port: ${await freePort()}, protocol: grpc, serviceAccount: frontend, labels: { app: frontend } }`,
+      ].join('\n'),
+    );
+    const topology = await startTopologyService(
+      topologyEnv(nats.get(), redis.get(), {
+        WARDEN_TOPOLOGY_STATIC_FILE: registry,
+        WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
+      }),
+    );
+    const { service: policy, submit } = await startPolicyWithSubmitter(nats.get());
+    const xdsPort = await freePort();
+    const enforcer = await runService(
+      enforcerService,
+      enforcerEnv(nats.get(), await freePort(), {
+        WARDEN_ENFORCER_XDS_PORT: String(xdsPort),
+        WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
+      }),
+    );
+    const bootstrap = (id: string): Promise<string> => xdsWorkloadFiles(domain, id, `127.0.0.1:${xdsPort}`);
+    return {
+      admin,
+      frontend,
+      stranger,
+      payment,
+      paymentPort,
+      submit,
+      xdsPort,
+      bootstrap,
+      stop: async () => {
+        await enforcer.stop('test done');
+        await policy.stop('test done');
+        await topology.stop('test done');
+      },
+    };
+  }
+
+  it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
+    const { admin, frontend, stranger, payment, paymentPort, submit, bootstrap, stop } = await startMesh();
+    const target = `xds:///payment-service.payments:${paymentPort}`;
+    const server = startXdsWorkload('server', `127.0.0.1:${paymentPort}`, await bootstrap(payment));
+    const client = startXdsWorkload('client', target, await bootstrap(frontend));
+    const intruder = startXdsWorkload('client', target, await bootstrap(stranger));
+    const plaintext = new (grpc.makeGenericClientConstructor({}, 'Payments'))(
+      `127.0.0.1:${paymentPort}`,
+      grpc.credentials.createInsecure(),
+    );
+    try {
+      assert.equal(await server.nextLine(), 'ready');
+
+      // No ALLOW policy selects payment-service yet: the mesh default (deny) holds.
+      assert.equal(
+        (await client.callUntil(grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+
+      assert.equal(
+        (await submit({ kind: 'authorization-policy', text: allow([frontend.slice(9)]) })).type,
+        'committed',
+      );
+      assert.deepEqual(await client.callUntil(grpc.status.OK), { code: grpc.status.OK });
+      assert.equal((await intruder.call()).code, grpc.status.PERMISSION_DENIED, 'an identity with no ALLOW');
+
+      // A plaintext client never gets past the TLS handshake.
+      const refused = await new Promise<grpc.ServiceError | null>((resolve) =>
+        plaintext.makeUnaryRequest(
+          '/payments.v1.Payments/Charge',
+          (v: unknown) => Buffer.from(JSON.stringify(v)),
+          (b: Buffer) => b,
+          {},
+          { deadline: Date.now() + 3000 },
+          (err) => resolve(err),
+        ),
+      );
+      assert.equal(refused?.code, grpc.status.UNAVAILABLE, String(refused?.details));
+
+      // A new revision changes the outcome without a restart.
+      assert.equal(
+        (await submit({ kind: 'authorization-policy', text: allow([stranger.slice(9)]) })).type,
+        'committed',
+      );
+      assert.equal((await intruder.callUntil(grpc.status.OK)).code, grpc.status.OK);
+      assert.equal(
+        (await client.callUntil(grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+
+      // A quarantine of the caller published on the bus, enforced by the running server, lifted on expiry.
+      const bus = new Bus(admin, { source: 'test-admin' });
+      await bus.publish(enforceQuarantine, {
+        target: { workload: { namespace: 'shop', workload: 'stranger' } },
+        ttlSeconds: 2,
+        reason: 'forensics',
+      });
+      assert.equal(
+        (await intruder.callUntil(grpc.status.PERMISSION_DENIED)).code,
+        grpc.status.PERMISSION_DENIED,
+      );
+      assert.equal(
+        (await intruder.callUntil(grpc.status.OK)).code,
+        grpc.status.OK,
+        'the quarantine lifted itself',
+      );
+    } finally {
+      plaintext.close();
+      for (const w of [client, intruder, server]) w.stop();
+      await stop();
+    }
+  });
+
+  it('counts, alerts and shows a NACK without re-sending the rejected configuration; refuses a type it does not serve', async () => {
+    const { admin, frontend, paymentPort, xdsPort, stop } = await startMesh();
+    const bus = new Bus(admin, { source: 'test-admin' });
+    const alerts: string[] = [];
+    bus.subscribe(alert, (event) => {
+      alerts.push(event.data.rule);
+    });
+    const Ads = (
+      grpc.loadPackageDefinition(loadXdsProtos()) as unknown as {
+        envoy: {
+          service: {
+            discovery: {
+              v3: {
+                AggregatedDiscoveryService: new (
+                  a: string,
+                  c: grpc.ChannelCredentials,
+                ) => grpc.Client & {
+                  StreamAggregatedResources(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+                };
+              };
+            };
+          };
+        };
+      }
+    ).envoy.service.discovery.v3.AggregatedDiscoveryService;
+    const client = new Ads(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
+    try {
+      const stream = client.StreamAggregatedResources();
+      const responses: DiscoveryResponse[] = [];
+      stream.on('data', (r: DiscoveryResponse) => responses.push(r));
+      stream.on('error', () => undefined);
+      const listener = `grpc/server?xds.resource.listening_address=127.0.0.1:${paymentPort}`;
+      const node = { id: frontend, cluster: 'shop' };
+      // The registry arrives within a debounce window or two: ask until the listener is there.
+      for (let i = 0; i < 100 && !responses.some((r) => r.resources.length > 0); i++) {
+        if (responses.length === 0 || i % 10 === 0)
+          stream.write({
+            node,
+            type_url: TypeUrl.listener,
+            resource_names: [listener],
+            response_nonce: responses.at(-1)?.nonce ?? '',
+            version_info: responses.at(-1)?.version_info ?? '',
+          });
+        await sleep(50);
+      }
+      const last = responses.findLast((r) => r.resources.length > 0);
+      assert.ok(last, 'the server listener was served');
+      const before = responses.length;
+      stream.write({
+        node,
+        type_url: TypeUrl.listener,
+        resource_names: [listener],
+        response_nonce: last.nonce,
+        version_info: '',
+        error_detail: { code: 3, message: 'test: listener refused' },
+      });
+      for (let i = 0; i < 100 && !alerts.includes('ads-configuration-rejected'); i++) await sleep(50);
+      assert.ok(alerts.includes('ads-configuration-rejected'), 'the NACK raised an alert');
+      await sleep(300);
+      assert.equal(responses.length, before, 'the rejected configuration was not sent again');
+
+      const status = await captureOutput((io) =>
+        runCli(['enforcer', 'status'], { io, env: cliEnv(nats.get()) }),
+      );
+      assert.equal(status.code, 0, status.err);
+      assert.match(status.out, /Listener\s+\S+\s+-\s+\S+: test: listener refused/);
+
+      const bad = client.StreamAggregatedResources();
+      const refused = new Promise<grpc.ServiceError>((resolve) => bad.on('error', resolve));
+      bad.on('data', () => undefined);
+      bad.write({
+        node,
+        type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        resource_names: ['default'],
+      });
+      const err = await refused;
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /unknown resource type/);
+      stream.end();
+    } finally {
+      client.close();
+      await stop();
+    }
+  });
+});
