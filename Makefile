@@ -8,7 +8,7 @@ export NX_SKIP_NX_CACHE := false
 
 TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
 
-.PHONY: setup up test test-unit test-integration test-policy test-differential lint typecheck format bench clean
+.PHONY: setup up test test-unit test-integration test-policy test-differential lint typecheck format bench detect-eval clean
 
 setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm dependencies (idempotent).
 	@bash scripts/setup.sh
@@ -43,6 +43,9 @@ format: setup
 
 bench: setup ## make bench NAME=<benchmark> (make bench NAME=list shows them).
 	@node bench/src/run.ts $(NAME)
+
+detect-eval: setup ## Precision, recall and time to detect per attack on the labelled synthetic mesh (README "Detection").
+	@node bench/src/run.ts detection
 
 clean: ## Remove installed tools, dependencies and local stack data.
 	rm -rf .tools node_modules .nx .warden

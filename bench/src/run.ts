@@ -22,6 +22,9 @@ import { haproxyThroughput } from './haproxy.ts';
 import { auditAppend } from './audit-append.ts';
 import { auditVerify } from './audit-verify.ts';
 import { ingestBench } from './ingest.ts';
+import { detectScore } from './detect-score.ts';
+import { detection } from './detection.ts';
+import { lstm } from './lstm.ts';
 
 const benchmarks: readonly Benchmark[] = [
   busRequestReply,
@@ -39,6 +42,9 @@ const benchmarks: readonly Benchmark[] = [
   auditAppend,
   auditVerify,
   ingestBench,
+  detectScore,
+  lstm,
+  detection,
 ];
 const resultsDir = fileURLToPath(new URL('../results/', import.meta.url));
 

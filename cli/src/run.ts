@@ -12,6 +12,7 @@ import { auditCommands } from './commands/audit.ts';
 import { alertCommands } from './commands/alerts.ts';
 import { containmentCommands } from './commands/containment.ts';
 import { detectRuleCommands } from './commands/detect-rules.ts';
+import { detectCommands } from './commands/detect.ts';
 import { eventCommands } from './commands/events.ts';
 import { identityCommands } from './commands/identity.ts';
 import { policyCommands } from './commands/policy.ts';
@@ -29,6 +30,7 @@ export const commands: readonly Command[] = [
   ...auditCommands,
   ...alertCommands,
   ...detectRuleCommands,
+  ...detectCommands,
 ];
 
 const globalOptions = {
