@@ -11,22 +11,16 @@ import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
-import {
-  captureOutput,
-  cliEnv,
-  startXdsWorkload,
-  tempDir,
-  testTrustDomain,
-  useNats,
-  useRedis,
-  xdsWorkloadFiles,
-} from '@warden/testing';
+import { captureOutput, cliEnv, startXdsWorkload, tempDir, writeXdsBootstrap } from '@warden/testing';
+import type { AgentHome } from '../agent/helpers.ts';
+import { servedSerial, TRUST_DOMAIN, useAgents, waitFor, workloadDir } from '../agent/helpers.ts';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import { startTopologyService, topologyEnv } from '../topology/helpers.ts';
 import { enforcerEnv } from './helpers.ts';
 
-const TRUST_DOMAIN = 'warden.local';
 const idOf = (namespace: string, sa: string) => `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/${sa}`;
+/** The agent's folder name for a workload: `<namespace>.<service account>`. */
+const folderOf = (id: string): string => id.split('/ns/')[1]?.replace('/sa/', '.') ?? id;
 
 const allow = (principals: string[]) => `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -40,11 +34,11 @@ spec:
 `;
 
 describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
-  const nats = useNats();
-  const redis = useRedis();
+  const agents = useAgents();
+  const { nats, redis } = agents;
 
   /** topology (static registry), policy and the enforcer with its ADS, on the test's servers. */
-  async function startMesh() {
+  async function startMesh(options: { agentCertificates?: boolean } = {}) {
     const admin = await nats.get().connect('admin');
     await provision(admin, {
       streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY', 'WARDEN_TOPOLOGY', 'WARDEN_ALERTS'],
@@ -53,7 +47,6 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
     const stranger = idOf('shop', 'stranger');
     const payment = idOf('payments', 'payment-service');
     const dir = tempDir('xds');
-    const domain = await testTrustDomain(TRUST_DOMAIN);
     const paymentPort = await freePort();
     const registry = join(dir, 'registry.yaml');
     writeFileSync(
@@ -72,14 +65,33 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
     );
     const { service: policy, submit } = await startPolicyWithSubmitter(nats.get());
     const xdsPort = await freePort();
-    const enforcer = await runService(
-      enforcerService,
-      enforcerEnv(nats.get(), await freePort(), {
-        WARDEN_ENFORCER_XDS_PORT: String(xdsPort),
-        WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
-      }),
-    );
-    const bootstrap = (id: string): Promise<string> => xdsWorkloadFiles(domain, id, `127.0.0.1:${xdsPort}`);
+    const enforcerSettings = enforcerEnv(nats.get(), await freePort(), {
+      WARDEN_ENFORCER_XDS_PORT: String(xdsPort),
+      WARDEN_TRUST_DOMAIN: TRUST_DOMAIN,
+    });
+    const enforcer = await runService(enforcerService, enforcerSettings);
+    // The certificates come from the real CA through the real agent, in the agent's file layout.
+    let home: AgentHome | undefined;
+    if (options.agentCertificates) {
+      agents.running.push(await agents.startCa());
+      home = await agents.homeWith(frontend, stranger, payment);
+      agents.running.push(await agents.startAgent(home, 'host-a'));
+      const agentHome = home;
+      await waitFor(
+        'the agent wrote all three SVIDs',
+        () => [frontend, stranger, payment].every((id) => servedSerial(agentHome, folderOf(id))),
+        60_000,
+      );
+    }
+    const bootstrap = (id: string): string => {
+      if (!home) throw new Error('startMesh({ agentCertificates: true }) writes certificates');
+      return writeXdsBootstrap(workloadDir(home, folderOf(id)), id, `127.0.0.1:${xdsPort}`);
+    };
+    let enforcerNow = enforcer;
+    const restartEnforcer = async (): Promise<void> => {
+      await enforcerNow.stop('restart');
+      enforcerNow = await runService(enforcerService, enforcerSettings);
+    };
     return {
       admin,
       frontend,
@@ -89,20 +101,24 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
       submit,
       xdsPort,
       bootstrap,
+      restartEnforcer,
       stop: async () => {
-        await enforcer.stop('test done');
+        await enforcerNow.stop('test done');
         await policy.stop('test done');
         await topology.stop('test done');
+        // The CA and the agent, before the servers they talk to go (the harness stops those after).
+        await agents.stopAll();
       },
     };
   }
 
   it('mTLS between frontend and payment-service, RBAC from policy revisions and quarantine, plaintext refused', async () => {
-    const { admin, frontend, stranger, payment, paymentPort, submit, bootstrap, stop } = await startMesh();
+    const { admin, frontend, stranger, payment, paymentPort, submit, bootstrap, restartEnforcer, stop } =
+      await startMesh({ agentCertificates: true });
     const target = `xds:///payment-service.payments:${paymentPort}`;
-    const server = startXdsWorkload('server', `127.0.0.1:${paymentPort}`, await bootstrap(payment));
-    const client = startXdsWorkload('client', target, await bootstrap(frontend));
-    const intruder = startXdsWorkload('client', target, await bootstrap(stranger));
+    const server = startXdsWorkload('server', `127.0.0.1:${paymentPort}`, bootstrap(payment));
+    const client = startXdsWorkload('client', target, bootstrap(frontend));
+    const intruder = startXdsWorkload('client', target, bootstrap(stranger));
     const plaintext = new (grpc.makeGenericClientConstructor({}, 'Payments'))(
       `127.0.0.1:${paymentPort}`,
       grpc.credentials.createInsecure(),
@@ -147,17 +163,20 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
         grpc.status.PERMISSION_DENIED,
       );
 
-      // A quarantine of the caller published on the bus, enforced by the running server, lifted on expiry.
+      // A quarantine of the caller published on the bus, enforced by the running server, kept by a
+      // restarted enforcer (and by the workload meanwhile), lifted on expiry.
       const bus = new Bus(admin, { source: 'test-admin' });
       await bus.publish(enforceQuarantine, {
         target: { workload: { namespace: 'shop', workload: 'stranger' } },
-        ttlSeconds: 2,
+        ttlSeconds: 6,
         reason: 'forensics',
       });
       assert.equal(
         (await intruder.callUntil(grpc.status.PERMISSION_DENIED)).code,
         grpc.status.PERMISSION_DENIED,
       );
+      await restartEnforcer();
+      assert.equal((await intruder.call()).code, grpc.status.PERMISSION_DENIED, 'kept across the restart');
       assert.equal(
         (await intruder.callUntil(grpc.status.OK)).code,
         grpc.status.OK,

@@ -17,4 +17,4 @@ export {
 export type { TestLeaf, TestLeafOptions, TestTrustDomain, TestTrustDomainOptions } from './trust-domain.ts';
 export { crlBlocks, testLeaf, testTrustDomain } from './trust-domain.ts';
 export type { CallOutcome, XdsWorkload } from './xds.ts';
-export { startXdsWorkload, xdsWorkloadFiles } from './xds.ts';
+export { startXdsWorkload, writeXdsBootstrap, xdsWorkloadFiles } from './xds.ts';

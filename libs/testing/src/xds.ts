@@ -81,14 +81,23 @@ export async function xdsWorkloadFiles(
   writeFileSync(file('cert-chain.pem'), leaf.chainPem.join(''));
   writeFileSync(file('key.pem'), leaf.keyPem);
   writeFileSync(file('root-cert.pem'), certificatePem(domain.root.certificate));
-  const namespace = istioIdentityOf(spiffeId)?.namespace ?? 'default';
+  return writeXdsBootstrap(dir, spiffeId, adsAddress);
+}
+
+/**
+ * A workload's bootstrap (`bootstrap.json`) in the folder holding its certificate files in the
+ * agent's layout: the node named by its SPIFFE ID, the enforcer's ADS, the file watcher over the
+ * folder. Returns its path.
+ */
+export function writeXdsBootstrap(dir: string, spiffeId: string, adsAddress: string): string {
+  const file = (name: string) => join(dir, name);
   writeFileSync(
     file('bootstrap.json'),
     JSON.stringify(
       grpcBootstrap({
         adsAddress,
         nodeId: spiffeId,
-        namespace,
+        namespace: istioIdentityOf(spiffeId)?.namespace ?? 'default',
         certificateFile: file('cert-chain.pem'),
         privateKeyFile: file('key.pem'),
         caCertificateFile: file('root-cert.pem'),
