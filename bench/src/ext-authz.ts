@@ -225,6 +225,7 @@ export const extAuthz: Benchmark = {
       const enforcerPort = await freePort();
       const enforcer = await service('enforcer', {
         WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(enforcerPort),
+        WARDEN_ENFORCER_XDS_PORT: '0',
         WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE: 'false',
       });
       mkdirSync(dir, { recursive: true });

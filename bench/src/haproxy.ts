@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { renderTerminator, runtimeCommand, SPIFFE_ID_LUA } from '@warden/haproxy';
+import { mapFiles, renderTerminator, runtimeCommand, terminatorFiles } from '@warden/haproxy';
 import { binary, freePort, startProcess } from '@warden/infra';
 import { certificatePem } from '@warden/pki';
 import { tempDir, testLeaf, testTrustDomain } from '@warden/testing';
@@ -41,15 +41,6 @@ export const haproxyThroughput: Benchmark = {
       file('ca-bundle.pem'),
       `${certificatePem(domain.root.certificate).trimEnd()}\n${client.chainPem[1]?.trimEnd() ?? ''}\n`,
     );
-    for (const map of [
-      'identities',
-      'addresses',
-      'revoked',
-      'lockdown',
-      'lockdown-allow-identities',
-      'lockdown-allow-addresses',
-    ])
-      writeFileSync(file(`${map}.map`), '');
 
     // The backend answers `/ok` with two bytes and anything else with `mib` MiB.
     const backend = createServer((req, res) => {
@@ -69,19 +60,8 @@ export const haproxyThroughput: Benchmark = {
     const backendPort = (backend.address() as { port: number }).port;
     const tlsPort = await freePort();
     const plainPort = await freePort();
-    const files = {
-      certificate: file('server.pem'),
-      caFile: file('root-cert.pem'),
-      crlFile: file('crl.pem'),
-      identityMap: file('identities.map'),
-      addressMap: file('addresses.map'),
-      revokedSerialMap: file('revoked.map'),
-      lockdownMap: file('lockdown.map'),
-      lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
-      lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
-      lua: SPIFFE_ID_LUA,
-      runtimeSocket: file('haproxy.sock'),
-    };
+    const files = terminatorFiles(dir, dir);
+    for (const map of mapFiles(files)) writeFileSync(map, '');
     const config = `${renderTerminator({
       workload: 'payments/payment-service',
       bind: { address: '127.0.0.1', port: tlsPort },

@@ -17,7 +17,8 @@ import {
   renderTerminator,
   replaceCertificate,
   runtimeCommand,
-  SPIFFE_ID_LUA,
+  terminatorFiles,
+  mapFiles,
 } from '@warden/haproxy';
 import type { TerminatorOptions } from '@warden/haproxy';
 import { binary, freePort, startProcess } from '@warden/infra';
@@ -54,19 +55,7 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
       workload: 'payments/payment-service',
       bind: { address: '127.0.0.1', port: await freePort() },
       backend: { address: '127.0.0.1', port: backendPort },
-      files: {
-        certificate: file('server.pem'),
-        caFile: file('root-cert.pem'),
-        crlFile: file('crl.pem'),
-        identityMap: file('identities.map'),
-        addressMap: file('addresses.map'),
-        revokedSerialMap: file('revoked.map'),
-        lockdownMap: file('lockdown.map'),
-        lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
-        lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
-        lua: SPIFFE_ID_LUA,
-        runtimeSocket: file('haproxy.sock'),
-      },
+      files: terminatorFiles(dir, dir),
     };
     writeFileSync(
       options.files.certificate,
@@ -74,15 +63,7 @@ describe('HAProxy terminator (real haproxy 2.6)', () => {
     );
     writeFileSync(options.files.caFile, certificatePem(domain.root.certificate));
     writeFileSync(options.files.crlFile, await domain.crls());
-    writeFileSync(options.files.identityMap, '');
-    writeFileSync(options.files.addressMap, '');
-    writeFileSync(options.files.revokedSerialMap, '');
-    for (const map of [
-      options.files.lockdownMap,
-      options.files.lockdownAllowIdentityMap,
-      options.files.lockdownAllowAddressMap,
-    ])
-      writeFileSync(map, '');
+    for (const map of mapFiles(options.files)) writeFileSync(map, '');
     writeFileSync(file('haproxy.cfg'), renderTerminator(options));
     const check = await checkConfig(file('haproxy.cfg'), binary('haproxy'));
     assert.ok(check.valid, check.output);

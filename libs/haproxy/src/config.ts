@@ -17,6 +17,9 @@
  * Pure: options in, text out.
  */
 
+import { join } from 'node:path';
+import { SPIFFE_ID_LUA } from './lua.ts';
+
 export const PEER_IDENTITY_HEADER = 'x-warden-peer-spiffe-id';
 
 /** The one key of the lockdown map. */
@@ -55,6 +58,37 @@ export type TerminatorOptions = {
   /** Render the QAT variant: set only when the provider was found loadable. */
   qat?: { providerPath: string };
 };
+
+/**
+ * The files of one terminator: what it owns in `dir` (its certificate, maps and runtime socket)
+ * and the trust material the agent keeps current in `certificateDir` (`root-cert.pem`, `crl.pem`).
+ */
+export function terminatorFiles(dir: string, certificateDir: string): TerminatorFiles {
+  const own = (file: string) => join(dir, file);
+  return {
+    certificate: own('server.pem'),
+    caFile: join(certificateDir, 'root-cert.pem'),
+    crlFile: join(certificateDir, 'crl.pem'),
+    identityMap: own('identities.map'),
+    addressMap: own('addresses.map'),
+    revokedSerialMap: own('revoked.map'),
+    lockdownMap: own('lockdown.map'),
+    lockdownAllowIdentityMap: own('lockdown-allow-identities.map'),
+    lockdownAllowAddressMap: own('lockdown-allow-addresses.map'),
+    lua: SPIFFE_ID_LUA,
+    runtimeSocket: own('haproxy.sock'),
+  };
+}
+
+/** The maps of a terminator, each to be created (empty or filled) before HAProxy starts. */
+export const mapFiles = (f: TerminatorFiles): string[] => [
+  f.identityMap,
+  f.addressMap,
+  f.revokedSerialMap,
+  f.lockdownMap,
+  f.lockdownAllowIdentityMap,
+  f.lockdownAllowAddressMap,
+];
 
 const name = (workload: string): string => workload.replace(/[^A-Za-z0-9_-]/g, '_');
 

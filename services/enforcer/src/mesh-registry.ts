@@ -1,5 +1,6 @@
 import { topologyChanged, topologyQuery } from '@warden/events';
 import type { Bus } from '@warden/events';
+import { Backoff } from '@warden/core';
 import type { Logger } from '@warden/runtime';
 import type { XdsWorkload } from './xds.ts';
 
@@ -13,6 +14,9 @@ export class MeshRegistry {
   #workloads: XdsWorkload[] = [];
   #version = 0;
   #stale = true;
+  /** After a failed read, not before this time: topology may be down for a while. */
+  #retryAt = 0;
+  readonly #backoff = new Backoff({ initialMs: 100, maxMs: 10_000 });
   readonly #bus: Bus;
   readonly #log: Logger;
   #unsubscribe: (() => void) | undefined;
@@ -31,8 +35,9 @@ export class MeshRegistry {
     return this.#version;
   }
 
+  /** Whether a read is due: the registry changed, or a failed read's backoff has passed. */
   get stale(): boolean {
-    return this.#stale;
+    return this.#stale && Date.now() >= this.#retryAt;
   }
 
   start(): void {
@@ -69,9 +74,15 @@ export class MeshRegistry {
       } while (after);
     } catch (err) {
       this.#stale = true;
-      this.#log.warn({ err }, 'could not read the topology registry; keeping the last one');
+      const delayMs = this.#backoff.next();
+      this.#retryAt = Date.now() + delayMs;
+      this.#log.warn(
+        { err, retryInMs: delayMs },
+        'could not read the topology registry; keeping the last one',
+      );
       return;
     }
+    this.#backoff.reset();
     workloads.sort((a, b) =>
       `${a.namespace}/${a.name}/${a.address}:${a.port}`.localeCompare(
         `${b.namespace}/${b.name}/${b.address}:${b.port}`,

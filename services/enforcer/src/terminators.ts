@@ -11,7 +11,7 @@ import {
   renderTerminator,
   replaceCertificate,
   runtimeCommand,
-  SPIFFE_ID_LUA,
+  terminatorFiles,
 } from '@warden/haproxy';
 import type { TerminatorFiles } from '@warden/haproxy';
 import { binary, startProcess } from '@warden/infra';
@@ -84,19 +84,7 @@ export class Terminators {
     const dir = join(this.#dir, spec.workload.replace('/', '_'));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = (name: string) => join(dir, name);
-    const files: TerminatorFiles = {
-      certificate: file('server.pem'),
-      caFile: join(spec.certificateDir, 'root-cert.pem'),
-      crlFile: join(spec.certificateDir, 'crl.pem'),
-      identityMap: file('identities.map'),
-      addressMap: file('addresses.map'),
-      revokedSerialMap: file('revoked.map'),
-      lockdownMap: file('lockdown.map'),
-      lockdownAllowIdentityMap: file('lockdown-allow-identities.map'),
-      lockdownAllowAddressMap: file('lockdown-allow-addresses.map'),
-      lua: SPIFFE_ID_LUA,
-      runtimeSocket: file('haproxy.sock'),
-    };
+    const files = terminatorFiles(dir, spec.certificateDir);
     const pem = serverPem(spec.certificateDir);
     writeFileSync(files.certificate, pem, { mode: 0o600 });
     // HAProxy refuses a crl-file it cannot read; an agent that has no CRL yet leaves none.
