@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { CheckRequest, DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
-import { loadExtAuthz, loadXdsProtos, serverListenerName, TypeUrl } from '@warden/envoy';
+import { loadAds, loadExtAuthz, serverListenerName, TypeUrl } from '@warden/envoy';
 import {
   allStreams,
   Bus,
@@ -157,19 +157,11 @@ const adsClientClass = (): new (
   creds: grpc.ChannelCredentials,
   options: object,
 ) => AdsClient =>
-  (
-    grpc.loadPackageDefinition(loadXdsProtos()) as unknown as {
-      envoy: {
-        service: {
-          discovery: {
-            v3: {
-              AggregatedDiscoveryService: new (a: string, c: grpc.ChannelCredentials, o: object) => AdsClient;
-            };
-          };
-        };
-      };
-    }
-  ).envoy.service.discovery.v3.AggregatedDiscoveryService;
+  loadAds().Client as unknown as new (
+    address: string,
+    creds: grpc.ChannelCredentials,
+    options: object,
+  ) => AdsClient;
 
 export const xdsFanout: Benchmark = {
   name: 'xds-fanout',

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { runCli } from '@warden/cli';
 import type { DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
-import { loadXdsProtos, TypeUrl } from '@warden/envoy';
+import { loadAds, TypeUrl } from '@warden/envoy';
 import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
 import { freePort } from '@warden/infra';
@@ -196,24 +196,13 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
     bus.subscribe(alert, (event) => {
       alerts.push(event.data.rule);
     });
-    const Ads = (
-      grpc.loadPackageDefinition(loadXdsProtos()) as unknown as {
-        envoy: {
-          service: {
-            discovery: {
-              v3: {
-                AggregatedDiscoveryService: new (
-                  a: string,
-                  c: grpc.ChannelCredentials,
-                ) => grpc.Client & {
-                  StreamAggregatedResources(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-                };
-              };
-            };
-          };
-        };
-      }
-    ).envoy.service.discovery.v3.AggregatedDiscoveryService;
+    type AdsClient = grpc.Client & {
+      StreamAggregatedResources(): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+    };
+    const Ads = loadAds().Client as unknown as new (
+      address: string,
+      creds: grpc.ChannelCredentials,
+    ) => AdsClient;
     const client = new Ads(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
     try {
       const stream = client.StreamAggregatedResources();

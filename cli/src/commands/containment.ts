@@ -49,6 +49,16 @@ async function published(ctx: CommandContext, what: string, seq: number | undefi
   return 0;
 }
 
+type StatusRule = ReplyOf<typeof enforcerStatus>['containment'][number];
+
+/** Seconds until a rule lifts itself, as the tables show it. */
+const timeLeft = (r: StatusRule, now: Date): string =>
+  `${Math.max(0, Math.round((Date.parse(r.expiresAt) - now.getTime()) / 1000))}s`;
+
+/** Who put a rule in force, and the alert when one did. */
+const causedBy = (r: StatusRule): string =>
+  r.cause.alertId ? `${r.cause.actor} (alert ${r.cause.alertId})` : r.cause.actor;
+
 function printStatus(ctx: CommandContext, status: ReplyOf<typeof enforcerStatus>, now: Date): void {
   if (ctx.output === 'json') {
     ctx.io.out(`${JSON.stringify(status)}\n`);
@@ -102,9 +112,9 @@ function printStatus(ctx: CommandContext, status: ReplyOf<typeof enforcerStatus>
         r.kind,
         describeTarget(r.kind === 'quarantine' ? r.target : r.source),
         r.kind === 'quarantine' ? '(both ways)' : describeTarget(r.destination),
-        `${Math.max(0, Math.round((Date.parse(r.expiresAt) - now.getTime()) / 1000))}s`,
+        timeLeft(r, now),
         r.reason,
-        r.cause.alertId ? `${r.cause.actor} (alert ${r.cause.alertId})` : r.cause.actor,
+        causedBy(r),
       ]),
     ),
   );
@@ -189,7 +199,7 @@ export const containmentCommands: readonly Command[] = [
     summary: 'the quarantines in force, with their exceptions and time left',
     async run(ctx) {
       const status = await (await ctx.bus()).request(enforcerStatus, {});
-      const now = Date.now();
+      const now = new Date();
       const quarantines = status.containment.filter((r) => r.kind === 'quarantine');
       if (ctx.output === 'json') {
         ctx.io.out(`${JSON.stringify(quarantines)}\n`);
@@ -205,9 +215,9 @@ export const containmentCommands: readonly Command[] = [
           quarantines.map((r) => [
             describeTarget(r.target),
             r.allow?.map(describeTarget).join(', ') || '-',
-            `${Math.max(0, Math.round((Date.parse(r.expiresAt) - now) / 1000))}s`,
+            timeLeft(r, now),
             r.reason,
-            r.cause.alertId ? `${r.cause.actor} (alert ${r.cause.alertId})` : r.cause.actor,
+            causedBy(r),
           ]),
         ),
       );

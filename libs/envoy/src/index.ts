@@ -1,7 +1,8 @@
 export type { Any } from './any.ts';
 export { packAny, typeUrlOf, unpackAny } from './any.ts';
 export { EnvoyProtoError } from './errors.ts';
-export { loadEnvoyProtos, loaderOptions, protoIncludeDirs } from './protos.ts';
+export type { EnvoyService } from './protos.ts';
+export { envoyService, loadEnvoyProtos, loaderOptions, protoIncludeDirs } from './protos.ts';
 export type {
   CertificateValidationContext,
   DataSource,
@@ -40,10 +41,12 @@ export type { AdsEvent, TypeState } from './ads.ts';
 export { AdsSession } from './ads.ts';
 export type { GrpcBootstrapOptions, MeshWorkload, Resources } from './xds-resources.ts';
 export {
+  ADS_SERVICE,
   CERTIFICATE_PROVIDER,
   clientListenerName,
   clusterName,
   grpcBootstrap,
+  loadAds,
   loadXdsProtos,
   meshResources,
   ResourceType,

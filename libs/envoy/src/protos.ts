@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { ServiceClientConstructor, ServiceDefinition } from '@grpc/grpc-js';
+import { makeClientConstructor } from '@grpc/grpc-js';
 import type { Options, PackageDefinition } from '@grpc/proto-loader';
 import { loadSync } from '@grpc/proto-loader';
 import { EnvoyProtoError } from './errors.ts';
@@ -47,4 +49,23 @@ export function loadEnvoyProtos(files: readonly string[], overrides: Options = {
   }
   loaded.set(key, definition);
   return definition;
+}
+
+/** One of Envoy's gRPC services: its definition for `server.addService`, and a generated client. */
+export type EnvoyService = {
+  readonly service: ServiceDefinition;
+  /** A client generated from Envoy's protos: what the tests and benchmarks drive a server with. */
+  readonly Client: ServiceClientConstructor;
+};
+
+/** The service `fullName` of loaded protos; a name they do not define is an error. */
+export function envoyService(definition: PackageDefinition, fullName: string): EnvoyService {
+  const service = definition[fullName];
+  if (!service || 'format' in service)
+    throw new EnvoyProtoError('unknown_service', `${fullName} is not in the loaded protos`);
+  const serviceDefinition = service as ServiceDefinition;
+  return {
+    service: serviceDefinition,
+    Client: makeClientConstructor(serviceDefinition, fullName.slice(fullName.lastIndexOf('.') + 1)),
+  };
 }

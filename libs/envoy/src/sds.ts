@@ -1,10 +1,8 @@
-import type { ServiceDefinition } from '@grpc/grpc-js';
-import { makeClientConstructor } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Any } from './any.ts';
 import { packAny, typeUrlOf, unpackAny } from './any.ts';
-import { EnvoyProtoError } from './errors.ts';
-import { loadEnvoyProtos } from './protos.ts';
+import type { EnvoyService } from './protos.ts';
+import { envoyService, loadEnvoyProtos } from './protos.ts';
 
 /**
  * Envoy's Secret Discovery Service (`envoy.service.secret.v3.SecretDiscoveryService`). sds.proto
@@ -60,12 +58,8 @@ export type DecodedSecret = {
   validation_context?: { trusted_ca?: { inline_bytes?: Buffer } };
 };
 
-export type Sds = {
+export type Sds = EnvoyService & {
   readonly definition: PackageDefinition;
-  /** For `server.addService`. */
-  readonly service: ServiceDefinition;
-  /** A generated client class, for tests and tools that speak SDS to an agent. */
-  readonly Client: ReturnType<typeof makeClientConstructor>;
   packSecret(secret: Secret): Any;
   unpackSecret(any: Any): DecodedSecret;
 };
@@ -76,14 +70,9 @@ let sds: Sds | undefined;
 export function loadSds(): Sds {
   if (sds) return sds;
   const definition = loadEnvoyProtos(SDS_FILES);
-  const service = definition[SDS_SERVICE];
-  if (!service || 'format' in service)
-    throw new EnvoyProtoError('unknown_service', `${SDS_SERVICE} is not in the loaded protos`);
-  const serviceDefinition = service as ServiceDefinition;
   sds = {
     definition,
-    service: serviceDefinition,
-    Client: makeClientConstructor(serviceDefinition, 'SecretDiscoveryService'),
+    ...envoyService(definition, SDS_SERVICE),
     packSecret: (secret) => packAny(definition, SECRET_TYPE, secret),
     unpackSecret: (any) => unpackAny<DecodedSecret>(definition, SECRET_TYPE, any),
   };

@@ -11,7 +11,8 @@
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Any } from './any.ts';
 import { packAny, typeUrlOf } from './any.ts';
-import { loadEnvoyProtos } from './protos.ts';
+import type { EnvoyService } from './protos.ts';
+import { envoyService, loadEnvoyProtos } from './protos.ts';
 import type { Rbac, RbacFilters } from './rbac.ts';
 
 const XDS_FILES = [
@@ -27,6 +28,16 @@ const XDS_FILES = [
 ] as const;
 
 export const loadXdsProtos = (): PackageDefinition => loadEnvoyProtos(XDS_FILES);
+
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+let ads: EnvoyService | undefined;
+
+/** The ADS service definition and client, loaded on first use and shared afterwards. */
+export function loadAds(): EnvoyService {
+  ads ??= envoyService(loadXdsProtos(), ADS_SERVICE);
+  return ads;
+}
 
 export const ResourceType = {
   listener: 'envoy.config.listener.v3.Listener',

@@ -1,7 +1,7 @@
 import type { ServerDuplexStream, ServiceDefinition } from '@grpc/grpc-js';
-import { loadPackageDefinition, status as GrpcStatus } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { DiscoveryRequest, DiscoveryResponse, MeshWorkload, Resources } from '@warden/envoy';
-import { AdsSession, loadXdsProtos, meshResources, toRbacFilters } from '@warden/envoy';
+import { AdsSession, loadAds, meshResources, toRbacFilters } from '@warden/envoy';
 import type { PolicyRevision } from '@warden/policy-engine';
 import type { Logger } from '@warden/runtime';
 import type { ContainmentRule } from './containment.ts';
@@ -111,12 +111,7 @@ export class AdsHub {
 
   /** The gRPC service `envoy.service.discovery.v3.AggregatedDiscoveryService`. */
   service(): ServiceDefinition {
-    const pkg = loadPackageDefinition(loadXdsProtos()) as unknown as {
-      envoy: {
-        service: { discovery: { v3: { AggregatedDiscoveryService: { service: ServiceDefinition } } } };
-      };
-    };
-    return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+    return loadAds().service;
   }
 
   handlers() {
