@@ -17,7 +17,7 @@ import {
 import type { Bus, DataOf } from '@warden/events';
 import { seedFile } from '@warden/infra';
 import { publishMalformed, useNats } from '@warden/testing';
-import { startPolicyWithSubmitter } from './helpers.ts';
+import { startPolicy, startPolicyWithSubmitter } from './helpers.ts';
 
 const allowGet = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -91,6 +91,32 @@ describe('policy service: lifecycle, rejection, rollout and rollback', () => {
         [2, 1],
       );
     } finally {
+      await service.stop('test');
+    }
+  });
+
+  it('keeps revision numbers contiguous and loses no change with two replicas taking submissions at once', async () => {
+    const { service, submit, user } = await start();
+    const second = await startPolicy(nats.get());
+    try {
+      const policy = (i: number) => allowGet.replace('name: allow-get', `name: allow-${i}`);
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => submit({ kind: 'authorization-policy', text: policy(i) })),
+      );
+      const revisions = outcomes.map((o) => (o.type === 'committed' ? o.event.data.revision : -1));
+      assert.deepEqual(
+        [...revisions].sort((a, b) => a - b),
+        Array.from({ length: 12 }, (_, i) => i + 1),
+      );
+      const status = await user.request(policyStatus, { policies: true });
+      assert.equal(status.revision, 12);
+      assert.deepEqual(
+        status.policies?.map((p) => p.key).sort(),
+        Array.from({ length: 12 }, (_, i) => `authorization-policy.shop.allow-${i}`).sort(),
+        'the last revision holds every submitted policy',
+      );
+    } finally {
+      await second.stop('test');
       await service.stop('test');
     }
   });

@@ -65,6 +65,11 @@ export type ConsumeOptions<Q extends string> = {
   /** Deliveries before a failing event is given up on (and logged). */
   maxDeliver?: number;
   ackWaitMs?: number;
+  /**
+   * Events handed out and not yet acknowledged, across every instance sharing the durable. 1
+   * makes the instances take turns: one event at a time in the whole deployment.
+   */
+  maxAckPending?: number;
   /** Delay before a failed event is delivered again. */
   retryDelayMs?: number;
   /**
@@ -288,6 +293,7 @@ export class Bus {
       deliver_policy: options.deliver === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
       max_deliver: options.maxDeliver ?? 10,
       ack_wait: ackWaitMs * 1_000_000,
+      ...(options.maxAckPending ? { max_ack_pending: options.maxAckPending } : {}),
     };
     let jsm: JetStreamManager | undefined;
     const ensure = async (): Promise<ConsumerMessages> => {
@@ -301,6 +307,7 @@ export class Bus {
           filter_subject: config.filter_subject,
           max_deliver: config.max_deliver,
           ack_wait: config.ack_wait,
+          ...(config.max_ack_pending ? { max_ack_pending: config.max_ack_pending } : {}),
         });
       } else {
         await jsm.consumers.add(stream, config);

@@ -21,6 +21,10 @@ export const BucketName = {
   containment: 'warden-containment',
   /** Which join tokens have been used: the CA's durable single-use record. */
   joinTokens: 'warden-join-tokens',
+  /** Which CA replica signs CRLs, publishes the bundle and processes revocations (a lease). */
+  caLease: 'warden-ca-lease',
+  /** The CRLs the lease holder signed last, which every CA replica serves over HTTP. */
+  caCrl: 'warden-ca-crl',
 } as const;
 export type BucketName = (typeof BucketName)[keyof typeof BucketName];
 

@@ -34,7 +34,10 @@ export {
   isPermissionDenied,
   isStreamNotFound,
   isTimeout,
+  isWrongLastSequence,
 } from './nats-errors.ts';
+export type { LeaseOptions } from './lease.ts';
+export { Lease } from './lease.ts';
 export type { BusMetrics } from './metrics.ts';
 export { createBusMetrics } from './metrics.ts';
 export type { AccountExport, AccountImport, AccountSpec } from './accounts.ts';
@@ -59,6 +62,7 @@ export type { ProvisionTargets, Retention, StreamSpec } from './streams.ts';
 export {
   bucketSpecs,
   JOIN_TOKEN_MAX_TTL_MS,
+  CA_LEASE_TTL_MS,
   kvStreamName,
   MIRROR_FEED,
   mirrorDeliverSubject,

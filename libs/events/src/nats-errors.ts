@@ -48,3 +48,14 @@ export function isStreamNotFound(err: unknown): boolean {
 export function isConsumerNotFound(err: unknown): boolean {
   return isApiError(err, JetStreamApiCodes.ConsumerNotFound);
 }
+
+/**
+ * A compare-and-set write lost: KV `create` on a key that exists, or `update` with a revision
+ * that is no longer the key's last.
+ */
+export function isWrongLastSequence(err: unknown): boolean {
+  return (
+    isApiError(err, JetStreamApiCodes.StreamWrongLastSequence) ||
+    isApiError(err, JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}

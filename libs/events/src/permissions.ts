@@ -83,8 +83,8 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.identityIssued, e.identityRevoked, e.identityBundle, ...auditWrite],
     subscribes: [e.identityIssued, e.identityRevoked, e.enforceRevoke],
     serves: [e.caSign, e.caBundle, e.caToken],
-    writesBuckets: [BucketName.joinTokens],
-    readsBuckets: [BucketName.joinTokens],
+    writesBuckets: [BucketName.joinTokens, BucketName.caLease, BucketName.caCrl],
+    readsBuckets: [BucketName.joinTokens, BucketName.caLease, BucketName.caCrl],
     durables: { 'ca-revoke': e.enforceRevoke },
   },
   agent: {

@@ -88,11 +88,17 @@ export const streamSpecs: readonly StreamSpec[] = [
 /** The longest a join token may live (`WARDEN_CA_TOKEN_MAX_TTL_SECONDS` is capped below it). */
 export const JOIN_TOKEN_MAX_TTL_MS = 29 * DAY_MS;
 
+/** A CA replica that dies holding the lease is replaced within this plus a fifth of it. */
+export const CA_LEASE_TTL_MS = 6000;
+
 export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs?: number }[] = [
   { name: BucketName.policy, history: 16 },
   { name: BucketName.containment, history: 8 },
   // A used token is remembered a day past the longest a token can live: by then it has expired.
   { name: BucketName.joinTokens, history: 1, maxAgeMs: JOIN_TOKEN_MAX_TTL_MS + DAY_MS },
+  // The bucket's max age is the lease's TTL: a holder that stops renewing loses it by itself.
+  { name: BucketName.caLease, history: 1, maxAgeMs: CA_LEASE_TTL_MS },
+  { name: BucketName.caCrl, history: 1 },
 ];
 
 export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [{ name: ObjectStoreName.bundles }];

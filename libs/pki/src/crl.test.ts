@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { testTrustDomain } from '@warden/testing';
 import { newSerial } from './cert.ts';
-import { createCrl, CrlSigner, crlSigner, parseCrls } from './crl.ts';
+import { createCrl, crlNumberOf, CrlSigner, crlSigner, parseCrls } from './crl.ts';
 import { InputTooLargeError, MalformedInputError } from './errors.ts';
 import { normaliseSerial } from './inspect.ts';
 import { X509Crl } from './x509.ts';
@@ -23,6 +24,22 @@ describe('CRL', () => {
     const crl = new X509Crl(der);
     assert.deepEqual(crl.entries.map((e) => e.serialNumber.toLowerCase()).sort(), [...serials].sort());
     assert.ok(await crl.verify({ publicKey: root.certificate.publicKey }));
+  });
+
+  it('carries its CRL number, checked against openssl', async () => {
+    const { root } = await testTrustDomain();
+    for (const number of [1, 127, 128, 255, 65_536, 2 ** 40 + 3]) {
+      const { der, pem } = await createCrl({ issuer: root, entries: [], nextUpdate: hour(1), number });
+      assert.equal(crlNumberOf(der), number);
+      const text = execFileSync('openssl', ['crl', '-noout', '-crlnumber'], { input: pem, encoding: 'utf8' });
+      assert.equal(BigInt(`0x${text.trim().replace(/^crlNumber=(0x)?/, '')}`), BigInt(number));
+    }
+    const { der } = await createCrl({ issuer: root, entries: [], nextUpdate: hour(1) });
+    assert.equal(crlNumberOf(der), undefined);
+    await assert.rejects(
+      createCrl({ issuer: root, entries: [], nextUpdate: hour(1), number: -1 }),
+      RangeError,
+    );
   });
 
   it('parses every CRL of a chain file with its dates and normalised serials', async () => {

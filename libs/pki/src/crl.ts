@@ -6,6 +6,7 @@ import type { PemLimits } from './pem.ts';
 import { decodePem, toPem } from './pem.ts';
 import {
   AuthorityKeyIdentifierExtension,
+  Extension,
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509Crl,
@@ -23,8 +24,12 @@ export async function createCrl(options: {
   entries: readonly CrlEntry[];
   thisUpdate?: Date;
   nextUpdate: Date;
+  /** RFC 5280's CRL number: grows with every CRL an issuer signs, so a relying party keeps the newest. */
+  number?: number;
 }): Promise<{ der: Buffer; pem: string }> {
   const ski = options.issuer.certificate.getExtension(SubjectKeyIdentifierExtension);
+  const extensions: Extension[] = ski ? [new AuthorityKeyIdentifierExtension(ski.keyId)] : [];
+  if (options.number !== undefined) extensions.push(crlNumberExtension(options.number));
   const crl = await X509CrlGenerator.create({
     issuer: options.issuer.certificate.subject,
     thisUpdate: options.thisUpdate ?? new Date(),
@@ -32,10 +37,32 @@ export async function createCrl(options: {
     signingKey: options.issuer.privateKey,
     signingAlgorithm: signingParams(algorithmOfKey(options.issuer.privateKey)),
     entries: options.entries.map((e) => ({ serialNumber: e.serial, revocationDate: e.revokedAt })),
-    extensions: ski ? [new AuthorityKeyIdentifierExtension(ski.keyId)] : [],
+    extensions,
   });
   const der = Buffer.from(crl.rawData);
   return { der, pem: toPem('X509 CRL', der) };
+}
+
+const CRL_NUMBER_OID = '2.5.29.20';
+
+/** CRLNumber ::= INTEGER (0..MAX), DER: big-endian, minimal, with a leading zero byte if the top bit is set. */
+function crlNumberExtension(n: number): Extension {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`a CRL number is a non-negative integer (got ${n})`);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
+  if (bytes.length === 0 || (bytes[0] ?? 0) >= 0x80) bytes.unshift(0);
+  return new Extension(CRL_NUMBER_OID, false, Uint8Array.from([0x02, bytes.length, ...bytes]));
+}
+
+/** The CRL number of a DER CRL, or undefined when it has none. */
+export function crlNumberOf(der: Uint8Array): number | undefined {
+  const ext = new X509Crl(der).extensions.find((e) => e.type === CRL_NUMBER_OID);
+  if (!ext) return undefined;
+  const value = new Uint8Array(ext.value);
+  let n = 0;
+  for (const byte of value.subarray(2, 2 + (value[1] ?? 0))) n = n * 256 + byte;
+  return n;
 }
 
 /** One CRL as read from PEM: what a relying party checks before it uses it. */

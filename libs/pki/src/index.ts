@@ -67,4 +67,4 @@ export {
 export { Pkcs10CertificateRequestGenerator, X509Certificate, X509Crl } from './x509.ts';
 export { RENEWAL_CONTEXT, RenewalProofError, renewalProof, verifyRenewalProof } from './renewal.ts';
 export type { CrlEntry, ParsedCrl } from './crl.ts';
-export { createCrl, CrlSigner, crlSigner, MAX_CRL_BLOCKS, parseCrls } from './crl.ts';
+export { createCrl, crlNumberOf, CrlSigner, crlSigner, MAX_CRL_BLOCKS, parseCrls } from './crl.ts';

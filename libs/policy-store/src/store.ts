@@ -67,11 +67,15 @@ export class PolicyStore {
 
   /**
    * Hands out the next revision number with compare-and-set on `revision.latest`, so two policy
-   * service instances can never commit the same number.
+   * service instances can never commit the same number. A number handed out whose manifest was
+   * never stored (its claimant crashed before committing) is handed out again, so the numbers
+   * stay contiguous: the policy service takes submissions one at a time in the whole deployment,
+   * so nobody else can still be committing it.
    */
   async nextRevision(): Promise<number> {
     const entry = await this.kv.get(kvKey.latest);
     const current = entry && entry.operation === 'PUT' && entry.length > 0 ? Number(entry.string()) : 0;
+    if (current > 0 && !(await this.getManifest(current))) return current;
     const next = current + 1;
     try {
       if (!entry) await this.kv.create(kvKey.latest, String(next));

@@ -22,7 +22,9 @@ export type GenerationsOptions = {
   state: StateOptions;
   /** The manifest's stamp read before the trust domain was loaded. */
   stamp: string;
-  crl: { invalidate(): void };
+  crl: { reissue(): Promise<void> };
+  /** Only the holder of the CA lease publishes the bundle; every replica follows the manifest. */
+  lease: { readonly held: boolean };
 };
 
 /**
@@ -79,7 +81,7 @@ export class GenerationWatcher {
     if (active !== this.activeId) {
       log.info({ from: this.activeId, to: active }, 'issuing moved to a new intermediate');
       this.activeId = active;
-      crl.invalidate();
+      await crl.reissue();
     }
     await this.publishBundle();
   }
@@ -89,7 +91,7 @@ export class GenerationWatcher {
     try {
       trustDomain.replace(await loadTrustDomain(this.options.state));
       // A new intermediate's CRL is served from now on, bundle change or not.
-      crl.invalidate();
+      await crl.reissue();
       this.stamp = stamp;
       this.retryAt = 0;
       this.reloadBackoff.reset();
@@ -112,7 +114,12 @@ export class GenerationWatcher {
   }
 
   private async publishBundle(): Promise<void> {
-    const { trustDomain, log, bus, crl } = this.options;
+    const { trustDomain, log, bus, crl, lease } = this.options;
+    if (!lease.held) {
+      // A replica that takes the lease later publishes what it holds then.
+      this.published = '';
+      return;
+    }
     const bundle = trustDomain.bundle();
     const text = JSON.stringify(bundle);
     if (text === this.published) return;
@@ -125,7 +132,7 @@ export class GenerationWatcher {
       return;
     }
     // The CRLs first: an agent refetches them as soon as the event arrives.
-    crl.invalidate();
+    await crl.reissue();
     await bus.publish(identityBundle, bundle);
     this.published = text;
     log.info(

@@ -37,6 +37,17 @@ export function createCaMetrics(registry: Registry, trustDomain: TrustDomain) {
       labelNames: ['code'] as const,
       registers,
     }),
+    leaseHeld: new Gauge({
+      name: 'warden_ca_lease_held',
+      help: '1 while this replica holds the CA lease: it signs CRLs, publishes the bundle and revokes.',
+      registers,
+    }),
+    leaseChanges: new Counter({
+      name: 'warden_ca_lease_changes_total',
+      help: 'Times this replica took or lost the CA lease.',
+      labelNames: ['change'] as const,
+      registers,
+    }),
     reloads: new Counter({
       name: 'warden_ca_manifest_reloads_total',
       help: 'Reloads of the CA manifest after a rotation, by outcome.',

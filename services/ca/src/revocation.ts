@@ -8,8 +8,8 @@ export type RevocationOptions = {
   bus: Bus;
   log: Logger;
   index: IssuedIndex;
-  /** Told after every revocation: the next CRL must list it. */
-  crl: { invalidate(): void };
+  /** Told after every revocation: resolves once the stored CRL lists it. */
+  crl: { reissue(): Promise<void> };
 };
 
 /**
@@ -43,7 +43,7 @@ export function revocationHandler(options: RevocationOptions) {
     const revokedAt = new Date().toISOString();
     await bus.publish(identityRevoked, { serials, ...(spiffeId ? { spiffeId } : {}), reason: data.reason });
     await index.markRevoked(serials, data.reason, revokedAt);
-    crl.invalidate();
+    await crl.reissue();
     await bus
       .audit({
         kind: 'identity',

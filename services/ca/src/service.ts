@@ -1,7 +1,7 @@
 import type { Subscription } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
-import { BucketName } from '@warden/events';
-import type { Bus, RunningConsumer } from '@warden/events';
+import { BucketName, CA_LEASE_TTL_MS, Lease } from '@warden/events';
+import type { Bus } from '@warden/events';
 import { redisAuth } from '@warden/runtime';
 import type { Logger } from '@warden/runtime';
 import { folderSettings } from '@warden/trust-domain';
@@ -11,8 +11,10 @@ import { caAttestor } from './attest.ts';
 import type { CaConfig } from './config.ts';
 import { resolveSettings } from './config.ts';
 import { GenerationWatcher, openTrustDomain } from './generations.ts';
-import { crlCache, startHttpApi } from './http-api.ts';
+import { CrlIssuer, CrlStore } from './crls.ts';
+import { startHttpApi } from './http-api.ts';
 import { IssuedIndex } from './issued-index.ts';
+import { Leadership } from './leadership.ts';
 import { ApiTokenReviewer, loadKubeConfig } from './k8s-token-review.ts';
 import { createCaMetrics } from './metrics.ts';
 import { connectRedis } from './redis.ts';
@@ -57,17 +59,45 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
   const tokens = new JoinTokens(redis, await new Kvm(bus.nc).open(BucketName.joinTokens));
   const keeper = new IndexKeeper({ bus, index, log });
   const metrics = createCaMetrics(deps.metricsRegistry, trustDomain);
-  const crl = crlCache(trustDomain, index);
-  const generations = new GenerationWatcher({ bus, log, metrics, trustDomain, state: folder, stamp, crl });
+  const kvm = new Kvm(bus.nc);
+  const crls = new CrlStore(await kvm.open(BucketName.caCrl));
+  const lease = await Lease.open(bus.nc, {
+    bucket: BucketName.caLease,
+    key: 'issuer',
+    holder: bus.source,
+    ttlMs: CA_LEASE_TTL_MS,
+    log,
+    onChange: (held) => leadership.change(held),
+  });
+  const issuer = new CrlIssuer({ trustDomain, index, store: crls, lease, log });
+  const generations = new GenerationWatcher({
+    bus,
+    log,
+    metrics,
+    trustDomain,
+    state: folder,
+    stamp,
+    crl: issuer,
+    lease,
+  });
+  const leadership = new Leadership({
+    log,
+    metrics,
+    issuer,
+    generations,
+    revocations: () => consumeRevocations({ bus, log, index, crl: issuer }),
+  });
   let http: Awaited<ReturnType<typeof startHttpApi>> | undefined;
   let subscriptions: Subscription[] = [];
-  let revocations: RunningConsumer | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   const stop = async (): Promise<void> => {
     clearInterval(watchdog);
     await generations.stop();
     for (const sub of subscriptions) sub.unsubscribe();
-    await revocations?.stop();
+    // Released before the rest stops, so a standby takes over at once.
+    await lease.stop();
+    await leadership.idle();
+    await issuer.stop();
     await keeper.idle();
     await http?.close();
     await redis.quit().catch(() => redis.disconnect());
@@ -89,7 +119,7 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
       host: config.WARDEN_CA_HTTP_HOST,
       port: config.WARDEN_CA_HTTP_PORT,
       trustDomain,
-      crl,
+      crls,
       log,
     });
     subscriptions = serveRequests({
@@ -102,8 +132,11 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
       tokenMaxTtlSeconds: config.WARDEN_CA_TOKEN_MAX_TTL_SECONDS,
     });
     await bus.nc.flush();
+    issuer.start();
+    // The lease before the generations: the holder publishes the bundle on its first check.
+    await lease.start();
+    await leadership.idle();
     await generations.start();
-    revocations = await consumeRevocations({ bus, log, index, crl });
     watchdog = setInterval(() => {
       keeper.ensure().catch((err: unknown) => log.error({ err }, 'index check failed'));
     }, INDEX_CHECK_MS);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isWrongLastSequence } from '@warden/events';
 import type { KV } from '@nats-io/kv';
 import { messageOf } from '@warden/core';
 import type { Redis } from 'ioredis';
@@ -77,20 +77,11 @@ export class JoinTokens {
     try {
       await this.used.create(hash, at);
     } catch (cause) {
-      if (isAlreadyThere(cause)) throw new TokenUsedError();
+      if (isWrongLastSequence(cause)) throw new TokenUsedError();
       throw new IndexUnavailableError(`join token use could not be recorded: ${messageOf(cause)}`, { cause });
     }
     const ttl = Math.max(1000, Date.parse(binding.expiresAt) - Date.now() + GRACE_MS);
     const ok = await guarded(() => this.redis.set(usedKey(hash), at, 'PX', ttl, 'NX'));
     if (ok !== 'OK') throw new TokenUsedError();
   }
-}
-
-/** KV `create` on a key that exists fails with JetStream's "wrong last sequence". */
-function isAlreadyThere(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }

@@ -47,6 +47,17 @@ export class PolicyLifecycle {
       this.log.info({ submissionId: event.id, revision: done }, 'submission already committed');
       return;
     }
+    const latest = await this.store.getManifest(await this.store.number(kvKey.latest));
+    if (latest?.submissionId === event.id) {
+      // A redelivery after a crash between storing the manifest and recording the submission.
+      const before = (await this.store.getManifest(latest.revision - 1))?.entries ?? {};
+      const changed = [
+        ...Object.keys(latest.entries).filter((k) => before[k]?.digest !== latest.entries[k]?.digest),
+        ...Object.keys(before).filter((k) => !(k in latest.entries)),
+      ];
+      this.log.info({ submissionId: event.id, revision: latest.revision }, 'finishing an interrupted commit');
+      return this.commit(latest, changed, latest.rollbackOf === undefined ? submission.kind : 'rollback');
+    }
     if (submission.kind === 'rollback') return this.rollback(event.id, submission.revision);
 
     const result = await compileSubmission(submission, this.compile);

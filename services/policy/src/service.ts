@@ -18,9 +18,12 @@ export type PolicyDeps = {
 
 export type RunningPolicy = { stop(): Promise<void> };
 
+const SUBMISSION_ACK_WAIT_MS = 10_000;
+
 /**
- * The policy service: consumes submissions one at a time (a durable consumer shared by every
- * instance), answers status requests, and records what decision points applied.
+ * The policy service: consumes submissions one at a time in the whole deployment (a durable
+ * consumer shared by every instance, with one event pending at most, so two replicas never build
+ * on the same base revision), answers status requests, and records what decision points applied.
  */
 export async function startPolicy(deps: PolicyDeps): Promise<RunningPolicy> {
   const { bus, config } = deps;
@@ -38,8 +41,10 @@ export async function startPolicy(deps: PolicyDeps): Promise<RunningPolicy> {
   const submissions = await bus.consume(policySubmit, (event) => lifecycle.handle(event), {
     durable: 'policy-submissions',
     onInvalid: (invalid) => lifecycle.rejectInvalid(invalid),
-    // opa build can take seconds; the ack wait must outlast it.
-    ackWaitMs: config.WARDEN_OPA_TIMEOUT_MS + 30_000,
+    maxAckPending: 1,
+    // The bus tells the server every half ack wait that a long `opa build` is still running, so
+    // the wait only bounds how long a crashed replica holds the queue up.
+    ackWaitMs: SUBMISSION_ACK_WAIT_MS,
   });
   const applied = await bus.consume(
     policyApplied,
