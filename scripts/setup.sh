@@ -50,9 +50,9 @@ build_go_tools() {
   local sum
   sum=$(cat tools/go.mod tools/go.sum | sha256sum | cut -c1-16)
   if [[ -x $tools/bin/opa && -x $tools/bin/nats-server && -x $tools/bin/victoria-metrics && -x $tools/bin/vmalert \
-    && -x $tools/bin/nats \
+    && -x $tools/bin/nats && -x $tools/bin/xds-validate \
     && "$(cat "$tools/bin/.stamp" 2>/dev/null)" == "$sum" ]]; then return; fi
-  say "building opa, nats-server, victoria-metrics, vmalert and the nats CLI from tools/go.mod (first run takes minutes)"
+  say "building opa, nats-server, victoria-metrics, vmalert, the nats CLI and xds-validate from tools/go.mod (first run takes minutes)"
   mkdir -p "$tools/bin"
   (cd tools && GOBIN=$tools/bin GOFLAGS=-mod=readonly go install tool)
   echo "$sum" >"$tools/bin/.stamp"

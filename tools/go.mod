@@ -8,6 +8,7 @@ tool (
 	github.com/nats-io/nats-server/v2
 	github.com/nats-io/natscli/nats
 	github.com/open-policy-agent/opa
+	warden.local/tools/cmd/xds-validate
 )
 
 require (
@@ -19,6 +20,7 @@ require (
 )
 
 require (
+	cel.dev/expr v0.25.3 // indirect
 	cloud.google.com/go/compute/metadata v0.9.0 // indirect
 	dario.cat/mergo v1.0.2 // indirect
 	github.com/AlecAivazis/survey/v2 v2.3.7 // indirect

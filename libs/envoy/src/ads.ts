@@ -28,6 +28,16 @@ const typeOfUrl = new Map<string, ResourceType>([
 
 const wholeState = new Set<ResourceType>([ResourceType.listener, ResourceType.cluster]);
 
+/** The client as its first request names it; `userAgent` tells Envoy (`envoy`) from gRPC. */
+export type AdsNode = { id: string; cluster: string; userAgent: string };
+
+/**
+ * What a snapshot serves: the same resources to every client, or resources chosen per client
+ * (an Envoy sidecar gets its own workload's inbound listener). Asked once per snapshot and
+ * stream, after the client has named itself.
+ */
+export type ResourceSource = Resources | ((node: AdsNode) => Resources);
+
 /** What a stream knows about one resource type. */
 export type TypeState = {
   names: ReadonlySet<string> | 'wildcard';
@@ -46,16 +56,17 @@ export type AdsEvent =
 export class AdsSession {
   readonly #types = new Map<ResourceType, TypeState>();
   #nonce = 0;
-  #node: { id: string; cluster: string } | undefined;
-  #resources: Resources;
+  #node: AdsNode | undefined;
+  #source: ResourceSource;
+  #resources: Resources | undefined;
   #version: string;
 
-  constructor(resources: Resources, version: string) {
-    this.#resources = resources;
+  constructor(source: ResourceSource, version: string) {
+    this.#source = source;
     this.#version = version;
   }
 
-  get node(): { id: string; cluster: string } | undefined {
+  get node(): AdsNode | undefined {
     return this.#node;
   }
 
@@ -67,7 +78,12 @@ export class AdsSession {
   /** Handles one request; returns what to send (at most one response) and what happened. */
   request(req: DiscoveryRequest): { responses: DiscoveryResponse[]; events: AdsEvent[] } {
     const events: AdsEvent[] = [];
-    if (req.node?.id && !this.#node) this.#node = { id: req.node.id, cluster: req.node.cluster ?? '' };
+    if (req.node?.id && !this.#node)
+      this.#node = {
+        id: req.node.id,
+        cluster: req.node.cluster ?? '',
+        userAgent: req.node.user_agent_name ?? '',
+      };
     const typeUrl = req.type_url ?? '';
     const type = typeOfUrl.get(typeUrl);
     if (!type) return { responses: [], events: [{ kind: 'unknown-type', typeUrl }] };
@@ -94,8 +110,9 @@ export class AdsSession {
   }
 
   /** A new snapshot: responses for every subscribed type whose content changed. */
-  update(resources: Resources, version: string): DiscoveryResponse[] {
-    this.#resources = resources;
+  update(source: ResourceSource, version: string): DiscoveryResponse[] {
+    this.#source = source;
+    this.#resources = undefined;
     this.#version = version;
     const out: DiscoveryResponse[] = [];
     for (const [type, state] of this.#types) {
@@ -105,8 +122,14 @@ export class AdsSession {
     return out;
   }
 
+  #current(): Resources {
+    if (typeof this.#source !== 'function') return this.#source;
+    this.#resources ??= this.#source(this.#node ?? { id: '', cluster: '', userAgent: '' });
+    return this.#resources;
+  }
+
   #respond(type: ResourceType, state: TypeState): DiscoveryResponse | undefined {
-    const all = this.#resources.get(type) ?? new Map<string, Any>();
+    const all = this.#current().get(type) ?? new Map<string, Any>();
     const selected: [string, Any][] =
       state.names === 'wildcard'
         ? [...all]

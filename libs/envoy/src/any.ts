@@ -19,9 +19,33 @@ function messageType(definition: PackageDefinition, fullName: string): MessageTy
  * Packs a message into `Any`: the type URL and the message's own wire bytes. An `Any` given as a
  * plain object of the message's fields would be encoded as an empty Any by protobuf.js, which
  * Envoy reads as "no resource"; packing explicitly is what makes the resource arrive.
+ *
+ * protobuf.js drops a field the message type does not have without a word, so a misspelt
+ * `require_client_certificate` would ship a listener that asks for no certificate. The packed
+ * bytes are read back, and a field of the input missing from them is an error.
  */
 export function packAny<T extends object>(definition: PackageDefinition, fullName: string, message: T): Any {
-  return { type_url: typeUrlOf(fullName), value: messageType(definition, fullName).serialize(message) };
+  const type = messageType(definition, fullName);
+  const value = type.serialize(message);
+  const dropped = droppedFields(message, type.deserialize(value), '');
+  if (dropped.length > 0)
+    throw new EnvoyProtoError('unknown_field', `${fullName} has no field ${dropped.join(', ')}`);
+  return { type_url: typeUrlOf(fullName), value };
+}
+
+/** Paths of `input` that are not in `decoded` (which has every field, `defaults: true`). */
+function droppedFields(input: unknown, decoded: unknown, path: string): string[] {
+  if (input === null || typeof input !== 'object' || input instanceof Uint8Array) return [];
+  if (Array.isArray(input)) {
+    if (!Array.isArray(decoded)) return [path];
+    return input.flatMap((item, i) => droppedFields(item, decoded[i], `${path}[${i}]`));
+  }
+  if (decoded === null || typeof decoded !== 'object') return Object.keys(input).length > 0 ? [path] : [];
+  const out = decoded as Record<string, unknown>;
+  return Object.entries(input).flatMap(([key, value]) => {
+    const at = path ? `${path}.${key}` : key;
+    return key in out ? droppedFields(value, out[key], at) : [at];
+  });
 }
 
 /** Unpacks an `Any` of the expected type; another type is an error, never a silent misread. */

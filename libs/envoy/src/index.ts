@@ -38,6 +38,7 @@ export type {
 } from './rbac.ts';
 export { toRbacFilters } from './rbac.ts';
 export type { AdsEvent, TypeState } from './ads.ts';
+export type { AdsNode, ResourceSource } from './ads.ts';
 export { AdsSession } from './ads.ts';
 export type { GrpcBootstrapOptions, MeshWorkload, Resources } from './xds-resources.ts';
 export {
@@ -56,3 +57,17 @@ export {
 } from './xds-resources.ts';
 export type { AccessLogService } from './access-log-service.ts';
 export { ACCESS_LOG_SERVICE, loadAccessLogService } from './access-log-service.ts';
+export type { EnvoyBootstrapOptions, EnvoyOptions } from './envoy-resources.ts';
+export {
+  BLACK_HOLE_CLUSTER,
+  ENVOY_INBOUND_PORT,
+  ENVOY_OUTBOUND_PORT,
+  envoyBootstrap,
+  envoyResources,
+  EnvoyType,
+  EXT_AUTHZ_CLUSTER,
+  loadEnvoyConfigProtos,
+  parseEnvoyNodeId,
+  SDS_CLUSTER,
+  SdsSecret,
+} from './envoy-resources.ts';

@@ -33,7 +33,7 @@ export type Secret =
 /** The fields of `envoy.service.discovery.v3.DiscoveryRequest` the agent reads. */
 export type DiscoveryRequest = {
   version_info?: string;
-  node?: { id?: string; cluster?: string } | null;
+  node?: { id?: string; cluster?: string; user_agent_name?: string } | null;
   resource_names?: string[];
   type_url?: string;
   response_nonce?: string;

@@ -15,6 +15,19 @@ export const enforcerConfig = z.object({
   /** 0 picks a free port (tests). */
   WARDEN_ENFORCER_EXT_AUTHZ_PORT: int(0, 65_535).default(9191),
   /**
+   * `host:port` at which Envoy sidecars reach ext_authz, as ADS tells them (a Service name in
+   * Kubernetes); by default the listener's own host and port.
+   */
+  WARDEN_ENFORCER_EXT_AUTHZ_ADVERTISE: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[^\s:[\]]+):([1-9][0-9]{0,4})$/, 'host:port')
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'a port up to 65535')
+    .optional(),
+  /** Envoy's deadline for one ext_authz call; past it the request is denied (fail closed). */
+  WARDEN_ENFORCER_ENVOY_EXT_AUTHZ_TIMEOUT_MS: int(10, 60_000).default(500),
+  /** Request body bytes Envoy buffers and sends to ext_authz (`parsed_body`); longer bodies go truncated. */
+  WARDEN_ENFORCER_ENVOY_MAX_REQUEST_BYTES: int(0, 1_048_576).default(8192),
+  /**
    * Deny a Check that carries no peer certificate (Envoy's `include_peer_certificate: true` sends
    * it): without it a revoked identity cannot be told apart. `false` trusts the principal alone.
    */

@@ -26,6 +26,17 @@ import { AdsHub } from './xds.ts';
 import type { NackEvent } from './xds.ts';
 import { publishXds } from './xds-publisher.ts';
 
+/** Where Envoy sidecars reach ext_authz: the advertised `host:port`, else the listener itself. */
+function extAuthzAddress(
+  advertised: string | undefined,
+  host: string,
+  port: number,
+): { address: string; port: number } {
+  if (!advertised) return { address: host, port };
+  const at = advertised.lastIndexOf(':');
+  return { address: advertised.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(advertised.slice(at + 1)) };
+}
+
 export type EnforcerParts = Started & {
   readonly extAuthzPort: number;
   readonly xdsPort: number;
@@ -188,6 +199,15 @@ export async function startEnforcer(options: {
       containment,
       registry,
       trustDomain: config.WARDEN_TRUST_DOMAIN,
+      envoy: {
+        extAuthz: extAuthzAddress(
+          config.WARDEN_ENFORCER_EXT_AUTHZ_ADVERTISE,
+          config.WARDEN_ENFORCER_EXT_AUTHZ_HOST,
+          server.port,
+        ),
+        extAuthzTimeoutMs: config.WARDEN_ENFORCER_ENVOY_EXT_AUTHZ_TIMEOUT_MS,
+        maxRequestBytes: config.WARDEN_ENFORCER_ENVOY_MAX_REQUEST_BYTES,
+      },
       debounceMs: config.WARDEN_ENFORCER_XDS_DEBOUNCE_MS,
       log,
       built: (seconds) => metrics.xdsBuildSeconds.observe(seconds),

@@ -3,7 +3,7 @@ import type { Logger } from '@warden/runtime';
 import type { ContainmentStore } from './containment-store.ts';
 import { nextExpiry } from './containment-rbac.ts';
 import type { MeshRegistry } from './mesh-registry.ts';
-import type { AdsHub } from './xds.ts';
+import type { AdsHub, EnvoySettings } from './xds.ts';
 import { buildResources } from './xds.ts';
 
 /**
@@ -17,6 +17,7 @@ export function publishXds(options: {
   containment: ContainmentStore;
   registry: MeshRegistry;
   trustDomain: string;
+  envoy: EnvoySettings;
   debounceMs: number;
   log: Logger;
   built: (seconds: number) => void;
@@ -38,6 +39,8 @@ export function publishXds(options: {
       { workloads: registry.workloads, revision: engine.current, containment: rules },
       options.trustDomain,
       now,
+      options.envoy,
+      log,
     );
     last = key;
     expiresAt = nextExpiry(rules, now);

@@ -1,7 +1,23 @@
 import type { ServerDuplexStream, ServiceDefinition } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { DiscoveryRequest, DiscoveryResponse, MeshWorkload, Resources } from '@warden/envoy';
-import { AdsSession, loadAds, meshResources, toRbacFilters } from '@warden/envoy';
+import type {
+  AdsNode,
+  DiscoveryRequest,
+  DiscoveryResponse,
+  EnvoyOptions,
+  Inexpressible,
+  MeshWorkload,
+  Resources,
+  ResourceSource,
+} from '@warden/envoy';
+import {
+  AdsSession,
+  envoyResources,
+  loadAds,
+  meshResources,
+  parseEnvoyNodeId,
+  toRbacFilters,
+} from '@warden/envoy';
 import type { PolicyRevision } from '@warden/policy-engine';
 import type { Logger } from '@warden/runtime';
 import type { ContainmentRule } from './containment.ts';
@@ -16,23 +32,46 @@ export type XdsInputs = {
   containment: readonly ContainmentRule[];
 };
 
-/** Every resource for the mesh as it stands: the registry's workloads, the policy, containment. */
-export function buildResources(inputs: XdsInputs, trustDomain: string, now: Date): Resources {
+/** What Envoy sidecars need beyond the mesh: where ext_authz is, and its limits. */
+export type EnvoySettings = Omit<EnvoyOptions, 'trustDomain'>;
+
+/**
+ * Every resource for the mesh as it stands (the registry's workloads, the policy, containment),
+ * chosen per client: proxyless gRPC workloads share one set translated with `inexpressible:
+ * 'deny'` (nothing runs after RBAC), and each Envoy sidecar (user agent `envoy`) gets its own
+ * workload's inbound side with `inexpressible: 'defer'`, since its ext_authz filter runs the
+ * whole decision order after RBAC. An Envoy whose node id names no registered workload gets no
+ * inbound filter chain: it accepts nothing.
+ */
+export function buildResources(
+  inputs: XdsInputs,
+  trustDomain: string,
+  now: Date,
+  envoy: EnvoySettings,
+  log: Logger,
+): ResourceSource {
   const { revision } = inputs;
-  return meshResources(
-    inputs.workloads,
-    (w) => {
-      const workload = w as XdsWorkload;
-      return toRbacFilters(
-        [
-          ...containmentPolicies(inputs.containment, workload, now),
-          ...revision.policiesFor(workload.namespace, workload.labels),
-        ],
-        { meshDefault: revision.meshDefault, namespace: workload.namespace, inexpressible: 'deny' },
-      );
-    },
-    trustDomain,
-  );
+  const rbacFor = (inexpressible: Inexpressible) => (w: MeshWorkload) => {
+    const workload = w as XdsWorkload;
+    return toRbacFilters(
+      [
+        ...containmentPolicies(inputs.containment, workload, now),
+        ...revision.policiesFor(workload.namespace, workload.labels),
+      ],
+      { meshDefault: revision.meshDefault, namespace: workload.namespace, inexpressible },
+    );
+  };
+  const proxyless = meshResources(inputs.workloads, rbacFor('deny'), trustDomain);
+  return (node: AdsNode): Resources => {
+    if (node.userAgent !== 'envoy') return proxyless;
+    const named = parseEnvoyNodeId(node.id);
+    const self = named
+      ? inputs.workloads.filter((w) => w.address === named.address && w.namespace === named.namespace)
+      : [];
+    if (self.length === 0)
+      log.warn({ node: node.id }, 'Envoy node names no registered workload; it gets no inbound listener');
+    return envoyResources(self, inputs.workloads, rbacFor('defer'), { ...envoy, trustDomain });
+  };
 }
 
 type Stream = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
@@ -56,7 +95,7 @@ export type NackEvent = { node: string; typeUrl: string; version: string; messag
  */
 export class AdsHub {
   readonly #sessions = new Map<Stream, AdsSession>();
-  #resources: Resources = new Map();
+  #resources: ResourceSource = new Map();
   #version = '0';
   readonly #log: Logger;
   readonly #onNack: (nack: NackEvent) => void;
@@ -83,7 +122,7 @@ export class AdsHub {
     return this.#sessions.size;
   }
 
-  publish(resources: Resources, version: string): void {
+  publish(resources: ResourceSource, version: string): void {
     this.#resources = resources;
     this.#version = version;
     let pushed = 0;
