@@ -1,15 +1,21 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { runCli } from '@warden/cli';
-import type { DiscoveryRequest, DiscoveryResponse } from '@warden/envoy';
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+} from '@warden/envoy';
 import { loadAds, TypeUrl } from '@warden/envoy';
 import { alert, Bus, enforceQuarantine, provision } from '@warden/events';
 import { enforcerService } from '@warden/enforcer';
-import { freePort } from '@warden/infra';
+import { binary, freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import { captureOutput, cliEnv, startXdsWorkload, tempDir, writeXdsBootstrap } from '@warden/testing';
 import type { AgentHome } from '../agent/helpers.ts';
@@ -256,6 +262,79 @@ describe('enforcer: proxyless gRPC workloads configured by ADS', () => {
       const err = await refused;
       assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
       assert.match(err.details, /unknown resource type/);
+      stream.end();
+    } finally {
+      client.close();
+      await stop();
+    }
+  });
+
+  it('serves an Envoy sidecar its own workload over incremental ADS, and then only what a policy changed', async () => {
+    const { paymentPort, xdsPort, submit, frontend, stop } = await startMesh();
+    type DeltaClient = grpc.Client & {
+      DeltaAggregatedResources(): grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+    };
+    const Ads = loadAds().Client as unknown as new (
+      address: string,
+      creds: grpc.ChannelCredentials,
+    ) => DeltaClient;
+    const client = new Ads(`127.0.0.1:${xdsPort}`, grpc.credentials.createInsecure());
+    try {
+      const stream = client.DeltaAggregatedResources();
+      const responses: DeltaDiscoveryResponse[] = [];
+      stream.on('data', (r: DeltaDiscoveryResponse) => {
+        responses.push(r);
+        stream.write({ type_url: r.type_url, response_nonce: r.nonce });
+      });
+      stream.on('error', () => undefined);
+      const node = {
+        id: 'sidecar~127.0.0.1~payment-service-1.payments~payments.svc.cluster.local',
+        cluster: 'payments',
+        user_agent_name: 'envoy',
+      };
+      stream.write({ node, type_url: TypeUrl.listener });
+      const held = new Map<string, DeltaDiscoveryResponse['resources'][number]>();
+      const listeners = (): string[] => [...held.keys()].sort();
+      const fold = (from: number): void => {
+        for (const r of responses.slice(from)) {
+          for (const resource of r.resources) held.set(resource.name, resource);
+          for (const name of r.removed_resources) held.delete(name);
+        }
+      };
+      // The registry arrives within a debounce window or two.
+      await waitFor('the sidecar’s listeners', () => {
+        fold(0);
+        return held.has('virtualInbound') && held.size >= 3;
+      });
+      const frontendPort = listeners().find((n) => n.startsWith('0.0.0.0_'));
+      assert.deepEqual(listeners(), [frontendPort, 'virtualInbound', 'virtualOutbound']);
+      assert.notEqual(frontendPort, `0.0.0.0_${paymentPort}`, 'its own port is inbound only');
+
+      const seen = responses.length;
+      assert.equal(
+        (await submit({ kind: 'authorization-policy', text: allow([frontend.slice(9)]) })).type,
+        'committed',
+      );
+      await waitFor('a push after the revision', () => responses.length > seen);
+      assert.deepEqual(
+        responses.slice(seen).flatMap((r) => r.resources.map((x) => x.name)),
+        ['virtualInbound'],
+        'only the listener whose RBAC changed is sent again',
+      );
+      fold(seen);
+
+      // What was served passes Envoy's own validation rules.
+      const payload = {
+        resources: [...held.values()].map((r) => ({
+          name: r.name,
+          type_url: r.resource.type_url,
+          value: Buffer.from(r.resource.value).toString('base64'),
+        })),
+      };
+      assert.equal(
+        execFileSync(binary('xds-validate'), { input: JSON.stringify(payload), encoding: 'utf8' }),
+        '',
+      );
       stream.end();
     } finally {
       client.close();

@@ -74,10 +74,11 @@ function printStatus(ctx: CommandContext, status: ReplyOf<typeof enforcerStatus>
   if (planes.length > 0)
     ctx.io.out(
       table(
-        ['DATA PLANE', 'TYPE', 'SENT', 'ACKED', 'REJECTED'],
+        ['DATA PLANE', 'ADS', 'TYPE', 'SENT', 'ACKED', 'REJECTED'],
         planes.flatMap((p) =>
           p.types.map((t) => [
             p.node || '(unnamed)',
+            p.protocol ?? 'sotw',
             t.typeUrl.slice(t.typeUrl.lastIndexOf('.') + 1),
             t.version ?? '-',
             t.acked ?? '-',

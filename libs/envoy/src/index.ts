@@ -40,6 +40,8 @@ export { toRbacFilters } from './rbac.ts';
 export type { AdsEvent, TypeState } from './ads.ts';
 export type { AdsNode, ResourceSource } from './ads.ts';
 export { AdsSession } from './ads.ts';
+export type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DeltaTypeState } from './ads-delta.ts';
+export { DeltaAdsSession } from './ads-delta.ts';
 export type { GrpcBootstrapOptions, MeshWorkload, Resources } from './xds-resources.ts';
 export {
   ADS_SERVICE,

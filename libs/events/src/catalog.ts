@@ -636,6 +636,8 @@ export const enforcerStatus = defineRequest({
         z.object({
           node: z.string().max(2048),
           cluster: z.string().max(253),
+          /** `sotw` (state of the world) or `delta` (incremental ADS). */
+          protocol: z.enum(['sotw', 'delta']).optional(),
           types: z
             .array(
               z.object({

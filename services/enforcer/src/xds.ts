@@ -1,7 +1,10 @@
 import type { ServerDuplexStream, ServiceDefinition } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type {
+  AdsEvent,
   AdsNode,
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
   DiscoveryRequest,
   DiscoveryResponse,
   EnvoyOptions,
@@ -12,6 +15,7 @@ import type {
 } from '@warden/envoy';
 import {
   AdsSession,
+  DeltaAdsSession,
   envoyResources,
   loadAds,
   meshResources,
@@ -74,11 +78,29 @@ export function buildResources(
   };
 }
 
-type Stream = ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+/** Either flavour of ADS stream, as the hub drives it. */
+type Session<Req, Res> = {
+  readonly node: AdsNode | undefined;
+  request(req: Req): { responses: Res[]; events: AdsEvent[] };
+  update(source: ResourceSource, version: string): Res[];
+  state(): ReadonlyMap<
+    string,
+    {
+      sent?: { version: string };
+      lastVersion?: string;
+      acked?: string;
+      nacked?: { version: string; message: string };
+    }
+  >;
+};
+type AnySession = Session<never, unknown>;
+type Writable = { write(message: unknown): boolean };
 
 export type DataPlane = {
   node: string;
   cluster: string;
+  /** `sotw` (state of the world) or `delta` (incremental). */
+  protocol: 'sotw' | 'delta';
   types: {
     typeUrl: string;
     version?: string;
@@ -90,11 +112,13 @@ export type DataPlane = {
 export type NackEvent = { node: string; typeUrl: string; version: string; message: string };
 
 /**
- * The ADS server's state: the current snapshot and every connected stream. `publish` installs a
- * snapshot and pushes to the streams whose subscribed content changed.
+ * The ADS server's state: the current snapshot and every connected stream, state of the world
+ * (`StreamAggregatedResources`: gRPC, Envoy by default) or incremental
+ * (`DeltaAggregatedResources`: Envoy with `api_type: DELTA_GRPC`). `publish` installs a snapshot
+ * and pushes to the streams whose subscribed content changed.
  */
 export class AdsHub {
-  readonly #sessions = new Map<Stream, AdsSession>();
+  readonly #sessions = new Map<Writable, { session: AnySession; protocol: DataPlane['protocol'] }>();
   #resources: ResourceSource = new Map();
   #version = '0';
   readonly #log: Logger;
@@ -126,7 +150,7 @@ export class AdsHub {
     this.#resources = resources;
     this.#version = version;
     let pushed = 0;
-    for (const [stream, session] of this.#sessions) {
+    for (const [stream, { session }] of this.#sessions) {
       for (const response of session.update(resources, version)) {
         stream.write(response);
         pushed++;
@@ -136,15 +160,19 @@ export class AdsHub {
   }
 
   dataPlanes(): DataPlane[] {
-    return [...this.#sessions.values()].map((s) => ({
-      node: s.node?.id ?? '',
-      cluster: s.node?.cluster ?? '',
-      types: [...s.state()].map(([typeUrl, t]) => ({
-        typeUrl,
-        ...(t.sent ? { version: t.sent.version } : {}),
-        ...(t.acked !== undefined ? { acked: t.acked } : {}),
-        ...(t.nacked ? { nacked: t.nacked } : {}),
-      })),
+    return [...this.#sessions.values()].map(({ session, protocol }) => ({
+      node: session.node?.id ?? '',
+      cluster: session.node?.cluster ?? '',
+      protocol,
+      types: [...session.state()].map(([typeUrl, t]) => {
+        const version = t.sent?.version ?? t.lastVersion;
+        return {
+          typeUrl,
+          ...(version !== undefined ? { version } : {}),
+          ...(t.acked !== undefined ? { acked: t.acked } : {}),
+          ...(t.nacked ? { nacked: t.nacked } : {}),
+        };
+      }),
     }));
   }
 
@@ -155,25 +183,25 @@ export class AdsHub {
 
   handlers() {
     return {
-      StreamAggregatedResources: (stream: Stream) => this.#stream(stream),
-      DeltaAggregatedResources: (stream: Stream) => {
-        stream.emit('error', {
-          code: GrpcStatus.UNIMPLEMENTED,
-          details: 'Warden serves state-of-the-world ADS; use StreamAggregatedResources',
-        });
-      },
+      StreamAggregatedResources: (stream: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        this.#stream(stream, new AdsSession(this.#resources, this.#version), 'sotw'),
+      DeltaAggregatedResources: (stream: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
+        this.#stream(stream, new DeltaAdsSession(this.#resources, this.#version), 'delta'),
     };
   }
 
-  #stream(stream: Stream): void {
-    const session = new AdsSession(this.#resources, this.#version);
-    this.#sessions.set(stream, session);
+  #stream<Req, Res>(
+    stream: ServerDuplexStream<Req, Res>,
+    session: Session<Req, Res>,
+    protocol: DataPlane['protocol'],
+  ): void {
+    this.#sessions.set(stream as Writable, { session: session as unknown as AnySession, protocol });
     this.#onStreams(this.#sessions.size);
     const close = (): void => {
-      this.#sessions.delete(stream);
+      this.#sessions.delete(stream as Writable);
       this.#onStreams(this.#sessions.size);
     };
-    stream.on('data', (request: DiscoveryRequest) => {
+    stream.on('data', (request: Req) => {
       const { responses, events } = session.request(request);
       for (const event of events) {
         const node = session.node?.id ?? '';
