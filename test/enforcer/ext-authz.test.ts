@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -7,7 +9,7 @@ import { enforcerService } from '@warden/enforcer';
 import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import type { RunningService } from '@warden/runtime';
-import { useNats } from '@warden/testing';
+import { tempDir, useNats } from '@warden/testing';
 import { startPolicyWithSubmitter } from '../policy/helpers.ts';
 import {
   call,
@@ -158,6 +160,54 @@ spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
       client.close();
       await enforcer?.stop('test');
       await policyService.stop('test');
+    }
+  });
+
+  it('denies a source a threat-intelligence feed lists, by address or SPIFFE ID, before any policy', async () => {
+    await provision(await nats.get().connect('admin'), { streams: ['WARDEN_TELEMETRY', 'WARDEN_IDENTITY'] });
+    const { service: policyService, submit } = await startPolicyWithSubmitter(nats.get());
+    const dir = tempDir('feeds');
+    const addresses = join(dir, 'drop.txt');
+    writeFileSync(addresses, '# listed\n10.0.0.0/24\nnot an address\n');
+    const ids = join(dir, 'ids.txt');
+    writeFileSync(ids, `${stranger}\n`);
+    const port = await freePort();
+    const client = checkClient(port);
+    let enforcer: RunningService | undefined;
+    try {
+      assert.equal((await submit({ kind: 'authorization-policy', text: payPolicy })).type, 'committed');
+      enforcer = await runService(
+        enforcerService,
+        enforcerEnv(nats.get(), port, {
+          WARDEN_ENFORCER_FEEDS: `drop=plain:${addresses},ids=spiffe:${ids}`,
+          WARDEN_ENFORCER_FEED_REFRESH_MS: '1000',
+        }),
+      );
+      const from = (address: string) => {
+        const c = call(frontend);
+        return {
+          attributes: {
+            ...c.attributes,
+            source: { ...c.attributes?.source, address: { socket_address: { address, port_value: 40000 } } },
+          },
+        };
+      };
+      // The policy allows the frontend: only the feed stands between it and payment.
+      assert.equal(reasonOf(await check(client, from('10.0.0.1'))), 'threat_intel');
+      const outside = await checkUntil(client, from('192.0.2.1'), (r) => r.status.code === 0);
+      assert.equal(outside.status.code, 0, `denied: ${reasonOf(outside)}`);
+      assert.equal(reasonOf(await check(client, call(stranger))), 'threat_intel');
+
+      // A refreshed feed takes effect without a restart.
+      writeFileSync(addresses, '192.0.2.0/24\n');
+      const refreshed = await checkUntil(client, from('192.0.2.1'), (r) => reasonOf(r) === 'threat_intel');
+      assert.equal(reasonOf(refreshed), 'threat_intel');
+      assert.equal((await check(client, from('10.0.0.1'))).status.code, 0);
+    } finally {
+      client.close();
+      await enforcer?.stop('test');
+      await policyService.stop('test');
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -32,3 +32,5 @@ export type { ReportCall, ReportCounters, ReportTranslation, TelemetryReport } f
 export { MAX_REPORT_ITEMS, translateReport } from './report.ts';
 export type { FeedIssue, ParsedFeed, ThreatMatch } from './threat-intel.ts';
 export { FeedFormat, MAX_FEED_LINES, parseCidr, parseFeed, ThreatIndex } from './threat-intel.ts';
+export type { FeedMetrics, FeedSpec } from './feed-set.ts';
+export { FEED_LIST_HELP, FEED_LIST_PATTERN, FeedSet, feedSpecs } from './feed-set.ts';

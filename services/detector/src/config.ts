@@ -1,4 +1,4 @@
-import type { FeedFormat } from '@warden/telemetry';
+import { FEED_LIST_HELP, FEED_LIST_PATTERN } from '@warden/telemetry';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -25,13 +25,7 @@ export const detectorConfig = z.object({
    * plain, firehol, spamhaus-drop, spiffe; e.g.
    * `drop=spamhaus-drop:https://www.spamhaus.org/drop/drop_v4.json,mine=plain:/etc/warden/block.txt`.
    */
-  WARDEN_DETECTOR_FEEDS: z
-    .string()
-    .regex(
-      /^$|^([a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)(,[a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)*$/,
-      'comma-separated <name>=<plain|firehol|spamhaus-drop|spiffe>:<file or URL>',
-    )
-    .default(''),
+  WARDEN_DETECTOR_FEEDS: z.string().regex(FEED_LIST_PATTERN, FEED_LIST_HELP).default(''),
   /** How often feeds are loaded again. */
   WARDEN_DETECTOR_FEED_REFRESH_MS: int(1000, 7 * 24 * 3_600_000).default(3_600_000),
   /** Largest feed accepted, in bytes. */
@@ -39,21 +33,5 @@ export const detectorConfig = z.object({
   /** A threat-intelligence alert resolves once its source has not been seen for this long. */
   WARDEN_DETECTOR_THREAT_QUIET_MS: int(1000, 24 * 3_600_000).default(300_000),
 });
-
-export type FeedSpec = { name: string; format: FeedFormat; location: string };
-
-/** `WARDEN_DETECTOR_FEEDS` as a list (the schema has checked its shape). */
-export function feedSpecs(value: string): FeedSpec[] {
-  if (value === '') return [];
-  return value.split(',').map((item) => {
-    const eq = item.indexOf('=');
-    const colon = item.indexOf(':', eq);
-    return {
-      name: item.slice(0, eq),
-      format: item.slice(eq + 1, colon) as FeedFormat,
-      location: item.slice(colon + 1),
-    };
-  });
-}
 
 export type DetectorConfig = z.infer<typeof detectorConfig>;

@@ -2,12 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { Bus, RunningConsumer } from '@warden/events';
 import { telemetryAccess } from '@warden/events';
 import type { AlertChange } from '@warden/telemetry';
-import { AlertTracker } from '@warden/telemetry';
+import { AlertTracker, FeedSet, feedSpecs } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { AlertPublisher } from './alerts.ts';
 import type { DetectorConfig } from './config.ts';
-import { feedSpecs } from './config.ts';
-import { FeedSet } from './feeds.ts';
 import { createDetectorMetrics } from './metrics.ts';
 import type { Receiver } from './receiver.ts';
 import { startReceiver } from './receiver.ts';
@@ -39,7 +37,18 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
   const known = await publisher.rebuild(Date.now());
   log.info({ alerts: known, firing: tracker.firingCount }, 'alert history read back');
   const specs = feedSpecs(config.WARDEN_DETECTOR_FEEDS);
-  const feeds = new FeedSet({ specs, maxBytes: config.WARDEN_DETECTOR_FEED_MAX_BYTES, metrics, log });
+  const feeds = new FeedSet({
+    specs,
+    maxBytes: config.WARDEN_DETECTOR_FEED_MAX_BYTES,
+    metrics: {
+      loaded: (feed, outcome) => metrics.feedLoads.inc({ feed, outcome }),
+      entries: (feed, entries, malformed) => {
+        metrics.feedEntries.set({ feed }, entries);
+        metrics.feedIssues.set({ feed }, malformed);
+      },
+    },
+    log,
+  });
   const threats = new ThreatAlerts(config.WARDEN_DETECTOR_THREAT_QUIET_MS);
   let threatConsumer: RunningConsumer | undefined;
   if (specs.length > 0) {

@@ -19,6 +19,8 @@ export const FailClosed = {
   emergencyDeny: 'emergency_deny',
   /** Step 2: the source or the destination is quarantined. */
   quarantined: 'quarantined',
+  /** Step 3: a threat-intelligence feed lists the source's address or SPIFFE ID. */
+  threatIntel: 'threat_intel',
   noRevision: 'no_revision',
   invalidRequest: 'invalid_request',
   evaluationError: 'evaluation_error',
@@ -34,6 +36,8 @@ export type CheckHandlerOptions = {
   isRevoked(serial: string): boolean;
   /** The containment rule that stops this request, if one does (ARCHITECTURE §4 step 2). */
   contained?(request: AuthzRequest, now: Date): { kind: 'deny' | 'quarantine' } | undefined;
+  /** The feed entry listing the source (ARCHITECTURE §4 step 3), named `feed[<feed>]:<entry>`. */
+  listed?(source: { addresses: readonly string[]; principal: string }): string | undefined;
   /** Deny a Check without the peer's certificate, whose revocation cannot then be checked. */
   requirePeerCertificate: boolean;
   /** A decision record for the bus. */
@@ -80,6 +84,10 @@ export class CheckHandler {
         contained.kind === 'quarantine' ? FailClosed.quarantined : FailClosed.emergencyDeny,
         now,
       );
+    // The peer, and the original client an ingress names (X-Forwarded-For): either listed denies.
+    const addresses = [request.source?.ip, request.source?.remoteIp].filter((a): a is string => !!a);
+    const listed = this.options.listed?.({ principal, addresses });
+    if (listed) return this.answer(request, false, FailClosed.threatIntel, now, { policy: listed });
     if (this.options.revision() === 0) return this.answer(request, false, FailClosed.noRevision, now);
     let decision: Decision;
     try {
@@ -109,7 +117,7 @@ export class CheckHandler {
     allowed: boolean,
     reason: string,
     now: Date,
-    decision?: Decision,
+    decision?: Partial<Pick<Decision, 'policy' | 'revision' | 'response'>>,
   ): CheckResponse {
     this.options.count?.(allowed, reason);
     const sampled = !allowed || (this.options.random ?? Math.random)() < this.options.allowSample;
@@ -129,7 +137,7 @@ export function recordOf(
   allowed: boolean,
   reason: string,
   now: Date,
-  decision?: Decision,
+  decision?: Partial<Pick<Decision, 'policy' | 'revision'>>,
 ): AccessRecord {
   const endpoint = (
     peer: { principal?: string; ip?: string; port?: number } | undefined,

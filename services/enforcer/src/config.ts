@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSpiffeId } from '@warden/pki';
+import { FEED_LIST_HELP, FEED_LIST_PATTERN } from '@warden/telemetry';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -58,6 +59,16 @@ export const enforcerConfig = z.object({
   WARDEN_ENFORCER_TERMINATORS_FILE: z.string().min(1).optional(),
   /** Where each terminator's configuration, maps, certificate and runtime socket live. */
   WARDEN_ENFORCER_TERMINATOR_DIR: z.string().min(1).default(join(tmpdir(), 'warden-terminators')),
+  /**
+   * Threat-intelligence feeds whose listed sources the decision point denies (ARCHITECTURE §4
+   * step 3), as the detector's `WARDEN_DETECTOR_FEEDS`: comma-separated
+   * `<name>=<plain|firehol|spamhaus-drop|spiffe>:<file or http(s) URL>`.
+   */
+  WARDEN_ENFORCER_FEEDS: z.string().regex(FEED_LIST_PATTERN, FEED_LIST_HELP).default(''),
+  /** How often feeds are loaded again; a feed that fails to load keeps its previous entries. */
+  WARDEN_ENFORCER_FEED_REFRESH_MS: int(1000, 7 * 24 * 3_600_000).default(3_600_000),
+  /** Largest feed accepted, in bytes. */
+  WARDEN_ENFORCER_FEED_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   /** A YAML file of playbooks turning alerts into containment; unset: no playbooks. */
   WARDEN_ENFORCER_PLAYBOOKS_FILE: z.string().min(1).optional(),
   /** Share of allowed requests recorded on the bus (every deny is). */

@@ -9,6 +9,24 @@ export function createEnforcerMetrics(registry: Registry) {
       labelNames: ['result', 'reason'] as const,
       registers: [registry],
     }),
+    feedEntries: new Gauge({
+      name: 'warden_enforcer_feed_entries',
+      help: 'Entries (blocks and SPIFFE IDs) of each threat-intelligence feed the decision point denies',
+      labelNames: ['feed'] as const,
+      registers: [registry],
+    }),
+    feedIssues: new Gauge({
+      name: 'warden_enforcer_feed_malformed_lines',
+      help: 'Malformed lines skipped in the last load of each feed',
+      labelNames: ['feed'] as const,
+      registers: [registry],
+    }),
+    feedLoads: new Counter({
+      name: 'warden_enforcer_feed_loads_total',
+      help: 'Feed loads, by feed and outcome (ok, failed: the previous entries stay in force)',
+      labelNames: ['feed', 'outcome'] as const,
+      registers: [registry],
+    }),
     checkSeconds: new Histogram({
       name: 'warden_enforcer_check_seconds',
       help: 'time to answer one ext_authz Check, translation and decision included',

@@ -3,6 +3,7 @@ import { alert, enforcerStatus } from '@warden/events';
 import type { Bus } from '@warden/events';
 import { inspectCertificate, istioIdentityOf } from '@warden/pki';
 import { Engine } from '@warden/policy-engine';
+import { FeedSet, feedSpecs } from '@warden/telemetry';
 import { DryRunDecider, PolicyFollower } from '@warden/policy-store';
 import type { Logger, Started } from '@warden/runtime';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -16,6 +17,7 @@ import { consumeContainment } from './containment-events.ts';
 import { ContainmentStore } from './containment-store.ts';
 import { runPlaybooks } from './playbook-runner.ts';
 import { parsePlaybooks } from './playbooks.ts';
+import { spiffeUri } from './identity.ts';
 import { DecisionRecords } from './records.ts';
 import { Terminators } from './terminators.ts';
 import { followTerminators } from './terminators-follow.ts';
@@ -91,6 +93,22 @@ export async function startEnforcer(options: {
       started.push(() => runner.stop());
       log.info({ file, playbooks: playbooks.length }, 'playbooks loaded');
     }
+    const feeds = new FeedSet({
+      specs: feedSpecs(config.WARDEN_ENFORCER_FEEDS),
+      maxBytes: config.WARDEN_ENFORCER_FEED_MAX_BYTES,
+      metrics: {
+        loaded: (feed, outcome) => metrics.feedLoads.inc({ feed, outcome }),
+        entries: (feed, entries, malformed) => {
+          metrics.feedEntries.set({ feed }, entries);
+          metrics.feedIssues.set({ feed }, malformed);
+        },
+      },
+      log,
+    });
+    // Loaded before the first Check is answered: a listed source is never let through at start.
+    await feeds.load();
+    feeds.start(config.WARDEN_ENFORCER_FEED_REFRESH_MS);
+    started.push(() => feeds.stop());
     const revocations = new Revocations();
     started.push(() => revocations.stop());
     const { replayed } = await revocations.load(bus);
@@ -134,6 +152,13 @@ export async function startEnforcer(options: {
       inspect: (pem) => inspectCertificate(pem),
       isRevoked: (serial) => revocations.isRevoked(serial),
       contained: (request, now) => containment.match(request, now),
+      listed: ({ addresses, principal }) => {
+        const index = feeds.index;
+        const match =
+          addresses.map((a) => index.matchAddress(a)).find((m) => m !== undefined) ??
+          index.matchPrincipal(spiffeUri(principal));
+        return match && `feed[${match.feed}]:${match.entry}`;
+      },
       requirePeerCertificate: config.WARDEN_ENFORCER_REQUIRE_PEER_CERTIFICATE,
       record: (record) => records.add(record),
       allowSample: config.WARDEN_ENFORCER_ALLOW_SAMPLE,

@@ -1,9 +1,40 @@
 import { readFile } from 'node:fs/promises';
 import { messageOf } from '@warden/core';
-import type { ParsedFeed } from '@warden/telemetry';
-import { parseFeed, ThreatIndex } from '@warden/telemetry';
-import type { FeedSpec } from './config.ts';
-import type { DetectorMetrics } from './metrics.ts';
+import type { FeedFormat, ParsedFeed } from './threat-intel.ts';
+import { parseFeed, ThreatIndex } from './threat-intel.ts';
+
+/**
+ * The threat-intelligence feeds a service follows (the detector, which alerts on listed sources in
+ * the access records, and the enforcer, whose decision point denies them: ARCHITECTURE §4 step 3).
+ * The one part of this lib that reads files and URLs.
+ */
+
+export type FeedSpec = { name: string; format: FeedFormat; location: string };
+
+/** A feed list setting: comma-separated `<name>=<format>:<file or http(s) URL>`. */
+export const FEED_LIST_PATTERN =
+  /^$|^([a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)(,[a-z0-9_-]{1,64}=(plain|firehol|spamhaus-drop|spiffe):[^,\s]+)*$/;
+export const FEED_LIST_HELP = 'comma-separated <name>=<plain|firehol|spamhaus-drop|spiffe>:<file or URL>';
+
+/** A feed list setting as a list; the setting has been checked against `FEED_LIST_PATTERN`. */
+export function feedSpecs(value: string): FeedSpec[] {
+  if (value === '') return [];
+  return value.split(',').map((item) => {
+    const eq = item.indexOf('=');
+    const colon = item.indexOf(':', eq);
+    return {
+      name: item.slice(0, eq),
+      format: item.slice(eq + 1, colon) as FeedFormat,
+      location: item.slice(colon + 1),
+    };
+  });
+}
+
+/** What a service counts of its feeds, under its own metric names. */
+export type FeedMetrics = {
+  loaded(feed: string, outcome: 'ok' | 'failed'): void;
+  entries(feed: string, entries: number, malformed: number): void;
+};
 
 type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 
@@ -36,10 +67,10 @@ export class FeedSet {
   private timer: NodeJS.Timeout | undefined;
   private readonly specs: readonly FeedSpec[];
   private readonly maxBytes: number;
-  private readonly metrics: DetectorMetrics;
+  private readonly metrics: FeedMetrics;
   private readonly log: Log;
 
-  constructor(options: { specs: readonly FeedSpec[]; maxBytes: number; metrics: DetectorMetrics; log: Log }) {
+  constructor(options: { specs: readonly FeedSpec[]; maxBytes: number; metrics: FeedMetrics; log: Log }) {
     this.specs = options.specs;
     this.maxBytes = options.maxBytes;
     this.metrics = options.metrics;
@@ -55,24 +86,16 @@ export class FeedSet {
       try {
         const feed = parseFeed(spec.name, spec.format, await fetchText(spec.location, this.maxBytes));
         this.parsed.set(spec.name, feed);
-        this.metrics.feedLoads.inc({ feed: spec.name, outcome: 'ok' });
-        this.metrics.feedEntries.set({ feed: spec.name }, feed.cidrs.length + feed.spiffeIds.length);
-        this.metrics.feedIssues.set({ feed: spec.name }, feed.issues.length);
+        this.metrics.loaded(spec.name, 'ok');
+        this.metrics.entries(spec.name, feed.cidrs.length + feed.spiffeIds.length, feed.issues.length);
         for (const issue of feed.issues.slice(0, LOGGED_ISSUES))
-          this.log.warn(
-            { feed: spec.name, location: spec.location, ...issue },
-            'malformed feed line skipped',
-          );
+          this.log.warn({ feed: spec.name, location: spec.location, ...issue }, 'malformed feed line skipped');
         this.log.info(
-          {
-            feed: spec.name,
-            entries: feed.cidrs.length + feed.spiffeIds.length,
-            malformed: feed.issues.length,
-          },
+          { feed: spec.name, entries: feed.cidrs.length + feed.spiffeIds.length, malformed: feed.issues.length },
           'threat-intelligence feed loaded',
         );
       } catch (err) {
-        this.metrics.feedLoads.inc({ feed: spec.name, outcome: 'failed' });
+        this.metrics.loaded(spec.name, 'failed');
         this.log.warn(
           { feed: spec.name, location: spec.location, err: messageOf(err) },
           'feed load failed; previous entries stay',
