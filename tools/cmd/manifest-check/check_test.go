@@ -121,7 +121,7 @@ func TestBrokenKustomizationIsAProblem(t *testing.T) {
 
 // The repository's own manifests: every kustomization under deploy/kubernetes renders and passes.
 func TestRepositoryManifests(t *testing.T) {
-	results, err := check(filepath.Join("..", "..", "deploy", "kubernetes"))
+	results, err := check(filepath.Join("..", "..", "..", "deploy", "kubernetes"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-module warden.local/tools/manifest-check
+module warden.local/tools/cmd/manifest-check
 
 go 1.26.6
 
