@@ -27,17 +27,26 @@ func check(root string) ([]result, error) {
 		if err != nil {
 			name = dir
 		}
-		results = append(results, checkOne(t, dir, name))
+		results = append(results, checkOne(t, dir, name, cwd))
 	}
 	return results, nil
 }
 
-func checkOne(t *tree, dir, name string) result {
+func checkOne(t *tree, dir, name, cwd string) result {
 	r := result{kustomization: name}
 	out, err := t.render(dir)
 	if err != nil {
-		r.problems = append(r.problems, problem{"kustomization.yaml", "build", err.Error()})
+		r.problems = append(r.problems, problem{filepath.Join(name, "kustomization.yaml"), "build", err.Error()})
 		return r
+	}
+	// Origins are relative to the kustomization; problems name files from where the check runs.
+	for i, o := range out {
+		if o.origin == generated {
+			continue
+		}
+		if rel, err := filepath.Rel(cwd, filepath.Join(dir, o.origin)); err == nil {
+			out[i].origin = rel
+		}
 	}
 	r.objects = len(out)
 	var decoded []object
@@ -45,9 +54,10 @@ func checkOne(t *tree, dir, name string) result {
 		obj, err := decode(o.json)
 		if err != nil {
 			r.problems = append(r.problems, problem{o.origin, describe(o.json), err.Error()})
-			continue
 		}
-		decoded = append(decoded, object{o.origin, obj})
+		if obj != nil {
+			decoded = append(decoded, object{o.origin, obj})
+		}
 	}
 	r.problems = append(r.problems, rules(decoded)...)
 	return r

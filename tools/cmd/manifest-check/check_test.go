@@ -63,6 +63,10 @@ func TestProblems(t *testing.T) {
 		{"field of the wrong type", replace("maxUnavailable: 1", "maxUnavailable: [1]"), "app.yaml: PodDisruptionBudget demo/app"},
 		{"missing liveness probe", replace("          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: 9464\n", ""), "app.yaml: Deployment demo/app: container app: no livenessProbe"},
 		{"missing readiness probe", replace("          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: 9464\n", ""), "container app: no readinessProbe"},
+		{"warden service probed elsewhere", func(text string) string {
+			text = strings.Replace(text, "example/app:1.0.0", "warden/app:1.0.0", 1)
+			return strings.Replace(text, "path: /readyz", "path: /healthz", 1)
+		}, `container app: a Warden service's readinessProbe is not GET /readyz (got "/healthz")`},
 		{"missing memory limit", replace("              cpu: 100m\n              memory: 64Mi\n", "              cpu: 100m\n"), "container app: no memory limit"},
 		{"writable root", replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"), "container app: readOnlyRootFilesystem is not true"},
 		{"privilege escalation", replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"), "container app: allowPrivilegeEscalation is not false"},

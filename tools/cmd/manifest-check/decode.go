@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -13,13 +14,15 @@ import (
 var strict = json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
 	json.SerializerOptions{Strict: true})
 
+// decode returns the typed object and the decoding error; after a strict error (an unknown or
+// duplicate field) the object is still filled from the known fields, so the other rules see it.
 func decode(data []byte) (runtime.Object, error) {
 	obj, gvk, err := strict.Decode(data, nil, nil)
-	if err != nil {
-		if gvk != nil && !gvk.Empty() {
-			return nil, fmt.Errorf("%s: %w", gvk.GroupVersion().String(), err)
-		}
+	if err != nil && gvk != nil && !gvk.Empty() {
+		err = fmt.Errorf("%s: %w", gvk.GroupVersion().String(), err)
+	}
+	if err != nil && !runtime.IsStrictDecodingError(errors.Unwrap(err)) && !runtime.IsStrictDecodingError(err) {
 		return nil, err
 	}
-	return obj, nil
+	return obj, err
 }

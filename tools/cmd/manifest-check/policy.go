@@ -18,6 +18,10 @@ import (
 // runAsUser is the uid every Warden image runs as (node in node:24-slim; deploy/Dockerfile).
 const runAsUser = 1000
 
+// wardenImages prefixes the images of Warden's own services, which all serve /healthz and /readyz
+// on their ops port (libs/runtime).
+const wardenImages = "warden/"
+
 // object is a decoded object and where it came from.
 type object struct {
 	origin string
@@ -201,6 +205,14 @@ func containerRules(c corev1.Container, podSecurity *corev1.PodSecurityContext) 
 	if c.ReadinessProbe == nil {
 		problems = append(problems, "no readinessProbe")
 	}
+	if strings.HasPrefix(c.Image, wardenImages) {
+		if path := httpPath(c.LivenessProbe); c.LivenessProbe != nil && path != "/healthz" {
+			problems = append(problems, fmt.Sprintf("a Warden service's livenessProbe is not GET /healthz (got %q)", path))
+		}
+		if path := httpPath(c.ReadinessProbe); c.ReadinessProbe != nil && path != "/readyz" {
+			problems = append(problems, fmt.Sprintf("a Warden service's readinessProbe is not GET /readyz (got %q)", path))
+		}
+	}
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		if _, ok := c.Resources.Requests[r]; !ok {
 			problems = append(problems, fmt.Sprintf("no %s request", r))
@@ -247,6 +259,13 @@ func containerRules(c corev1.Container, podSecurity *corev1.PodSecurityContext) 
 		problems = append(problems, "seccompProfile is not RuntimeDefault")
 	}
 	return problems
+}
+
+func httpPath(p *corev1.Probe) string {
+	if p == nil || p.HTTPGet == nil {
+		return ""
+	}
+	return p.HTTPGet.Path
 }
 
 func firstNonNil[T any](values ...*T) *T {

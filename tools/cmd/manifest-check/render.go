@@ -17,6 +17,9 @@ import (
 // kustomizationNames are the file names kustomize reads a kustomization from.
 var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
+// generated stands for the file of an object a generator made (it has no file of its own).
+const generated = "(generated)"
+
 // rendered is one object of a kustomization's output, with the file it came from.
 type rendered struct {
 	origin string
@@ -97,7 +100,7 @@ func (t *tree) render(dir string) ([]rendered, error) {
 func objects(m resmap.ResMap) ([]rendered, error) {
 	var out []rendered
 	for _, r := range m.Resources() {
-		origin := "(generated)"
+		origin := generated
 		if o, err := r.GetOrigin(); err == nil && o != nil && o.Path != "" {
 			origin = o.Path
 		}
