@@ -79,6 +79,11 @@ func TestProblems(t *testing.T) {
 		{"no network policy", replace("  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: app\n  policyTypes: [Ingress]", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: other\n  policyTypes: [Ingress]"), "no NetworkPolicy selects its pods"},
 		{"no default deny", replace("  podSelector: {}\n  policyTypes: [Ingress, Egress]", "  podSelector: {}\n  policyTypes: [Ingress]"), "namespace demo: no default-deny NetworkPolicy"},
 		{"no disruption budget", replace("kind: PodDisruptionBudget\nmetadata:\n  name: app\n  namespace: demo", "kind: PodDisruptionBudget\nmetadata:\n  name: app\n  namespace: elsewhere"), "Deployment demo/app: no PodDisruptionBudget selects its pods"},
+		{"hostPath in a restricted namespace", func(text string) string {
+			text = strings.Replace(text, "kind: Namespace\nmetadata:\n  name: demo\n", "kind: Namespace\nmetadata:\n  name: demo\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n", 1)
+			return text + "      volumes:\n        - name: node\n          hostPath:\n            path: /run/demo\n            type: Directory\n"
+		}, "volume node is a hostPath, which the namespace's Pod Security level restricted refuses"},
+		{"host network", replace("      automountServiceAccountToken: false\n      securityContext:", "      automountServiceAccountToken: false\n      hostNetwork: true\n      securityContext:"), "shares the node's network, process or IPC namespace"},
 		{"secret with data", func(text string) string {
 			return text + "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: key\n  namespace: demo\nstringData:\n  key: not-a-real-key\n"
 		}, "Secret demo/key: a Secret with data"},

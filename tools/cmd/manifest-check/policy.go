@@ -53,6 +53,7 @@ func rules(objects []object) []problem {
 		netpols    []*networkingv1.NetworkPolicy
 		pdbs       []*policyv1.PodDisruptionBudget
 		namespaces = map[string]string{}
+		enforced   = map[string]string{}
 		namespaced = map[string]string{}
 	)
 	for _, o := range objects {
@@ -74,6 +75,7 @@ func rules(objects []object) []problem {
 		switch v := o.obj.(type) {
 		case *corev1.Namespace:
 			namespaces[v.Name] = o.origin
+			enforced[v.Name] = v.Labels[enforceLabel]
 		case *appsv1.Deployment:
 			workloads = append(workloads, workload{o.origin, kind, v.Namespace, v.Name, v.Spec.Template})
 		case *appsv1.StatefulSet:
@@ -118,6 +120,7 @@ func rules(objects []object) []problem {
 	users := map[string][]string{}
 	for _, w := range workloads {
 		problems = append(problems, workloadRules(w, accounts, bound, netpols, pdbs)...)
+		problems = append(problems, hostRules(w, enforced[w.namespace])...)
 		if sa := w.template.Spec.ServiceAccountName; sa != "" {
 			users[w.namespace+"/"+sa] = append(users[w.namespace+"/"+sa], w.String())
 		}
@@ -149,6 +152,39 @@ func selects(selector *v1.LabelSelector, ns string, pod labels.Set, selectorNs s
 	}
 	s, err := v1.LabelSelectorAsSelector(selector)
 	return err == nil && s.Matches(pod)
+}
+
+// enforceLabel is the Pod Security level the API server admits pods of a namespace at.
+const enforceLabel = "pod-security.kubernetes.io/enforce"
+
+// hostRules: no pod shares the node's network, process or IPC namespaces, and a hostPath or host
+// port only where the namespace's Pod Security level lets the pod in at all (restricted and
+// baseline refuse both), so a pod the API server would refuse fails here first.
+func hostRules(w workload, level string) []problem {
+	var problems []problem
+	add := func(format string, args ...any) {
+		problems = append(problems, problem{w.origin, w.String(), fmt.Sprintf(format, args...)})
+	}
+	pod := w.template.Spec
+	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		add("shares the node's network, process or IPC namespace")
+	}
+	if level != "restricted" && level != "baseline" {
+		return problems
+	}
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			add("volume %s is a hostPath, which the namespace's Pod Security level %s refuses", v.Name, level)
+		}
+	}
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				add("container %s: host port %d, which the namespace's Pod Security level %s refuses", c.Name, p.HostPort, level)
+			}
+		}
+	}
+	return problems
 }
 
 func workloadRules(w workload, accounts, bound map[string]bool, netpols []*networkingv1.NetworkPolicy, pdbs []*policyv1.PodDisruptionBudget) []problem {
