@@ -8,7 +8,7 @@ export NX_SKIP_NX_CACHE := false
 
 TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
 
-.PHONY: setup up test test-unit test-integration test-policy test-differential lint typecheck format bench detect-eval clean
+.PHONY: setup up test test-unit test-integration test-policy test-differential test-manifests lint typecheck format bench detect-eval clean
 
 setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm dependencies (idempotent).
 	@bash scripts/setup.sh
@@ -16,7 +16,7 @@ setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm depend
 up: setup ## Start nats-server, redis, VictoriaMetrics and every service; Ctrl-C stops them in order.
 	@node deploy/local/src/up.ts
 
-test: setup lint typecheck ## Lint, format check, type check, then every unit and integration test.
+test: setup lint typecheck test-manifests ## Lint, format check, type check, the Kubernetes manifests, then every unit and integration test.
 	@node --test --test-concurrency=2 --test-timeout=300000 $(TEST_FILES)
 
 test-unit: setup ## Unit tests only (no servers).
@@ -24,6 +24,10 @@ test-unit: setup ## Unit tests only (no servers).
 
 test-integration: setup ## Integration tests against real servers.
 	@node --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'
+
+test-manifests: setup ## The checker's own Go tests, then every kustomization of deploy/kubernetes rendered and decoded strictly.
+	@cd tools/cmd/manifest-check && GOFLAGS=-mod=readonly go test ./...
+	@manifest-check deploy/kubernetes
 
 test-policy: setup ## The policy engine's unit tests and test/policy (the inner loop for policy work).
 	@node --test --test-concurrency=2 --test-timeout=300000 'libs/policy-engine/src/**/*.test.ts' 'test/policy/**/*.test.ts'

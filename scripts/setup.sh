@@ -58,6 +58,18 @@ build_go_tools() {
   echo "$sum" >"$tools/bin/.stamp"
 }
 
+# The Kubernetes manifest checker has its own module (tools/cmd/manifest-check/go.mod), so k8s.io and
+# kustomize move none of the versions tools/go.mod pins; rebuilt when its module or sources change.
+build_manifest_check() {
+  local dir=tools/cmd/manifest-check sum
+  sum=$(cat "$dir/go.mod" "$dir/go.sum" "$dir"/*.go | sha256sum | cut -c1-16)
+  if [[ -x $tools/bin/manifest-check && "$(cat "$tools/bin/.manifest-check.stamp" 2>/dev/null)" == "$sum" ]]; then return; fi
+  say "building manifest-check from $dir (k8s.io/client-go, kustomize)"
+  mkdir -p "$tools/bin"
+  (cd "$dir" && GOBIN=$tools/bin GOFLAGS=-mod=readonly go install .)
+  echo "$sum" >"$tools/bin/.manifest-check.stamp"
+}
+
 # The stamp holds the lock's checksum, then every node_modules folder npm ci wrote (the root's and
 # any workspace's own, such as libs/events/node_modules): all must still exist, or npm ci runs again.
 npm_stamp=node_modules/.warden-stamp
@@ -133,5 +145,6 @@ install_node
 export PATH=$tools/node/bin:$tools/bin:$PATH
 install_debian_packages
 build_go_tools
+build_manifest_check
 install_npm_workspace
 install_warden_command

@@ -13,6 +13,7 @@ import {
   generate,
   isBootOnly,
 } from '../../deploy/compose/generate.ts';
+import { credsDir as credsDirK8s, kubernetesSecrets } from '../../deploy/kubernetes/secrets.ts';
 
 /**
  * The container deployment, checked without a Docker engine: docker-compose.yml, the one
@@ -601,81 +602,162 @@ describe('deploy/compose/generate.ts', () => {
 });
 
 describe('deploy/kubernetes', () => {
-  const dir = join(root, 'deploy', 'kubernetes');
-  const manifests = (): Obj[] =>
+  // tools/cmd/manifest-check (make test-manifests) renders every kustomization, decodes it strictly
+  // and checks probes, limits, pod security, NetworkPolicies and disruption budgets. Here: that the
+  // base runs every service of the workspace, and that what it references exists.
+  const dir = join(root, 'deploy', 'kubernetes', 'base');
+  const files = (): string[] =>
     readdirSync(dir)
       .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
-      .flatMap((f) =>
-        parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((doc, i) => {
-          assert.deepEqual(doc.errors, [], `${f} document ${i} parses`);
-          const value = obj(doc.toJS(), `${f} document ${i}`);
-          assert.ok(value['apiVersion'] && value['kind'], `${f} document ${i} has apiVersion and kind`);
-          str(obj(value['metadata'], `${f} document ${i} metadata`)['name'], `${f} document ${i} name`);
-          return value;
-        }),
-      );
-  const ofKind = (kind: string): Obj[] => manifests().filter((m) => m['kind'] === kind);
-  const only = (kind: string): Obj => {
-    const found = ofKind(kind);
-    assert.equal(found.length, 1, `one ${kind}`);
-    return found[0] as Obj;
-  };
-  const name = (m: Obj): string => str(obj(m['metadata'], 'metadata')['name'], 'name');
+      .sort();
+  const manifests = (): Obj[] =>
+    files().flatMap((f) =>
+      parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((doc, i) => {
+        assert.deepEqual(doc.errors, [], `${f} document ${i} parses`);
+        const value = obj(doc.toJS(), `${f} document ${i}`);
+        assert.ok(value['apiVersion'] && value['kind'], `${f} document ${i} has apiVersion and kind`);
+        str(obj(value['metadata'], `${f} document ${i} metadata`)['name'], `${f} document ${i} name`);
+        return value;
+      }),
+    );
+  const metadata = (m: Obj): Obj => obj(m['metadata'], 'metadata');
+  const name = (m: Obj): string => str(metadata(m)['name'], 'name');
+  const namespaceOf = (m: Obj): string =>
+    str(metadata(m)['namespace'], `${String(m['kind'])} ${name(m)} namespace`);
+  const podSpec = (m: Obj): Obj =>
+    obj(obj(obj(m['spec'], 'spec')['template'], 'template')['spec'], `${name(m)} pod spec`);
+  const workloads = (): Obj[] =>
+    manifests().filter((m) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(String(m['kind'])));
 
-  it('lists every manifest in its kustomization', () => {
+  /** Every Secret or ConfigMap (and its keys) a workload mounts or reads into its environment. */
+  function references(
+    m: Obj,
+  ): { kind: 'Secret' | 'ConfigMap'; namespace: string; name: string; key?: string }[] {
+    const pod = podSpec(m);
+    const namespace = namespaceOf(m);
+    const found: { kind: 'Secret' | 'ConfigMap'; namespace: string; name: string; key?: string }[] = [];
+    for (const v of ((pod['volumes'] as unknown[] | undefined) ?? []).map((v) => obj(v, 'volume'))) {
+      const source = (v['secret'] ?? v['configMap']) as Obj | undefined;
+      if (!source) continue;
+      const kind = v['secret'] ? 'Secret' : 'ConfigMap';
+      const refName = str(source['secretName'] ?? source['name'], `${name(m)} volume ${String(v['name'])}`);
+      const items = ((source['items'] as unknown[] | undefined) ?? []).map((i) =>
+        str(obj(i, 'item')['key'], 'key'),
+      );
+      if (items.length === 0) found.push({ kind, namespace, name: refName });
+      for (const key of items) found.push({ kind, namespace, name: refName, key });
+    }
+    for (const c of list(pod['containers'], 'containers').map((c) => obj(c, 'container'))) {
+      for (const e of ((c['env'] as unknown[] | undefined) ?? []).map((e) => obj(e, 'env'))) {
+        const from = e['valueFrom'] as Obj | undefined;
+        const ref = (from?.['secretKeyRef'] ?? from?.['configMapKeyRef']) as Obj | undefined;
+        if (!ref) continue;
+        found.push({
+          kind: from?.['secretKeyRef'] ? 'Secret' : 'ConfigMap',
+          namespace,
+          name: str(ref['name'], 'ref name'),
+          key: str(ref['key'], 'ref key'),
+        });
+      }
+    }
+    return found;
+  }
+
+  it('lists every manifest of the base in its kustomization', () => {
     const kustomization = obj(parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')), 'kustomization');
     const resources = list(kustomization['resources'], 'resources').map(String).sort();
-    const files = readdirSync(dir)
-      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
-      .sort();
-    assert.deepEqual(resources, files);
+    assert.deepEqual(resources, files());
   });
 
-  it('puts everything in the Namespace it declares', () => {
-    const namespace = name(only('Namespace'));
-    for (const m of manifests().filter((m) => m['kind'] !== 'Namespace'))
-      assert.equal(obj(m['metadata'], 'metadata')['namespace'], namespace, `${m['kind']} ${name(m)}`);
+  it('puts everything namespaced in a Namespace it declares', () => {
+    const declared = manifests()
+      .filter((m) => m['kind'] === 'Namespace')
+      .map(name);
+    for (const m of manifests().filter(
+      (m) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(String(m['kind'])),
+    ))
+      assert.ok(
+        declared.includes(namespaceOf(m)),
+        `${String(m['kind'])} ${name(m)} is in a declared namespace`,
+      );
   });
 
-  it('runs the Deployment as non-root, with probes, its own ServiceAccount and its nkey from a Secret', () => {
-    const deployment = only('Deployment');
-    const pod = obj(obj(obj(deployment['spec'], 'spec')['template'], 'template')['spec'], 'pod spec');
-    assert.equal(obj(pod['securityContext'], 'pod securityContext')['runAsNonRoot'], true);
-    assert.equal(pod['serviceAccountName'], name(only('ServiceAccount')));
-    const containers = list(pod['containers'], 'containers').map((c) => obj(c, 'container'));
-    assert.equal(containers.length, 1);
-    const container = containers[0] as Obj;
-    const probePath = (probe: string): unknown =>
-      obj(obj(container[probe], probe)['httpGet'], `${probe}.httpGet`)['path'];
-    assert.equal(probePath('readinessProbe'), '/readyz');
-    assert.equal(probePath('livenessProbe'), '/healthz');
-    const containerSecurity = obj(container['securityContext'], 'container securityContext');
-    assert.equal(containerSecurity['allowPrivilegeEscalation'], false);
-
-    const env = Object.fromEntries(
-      list(container['env'], 'env').map((e) => [obj(e, 'env')['name'], obj(e, 'env')['value']]),
-    );
-    const seedFile = str(env['WARDEN_NATS_SEED_FILE'], 'WARDEN_NATS_SEED_FILE');
-    assert.match(str(env['WARDEN_NATS_URL'], 'WARDEN_NATS_URL'), /^(nats|tls):\/\//);
-    const mount = list(container['volumeMounts'], 'volumeMounts')
-      .map((m) => obj(m, 'volumeMount'))
-      .find((m) => seedFile.startsWith(`${str(m['mountPath'], 'mountPath')}/`));
-    assert.ok(mount, `${seedFile} is on a mounted volume`);
-    assert.equal(mount['readOnly'], true);
-    const volume = list(pod['volumes'], 'volumes')
-      .map((v) => obj(v, 'volume'))
-      .find((v) => v['name'] === mount['name']);
-    assert.ok(volume, `volume ${String(mount['name'])} exists`);
-    assert.ok(str(obj(volume['secret'], 'secret volume')['secretName'], 'secretName'), 'it is a Secret');
+  it('runs every service of the workspace from its image, the agent as a DaemonSet', () => {
+    const byName = new Map(workloads().map((w) => [name(w), w]));
+    for (const service of wardenServices) {
+      const w = byName.get(`warden-${service}`);
+      assert.ok(w, `a workload warden-${service}`);
+      assert.equal(w['kind'], service === 'agent' ? 'DaemonSet' : 'Deployment', `warden-${service} kind`);
+      const containers = list(podSpec(w)['containers'], 'containers').map((c) => obj(c, 'container'));
+      assert.equal(containers.length, 1, `warden-${service} has one container`);
+      assert.match(str((containers[0] as Obj)['image'], 'image'), new RegExp(`^warden/${service}:\\d`));
+    }
   });
 
-  it('selects the Deployment pods with its Service and Deployment selector', () => {
-    const deployment = only('Deployment');
-    const spec = obj(deployment['spec'], 'spec');
-    const podLabels = obj(obj(obj(spec['template'], 'template')['metadata'], 'metadata')['labels'], 'labels');
-    const matches = (selector: Obj): boolean =>
-      Object.entries(selector).every(([key, value]) => podLabels[key] === value);
-    assert.ok(matches(obj(obj(spec['selector'], 'selector')['matchLabels'], 'matchLabels')));
-    assert.ok(matches(obj(obj(only('Service')['spec'], 'service spec')['selector'], 'service selector')));
+  it("mounts each service's own nkey seed read-only from its own Secret, where WARDEN_NATS_SEED_FILE says", () => {
+    for (const service of wardenServices) {
+      const w = workloads().find((m) => name(m) === `warden-${service}`);
+      assert.ok(w, `warden-${service}`);
+      const pod = podSpec(w);
+      const container = obj(list(pod['containers'], 'containers')[0], 'container');
+      const env = list(container['env'], 'env').map((e) => obj(e, 'env'));
+      const seedFile = str(
+        env.find((e) => e['name'] === 'WARDEN_NATS_SEED_FILE')?.['value'],
+        'WARDEN_NATS_SEED_FILE',
+      );
+      const mount = list(container['volumeMounts'], 'volumeMounts')
+        .map((m) => obj(m, 'volumeMount'))
+        .find((m) => seedFile.startsWith(`${str(m['mountPath'], 'mountPath')}/`));
+      assert.ok(mount, `${seedFile} is on a mounted volume`);
+      assert.equal(mount['readOnly'], true);
+      const volume = list(pod['volumes'], 'volumes')
+        .map((v) => obj(v, 'volume'))
+        .find((v) => v['name'] === mount['name']);
+      assert.equal(obj(volume?.['secret'], 'secret volume')['secretName'], `warden-${service}-nkey`);
+    }
+  });
+
+  it('references only Secrets and ConfigMaps that the base declares or secrets.ts writes, with their keys', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'warden-k8s-'));
+    try {
+      const generated = kubernetesSecrets(tmp);
+      const available = [...manifests(), ...(generated as unknown as Obj[])]
+        .filter((m) => m['kind'] === 'Secret' || m['kind'] === 'ConfigMap')
+        .map((m) => ({
+          id: `${String(m['kind'])} ${namespaceOf(m)}/${name(m)}`,
+          keys: Object.keys({
+            ...((m['data'] as Obj | undefined) ?? {}),
+            ...((m['stringData'] as Obj | undefined) ?? {}),
+          }),
+        }));
+      for (const w of workloads())
+        for (const ref of references(w)) {
+          const id = `${ref.kind} ${ref.namespace}/${ref.name}`;
+          const found = available.find((a) => a.id === id);
+          assert.ok(found, `${name(w)} references ${id}, which exists`);
+          if (ref.key)
+            assert.ok(found.keys.includes(ref.key), `${id} has the key ${ref.key} ${name(w)} reads`);
+        }
+      for (const m of generated.filter((m) => m.kind === 'Secret'))
+        assert.ok(
+          workloads().some((w) =>
+            references(w).some((r) => r.kind === 'Secret' && r.name === m.metadata.name),
+          ),
+          `secrets.ts writes ${m.metadata.name}, which a workload uses`,
+        );
+      const again = kubernetesSecrets(tmp);
+      assert.deepEqual(again, generated, 'a second run keeps the key material');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the generated key material out of git and out of images', () => {
+    const ignored = read('deploy/kubernetes/.gitignore')
+      .split('\n')
+      .map((line) => line.trim());
+    assert.ok(ignored.includes('creds/'), 'creds/ is ignored');
+    assert.ok(credsDirK8s.startsWith(join(root, 'deploy', 'kubernetes')));
+    assert.ok(read('.dockerignore').split('\n').includes('deploy/kubernetes/creds'));
   });
 });
