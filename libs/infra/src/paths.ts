@@ -16,7 +16,15 @@ export class MissingBinaryError extends WardenError {
 
 /** Finds a binary in the tools folder, then on PATH. */
 export function binary(
-  name: 'nats-server' | 'nats' | 'victoria-metrics' | 'vmalert' | 'opa' | 'redis-server' | 'haproxy' | 'xds-validate',
+  name:
+    | 'nats-server'
+    | 'nats'
+    | 'victoria-metrics'
+    | 'vmalert'
+    | 'opa'
+    | 'redis-server'
+    | 'haproxy'
+    | 'xds-validate',
 ): string {
   const dirs = [toolsBin, ...(process.env['PATH'] ?? '').split(':').filter(Boolean), '/usr/sbin', '/usr/bin'];
   for (const dir of dirs) {

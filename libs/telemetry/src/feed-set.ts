@@ -89,9 +89,16 @@ export class FeedSet {
         this.metrics.loaded(spec.name, 'ok');
         this.metrics.entries(spec.name, feed.cidrs.length + feed.spiffeIds.length, feed.issues.length);
         for (const issue of feed.issues.slice(0, LOGGED_ISSUES))
-          this.log.warn({ feed: spec.name, location: spec.location, ...issue }, 'malformed feed line skipped');
+          this.log.warn(
+            { feed: spec.name, location: spec.location, ...issue },
+            'malformed feed line skipped',
+          );
         this.log.info(
-          { feed: spec.name, entries: feed.cidrs.length + feed.spiffeIds.length, malformed: feed.issues.length },
+          {
+            feed: spec.name,
+            entries: feed.cidrs.length + feed.spiffeIds.length,
+            malformed: feed.issues.length,
+          },
           'threat-intelligence feed loaded',
         );
       } catch (err) {
