@@ -109,16 +109,19 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.topologyChanged, ...auditWrite],
     // `changed` too: the call graph is rebuilt from its own snapshots when Redis lost it.
+    // Decisions too: a denied call is an edge of the graph with its deny count.
     subscribes: [
       e.topologyChanged,
       e.topologyRegister,
       e.topologyDeregister,
       e.topologyHeartbeat,
       e.telemetryAccess,
+      e.telemetryDecision,
     ],
     serves: [e.topologyQuery],
     durables: {
       'topology-graph': e.telemetryAccess,
+      'topology-decisions': e.telemetryDecision,
       'topology-register': e.topologyRegister,
       'topology-deregister': e.topologyDeregister,
     },
@@ -127,8 +130,8 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.telemetryAccess, e.telemetryFeatures, ...auditWrite],
     // The enforcer's decision records, folded into deny counts (features and series).
-    subscribes: [e.telemetryAccess],
-    durables: { 'telemetry-ingest-decisions': e.telemetryAccess },
+    subscribes: [e.telemetryDecision],
+    durables: { 'telemetry-ingest-decisions': e.telemetryDecision },
   },
   detector: {
     ...none,
@@ -139,7 +142,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
   },
   enforcer: {
     ...none,
-    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, ...auditWrite],
+    publishes: [e.policyApplied, e.telemetryDecision, ...enforceAll, e.alert, ...auditWrite],
     subscribes: [
       e.alert,
       ...enforceAll,
