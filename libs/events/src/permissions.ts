@@ -138,7 +138,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.alert, ...auditWrite],
     // Its own alerts too: it reads them back at start to know which are already announced.
     subscribes: [e.telemetryFeatures, e.telemetryAccess, e.alert],
-    durables: { 'detector-threat-intel': e.telemetryAccess },
+    durables: { 'detector-threat-intel': e.telemetryAccess, 'detector-features': e.telemetryFeatures },
   },
   enforcer: {
     ...none,

@@ -47,6 +47,23 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       labelNames: ['feed'] as const,
       registers,
     }),
+    featureWindows: new Counter({
+      name: 'warden_detector_feature_windows_total',
+      help: 'Workload feature windows read from warden.telemetry.v1.features, by window length.',
+      labelNames: ['window'] as const,
+      registers,
+    }),
+    ruleHits: new Counter({
+      name: 'warden_detector_rule_hits_total',
+      help: 'Windows on which a streaming rule fired, by rule (an alert is announced once per episode).',
+      labelNames: ['rule'] as const,
+      registers,
+    }),
+    baselineScores: new Counter({
+      name: 'warden_detector_baseline_scores_total',
+      help: 'Windows the behaviour baseline scored.',
+      registers,
+    }),
     expired: new Counter({
       name: 'warden_detector_expired_alerts_total',
       help: 'Firing alerts resolved because their evaluator stopped refreshing them.',

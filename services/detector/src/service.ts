@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Bus, RunningConsumer } from '@warden/events';
-import { telemetryAccess } from '@warden/events';
+import { StreamingRules } from '@warden/anomaly';
+import { telemetryAccess, telemetryFeatures } from '@warden/events';
 import type { AlertChange } from '@warden/telemetry';
 import { AlertTracker } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -11,6 +12,7 @@ import { FeedSet } from './feeds.ts';
 import { createDetectorMetrics } from './metrics.ts';
 import type { Receiver } from './receiver.ts';
 import { startReceiver } from './receiver.ts';
+import { StreamingDetector } from './streaming.ts';
 import { ThreatAlerts } from './threats.ts';
 
 type Log = {
@@ -24,9 +26,11 @@ export type DetectorDeps = { bus: Bus; log: Log; metricsRegistry: MetricsRegistr
 export type RunningDetector = { readonly receiverPort: number; stop(): Promise<void> };
 
 /**
- * Wires the detector's query-rule path: vmalert evaluates the Prometheus rule files against
- * VictoriaMetrics and notifies this receiver; each change becomes an alert event. The alert
- * stream is read back first, so a restart does not announce firing alerts again.
+ * Wires the detector: vmalert evaluates the Prometheus rule files against VictoriaMetrics and
+ * notifies this receiver; the streaming rules and the behaviour baseline read the feature stream;
+ * threat feeds check access records. Every path's alerts go through one tracker, so each is
+ * announced once and resolved once. The alert stream is read back first, so a restart does not
+ * announce firing alerts again.
  */
 export async function startDetector(deps: DetectorDeps): Promise<RunningDetector> {
   const { bus, log, config } = deps;
@@ -66,6 +70,30 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       { durable: 'detector-threat-intel', deliver: 'new' },
     );
   }
+  const streaming = new StreamingDetector({
+    rules: new StreamingRules({
+      baseline: config.WARDEN_DETECTOR_RULES_BASELINE_WINDOWS,
+      warmup: config.WARDEN_DETECTOR_RULES_WARMUP_WINDOWS,
+    }),
+    model: () => undefined,
+    quietMs: config.WARDEN_DETECTOR_STREAM_QUIET_MS,
+    alertScore: config.WARDEN_DETECTOR_ALERT_SCORE,
+  });
+  // One durable shared by every replica: each window is judged once. New windows only: the
+  // rules' baselines warm up on the present, not on a day of history replayed at start.
+  const featureConsumer = await bus.consume(
+    telemetryFeatures,
+    async (event, subject) => {
+      const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
+      const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
+      if (event.data.scope !== 'edge')
+        metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
+      for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
+      metrics.baselineScores.inc(observed.scored);
+      await publisher.receive(observed.alerts);
+    },
+    { durable: 'detector-features', deliver: 'new' },
+  );
   let receiver: Receiver | undefined;
   let expiring = false;
   const timer = setInterval(() => {
@@ -74,6 +102,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     publisher
       .expire()
       .then(() => publisher.publish(threats.sweep(Date.now())))
+      .then(() => streaming.sweep(Date.now()))
       .catch((err: unknown) => log.error({ err }, 'publishing expired alerts failed; retried next tick'))
       .finally(() => {
         expiring = false;
@@ -93,6 +122,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     clearInterval(timer);
     feeds.stop();
     await threatConsumer?.stop();
+    await featureConsumer.stop();
     throw err;
   }
   log.info(
@@ -106,6 +136,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       clearInterval(timer);
       feeds.stop();
       await threatConsumer?.stop();
+      await featureConsumer.stop();
       await running.close();
     },
   };
