@@ -159,6 +159,16 @@ export class BehaviourModel {
   get trainedAt(): string {
     return this.#meta.trainedAt;
   }
+  /** What the model was trained on and how well it forecasts the windows held back from it. */
+  get metrics(): { trainingWindows: number; heldOutErrorP50: number; heldOutErrorP99: number; seed: number } {
+    const c = this.#meta.calibration;
+    return {
+      trainingWindows: this.#meta.trainingWindows,
+      heldOutErrorP50: c[50] ?? 0,
+      heldOutErrorP99: c[99] ?? 0,
+      seed: this.#meta.seed,
+    };
+  }
 
   /**
    * Trains on each key's windows, oldest first. Every key needs more than `lookback` windows

@@ -138,6 +138,10 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     publishes: [e.alert, ...auditWrite],
     // Its own alerts too: it reads them back at start to know which are already announced.
     subscribes: [e.telemetryFeatures, e.telemetryAccess, e.alert],
+    // Its behaviour models: `warden detect train` stores new versions as the operator, the
+    // detector loads the newest approved one and follows the store.
+    writesObjects: [ObjectStoreName.models],
+    readsObjects: [ObjectStoreName.models],
     durables: { 'detector-threat-intel': e.telemetryAccess, 'detector-features': e.telemetryFeatures },
   },
   enforcer: {

@@ -95,7 +95,10 @@ export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs
   { name: BucketName.joinTokens, history: 1, maxAgeMs: JOIN_TOKEN_MAX_TTL_MS + DAY_MS },
 ];
 
-export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [{ name: ObjectStoreName.bundles }];
+export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [
+  { name: ObjectStoreName.bundles },
+  { name: ObjectStoreName.models },
+];
 
 /** The subject filters each stream captures, derived from the catalogue. */
 export function streamSubjects(stream: StreamName): string[] {

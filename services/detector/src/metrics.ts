@@ -64,6 +64,12 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       help: 'Windows the behaviour baseline scored.',
       registers,
     }),
+    model: new Gauge({
+      name: 'warden_detector_model_info',
+      help: 'The behaviour model in force: 1 for its version, absent while none is approved.',
+      labelNames: ['version'] as const,
+      registers,
+    }),
     expired: new Counter({
       name: 'warden_detector_expired_alerts_total',
       help: 'Firing alerts resolved because their evaluator stopped refreshing them.',

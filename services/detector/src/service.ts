@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
+import { ModelStore } from '@warden/model-store';
 import { StreamingRules } from '@warden/anomaly';
 import { telemetryAccess, telemetryFeatures } from '@warden/events';
 import type { AlertChange } from '@warden/telemetry';
@@ -10,6 +12,7 @@ import type { DetectorConfig } from './config.ts';
 import { feedSpecs } from './config.ts';
 import { FeedSet } from './feeds.ts';
 import { createDetectorMetrics } from './metrics.ts';
+import { ModelFollower } from './models.ts';
 import type { Receiver } from './receiver.ts';
 import { startReceiver } from './receiver.ts';
 import { StreamingDetector } from './streaming.ts';
@@ -21,7 +24,14 @@ type Log = {
   error(obj: object, msg: string): void;
 };
 
-export type DetectorDeps = { bus: Bus; log: Log; metricsRegistry: MetricsRegistry; config: DetectorConfig };
+export type DetectorDeps = {
+  bus: Bus;
+  /** For the model store (an object store the detector owns). */
+  nc: NatsConnection;
+  log: Log;
+  metricsRegistry: MetricsRegistry;
+  config: DetectorConfig;
+};
 
 export type RunningDetector = { readonly receiverPort: number; stop(): Promise<void> };
 
@@ -70,12 +80,14 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       { durable: 'detector-threat-intel', deliver: 'new' },
     );
   }
+  const models = new ModelFollower({ store: await ModelStore.open(deps.nc), log, gauge: metrics.model });
+  await models.start();
   const streaming = new StreamingDetector({
     rules: new StreamingRules({
       baseline: config.WARDEN_DETECTOR_RULES_BASELINE_WINDOWS,
       warmup: config.WARDEN_DETECTOR_RULES_WARMUP_WINDOWS,
     }),
-    model: () => undefined,
+    model: () => models.active,
     quietMs: config.WARDEN_DETECTOR_STREAM_QUIET_MS,
     alertScore: config.WARDEN_DETECTOR_ALERT_SCORE,
   });
@@ -123,6 +135,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     feeds.stop();
     await threatConsumer?.stop();
     await featureConsumer.stop();
+    await models.stop();
     throw err;
   }
   log.info(
@@ -137,6 +150,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       feeds.stop();
       await threatConsumer?.stop();
       await featureConsumer.stop();
+      await models.stop();
       await running.close();
     },
   };
