@@ -76,7 +76,7 @@ describe('StreamingDetector', () => {
     const edge = d.observe(
       target,
       window(31, { denies: 500 }, { scope: 'edge', peer: { namespace: 'web', workload: 'frontend' } }),
-      (now += 1000),
+      now + 1000,
     );
     assert.deepEqual(edge, { alerts: [], hits: [], scored: 0 });
   });
