@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { runCli } from '@warden/cli';
-import { Bus, provision, StreamName, telemetryFeatures } from '@warden/events';
+import { alert, Bus, provision, StreamName, telemetryFeatures } from '@warden/events';
+import type { DataOf } from '@warden/events';
 import { freePort, seedFile } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import { detectorService } from '@warden/detector';
@@ -117,9 +118,14 @@ describe('detector: behaviour models, versioned in the object store and swapped 
     assert.equal(promoted.code, 0, promoted.err);
     await eventually(async () => (await inForce('behaviour-v1')) === 1, 'the detector to load v1', 20_000);
 
-    // The model in force scores live 10 s windows once a workload has a lookback of them.
+    // The model in force scores live 10 s windows once a workload has a lookback of them; a
+    // window far from what it learned for that workload raises behaviour-baseline.
+    const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
+    const seen: DataOf<typeof alert>[] = [];
+    const sub = user.subscribe(alert, (event) => void seen.push(event.data));
+    running.push({ stop: async () => sub.unsubscribe() });
     const live = Math.floor(Date.now() / 10_000) * 10_000;
-    for (let i = 0; i < 6; i++)
+    for (let i = 0; i < 7; i++)
       await ingest.publish(
         telemetryFeatures,
         {
@@ -127,15 +133,24 @@ describe('detector: behaviour models, versioned in the object store and swapped 
           windowEnd: new Date(live + (i + 1) * 10_000).toISOString(),
           windowSeconds: 10,
           scope: 'workload',
-          features: tenSeconds(i, 1),
+          features: i < 6 ? tenSeconds(i, 1) : { ...tenSeconds(i, 60), status_5xx: 20_000, denies: 5000 },
         },
         { qualifiers: { namespace: 'shop', workload: 'cart' } },
       );
     await eventually(
-      async () => (await metricValue(detector.httpPort, 'warden_detector_baseline_scores_total')) >= 2,
+      async () => (await metricValue(detector.httpPort, 'warden_detector_baseline_scores_total')) >= 3,
       'live windows scored',
       20_000,
     );
+    const anomaly = await eventually(
+      () => seen.find((a) => a.rule === 'behaviour-baseline'),
+      'a behaviour-baseline alert',
+      20_000,
+    );
+    assert.deepEqual(anomaly.target, { namespace: 'shop', workload: 'cart' });
+    assert.equal(anomaly.labels['model'], 'behaviour-v1');
+    assert.ok(Number(anomaly.labels['score']) >= 0.85);
+    assert.match(anomaly.summary, /departs from its learned behaviour/);
 
     // A second version, promoted, replaces the first in the running detector.
     const second = await cli([...train, '--seed', '2']);
