@@ -160,6 +160,25 @@ describe('detector: behaviour models, versioned in the object store and swapped 
     assert.equal((await cli(['detect', 'models', 'promote', '2', '--reason', 'newer data'])).code, 0);
     await eventually(async () => (await inForce('behaviour-v2')) === 1, 'the detector to swap to v2', 20_000);
     assert.equal(await inForce('behaviour-v1'), 0);
+    // The new model took over cart's recent windows: its next window is scored at once.
+    const scores = await metricValue(detector.httpPort, 'warden_detector_baseline_scores_total');
+    await ingest.publish(
+      telemetryFeatures,
+      {
+        windowStart: new Date(live + 70_000).toISOString(),
+        windowEnd: new Date(live + 80_000).toISOString(),
+        windowSeconds: 10,
+        scope: 'workload',
+        features: tenSeconds(7, 1),
+      },
+      { qualifiers: { namespace: 'shop', workload: 'cart' } },
+    );
+    await eventually(
+      async () =>
+        (await metricValue(detector.httpPort, 'warden_detector_baseline_scores_total')) === scores + 1,
+      'the next window scored by v2',
+      20_000,
+    );
     const shown = await cli(['detect', 'models', 'show', '2']);
     assert.match(shown.out, /status:\s+approved/);
     assert.match(shown.out, /approvalReason:\s+newer data/);

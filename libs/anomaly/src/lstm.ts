@@ -393,6 +393,19 @@ export class BaselineScorer {
     return this.#history.size;
   }
 
+  /**
+   * Takes over another scorer's recent windows (a model swapped in while running), so that keys
+   * are scored again at once rather than after a new lookback. Windows are features, not model
+   * state, so they carry over between models; only as many as this model looks back are kept.
+   */
+  adopt(previous: BaselineScorer): void {
+    const keep = this.#model.lookback + 1;
+    for (const [key, windows] of previous.#history) {
+      if (this.#history.size >= this.#maxKeys) break;
+      this.#history.set(key, windows.slice(-keep));
+    }
+  }
+
   /** Scores a batch of windows (one inference call for all of them). */
   observe(
     windows: readonly { key: string; features: Readonly<Record<string, number>> }[],

@@ -13,7 +13,8 @@ type Log = {
 
 /**
  * Keeps the newest approved behaviour model in force: loaded at start, then swapped without a
- * restart whenever the store changes and a higher approved version appears. A version that does
+ * restart whenever the store changes and a higher approved version appears (the new scorer takes
+ * over the workloads' recent windows, so scoring goes on at once). A version that does
  * not load (damaged bytes, a topology tfjs refuses) is logged and skipped; the model in force
  * stays. The watch is re-established with backoff if it ends (NATS restarts).
  */
@@ -75,12 +76,14 @@ export class ModelFollower {
       return;
     }
     const previous = this.#active;
+    const scorer = new BaselineScorer(model);
+    if (previous && previous.windowSeconds === version.windowSeconds) scorer.adopt(previous.scorer);
     this.#active = {
       model,
       number: version.version,
       version: `${version.name}-v${version.version}`,
       windowSeconds: version.windowSeconds,
-      scorer: new BaselineScorer(model),
+      scorer,
     };
     this.#gauge.reset();
     this.#gauge.set({ version: this.#active.version }, 1);
