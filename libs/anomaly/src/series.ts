@@ -154,7 +154,9 @@ export class SeriesDetector {
         level: this.#calibrators.level.score(level),
         change: this.#calibrators.change.score(change),
         shift: this.#calibrators.shift.score(shift),
-        drift: this.#calibrators.drift.score(drift),
+        // Capped: a drift lasts long enough to fill the top percentile of its own history, and
+        // would hide the next one; the other detectors keep learning heavy tails as they are.
+        drift: this.#calibrators.drift.score(drift, true),
         seasonal: this.#calibrators.seasonal.score(this.#seasonal(value, median)),
         variance: this.#calibrators.variance.score(variance),
       };
