@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
-import { ModelStore } from '@warden/model-store';
 import { StreamingRules } from '@warden/anomaly';
 import { telemetryAccess, telemetryFeatures } from '@warden/events';
+import { ModelStore } from '@warden/model-store';
 import type { AlertChange } from '@warden/telemetry';
 import { AlertTracker } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -80,32 +80,17 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       { durable: 'detector-threat-intel', deliver: 'new' },
     );
   }
-  const models = new ModelFollower({ store: await ModelStore.open(deps.nc), log, gauge: metrics.model });
-  await models.start();
+  let models: ModelFollower | undefined;
+  let featureConsumer: RunningConsumer | undefined;
   const streaming = new StreamingDetector({
     rules: new StreamingRules({
       baseline: config.WARDEN_DETECTOR_RULES_BASELINE_WINDOWS,
       warmup: config.WARDEN_DETECTOR_RULES_WARMUP_WINDOWS,
     }),
-    model: () => models.active,
+    model: () => models?.active,
     quietMs: config.WARDEN_DETECTOR_STREAM_QUIET_MS,
     alertScore: config.WARDEN_DETECTOR_ALERT_SCORE,
   });
-  // One durable shared by every replica: each window is judged once. New windows only: the
-  // rules' baselines warm up on the present, not on a day of history replayed at start.
-  const featureConsumer = await bus.consume(
-    telemetryFeatures,
-    async (event, subject) => {
-      const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
-      const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
-      if (event.data.scope !== 'edge')
-        metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
-      for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
-      metrics.baselineScores.inc(observed.scored);
-      await publisher.receive(observed.alerts);
-    },
-    { durable: 'detector-features', deliver: 'new' },
-  );
   let receiver: Receiver | undefined;
   let expiring = false;
   const timer = setInterval(() => {
@@ -121,6 +106,23 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       });
   }, config.WARDEN_DETECTOR_EXPIRY_INTERVAL_MS);
   try {
+    models = new ModelFollower({ store: await ModelStore.open(deps.nc), log, gauge: metrics.model });
+    await models.start();
+    // One durable shared by every replica: each window is judged once. New windows only: the
+    // rules' baselines warm up on the present, not on a day of history replayed at start.
+    featureConsumer = await bus.consume(
+      telemetryFeatures,
+      async (event, subject) => {
+        const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
+        const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
+        if (event.data.scope !== 'edge')
+          metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
+        for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
+        metrics.baselineScores.inc(observed.scored);
+        await publisher.receive(observed.alerts);
+      },
+      { durable: 'detector-features', deliver: 'new' },
+    );
     receiver = await startReceiver({
       host: config.WARDEN_DETECTOR_RECEIVER_HOST,
       port: config.WARDEN_DETECTOR_RECEIVER_PORT,
@@ -134,8 +136,8 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     clearInterval(timer);
     feeds.stop();
     await threatConsumer?.stop();
-    await featureConsumer.stop();
-    await models.stop();
+    await featureConsumer?.stop();
+    await models?.stop();
     throw err;
   }
   log.info(
@@ -143,14 +145,16 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     'alert receiver listening',
   );
   const running = receiver;
+  const follower = models;
+  const features = featureConsumer;
   return {
     receiverPort: running.port,
     stop: async () => {
       clearInterval(timer);
       feeds.stop();
       await threatConsumer?.stop();
-      await featureConsumer.stop();
-      await models.stop();
+      await features.stop();
+      await follower.stop();
       await running.close();
     },
   };
