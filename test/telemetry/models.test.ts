@@ -6,6 +6,7 @@ import type { DataOf } from '@warden/events';
 import { freePort, seedFile } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import { detectorService } from '@warden/detector';
+import { ModelStore, modelMeta } from '@warden/model-store';
 import { eventually, useNats } from '@warden/testing';
 import { detectorEnv, metricValue } from './helpers.ts';
 
@@ -179,6 +180,24 @@ describe('detector: behaviour models, versioned in the object store and swapped 
       'the next window scored by v2',
       20_000,
     );
+    // An approved version that does not load is refused; the one in force stays.
+    const store = await ModelStore.open(await nats.get().connect('admin'));
+    const v2 = await store.version('behaviour', 2);
+    const damaged = await store.put(
+      modelMeta.omit({ version: true }).parse(v2),
+      new TextEncoder().encode('not a model'),
+    );
+    assert.equal(damaged.version, 3);
+    assert.equal((await cli(['detect', 'models', 'promote', '3', '--reason', 'looks fine'])).code, 0);
+    await eventually(
+      async () =>
+        (await metricValue(detector.httpPort, 'warden_detector_model_loads_total', { outcome: 'failed' })) ===
+        1,
+      'the detector to refuse v3',
+      20_000,
+    );
+    assert.equal(await inForce('behaviour-v2'), 1);
+    assert.equal(await inForce('behaviour-v3'), 0);
     const shown = await cli(['detect', 'models', 'show', '2']);
     assert.match(shown.out, /status:\s+approved/);
     assert.match(shown.out, /approvalReason:\s+newer data/);

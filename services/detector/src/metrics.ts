@@ -70,6 +70,12 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       labelNames: ['version'] as const,
       registers,
     }),
+    modelLoads: new Counter({
+      name: 'warden_detector_model_loads_total',
+      help: 'Approved behaviour model versions loaded, by outcome (loaded, failed: the one in force stays).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     expired: new Counter({
       name: 'warden_detector_expired_alerts_total',
       help: 'Firing alerts resolved because their evaluator stopped refreshing them.',

@@ -1,8 +1,8 @@
 import { BaselineScorer, BehaviourModel } from '@warden/anomaly';
 import { Backoff, pause } from '@warden/core';
 import type { ModelStore, ModelVersion } from '@warden/model-store';
-import { BEHAVIOUR_MODEL } from '@warden/model-store';
-import type { Gauge } from 'prom-client';
+import { BEHAVIOUR_MODEL, ModelStatus } from '@warden/model-store';
+import type { Counter, Gauge } from 'prom-client';
 import type { ActiveModel } from './streaming.ts';
 
 type Log = {
@@ -22,16 +22,18 @@ export class ModelFollower {
   readonly #store: ModelStore;
   readonly #log: Log;
   readonly #gauge: Gauge<'version'>;
+  readonly #loads: Counter<'outcome'>;
   readonly #abort = new AbortController();
   #active: (ActiveModel & { model: BehaviourModel; number: number }) | undefined;
   readonly #refused = new Set<string>();
   #checking: Promise<void> = Promise.resolve();
   #watching: Promise<void> | undefined;
 
-  constructor(options: { store: ModelStore; log: Log; gauge: Gauge<'version'> }) {
+  constructor(options: { store: ModelStore; log: Log; gauge: Gauge<'version'>; loads: Counter<'outcome'> }) {
     this.#store = options.store;
     this.#log = options.log;
     this.#gauge = options.gauge;
+    this.#loads = options.loads;
   }
 
   /** The model in force, if any. */
@@ -59,7 +61,10 @@ export class ModelFollower {
       if (!this.#refused.has(reason)) this.#log.warn({ reason }, 'not a model version');
     for (const reason of invalid) this.#refused.add(reason);
     const candidates = versions
-      .filter((v) => v.name === BEHAVIOUR_MODEL && v.status === 'approved' && !this.#refused.has(v.object))
+      .filter(
+        (v) =>
+          v.name === BEHAVIOUR_MODEL && v.status === ModelStatus.approved && !this.#refused.has(v.object),
+      )
       .sort((a, b) => b.version - a.version);
     const newest = candidates[0];
     if (!newest || (this.#active && newest.version <= this.#active.number)) return;
@@ -72,9 +77,13 @@ export class ModelFollower {
       model = await BehaviourModel.fromBytes(await this.#store.bytes(version));
     } catch (err) {
       this.#refused.add(version.object);
+      this.#loads.inc({ outcome: 'failed' });
       this.#log.error({ err, model: version.object }, 'approved model does not load; the one in force stays');
+      // The next approved version down may still be newer than the one in force (or there is none).
+      await this.#check();
       return;
     }
+    this.#loads.inc({ outcome: 'loaded' });
     const previous = this.#active;
     const scorer = new BaselineScorer(model);
     if (previous && previous.windowSeconds === version.windowSeconds) scorer.adopt(previous.scorer);

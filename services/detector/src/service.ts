@@ -106,7 +106,12 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       });
   }, config.WARDEN_DETECTOR_EXPIRY_INTERVAL_MS);
   try {
-    models = new ModelFollower({ store: await ModelStore.open(deps.nc), log, gauge: metrics.model });
+    models = new ModelFollower({
+      store: await ModelStore.open(deps.nc),
+      log,
+      gauge: metrics.model,
+      loads: metrics.modelLoads,
+    });
     await models.start();
     // One durable shared by every replica: each window is judged once. New windows only: the
     // rules' baselines warm up on the present, not on a day of history replayed at start.
