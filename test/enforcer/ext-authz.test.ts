@@ -137,7 +137,7 @@ spec: { action: CUSTOM, provider: { name: hdr }, rules: [{}] }
 
       // Every deny became a decision record on the bus, with its reason and revision.
       const admin = await jetstreamManager(await nats.get().connect('admin'));
-      const subject = 'warden.telemetry.v1.access.shop.payment';
+      const subject = 'warden.telemetry.v1.decision.shop.payment';
       let stored = 0;
       for (let i = 0; i < 100 && stored < 3; i++) {
         await sleep(50);

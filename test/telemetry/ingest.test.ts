@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, before, describe, it } from 'node:test';
-import { Bus, telemetryAccess } from '@warden/events';
+import { Bus, telemetryDecision } from '@warden/events';
 import { freePort } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
@@ -107,7 +107,7 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
     assert.equal(Number(answer.rejected), 1);
     assert.match(answer.first_rejection, /^calls\[10\]: direction/);
 
-    // The enforcer's decision records arrive on the bus: a deny counts, an allow does not.
+    // The enforcer's decision records arrive on their own subject: a deny counts, an allow does not.
     const enforcerNc = await nats.get().connect('enforcer');
     const enforcer = new Bus(enforcerNc, { source: 'enforcer-test' });
     await eventually(
@@ -115,7 +115,7 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
       'ingest metrics',
     );
     await enforcer.publish(
-      telemetryAccess,
+      telemetryDecision,
       {
         records: [
           {
@@ -145,10 +145,11 @@ describe('telemetry-ingest: ALS, StreamTelemetry and decision records become rec
       const count = (w: string) =>
         s.access
           .filter((a) => a.subject === `warden.telemetry.v1.access.shop.${w}`)
-          .flatMap((a) => a.data.records)
-          .filter((r) => r.decision === undefined).length;
+          .flatMap((a) => a.data.records).length;
       return count('cart') === 21 && count('payments') === 10 ? s : undefined;
     }, 'access records on the bus');
+    // Decisions stay on their subject: the access records are the data planes' alone.
+    assert.equal(stored.access.flatMap((a) => a.data.records).filter((r) => r.decision).length, 0);
     const cartRecord = stored.access.flatMap((a) => a.data.records).find((r) => r.status === 503);
     assert.equal(cartRecord?.source.principal, 'spiffe://cluster.local/ns/web/sa/frontend');
     assert.equal(cartRecord?.source.workload, 'frontend');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Bus, provision, StreamName, telemetryAccess } from '@warden/events';
+import { Bus, provision, StreamName, telemetryAccess, telemetryDecision } from '@warden/events';
 import { tempDir, useNats, useRedis } from '@warden/testing';
 import type { AccessRecord } from '@warden/topology';
 import { fold, GraphStore, TopologyError, TouchedEdges } from '@warden/topology';
@@ -53,12 +53,21 @@ describe('topology: observed call graph', () => {
       // One record stamped an hour in the future (a wrong clock): dropped and counted.
       records.push({ ...records[0]!, time: new Date(Date.now() + HOUR).toISOString() });
       const ingest = new Bus(await nats.get().connect('telemetry-ingest'), { source: 'ingest-test' });
-      for (let i = 0; i < records.length; i += 100)
-        await ingest.publish(
-          telemetryAccess,
-          { records: records.slice(i, i + 100) },
-          { qualifiers: { namespace: 'shop', workload: 'web' } },
-        );
+      const enforcer = new Bus(await nats.get().connect('enforcer'), { source: 'enforcer-test' });
+      // Records with a decision are a decision point's, on their own subject; both are folded.
+      const decided = records.filter((r) => r.decision !== undefined);
+      const observed = records.filter((r) => r.decision === undefined);
+      assert.ok(decided.length > 0 && observed.length > 0);
+      for (const [bus, event, batch] of [
+        [ingest, telemetryAccess, observed],
+        [enforcer, telemetryDecision, decided],
+      ] as const)
+        for (let i = 0; i < batch.length; i += 100)
+          await bus.publish(
+            event,
+            { records: batch.slice(i, i + 100) },
+            { qualifiers: { namespace: 'shop', workload: 'web' } },
+          );
 
       const range = { since: new Date(base).toISOString(), until: new Date(base + HOUR - 1).toISOString() };
       await eventually(

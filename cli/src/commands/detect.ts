@@ -6,6 +6,8 @@ import { BehaviourModel, readFeatureCsv, scoreCsv } from '@warden/anomaly';
 import type { TrainProgress } from '@warden/anomaly';
 import type { Command, CommandContext } from '../command.ts';
 import { UsageError } from '../command.ts';
+import { parseWhen } from './audit.ts';
+import { listModels, promoteModel, showModel, trainFromStream } from './detect-models.ts';
 
 function requiredPath(ctx: CommandContext, values: Record<string, unknown>, name: string): string {
   const value = values[name];
@@ -124,10 +126,13 @@ export const detectCommands: Command[] = [
   {
     path: ['detect', 'train'],
     summary:
-      'train the LSTM behaviour baseline offline from a CSV of feature windows and save it as one file',
+      'train the LSTM behaviour baseline: from a CSV of feature windows into a file, or from the feature stream into a new model version',
     options: {
       csv: { type: 'string' },
       out: { type: 'string' },
+      'from-stream': { type: 'boolean' },
+      since: { type: 'string' },
+      window: { type: 'string' },
       features: { type: 'string' },
       lookback: { type: 'string' },
       epochs: { type: 'string' },
@@ -136,7 +141,12 @@ export const detectCommands: Command[] = [
     },
     optionHelp: {
       csv: 'feature windows with a header: timestamp[,key],feature...; a key column (workload or edge) groups them, each key in time order',
-      out: 'where the model is written (one file: its JSON header, then the weights)',
+      out: 'with --csv: where the model is written (one file: its JSON header, then the weights)',
+      'from-stream':
+        "read each workload's windows from warden.telemetry.v1.features and store the model as a new candidate version in warden-models (as the operator: --identity admin); warden detect models promote puts it in force",
+      since: 'with --from-stream: from this time (ISO 8601) or this long ago (24h, 7d); default 24h',
+      window:
+        'with --from-stream: the window length trained on, in seconds, 1 or 10 (default 10, what the detector scores)',
       features: 'comma-separated feature columns to model (default every column but timestamp and key)',
       lookback: 'windows of history per forecast (default 12)',
       epochs: 'passes over the training windows (default 10)',
@@ -144,6 +154,29 @@ export const detectCommands: Command[] = [
       seed: 'initial weights and batch order (default 1); the same seed and input give the same model',
     },
     async run(ctx, _positionals, values) {
+      if (values['from-stream'] === true) {
+        if (values['csv'] !== undefined || values['out'] !== undefined || values['features'] !== undefined)
+          throw new UsageError(
+            '--from-stream stores a model version: it takes no --csv, --out or --features',
+          );
+        const window = integer(values, 'window', 10, 1, 10);
+        if (window !== 1 && window !== 10) throw new UsageError('--window must be 1 or 10');
+        const { version } = await trainFromStream(ctx, {
+          since: parseWhen(values['since'] ?? '24h', 'since') ?? new Date(0),
+          windowSeconds: window,
+          lookback: integer(values, 'lookback', 12, 1, 1000),
+          epochs: integer(values, 'epochs', 10, 1, 10_000),
+          batchSize: integer(values, 'batch-size', 64, 1, 65_536),
+          seed: integer(values, 'seed', 1, 0, 2 ** 31 - 1),
+          progress: (p) => ctx.io.err(progressLine(p)),
+        });
+        ctx.io.out(
+          `stored ${version.name}-v${version.version} (candidate): ${version.trainingWindows} training windows of ${version.keys} workloads, ${version.trainedFrom} .. ${version.trainedUntil}; put it in force with warden detect models promote ${version.version} --reason TEXT\n`,
+        );
+        return 0;
+      }
+      if (values['since'] !== undefined || values['window'] !== undefined)
+        throw new UsageError('--since and --window go with --from-stream');
       const input = requiredPath(ctx, values, 'csv');
       const target = requiredPath(ctx, values, 'out');
       const source = openLines(input);
@@ -182,6 +215,36 @@ export const detectCommands: Command[] = [
         model.dispose();
       }
       return 0;
+    },
+  },
+  {
+    path: ['detect', 'models', 'list'],
+    summary:
+      'the behaviour model versions in warden-models: status, training window, metrics (as --identity admin)',
+    async run(ctx, positionals) {
+      if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}`);
+      return listModels(ctx);
+    },
+  },
+  {
+    path: ['detect', 'models', 'show'],
+    summary: 'one model version: everything its metadata holds (as --identity admin)',
+    args: '<version>',
+    async run(ctx, positionals) {
+      if (positionals.length !== 1) throw new UsageError('one version number is required');
+      return showModel(ctx, positionals[0]);
+    },
+  },
+  {
+    path: ['detect', 'models', 'promote'],
+    summary:
+      'approve a model version: detectors swap to the newest approved version without a restart (as --identity admin)',
+    args: '<version>',
+    options: { reason: { type: 'string' } },
+    optionHelp: { reason: 'why it is approved (required; kept in its metadata)' },
+    async run(ctx, positionals, values) {
+      if (positionals.length !== 1) throw new UsageError('one version number is required');
+      return promoteModel(ctx, positionals[0], values['reason']);
     },
   },
 ];

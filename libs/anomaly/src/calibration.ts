@@ -32,12 +32,18 @@ export class Calibrator {
     return Math.max(this.#floor, this.#history.quantile(0.99), tail);
   }
 
-  /** Scores `statistic` and then adds it to the history. */
-  score(statistic: number): number {
+  /**
+   * Scores `statistic` and then adds it to the history. With `capAtReference`, a reading that
+   * scores 0.5 or more joins the history no higher than the reference it was judged against: a
+   * long anomaly (a slow drift) then cannot become the top percentile the next one is judged by.
+   */
+  score(statistic: number, capAtReference = false): number {
     if (!Number.isFinite(statistic)) statistic = statistic > 0 ? Number.MAX_VALUE : 0;
-    const u = statistic / this.reference();
-    this.#history.push(Math.min(statistic, 1e12));
-    return logisticAbove(u, this.#midpoint, this.#steepness);
+    const reference = this.reference();
+    const u = statistic / reference;
+    const score = logisticAbove(u, this.#midpoint, this.#steepness);
+    this.#history.push(Math.min(statistic, capAtReference && score >= 0.5 ? reference : 1e12));
+    return score;
   }
 }
 

@@ -1,25 +1,29 @@
+import { FeatureName } from '@warden/telemetry';
+
 /**
- * The names of the windowed features (per workload or per edge, over 1 s and 10 s windows) that
- * the rules and the LSTM read. A feature vector is a plain `Record<string, number>`: a producer
- * may add features, and a rule whose feature is absent from a window is not evaluated on it.
+ * The windowed features (per workload or per edge, over 1 s and 10 s windows) that the rules and
+ * the LSTM read, named as telemetry-ingest publishes them: `FeatureName` in `@warden/telemetry` is
+ * the one list of names, so a rule written here reads the bus's windows unchanged. A feature
+ * vector is a plain `Record<string, number>`: a producer may add features, and a rule whose
+ * feature is absent from a window is not evaluated on it.
  */
 export const Feature = {
-  requests: 'requests',
-  errors4xx: 'errors4xx',
-  errors5xx: 'errors5xx',
+  requests: FeatureName.requests,
+  errors4xx: FeatureName.status4xx,
+  errors5xx: FeatureName.status5xx,
   /** 401 and 403 responses: failed or refused credentials. */
-  authFailures: 'authFailures',
-  /** (4xx + 5xx) / requests, 0 without requests. */
-  errorRate: 'errorRate',
-  latencyP50Ms: 'latencyP50Ms',
-  latencyP99Ms: 'latencyP99Ms',
-  bytesIn: 'bytesIn',
-  bytesOut: 'bytesOut',
-  distinctPeers: 'distinctPeers',
-  distinctPaths: 'distinctPaths',
-  distinctPorts: 'distinctPorts',
+  authFailures: FeatureName.authFailures,
+  /** 5xx / requests, 0 without requests. */
+  errorRate: FeatureName.errorRate,
+  latencyP50Ms: FeatureName.latencyP50Ms,
+  latencyP99Ms: FeatureName.latencyP99Ms,
+  bytesIn: FeatureName.bytesIn,
+  bytesOut: FeatureName.bytesOut,
+  distinctPeers: FeatureName.distinctPeers,
+  distinctPaths: FeatureName.distinctPaths,
+  distinctPorts: FeatureName.distinctPorts,
   /** Requests the decision point denied. */
-  denies: 'denies',
+  denies: FeatureName.denies,
 } as const;
 export type Feature = (typeof Feature)[keyof typeof Feature];
 

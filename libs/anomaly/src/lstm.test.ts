@@ -69,6 +69,14 @@ describe('BehaviourModel', { timeout: 300_000 }, () => {
     }
     assert.ok(results.slice(0, 12).every((s) => s === null));
     assert.ok(results.slice(12).every((s) => typeof s === 'number'));
+    // A scorer swapped in while running takes over the recent windows: it scores at once.
+    const swapped = new BaselineScorer(model);
+    swapped.adopt(scorer);
+    assert.equal(swapped.keys, 2);
+    assert.equal(
+      typeof swapped.observe([{ key: 'a', features: fresh.get('a')?.[0] ?? {} }])[0]?.score,
+      'number',
+    );
     const bounded = new BaselineScorer(model, { maxKeys: 2 });
     for (const key of ['a', 'b', 'c', 'a']) bounded.observe([{ key, features: {} }]);
     assert.equal(bounded.keys, 2);

@@ -159,6 +159,16 @@ export class BehaviourModel {
   get trainedAt(): string {
     return this.#meta.trainedAt;
   }
+  /** What the model was trained on and how well it forecasts the windows held back from it. */
+  get metrics(): { trainingWindows: number; heldOutErrorP50: number; heldOutErrorP99: number; seed: number } {
+    const c = this.#meta.calibration;
+    return {
+      trainingWindows: this.#meta.trainingWindows,
+      heldOutErrorP50: c[50] ?? 0,
+      heldOutErrorP99: c[99] ?? 0,
+      seed: this.#meta.seed,
+    };
+  }
 
   /**
    * Trains on each key's windows, oldest first. Every key needs more than `lookback` windows
@@ -381,6 +391,19 @@ export class BaselineScorer {
   /** Keys with history. */
   get keys(): number {
     return this.#history.size;
+  }
+
+  /**
+   * Takes over another scorer's recent windows (a model swapped in while running), so that keys
+   * are scored again at once rather than after a new lookback. Windows are features, not model
+   * state, so they carry over between models; only as many as this model looks back are kept.
+   */
+  adopt(previous: BaselineScorer): void {
+    const keep = this.#model.lookback + 1;
+    for (const [key, windows] of previous.#history) {
+      if (this.#history.size >= this.#maxKeys) break;
+      this.#history.set(key, windows.slice(-keep));
+    }
   }
 
   /** Scores a batch of windows (one inference call for all of them). */

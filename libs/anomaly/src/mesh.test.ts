@@ -38,7 +38,7 @@ describe('generateMeshDataset', () => {
 });
 
 describe('foldWindows', () => {
-  it('adds counts, keeps the largest p99 and distinct counts, and recomputes the error rate', () => {
+  it('adds counts, keeps the largest p99 and distinct counts, and recomputes the error rate (5xx share)', () => {
     const folded = foldWindows([
       {
         [Feature.requests]: 10,
@@ -58,7 +58,7 @@ describe('foldWindows', () => {
       },
     ]);
     assert.equal(folded[Feature.requests], 40);
-    assert.equal(folded[Feature.errorRate], 0.5);
+    assert.equal(folded[Feature.errorRate], 0.25);
     assert.equal(folded[Feature.latencyP50Ms], 17.5);
     assert.equal(folded[Feature.latencyP99Ms], 50);
     assert.equal(folded[Feature.distinctPeers], 3);

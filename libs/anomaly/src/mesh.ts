@@ -191,7 +191,7 @@ export function generateMeshDataset(options: MeshOptions = {}): MeshDataset {
         [Feature.errors4xx]: err4,
         [Feature.errors5xx]: err5,
         [Feature.authFailures]: auth,
-        [Feature.errorRate]: requests ? (err4 + err5) / requests : 0,
+        [Feature.errorRate]: requests ? err5 / requests : 0,
         [Feature.latencyP50Ms]: latency,
         [Feature.latencyP99Ms]: p99,
         [Feature.bytesIn]: bytesIn,
@@ -248,8 +248,6 @@ export function foldWindows(seconds: readonly Readonly<Record<string, number>>[]
   }
   out[Feature.latencyP50Ms] = weight ? latency / weight : 0;
   const requests = out[Feature.requests] ?? 0;
-  out[Feature.errorRate] = requests
-    ? ((out[Feature.errors4xx] ?? 0) + (out[Feature.errors5xx] ?? 0)) / requests
-    : 0;
+  out[Feature.errorRate] = requests ? (out[Feature.errors5xx] ?? 0) / requests : 0;
   return out;
 }

@@ -8,12 +8,13 @@ import { RuleError, StreamingRules } from './rules.ts';
 function normal(random: Random): Record<string, number> {
   const requests = random.poisson(50);
   const err4 = random.poisson(1);
+  const err5 = random.poisson(0.3);
   return {
     [Feature.requests]: requests,
     [Feature.errors4xx]: err4,
-    [Feature.errors5xx]: random.poisson(0.3),
+    [Feature.errors5xx]: err5,
     [Feature.authFailures]: Math.min(err4, random.poisson(0.3)),
-    [Feature.errorRate]: err4 / Math.max(1, requests),
+    [Feature.errorRate]: err5 / Math.max(1, requests),
     [Feature.bytesOut]: requests * 2000 * (0.8 + 0.4 * random.next()),
     [Feature.distinctPeers]: 1 + random.int(4),
     [Feature.distinctPorts]: 1,

@@ -91,7 +91,8 @@ export const defaultRules: readonly Rule[] = [
     description: 'a burst of 5xx responses far above this key’s usual rate',
     conditions: [
       { kind: 'threshold', feature: Feature.errors5xx, atLeast: 10 },
-      { kind: 'threshold', feature: Feature.errorRate, atLeast: 0.2 },
+      // The 5xx share: a tenth of the answers failing is far outside any healthy workload.
+      { kind: 'threshold', feature: Feature.errorRate, atLeast: 0.1 },
       { kind: 'zscore', feature: Feature.errors5xx, above: 5 },
     ],
   },

@@ -89,6 +89,8 @@ export class SeriesDetector {
   #residualPeriod = 0;
   /** After a reset, the seasonal difference compares with the old level for one period. */
   #seasonalMutedUntil = 0;
+  /** The sum of the level shifts accepted so far: the cycle is looked for in the series without them. */
+  #levelOffset = 0;
   #previous = Number.NaN;
   #seen = 0;
   #run = 0;
@@ -154,7 +156,9 @@ export class SeriesDetector {
         level: this.#calibrators.level.score(level),
         change: this.#calibrators.change.score(change),
         shift: this.#calibrators.shift.score(shift),
-        drift: this.#calibrators.drift.score(drift),
+        // Capped: a drift lasts long enough to fill the top percentile of its own history, and
+        // would hide the next one; the other detectors keep learning heavy tails as they are.
+        drift: this.#calibrators.drift.score(drift, true),
         seasonal: this.#calibrators.seasonal.score(this.#seasonal(value, median)),
         variance: this.#calibrators.variance.score(variance),
       };
@@ -172,7 +176,7 @@ export class SeriesDetector {
 
     this.#values.push(value);
     this.#recentValues.push(value);
-    this.#season.push(value);
+    this.#season.push(value - this.#levelOffset);
     if (!Number.isNaN(step)) {
       this.#steps.push(step);
       this.#recentSteps.push(step);
@@ -204,7 +208,7 @@ export class SeriesDetector {
     // Against the median of the same phase in the last three cycles: one odd value a cycle ago
     // must not make this one look odd.
     const earlier = [1, 2, 3].map((k) => this.#season.ago(k * period)).filter((v) => !Number.isNaN(v));
-    const residual = earlier.length ? value - medianOf(earlier) : Number.NaN;
+    const residual = earlier.length ? value - this.#levelOffset - medianOf(earlier) : Number.NaN;
     if (Number.isNaN(residual)) return 0;
     const warm =
       this.#seasonalResiduals.size >= this.#options.warmup && this.#seen >= this.#seasonalMutedUntil;
@@ -238,6 +242,7 @@ export class SeriesDetector {
     if (++this.#run >= this.#options.resetAfter) {
       this.#scaleFloor = this.#runScale;
       this.#values.keepNewest(this.#options.resetAfter - 1);
+      this.#levelOffset += this.#values.median() - this.#runMedian;
       // The steps and the short windows restart too: the new regime may move differently (a
       // constant that starts to vary), and a window half old and half new fits neither.
       this.#stepScaleFloor = this.#steps.scale();

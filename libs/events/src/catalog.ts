@@ -144,6 +144,19 @@ export const telemetryAccess = defineEvent({
   data: z.object({ records: z.array(accessRecord).min(1).max(10_000) }),
 });
 
+/**
+ * A decision point's records of what it decided (every deny, a sample of allows), in the access
+ * record's shape with `decision`, `reason`, `policy` and `revision`. A subject of its own, apart
+ * from the data plane's `access`: telemetry-ingest folds these into its deny counts and must not
+ * read back the access records it writes itself.
+ */
+export const telemetryDecision = defineEvent({
+  schema: 'warden.telemetry.v1.decision',
+  qualifiers: ['namespace', 'workload'],
+  stream: StreamName.telemetry,
+  data: z.object({ records: z.array(accessRecord).min(1).max(10_000) }),
+});
+
 export const telemetryFeatures = defineEvent({
   schema: 'warden.telemetry.v1.features',
   qualifiers: ['namespace', 'workload'],
@@ -583,6 +596,7 @@ export const events = {
   policyRejected,
   policyApplied,
   telemetryAccess,
+  telemetryDecision,
   telemetryFeatures,
   alert,
   enforceDeny,

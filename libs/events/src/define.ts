@@ -30,6 +30,8 @@ export type BucketName = (typeof BucketName)[keyof typeof BucketName];
 
 export const ObjectStoreName = {
   bundles: 'warden-bundles',
+  /** Trained behaviour models, versioned, with their training window and metrics as metadata. */
+  models: 'warden-models',
 } as const;
 export type ObjectStoreName = (typeof ObjectStoreName)[keyof typeof ObjectStoreName];
 

@@ -109,16 +109,19 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.topologyChanged, ...auditWrite],
     // `changed` too: the call graph is rebuilt from its own snapshots when Redis lost it.
+    // Decisions too: a denied call is an edge of the graph with its deny count.
     subscribes: [
       e.topologyChanged,
       e.topologyRegister,
       e.topologyDeregister,
       e.topologyHeartbeat,
       e.telemetryAccess,
+      e.telemetryDecision,
     ],
     serves: [e.topologyQuery],
     durables: {
       'topology-graph': e.telemetryAccess,
+      'topology-decisions': e.telemetryDecision,
       'topology-register': e.topologyRegister,
       'topology-deregister': e.topologyDeregister,
     },
@@ -127,19 +130,23 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     ...none,
     publishes: [e.telemetryAccess, e.telemetryFeatures, ...auditWrite],
     // The enforcer's decision records, folded into deny counts (features and series).
-    subscribes: [e.telemetryAccess],
-    durables: { 'telemetry-ingest-decisions': e.telemetryAccess },
+    subscribes: [e.telemetryDecision],
+    durables: { 'telemetry-ingest-decisions': e.telemetryDecision },
   },
   detector: {
     ...none,
     publishes: [e.alert, ...auditWrite],
     // Its own alerts too: it reads them back at start to know which are already announced.
     subscribes: [e.telemetryFeatures, e.telemetryAccess, e.alert],
-    durables: { 'detector-threat-intel': e.telemetryAccess },
+    // Its behaviour models: `warden detect train` stores new versions as the operator, the
+    // detector loads the newest approved one and follows the store.
+    writesObjects: [ObjectStoreName.models],
+    readsObjects: [ObjectStoreName.models],
+    durables: { 'detector-threat-intel': e.telemetryAccess, 'detector-features': e.telemetryFeatures },
   },
   enforcer: {
     ...none,
-    publishes: [e.policyApplied, e.telemetryAccess, ...enforceAll, e.alert, ...auditWrite],
+    publishes: [e.policyApplied, e.telemetryDecision, ...enforceAll, e.alert, ...auditWrite],
     subscribes: [
       e.alert,
       ...enforceAll,

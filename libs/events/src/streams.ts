@@ -101,7 +101,10 @@ export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs
   { name: BucketName.caCrl, history: 1 },
 ];
 
-export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [{ name: ObjectStoreName.bundles }];
+export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [
+  { name: ObjectStoreName.bundles },
+  { name: ObjectStoreName.models },
+];
 
 /** The subject filters each stream captures, derived from the catalogue. */
 export function streamSubjects(stream: StreamName): string[] {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FeatureWindows } from './features.ts';
+import { FeatureWindows, inboundView, outboundView } from './features.ts';
 import type { AccessRecord } from './record.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -24,7 +24,11 @@ describe('FeatureWindows', () => {
     const windows = new FeatureWindows({ graceMs: 500 });
     for (let i = 0; i < 100; i++)
       windows.add(
-        call(i * 5, { durationMs: i + 1, status: i < 10 ? 503 : i < 15 ? 404 : 200, path: `/p${i % 4}` }),
+        call(i * 5, {
+          durationMs: i + 1,
+          status: i < 10 ? 503 : i < 12 ? 401 : i < 13 ? 403 : i < 15 ? 404 : 200,
+          path: `/p${i % 4}`,
+        }),
       );
     windows.add(call(200, { decision: 'deny', reason: 'deny_matched' }));
     windows.add(call(300, { decision: 'allow' }));
@@ -41,6 +45,7 @@ describe('FeatureWindows', () => {
         requests: 100,
         status_4xx: 5,
         status_5xx: 10,
+        auth_failures: 3,
         error_rate: 0.1,
         latency_p50_ms: 50,
         latency_p99_ms: 99,
@@ -53,6 +58,7 @@ describe('FeatureWindows', () => {
         out_requests: 0,
         out_status_4xx: 0,
         out_status_5xx: 0,
+        out_auth_failures: 0,
         out_bytes_in: 0,
         out_bytes_out: 0,
         out_distinct_peers: 0,
@@ -69,6 +75,17 @@ describe('FeatureWindows', () => {
     assert.equal(frontend?.features['out_bytes_in'], 100_000);
     assert.equal(frontend?.features['out_denies'], 1);
     assert.equal(frontend?.features['requests'], 0);
+    assert.equal(frontend?.features['out_auth_failures'], 3);
+    // The calls it made, under the names the rules read.
+    const made = outboundView(frontend?.features ?? {});
+    assert.equal(made['requests'], 100);
+    assert.equal(made['auth_failures'], 3);
+    assert.equal(made['bytes_in'], 100_000);
+    assert.equal(made['denies'], 1);
+    assert.equal(made['out_requests'], undefined);
+    const received = inboundView(frontend?.features ?? {});
+    assert.equal(received['requests'], 0);
+    assert.equal(received['out_requests'], undefined);
     const ten = windows.close(T0 + 10_500);
     assert.equal(
       ten.find((w) => w.scope === 'workload' && w.target.workload === 'cart')?.features['requests'],

@@ -5,14 +5,62 @@ import { qualifierOf } from './record.ts';
  * Windowed features (ARCHITECTURE §6): tumbling windows of 1 s and 10 s, per workload and per edge
  * (source → destination), from access records, decision records and aggregate counters.
  *
- * Per workload, over the calls it received: `requests`, `status_4xx`, `status_5xx`, `error_rate`
- * (5xx share), `latency_p50_ms`, `latency_p99_ms`, `bytes_in`, `bytes_out`, `distinct_peers`,
- * `distinct_paths`, `distinct_ports`, `denies`; over the calls it made, the same prefixed `out_`
- * for the counts that reveal a scan or an exfiltration (`out_requests`, `out_status_4xx`,
- * `out_status_5xx`, `out_bytes_in`, `out_bytes_out`, `out_distinct_peers`, `out_distinct_ports`,
- * `out_denies`). Per edge, the received-side set. Latencies come from a bounded reservoir,
+ * Per workload, over the calls it received: `requests`, `status_4xx`, `status_5xx`,
+ * `auth_failures` (401 and 403), `error_rate` (5xx share), `latency_p50_ms`, `latency_p99_ms`,
+ * `bytes_in`, `bytes_out`, `distinct_peers`, `distinct_paths`, `distinct_ports`, `denies`; over the
+ * calls it made, the same prefixed `out_` for the counts that reveal a scan or an exfiltration
+ * (`out_requests`, `out_status_4xx`, `out_status_5xx`, `out_auth_failures`, `out_bytes_in`,
+ * `out_bytes_out`, `out_distinct_peers`, `out_distinct_ports`, `out_denies`). Per edge, the received-side set. Latencies come from a bounded reservoir,
  * distinct counts from bounded sets (they saturate at the bound).
  */
+
+/**
+ * The feature names on the bus (`warden.telemetry.v1.features`): the one list every producer and
+ * reader uses (`@warden/anomaly`'s `Feature` maps onto it). Per workload, the calls it received;
+ * the calls it made carry the same names behind `OUTBOUND_PREFIX`.
+ */
+export const FeatureName = {
+  requests: 'requests',
+  status4xx: 'status_4xx',
+  status5xx: 'status_5xx',
+  /** 401 and 403 answers: credentials refused. */
+  authFailures: 'auth_failures',
+  /** 5xx / requests, 0 without requests. */
+  errorRate: 'error_rate',
+  latencyP50Ms: 'latency_p50_ms',
+  latencyP99Ms: 'latency_p99_ms',
+  bytesIn: 'bytes_in',
+  bytesOut: 'bytes_out',
+  distinctPeers: 'distinct_peers',
+  distinctPaths: 'distinct_paths',
+  distinctPorts: 'distinct_ports',
+  /** Calls the decision point denied. */
+  denies: 'denies',
+} as const;
+export type FeatureName = (typeof FeatureName)[keyof typeof FeatureName];
+
+/** A workload's features about the calls it made: `out_requests`, `out_distinct_ports`, ... */
+export const OUTBOUND_PREFIX = 'out_';
+
+/**
+ * A workload window's outbound features under the inbound names, so one rule (a scan, an
+ * exfiltration) reads either direction: `out_distinct_ports` becomes `distinct_ports`, and
+ * `out_bytes_out` (what the workload sent in its requests) becomes `bytes_out`.
+ */
+export function outboundView(features: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(features))
+    if (name.startsWith(OUTBOUND_PREFIX)) out[name.slice(OUTBOUND_PREFIX.length)] = value;
+  return out;
+}
+
+/** A workload window's features about the calls it received (everything but the outbound ones). */
+export function inboundView(features: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(features))
+    if (!name.startsWith(OUTBOUND_PREFIX)) out[name] = value;
+  return out;
+}
 
 export type FeatureScope = 'workload' | 'edge';
 
@@ -89,12 +137,14 @@ class Accumulator {
   requests = 0;
   status4xx = 0;
   status5xx = 0;
+  authFailures = 0;
   denies = 0;
   bytesIn = 0;
   bytesOut = 0;
   outRequests = 0;
   out4xx = 0;
   out5xx = 0;
+  outAuthFailures = 0;
   outBytesIn = 0;
   outBytesOut = 0;
   outDenies = 0;
@@ -114,31 +164,35 @@ class Accumulator {
   }
   features(scope: FeatureScope): Record<string, number> {
     const sorted = [...this.latencies.values].sort((a, b) => a - b);
+    const F = FeatureName;
+    const O = OUTBOUND_PREFIX;
     const inbound: Record<string, number> = {
-      requests: this.requests,
-      status_4xx: this.status4xx,
-      status_5xx: this.status5xx,
-      error_rate: this.requests > 0 ? this.status5xx / this.requests : 0,
-      latency_p50_ms: quantile(sorted, 0.5),
-      latency_p99_ms: quantile(sorted, 0.99),
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      distinct_peers: this.peers.size,
-      distinct_paths: this.paths.size,
-      distinct_ports: this.ports.size,
-      denies: this.denies,
+      [F.requests]: this.requests,
+      [F.status4xx]: this.status4xx,
+      [F.status5xx]: this.status5xx,
+      [F.authFailures]: this.authFailures,
+      [F.errorRate]: this.requests > 0 ? this.status5xx / this.requests : 0,
+      [F.latencyP50Ms]: quantile(sorted, 0.5),
+      [F.latencyP99Ms]: quantile(sorted, 0.99),
+      [F.bytesIn]: this.bytesIn,
+      [F.bytesOut]: this.bytesOut,
+      [F.distinctPeers]: this.peers.size,
+      [F.distinctPaths]: this.paths.size,
+      [F.distinctPorts]: this.ports.size,
+      [F.denies]: this.denies,
     };
     if (scope === 'edge') return inbound;
     return {
       ...inbound,
-      out_requests: this.outRequests,
-      out_status_4xx: this.out4xx,
-      out_status_5xx: this.out5xx,
-      out_bytes_in: this.outBytesIn,
-      out_bytes_out: this.outBytesOut,
-      out_distinct_peers: this.outPeers.size,
-      out_distinct_ports: this.outPorts.size,
-      out_denies: this.outDenies,
+      [O + F.requests]: this.outRequests,
+      [O + F.status4xx]: this.out4xx,
+      [O + F.status5xx]: this.out5xx,
+      [O + F.authFailures]: this.outAuthFailures,
+      [O + F.bytesIn]: this.outBytesIn,
+      [O + F.bytesOut]: this.outBytesOut,
+      [O + F.distinctPeers]: this.outPeers.size,
+      [O + F.distinctPorts]: this.outPorts.size,
+      [O + F.denies]: this.outDenies,
     };
   }
 }
@@ -256,6 +310,7 @@ export class FeatureWindows {
     const status = record.status ?? 0;
     const is4xx = status >= 400 && status < 500 ? 1 : 0;
     const is5xx = status >= 500 && status < 600 ? 1 : 0;
+    const isAuth = status === 401 || status === 403 ? 1 : 0;
     const bytesIn = record.bytesReceived ?? 0;
     const bytesOut = record.bytesSent ?? 0;
     const peer = peerId(record.source);
@@ -266,6 +321,7 @@ export class FeatureWindows {
         acc.requests++;
         acc.status4xx += is4xx;
         acc.status5xx += is5xx;
+        acc.authFailures += isAuth;
         acc.bytesIn += bytesIn;
         acc.bytesOut += bytesOut;
         if (record.durationMs !== undefined) acc.latencies.add(record.durationMs);
@@ -276,6 +332,7 @@ export class FeatureWindows {
       outbound.outRequests++;
       outbound.out4xx += is4xx;
       outbound.out5xx += is5xx;
+      outbound.outAuthFailures += isAuth;
       outbound.outBytesIn += bytesOut;
       outbound.outBytesOut += bytesIn;
       outbound.remember(outbound.outPeers, destinationPeer);

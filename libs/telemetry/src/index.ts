@@ -17,7 +17,7 @@ export type {
   WindowOptions,
   WorkloadName,
 } from './features.ts';
-export { FeatureWindows } from './features.ts';
+export { FeatureName, FeatureWindows, inboundView, OUTBOUND_PREFIX, outboundView } from './features.ts';
 export type { SeriesOptions, SeriesOutcome } from './series.ts';
 export { SeriesCounters } from './series.ts';
 export type { AlertChange, NotifiedAlert, Severity, TrackerOptions } from './alertmanager.ts';

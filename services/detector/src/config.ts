@@ -32,6 +32,14 @@ export const detectorConfig = z.object({
   WARDEN_DETECTOR_FEED_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   /** A threat-intelligence alert resolves once its source has not been seen for this long. */
   WARDEN_DETECTOR_THREAT_QUIET_MS: int(1000, 24 * 3_600_000).default(300_000),
+  /** A streaming-rule or baseline alert resolves once it has not fired again for this long. */
+  WARDEN_DETECTOR_STREAM_QUIET_MS: int(1000, 24 * 3_600_000).default(30_000),
+  /** 1 s windows in each workload's rolling baseline for the streaming rules' z-scores. */
+  WARDEN_DETECTOR_RULES_BASELINE_WINDOWS: int(10, 86_400).default(600),
+  /** Windows a workload needs before its z-scores count (before: only a multiple of the threshold fires). */
+  WARDEN_DETECTOR_RULES_WARMUP_WINDOWS: int(1, 86_400).default(30),
+  /** The behaviour baseline's calibrated score at or above which it alerts. */
+  WARDEN_DETECTOR_ALERT_SCORE: z.coerce.number().gt(0).max(1).default(0.85),
 });
 
 export type DetectorConfig = z.infer<typeof detectorConfig>;

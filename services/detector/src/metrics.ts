@@ -47,6 +47,35 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       labelNames: ['feed'] as const,
       registers,
     }),
+    featureWindows: new Counter({
+      name: 'warden_detector_feature_windows_total',
+      help: 'Workload feature windows read from warden.telemetry.v1.features, by window length.',
+      labelNames: ['window'] as const,
+      registers,
+    }),
+    ruleHits: new Counter({
+      name: 'warden_detector_rule_hits_total',
+      help: 'Windows on which a streaming rule fired, by rule (an alert is announced once per episode).',
+      labelNames: ['rule'] as const,
+      registers,
+    }),
+    baselineScores: new Counter({
+      name: 'warden_detector_baseline_scores_total',
+      help: 'Windows the behaviour baseline scored.',
+      registers,
+    }),
+    model: new Gauge({
+      name: 'warden_detector_model_info',
+      help: 'The behaviour model in force: 1 for its version, absent while none is approved.',
+      labelNames: ['version'] as const,
+      registers,
+    }),
+    modelLoads: new Counter({
+      name: 'warden_detector_model_loads_total',
+      help: 'Approved behaviour model versions loaded, by outcome (loaded, failed: the one in force stays).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     expired: new Counter({
       name: 'warden_detector_expired_alerts_total',
       help: 'Firing alerts resolved because their evaluator stopped refreshing them.',

@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
-import { telemetryAccess } from '@warden/events';
+import { StreamingRules } from '@warden/anomaly';
+import { telemetryAccess, telemetryFeatures } from '@warden/events';
+import { ModelStore } from '@warden/model-store';
 import type { AlertChange } from '@warden/telemetry';
 import { AlertTracker, FeedSet, feedSpecs } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { AlertPublisher } from './alerts.ts';
 import type { DetectorConfig } from './config.ts';
 import { createDetectorMetrics } from './metrics.ts';
+import { ModelFollower } from './models.ts';
 import type { Receiver } from './receiver.ts';
 import { startReceiver } from './receiver.ts';
+import { StreamingDetector } from './streaming.ts';
 import { ThreatAlerts } from './threats.ts';
 
 type Log = {
@@ -17,14 +22,23 @@ type Log = {
   error(obj: object, msg: string): void;
 };
 
-export type DetectorDeps = { bus: Bus; log: Log; metricsRegistry: MetricsRegistry; config: DetectorConfig };
+export type DetectorDeps = {
+  bus: Bus;
+  /** For the model store (an object store the detector owns). */
+  nc: NatsConnection;
+  log: Log;
+  metricsRegistry: MetricsRegistry;
+  config: DetectorConfig;
+};
 
 export type RunningDetector = { readonly receiverPort: number; stop(): Promise<void> };
 
 /**
- * Wires the detector's query-rule path: vmalert evaluates the Prometheus rule files against
- * VictoriaMetrics and notifies this receiver; each change becomes an alert event. The alert
- * stream is read back first, so a restart does not announce firing alerts again.
+ * Wires the detector: vmalert evaluates the Prometheus rule files against VictoriaMetrics and
+ * notifies this receiver; the streaming rules and the behaviour baseline read the feature stream;
+ * threat feeds check access records. Every path's alerts go through one tracker, so each is
+ * announced once and resolved once. The alert stream is read back first, so a restart does not
+ * announce firing alerts again.
  */
 export async function startDetector(deps: DetectorDeps): Promise<RunningDetector> {
   const { bus, log, config } = deps;
@@ -75,6 +89,17 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       { durable: 'detector-threat-intel', deliver: 'new' },
     );
   }
+  let models: ModelFollower | undefined;
+  let featureConsumer: RunningConsumer | undefined;
+  const streaming = new StreamingDetector({
+    rules: new StreamingRules({
+      baseline: config.WARDEN_DETECTOR_RULES_BASELINE_WINDOWS,
+      warmup: config.WARDEN_DETECTOR_RULES_WARMUP_WINDOWS,
+    }),
+    model: () => models?.active,
+    quietMs: config.WARDEN_DETECTOR_STREAM_QUIET_MS,
+    alertScore: config.WARDEN_DETECTOR_ALERT_SCORE,
+  });
   let receiver: Receiver | undefined;
   let expiring = false;
   const timer = setInterval(() => {
@@ -83,12 +108,35 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     publisher
       .expire()
       .then(() => publisher.publish(threats.sweep(Date.now())))
+      .then(() => streaming.sweep(Date.now()))
       .catch((err: unknown) => log.error({ err }, 'publishing expired alerts failed; retried next tick'))
       .finally(() => {
         expiring = false;
       });
   }, config.WARDEN_DETECTOR_EXPIRY_INTERVAL_MS);
   try {
+    models = new ModelFollower({
+      store: await ModelStore.open(deps.nc),
+      log,
+      gauge: metrics.model,
+      loads: metrics.modelLoads,
+    });
+    await models.start();
+    // One durable shared by every replica: each window is judged once. New windows only: the
+    // rules' baselines warm up on the present, not on a day of history replayed at start.
+    featureConsumer = await bus.consume(
+      telemetryFeatures,
+      async (event, subject) => {
+        const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
+        const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
+        if (event.data.scope !== 'edge')
+          metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
+        for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
+        metrics.baselineScores.inc(observed.scored);
+        await publisher.receive(observed.alerts);
+      },
+      { durable: 'detector-features', deliver: 'new' },
+    );
     receiver = await startReceiver({
       host: config.WARDEN_DETECTOR_RECEIVER_HOST,
       port: config.WARDEN_DETECTOR_RECEIVER_PORT,
@@ -102,6 +150,8 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     clearInterval(timer);
     feeds.stop();
     await threatConsumer?.stop();
+    await featureConsumer?.stop();
+    await models?.stop();
     throw err;
   }
   log.info(
@@ -109,12 +159,16 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     'alert receiver listening',
   );
   const running = receiver;
+  const follower = models;
+  const features = featureConsumer;
   return {
     receiverPort: running.port,
     stop: async () => {
       clearInterval(timer);
       feeds.stop();
       await threatConsumer?.stop();
+      await features.stop();
+      await follower.stop();
       await running.close();
     },
   };

@@ -7,5 +7,11 @@ export const detectorService: ServiceSpec<typeof detectorConfig> = {
   name: 'detector',
   config: detectorConfig,
   start: async (ctx) =>
-    startDetector({ bus: ctx.bus, log: ctx.log, metricsRegistry: ctx.registry, config: ctx.config }),
+    startDetector({
+      bus: ctx.bus,
+      nc: ctx.nc,
+      log: ctx.log,
+      metricsRegistry: ctx.registry,
+      config: ctx.config,
+    }),
 };

@@ -1,11 +1,11 @@
-import type { DataOf, telemetryAccess } from '@warden/events';
+import type { DataOf, telemetryDecision } from '@warden/events';
 import type { CheckRequest, CheckRequestOptions, CheckResponse } from '@warden/envoy';
 import { toAuthzRequest, toCheckResponse } from '@warden/envoy';
 import type { AuthzRequest, Decision } from '@warden/policy-engine';
 import { istioIdentityOf } from '@warden/pki';
 import { spiffeUri } from './identity.ts';
 
-export type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
+export type AccessRecord = DataOf<typeof telemetryDecision>['records'][number];
 
 /** Why the decision point denied without a policy's verdict (beside the engine's own reasons). */
 export const FailClosed = {

@@ -35,7 +35,7 @@ export function createEnforcerMetrics(registry: Registry) {
     }),
     recordsPublished: new Counter({
       name: 'warden_enforcer_decision_records_published_total',
-      help: 'decision records published on warden.telemetry.v1.access',
+      help: 'decision records published on warden.telemetry.v1.decision',
       registers: [registry],
     }),
     recordsDropped: new Counter({

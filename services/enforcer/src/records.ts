@@ -1,5 +1,5 @@
 import type { Bus } from '@warden/events';
-import { telemetryAccess } from '@warden/events';
+import { telemetryDecision } from '@warden/events';
 import type { Counter } from 'prom-client';
 import type { AccessRecord } from './check.ts';
 
@@ -17,7 +17,7 @@ export type DecisionRecordsOptions = {
 };
 
 /**
- * Decision records go out in batches, one `warden.telemetry.v1.access` event per destination
+ * Decision records go out in batches, one `warden.telemetry.v1.decision` event per destination
  * workload per flush: a decision point answers thousands of checks a second, and JetStream
  * stores a few thousand acknowledged messages a second on this machine. The buffer is bounded;
  * what does not fit is dropped and counted, never silently.
@@ -65,7 +65,7 @@ export class DecisionRecords {
         const chunk = records.slice(i, i + 10_000);
         try {
           await this.options.bus.publish(
-            telemetryAccess,
+            telemetryDecision,
             { records: chunk },
             { qualifiers: { namespace, workload } },
           );

@@ -1,5 +1,5 @@
 import type { Bus, RunningConsumer } from '@warden/events';
-import { telemetryAccess } from '@warden/events';
+import { telemetryDecision } from '@warden/events';
 import { FeatureWindows, SeriesCounters } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { IngestConfig } from './config.ts';
@@ -104,13 +104,12 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
     features.start();
     // Only new decisions: the deny counts describe the present, and a restart must not replay a day.
     decisions = await bus.consume(
-      telemetryAccess,
+      telemetryDecision,
       (event) => {
-        const denies = event.data.records.filter((r) => r.decision !== undefined);
-        const skipped = event.data.records.length - denies.length;
-        if (skipped > 0 && denies.length > 0)
-          metrics.rejected.inc({ source: 'decision', reason: 'not_a_decision' }, skipped);
-        pipeline.addRecords(denies, 'decision');
+        const decided = event.data.records.filter((r) => r.decision !== undefined);
+        const skipped = event.data.records.length - decided.length;
+        if (skipped > 0) metrics.rejected.inc({ source: 'decision', reason: 'not_a_decision' }, skipped);
+        pipeline.addRecords(decided, 'decision');
       },
       { durable: 'telemetry-ingest-decisions', deliver: 'new' },
     );

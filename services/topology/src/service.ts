@@ -1,6 +1,6 @@
 import type { Subscription } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
-import { topologyQuery } from '@warden/events';
+import { telemetryAccess, telemetryDecision, topologyQuery } from '@warden/events';
 import { redisAuth } from '@warden/runtime';
 import { Redis } from 'ioredis';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -137,7 +137,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       ? new GraphSnapshotter({ bus, store: graph, touched, log, metrics, intervalMs })
       : undefined;
   const started: RegistrySource[] = [];
-  let ingest: RunningConsumer | undefined;
+  const ingest: RunningConsumer[] = [];
   let responder: Subscription | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   const stop = async (): Promise<void> => {
@@ -145,7 +145,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     clearInterval(watchdog);
     // First, so that an ingest batch waiting for a rebuild gives up (it is redelivered later).
     await rebuilder.stop();
-    await ingest?.stop();
+    for (const consumer of ingest) await consumer.stop();
     // After ingest: the final snapshot holds everything this instance folded.
     await snapshots?.stop().catch((err: unknown) => log.warn({ err }, 'final graph snapshot failed'));
     for (const source of started.reverse())
@@ -164,17 +164,24 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
       rebuilder.ensure().catch((err: unknown) => log.error({ err }, 'graph check failed'));
     }, GRAPH_CHECK_MS);
     snapshots?.start();
-    ingest = await startGraphIngest({
-      bus,
-      store: graph,
-      registry,
-      log,
-      metrics,
-      durable: 'topology-graph',
-      pathDepth: config.WARDEN_TOPOLOGY_GRAPH_PATH_DEPTH,
-      retentionMs,
-      whole: () => rebuilder.ensure(),
-    });
+    for (const [event, durable] of [
+      [telemetryAccess, 'topology-graph'],
+      [telemetryDecision, 'topology-decisions'],
+    ] as const)
+      ingest.push(
+        await startGraphIngest({
+          event,
+          bus,
+          store: graph,
+          registry,
+          log,
+          metrics,
+          durable,
+          pathDepth: config.WARDEN_TOPOLOGY_GRAPH_PATH_DEPTH,
+          retentionMs,
+          whole: () => rebuilder.ensure(),
+        }),
+      );
     const answer = createQueryHandler({
       registry,
       graph,

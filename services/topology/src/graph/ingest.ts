@@ -1,5 +1,5 @@
 import type { Bus, RunningConsumer } from '@warden/events';
-import { telemetryAccess } from '@warden/events';
+import type { telemetryAccess, telemetryDecision } from '@warden/events';
 import { GraphIncompleteError } from '../errors.ts';
 import type { TopologyMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -8,6 +8,8 @@ import { fold } from './fold.ts';
 import type { GraphStore } from './store.ts';
 
 export type GraphIngestOptions = {
+  /** The data planes' access records, or a decision point's records of what it decided. */
+  event: typeof telemetryAccess | typeof telemetryDecision;
   bus: Bus;
   store: GraphStore;
   registry: Registry;
@@ -23,7 +25,7 @@ export type GraphIngestOptions = {
 };
 
 /**
- * Folds `warden.telemetry.v1.access.*.*` into the graph. One durable consumer shared by every
+ * Folds `warden.telemetry.v1.access.*.*` (or `.decision.*.*`) into the graph. One durable consumer shared by every
  * instance (the graph lives in Redis, so each batch is folded once by whichever instance gets
  * it). A Redis failure fails the handler, and the bus redelivers the batch later.
  * WARDEN_TELEMETRY belongs to telemetry-ingest and may not exist yet when topology starts: the
@@ -32,7 +34,7 @@ export type GraphIngestOptions = {
 export function startGraphIngest(options: GraphIngestOptions): Promise<RunningConsumer> {
   const { bus, store, registry, log, metrics } = options;
   return bus.consume(
-    telemetryAccess,
+    options.event,
     async (event) => {
       const started = process.hrtime.bigint();
       const result = fold(event.data.records, {

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, it } from 'node:test';
+import { alert, Bus, provision, StreamName, telemetryFeatures } from '@warden/events';
+import type { DataOf } from '@warden/events';
+import { freePort } from '@warden/infra';
+import { runService } from '@warden/runtime';
+import { detectorService } from '@warden/detector';
+import { eventually, useNats } from '@warden/testing';
+import { detectorEnv } from './helpers.ts';
+
+type Alert = DataOf<typeof alert>;
+type Features = Record<string, number>;
+
+/** An ordinary second of a workload, a little different each time. */
+const normal = (i: number): Features => ({
+  requests: 100 + (i % 7),
+  status_4xx: i % 3,
+  status_5xx: i % 5 === 0 ? 1 : 0,
+  auth_failures: i % 11 === 0 ? 1 : 0,
+  error_rate: i % 5 === 0 ? 0.01 : 0,
+  latency_p50_ms: 20 + (i % 4),
+  latency_p99_ms: 80 + (i % 9),
+  bytes_in: 20_000 + 100 * (i % 5),
+  bytes_out: 200_000 + 1000 * (i % 6),
+  distinct_peers: 2 + (i % 2),
+  distinct_paths: 4,
+  distinct_ports: 1,
+  denies: i % 13 === 0 ? 1 : 0,
+  out_requests: 30 + (i % 4),
+  out_status_4xx: 0,
+  out_status_5xx: 0,
+  out_auth_failures: 0,
+  out_bytes_in: 9000,
+  out_bytes_out: 3000,
+  out_distinct_peers: 2,
+  out_distinct_ports: 2,
+  out_denies: 0,
+});
+
+describe('detector: streaming rules on the feature stream', () => {
+  const nats = useNats();
+  const running: { stop(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const r of running.reverse()) await r.stop();
+    running.length = 0;
+  });
+
+  it('alerts on a deny burst, an error spike and a scan, once each, resolves them, and says nothing of a quiet workload', async () => {
+    await provision(await nats.get().connect('admin'), { streams: [StreamName.telemetry] });
+    const detector = await runService(
+      detectorService,
+      detectorEnv(nats.get(), {
+        WARDEN_DETECTOR_RECEIVER_PORT: String(await freePort()),
+        WARDEN_DETECTOR_RULES_WARMUP_WINDOWS: '20',
+        WARDEN_DETECTOR_STREAM_QUIET_MS: '3000',
+        WARDEN_DETECTOR_EXPIRY_INTERVAL_MS: '200',
+      }),
+    );
+    running.push({ stop: () => detector.stop('done') });
+    const user = new Bus(await nats.get().connect('user'), { source: 'test-user' });
+    const seen: { subject: string; data: Alert }[] = [];
+    const sub = user.subscribe(alert, (event, subject) => void seen.push({ subject, data: event.data }));
+    running.push({ stop: async () => sub.unsubscribe() });
+
+    const ingest = new Bus(await nats.get().connect('telemetry-ingest'), { source: 'test-ingest' });
+    const start = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    const publish = (workload: string, second: number, features: Features) =>
+      ingest.publish(
+        telemetryFeatures,
+        {
+          windowStart: new Date(start + second * 1000).toISOString(),
+          windowEnd: new Date(start + (second + 1) * 1000).toISOString(),
+          windowSeconds: 1,
+          scope: 'workload',
+          features,
+        },
+        { qualifiers: { namespace: 'shop', workload } },
+      );
+    const workloads = ['cart', 'web', 'scanner', 'quiet'];
+    // A minute of ordinary traffic for every workload: the rules' baselines.
+    for (let s = 0; s < 60; s++) for (const w of workloads) await publish(w, s, normal(s));
+    // Then five seconds of attack on three of them; the quiet one goes on as before.
+    for (let s = 60; s < 65; s++) {
+      await publish('cart', s, { ...normal(s), denies: 80 });
+      await publish('web', s, { ...normal(s), status_5xx: 70, error_rate: 0.7 });
+      await publish('scanner', s, { ...normal(s), out_distinct_ports: 400, out_requests: 430 });
+      await publish('quiet', s, normal(s));
+    }
+
+    const firing = (workload: string) =>
+      seen.filter((a) => a.data.status === 'firing' && a.data.target.workload === workload);
+    await eventually(
+      () => firing('cart').length > 0 && firing('web').length > 0 && firing('scanner').length > 0,
+      'an alert for each attacked workload',
+      20_000,
+      100,
+    );
+    const [deny] = firing('cart');
+    assert.equal(deny?.subject, 'warden.alert.v1.warning.shop.cart');
+    assert.equal(deny?.data.rule, 'deny-burst');
+    assert.equal(deny?.data.labels['direction'], 'inbound');
+    assert.match(deny?.data.summary ?? '', /denies 80/);
+    const [storm] = firing('web');
+    assert.equal(storm?.data.rule, '5xx-storm');
+    assert.match(storm?.data.summary ?? '', /status_5xx 70/);
+    // A scan by the workload is read on its outbound features; it also surges its requests.
+    const scan = firing('scanner').find((a) => a.data.rule === 'port-scan');
+    assert.equal(scan?.data.severity, 'critical');
+    assert.equal(scan?.data.labels['direction'], 'outbound');
+    assert.deepEqual(
+      firing('scanner')
+        .map((a) => a.data.rule)
+        .sort(),
+      ['port-scan', 'request-surge'],
+    );
+
+    // Each resolves once its rule has been quiet for WARDEN_DETECTOR_STREAM_QUIET_MS.
+    const all = seen.filter((a) => a.data.status === 'firing');
+    const resolved = (a: Alert) =>
+      seen.filter((r) => r.data.status === 'resolved' && r.data.alertId === a.alertId).length;
+    await eventually(
+      () => all.every((a) => resolved(a.data) > 0),
+      'the alerts to resolve after the attacks',
+      20_000,
+      100,
+    );
+    // Five attack windows, one episode per rule and workload: announced once, resolved once.
+    assert.equal(all.length, 4);
+    assert.equal(new Set(all.map((a) => `${a.data.target.workload} ${a.data.rule}`)).size, 4);
+    for (const a of all) assert.equal(resolved(a.data), 1, a.data.rule);
+    await sleep(500);
+    assert.deepEqual(
+      seen.filter((a) => a.data.target.workload === 'quiet'),
+      [],
+    );
+  });
+});
