@@ -183,12 +183,12 @@ export class Bus {
    * Appends one record to this instance's audit chain (`warden.audit.v1.record.<principal>.<instance>`),
    * resolving once it is stored. The only way services write the audit log.
    */
-  async audit(entry: AuditEntryInput): Promise<PubAck> {
+  audit(entry: AuditEntryInput): Promise<PubAck> {
     if (!this.auditWriter)
-      throw new EventsError(
-        'audit_unconfigured',
-        'this bus was created without an audit writer (BusOptions.audit)',
+      return Promise.reject(
+        new EventsError('audit_unconfigured', 'this bus was created without an audit writer (BusOptions.audit)'),
       );
+    // Not async: one promise less per record, on the path the audit-append benchmark measures.
     return this.auditWriter.append(entry);
   }
 
@@ -207,12 +207,12 @@ export class Bus {
     options: { qualifiers: Record<E['qualifiers'][number], string>; msgId: string; timeoutMs?: number },
   ): Promise<PubAck> {
     const subject = subjectOf(def, options.qualifiers);
-    const payload = encoder.encode(text);
+    if (def.stream === null) throw new EventsError('not_stored', `${def.schema} is not stored`);
+    // Buffer.from encodes a short string several times faster than TextEncoder, to the same bytes.
+    const payload = Buffer.from(text, 'utf8');
     if (payload.byteLength > this.maxPayload)
       throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
-    const ack = await this.storeOrExplain(def, subject, payload, options.msgId, options.timeoutMs);
-    if (!ack) throw new EventsError('not_stored', `${def.schema} is not stored`);
-    return ack;
+    return this.store(def, subject, payload, options.msgId, options.timeoutMs);
   }
 
   /** Validates and publishes one event; resolves with the JetStream ack for stored events. */
@@ -231,18 +231,29 @@ export class Bus {
     return this.storeOrExplain(def, subject, this.encode(subject, envelope), envelope.id, options.timeoutMs);
   }
 
-  private async storeOrExplain(
+  private storeOrExplain(
+    def: EventDef<unknown, string>,
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+    timeoutMs?: number,
+  ): Promise<PubAck | undefined> {
+    if (def.stream === null) {
+      this.nc.publish(subject, payload);
+      this.metrics.published.inc({ schema: def.schema });
+      return Promise.resolve(undefined);
+    }
+    return this.store(def, subject, payload, msgId, timeoutMs);
+  }
+
+  /** Stores one message in its stream; a missing stream is named. */
+  private async store(
     def: EventDef<unknown, string>,
     subject: string,
     payload: Uint8Array,
     msgId: string,
     timeoutMs = 5000,
-  ): Promise<PubAck | undefined> {
-    if (def.stream === null) {
-      this.nc.publish(subject, payload);
-      this.metrics.published.inc({ schema: def.schema });
-      return undefined;
-    }
+  ): Promise<PubAck> {
     try {
       // A retried publish carries the same message id, so it is stored once.
       const ack = await this.js.publish(subject, payload, { msgID: msgId, timeout: timeoutMs, retries: 3 });
