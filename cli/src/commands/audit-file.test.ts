@@ -81,4 +81,45 @@ describe('verifyFile', () => {
       ],
     );
   });
+
+  it('does not verify a record whose member names JSON.parse may misread, and says so', async () => {
+    const small = new ChainHead({ principal: 'ca', instance: 'ca-2' });
+    const text = ['\\', '\n', 'ok']
+      .map((name, i) => {
+        const event = small.link({
+          id: `id-${i}`,
+          time: new Date(i).toISOString(),
+          source: 'ca-2',
+          schema: 'warden.audit.v1.record',
+          data: {
+            kind: 'identity',
+            actor: 'a',
+            action: 'x',
+            target: 't',
+            outcome: 'success',
+            details: { [name]: 1 },
+          },
+        });
+        return JSON.stringify({
+          type: 'record',
+          subject: 'warden.audit.v1.record.ca.ca-2',
+          event: JSON.parse(event.text) as unknown,
+        });
+      })
+      .join('\n');
+    const misread = join(dir, 'misread.jsonl');
+    writeFileSync(misread, `${text}\n`);
+    const verifier = new AuditVerifier({ publicKeys: new Map([['ca', signer.publicKey]]) });
+    await verifyFile(misread, verifier, () => undefined, Number.POSITIVE_INFINITY);
+    const { problems } = verifier.finish();
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.position]),
+      [
+        ['malformed', 1],
+        ['malformed', 2],
+        ['deleted', undefined],
+      ],
+    );
+    assert.match(problems[0]?.message ?? '', /one escaped character/);
+  });
 });

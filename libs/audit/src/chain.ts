@@ -57,6 +57,34 @@ function onlyScalarsBefore(value: Record<string, unknown>, key: string): boolean
 }
 
 /**
+ * Where the first `"chain":{` of a record's canonical text is: its `data.chain`, when only
+ * scalars sort before `data` in the envelope and before `chain` in `data` (no object comes
+ * earlier, and a string cannot hold an unescaped quote). -1 when that does not hold.
+ */
+function chainAt(record: { data: Record<string, unknown> } & Record<string, unknown>, text: string): number {
+  return onlyScalarsBefore(record, 'data') && onlyScalarsBefore(record.data, 'chain')
+    ? text.indexOf(CHAIN_MEMBER)
+    : -1;
+}
+const CHAIN_MEMBER = '"chain":{';
+
+/**
+ * `recordHash` of a record parsed from stored text, which is the same number: it writes the record
+ * as it is (one canonical text, no copies) and leaves the `hash` member out of what it hashes,
+ * instead of copying the record without it. This is what the verifier spends its time on.
+ */
+export function parsedRecordHash(record: ChainedRecord): string {
+  const text = canonicalJsonOfParsed(record);
+  const at = chainAt(record, text);
+  const own = `"hash":${JSON.stringify(record.data.chain.hash)},`;
+  // `hash` sorts first among the link's members; otherwise (a record not written by ChainHead)
+  // the copying way decides.
+  if (at < 0 || !text.startsWith(own, at + CHAIN_MEMBER.length)) return recordHash(record);
+  const from = at + CHAIN_MEMBER.length;
+  return sha256(text.slice(0, from) + text.slice(from + own.length));
+}
+
+/**
  * The head of one writer's chain: the last record appended. `link` gives the next record its
  * place and hash; nothing is sent, so the caller decides how and when it is stored.
  */
@@ -93,17 +121,21 @@ export class ChainHead {
     text: string;
     chain: ChainLink;
   } {
-    if (!onlyScalarsBefore(record, 'data') || !onlyScalarsBefore(record.data, 'chain'))
-      throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
     const seq = this.#seq + 1;
     const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
-    const canonical = canonicalJson({ ...record, data: { ...record.data, chain: link } });
+    const linked = { ...record, data: { ...record.data, chain: link } };
+    const canonical = canonicalJson(linked);
+    // `hash` sorts first in the link, and it goes where the link opens.
+    const at = chainAt(linked, canonical);
+    if (at < 0)
+      throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
     const hash = sha256(canonical);
     this.#seq = seq;
     this.#hash = hash;
-    // `hash` sorts first in the link, and the link is the first object in the text: `data` sorts
-    // first in the envelope, and only strings (`action`, `actor`) come before `chain` in `data`,
-    // where a quote is always escaped.
-    return { text: canonical.replace('"chain":{', `"chain":{"hash":"${hash}",`), chain: { hash, ...link } };
+    const from = at + CHAIN_MEMBER.length;
+    return {
+      text: `${canonical.slice(0, from)}"hash":"${hash}",${canonical.slice(from)}`,
+      chain: { hash, ...link },
+    };
   }
 }
