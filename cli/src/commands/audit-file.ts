@@ -28,6 +28,18 @@ export type DigestReply = {
   unreadable: { position: number; reason: string }[];
 };
 
+const EVENT_MEMBER = '"event":';
+
+/**
+ * The text of a line's `event` as written, when the line ends with it (`warden audit export`
+ * writes it last): what the writer hashed, unless the file was changed. If that is the text, the
+ * line is its header's members followed by it, so it is also what JSON.parse read as `event`.
+ */
+function storedEventText(line: string): string | undefined {
+  const at = line.indexOf(EVENT_MEMBER);
+  return at < 0 || !line.endsWith('}') ? undefined : line.slice(at + EVENT_MEMBER.length, -1);
+}
+
 /** Digests every line of a slice of an export (`warden audit export`'s JSON Lines). */
 export function digestLines({ index, bytes }: DigestRequest): DigestReply {
   const lines = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8').split('\n');
@@ -65,7 +77,10 @@ export function digestLines({ index, bytes }: DigestRequest): DigestReply {
       unreadable.push({ position, reason: 'not an exported audit line (no audit subject)' });
       continue;
     }
-    const digest = digestEntry({ type: kind.type, writer: kind.writer, position, event: parsed.event });
+    const digest = digestEntry(
+      { type: kind.type, writer: kind.writer, position, event: parsed.event },
+      storedEventText(line),
+    );
     const link = digest.type === 'record' ? digest.link : null;
     if (
       digest.type === 'record' &&

@@ -50,6 +50,21 @@ export function recordHash(record: ChainedRecord): string {
   return sha256(canonicalJsonOfParsed({ ...record, data: { ...record.data, chain: link } }));
 }
 
+/**
+ * Whether a record's text, as `ChainHead.link` wrote and the stream stored it, hashes to `hash`
+ * once its own hash member is left out: then it is the very text the writer hashed (SHA-256 has
+ * no second preimages), so its parsed record hashes the same and need not be written again.
+ * False says nothing: text formatted otherwise (an export passed through another tool) is
+ * parsed and canonicalised instead (`parsedRecordHash`).
+ */
+export function storedTextHashes(text: string, hash: string): boolean {
+  const at = text.indexOf(CHAIN_MEMBER);
+  const own = `"hash":"${hash}",`;
+  if (at < 0 || !text.startsWith(own, at + CHAIN_MEMBER.length)) return false;
+  const from = at + CHAIN_MEMBER.length;
+  return sha256(text.slice(0, from) + text.slice(from + own.length)) === hash;
+}
+
 /** Whether every member of `value` that sorts before `key` is a string, number, boolean or null. */
 function onlyScalarsBefore(value: Record<string, unknown>, key: string): boolean {
   for (const k in value) if (k < key && typeof value[k] === 'object' && value[k] !== null) return false;

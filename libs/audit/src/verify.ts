@@ -1,5 +1,5 @@
 import type { ChainLink, ChainedRecord, Writer } from './chain.ts';
-import { chainKey, GENESIS, parsedRecordHash } from './chain.ts';
+import { chainKey, GENESIS, parsedRecordHash, storedTextHashes } from './chain.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { checkpointSignedBy } from './checkpoint.ts';
 
@@ -143,7 +143,11 @@ export type EntryDigest =
   | { type: 'record'; writer: Writer; position: number; link: ChainLink | null; altered: boolean }
   | { type: 'checkpoint'; writer: Writer; position: number; checkpoint: Checkpoint | null };
 
-export function digestEntry(entry: AuditEntry): EntryDigest {
+/**
+ * `storedText`, when the caller has it, is the event's text as stored (the `event` of an export
+ * line): a record whose text hashes to its own hash is then not written out again.
+ */
+export function digestEntry(entry: AuditEntry, storedText?: string): EntryDigest {
   const { writer, position } = entry;
   if (entry.type === 'checkpoint')
     return { type: 'checkpoint', writer, position, checkpoint: checkpointOf(entry.event) };
@@ -159,7 +163,10 @@ export function digestEntry(entry: AuditEntry): EntryDigest {
       prev: link.prev,
       hash: link.hash,
     },
-    altered: link !== null && parsedRecordHash(entry.event as ChainedRecord) !== link.hash,
+    altered:
+      link !== null &&
+      !(storedText !== undefined && storedTextHashes(storedText, link.hash)) &&
+      parsedRecordHash(entry.event as ChainedRecord) !== link.hash,
   };
 }
 
