@@ -186,7 +186,10 @@ export class Bus {
   audit(entry: AuditEntryInput): Promise<PubAck> {
     if (!this.auditWriter)
       return Promise.reject(
-        new EventsError('audit_unconfigured', 'this bus was created without an audit writer (BusOptions.audit)'),
+        new EventsError(
+          'audit_unconfigured',
+          'this bus was created without an audit writer (BusOptions.audit)',
+        ),
       );
     // Not async: one promise less per record, on the path the audit-append benchmark measures.
     return this.auditWriter.append(entry);
@@ -201,17 +204,24 @@ export class Bus {
    * Stores an envelope the caller encoded and checked itself, byte for byte: the audit chain
    * hashes exactly the text that is stored. `msgId` is the de-duplication id.
    */
-  async publishEncoded<E extends EventDef<unknown, string>>(
+  publishEncoded<E extends EventDef<unknown, string>>(
     def: E,
     text: string,
     options: { qualifiers: Record<E['qualifiers'][number], string>; msgId: string; timeoutMs?: number },
   ): Promise<PubAck> {
-    const subject = subjectOf(def, options.qualifiers);
-    if (def.stream === null) throw new EventsError('not_stored', `${def.schema} is not stored`);
-    // Buffer.from encodes a short string several times faster than TextEncoder, to the same bytes.
-    const payload = Buffer.from(text, 'utf8');
-    if (payload.byteLength > this.maxPayload)
-      throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
+    // Not async, so that the ack reaches the audit writer without two more turns of the queue.
+    let subject: string;
+    let payload: Buffer;
+    try {
+      subject = subjectOf(def, options.qualifiers);
+      if (def.stream === null) throw new EventsError('not_stored', `${def.schema} is not stored`);
+      // Buffer.from encodes a short string several times faster than TextEncoder, to the same bytes.
+      payload = Buffer.from(text, 'utf8');
+      if (payload.byteLength > this.maxPayload)
+        throw new PayloadTooLargeError(subject, payload.byteLength, this.maxPayload);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return this.store(def, subject, payload, options.msgId, options.timeoutMs);
   }
 
