@@ -223,6 +223,24 @@ describe('the audit log', () => {
     );
   });
 
+  it('says how many records follow the last checkpoint, and signs them all on a clean stop', async () => {
+    await provisionAudit(nats.get());
+    const ca = await writerBus(nats.get(), 'ca', 'ca-tail', 4)();
+    for (let i = 0; i < 6; i++) await ca.audit(entry(i));
+    const keys = keysFile(nats.get());
+    const verify = () => cli(nats.get(), ['audit', 'verify', '--public-keys', keys]);
+    const running = await verify();
+    assert.equal(running.code, 0, running.out);
+    assert.match(
+      running.out,
+      /ca\/ca-tail: unsigned tail of 2 records after checkpoint #4 \(#5-#6\): chained, but not signed/,
+    );
+    await ca.closeAudit();
+    const stopped = await verify();
+    assert.equal(stopped.code, 0, stopped.out);
+    assert.doesNotMatch(stopped.out, /unsigned tail/);
+  });
+
   it('applies the operator’s retention to the audit log and keeps it append-only', async () => {
     const week = 7 * 86_400_000;
     await provision(await nats.get().connect('enforcer'), {

@@ -196,6 +196,7 @@ function printReport(ctx: CommandContext, report: VerifyReport, source: string):
       ]),
     ),
   );
+  if (report.notes.length) ctx.io.out(`\n${report.notes.join('\n')}\n`);
   if (report.problems.length) {
     ctx.io.out('\n');
     ctx.io.out(

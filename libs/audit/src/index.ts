@@ -3,7 +3,14 @@ export { auditSubjectOf, chainKey, ChainHead, GENESIS, recordHash } from './chai
 export type { ChainedRecord, ChainLink, Writer } from './chain.ts';
 export { checkpointSignedBy, checkpointSigner, publicKeyOfSeed } from './checkpoint.ts';
 export type { Checkpoint, CheckpointSigner, UnsignedCheckpoint } from './checkpoint.ts';
-export { AuditVerifier, digestEntry, MISREADABLE, misreadableJson, ProblemKind } from './verify.ts';
+export {
+  AuditVerifier,
+  digestEntry,
+  MISREADABLE,
+  misreadableJson,
+  ProblemKind,
+  unsignedTailNote,
+} from './verify.ts';
 export type {
   AuditEntry,
   ChainSummary,

@@ -59,8 +59,29 @@ export type VerifyReport = {
   checkpoints: number;
   chains: ChainSummary[];
   problems: Problem[];
+  /**
+   * What holds but is not proven: each chain's unsigned tail (`unsignedTailNote`). Not problems:
+   * a writer that is running always has one.
+   */
+  notes: string[];
   ok: boolean;
 };
+
+/**
+ * The records after a chain's last valid checkpoint, in words: they are chained, so none of them
+ * can be changed unseen while a later one is there, but no signature covers them, so records
+ * after them could have been removed without a trace. Null when a checkpoint covers the chain.
+ */
+export function unsignedTailNote(c: ChainSummary): string | null {
+  if (c.unsignedTail === 0 || c.records === 0) return null;
+  // In a time window (`partial`) the chain may begin after the last checkpoint.
+  const from = Math.max(c.checkpointedSeq + 1, c.firstSeq);
+  const n = c.lastSeq - from + 1;
+  const count = `${n} record${n === 1 ? '' : 's'}`;
+  const range = n === 1 ? `#${c.lastSeq}` : `#${from}-#${c.lastSeq}`;
+  const after = c.checkpointedSeq === 0 ? 'and no checkpoint yet' : `after checkpoint #${c.checkpointedSeq}`;
+  return `${c.chain}: unsigned tail of ${count} ${after} (${range}): chained, but not signed, so records written after them could be missing unseen`;
+}
 
 export type VerifyOptions = {
   /** Each principal's nkey public key: the only keys checkpoints are accepted from. */
@@ -271,6 +292,7 @@ export class AuditVerifier {
       checkpoints: this.#checkpoints,
       chains,
       problems,
+      notes: chains.map(unsignedTailNote).filter((note) => note !== null),
       ok: problems.length === 0,
     };
   }
