@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { checkpointSigner, recordHash } from '@warden/audit';
+import { ChainHead, checkpointSigner, recordHash } from '@warden/audit';
 import type { ChainedRecord, Problem } from '@warden/audit';
 import { runCli } from '@warden/cli';
 import type { ExportLine } from '@warden/cli';
@@ -239,6 +239,51 @@ describe('the audit log', () => {
     const stopped = await verify();
     assert.equal(stopped.code, 0, stopped.out);
     assert.doesNotMatch(stopped.out, /unsigned tail/);
+  });
+
+  it('exports each message as stored, byte for byte, and does not verify what JSON.parse may misread', async () => {
+    await provisionAudit(nats.get());
+    const ca = await writerBus(nats.get(), 'ca', 'ca-names', 500)();
+    // After a member named "\\", V8 (Node.js 24.21) parses one named "\n" as "\\" too.
+    await ca.audit({ ...entry(0), details: { '\\': 1 } });
+    await ca.audit({ ...entry(1), details: { '\n': 2 } });
+    await ca.audit(entry(2));
+    await ca.closeAudit();
+    // A record of another chain, stored with spaces after its colons: it holds the same record.
+    const spaced = new ChainHead({ principal: 'ca', instance: 'ca-spaced' })
+      .link({
+        ...newEnvelope(audit.schema, 'ca-spaced', entry(3)),
+      })
+      .text.replaceAll('":', '": ');
+    await jetstream(await nats.get().connect('ca')).publish(
+      subjectOf(audit, { principal: 'ca', instance: 'ca-spaced' }),
+      spaced,
+      { msgID: 'spaced-1' },
+    );
+    const exported = await cli(nats.get(), ['audit', 'export', '--principal', 'ca']);
+    assert.equal(exported.code, 0, exported.err);
+    const lines = exported.out.trimEnd().split('\n');
+    assert.match(lines[1] ?? '', /"details":\{"\\n":2\}/);
+    assert.ok(lines.at(-1)?.endsWith(`,"event":${spaced}}`), lines.at(-1));
+    const run = await cli(nats.get(), [
+      'audit',
+      'verify',
+      '--public-keys',
+      keysFile(nats.get()),
+      '-o',
+      'json',
+    ]);
+    assert.equal(run.code, 1);
+    const problems = (JSON.parse(run.out) as Report).problems;
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.position]),
+      [
+        ['malformed', 1],
+        ['malformed', 2],
+        ['deleted', undefined],
+      ],
+    );
+    assert.match(problems[0]?.message ?? '', /one escaped character/);
   });
 
   it('applies the operator’s retention to the audit log and keeps it append-only', async () => {

@@ -218,8 +218,9 @@ export class AuditVerifier {
     this.#problems.push({ kind: ProblemKind.malformed, chain: '?', position, message: reason });
   }
 
-  add(entry: AuditEntry): void {
-    this.addDigest(digestEntry(entry));
+  /** `storedText`: the event's text as stored, when the caller has it (see `digestEntry`). */
+  add(entry: AuditEntry, storedText?: string): void {
+    this.addDigest(digestEntry(entry, storedText));
   }
 
   /** An entry already digested (`digestEntry`), possibly on another thread. */
