@@ -131,8 +131,23 @@ describe('verifyFile', () => {
   });
 
   it('does not verify a record whose member names JSON.parse may misread, and says so', async () => {
+    assert.throws(
+      () =>
+        new ChainHead({ principal: 'ca', instance: 'ca-2' }).link({
+          data: {
+            kind: 'identity',
+            actor: 'a',
+            action: 'x',
+            target: 't',
+            outcome: 'success',
+            details: { '\n': 1 },
+          },
+        }),
+      /member name of one character that JSON escapes/,
+    );
     const small = new ChainHead({ principal: 'ca', instance: 'ca-2' });
-    const text = ['\\', '\n', 'ok']
+    // The writer refuses such names (ChainHead.link), so these lines are edited after linking.
+    const text = ['\\', '\n', 'name']
       .map((name, i) => {
         const event = small.link({
           id: `id-${i}`,
@@ -145,14 +160,10 @@ describe('verifyFile', () => {
             action: 'x',
             target: 't',
             outcome: 'success',
-            details: { [name]: 1 },
+            details: { name: 1 },
           },
         });
-        return JSON.stringify({
-          type: 'record',
-          subject: 'warden.audit.v1.record.ca.ca-2',
-          event: JSON.parse(event.text) as unknown,
-        });
+        return `{"type":"record","subject":"warden.audit.v1.record.ca.ca-2","event":${event.text.replace('"name":1', `${JSON.stringify(name)}:1`)}}`;
       })
       .join('\n');
     const misread = join(dir, 'misread.jsonl');

@@ -219,7 +219,7 @@ describe('canonicalJson against the plain reading of RFC 8785', () => {
       const expected = reference(value);
       assert.equal(canonicalJson(value), expected, `case ${i}`);
       // Against the reference on what was parsed, not on `expected`: V8's JSON.parse can misread
-      // one-character escaped member names (see `ESCAPED_ONE_CHARACTER_NAME` in verify.ts), which is not what is tested here.
+      // one-character escaped member names (see `misreadableJson`), which is not what is tested here.
       const parsed: unknown = JSON.parse(expected);
       assert.equal(canonicalJsonOfParsed(parsed), reference(parsed), `case ${i}, parsed`);
     }

@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { canonicalJson, canonicalJsonOfParsed } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfParsed, misreadableJson } from './canonical.ts';
 
 /** The `prev` of a chain's first record: no record comes before it. */
 export const GENESIS = '0'.repeat(64);
@@ -144,6 +144,11 @@ export class ChainHead {
     const at = chainAt(linked, canonical);
     if (at < 0)
       throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
+    // Refused here rather than stored where no verifier on this Node.js could check it.
+    if (misreadableJson(canonical))
+      throw new TypeError(
+        'an audit record may not hold a member name of one character that JSON escapes (a quote, a backslash, a control character)',
+      );
     const hash = sha256(canonical);
     this.#seq = seq;
     this.#hash = hash;

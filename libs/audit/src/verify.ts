@@ -140,23 +140,6 @@ function checkpointOf(event: unknown): Checkpoint | null {
 }
 
 /**
- * A member name of one character written as an escape (`"\""`, `"\n"`, `"\u0041"`): V8's
- * `JSON.parse` (Node.js 24.21) reads every such name as a backslash once it has parsed a name that
- * is a backslash, so a record holding one would be hashed as something other than what it says
- * (a changed name could even pass). Inside a string a quote is always escaped, so `{` or `,`, a
- * quote, one escape, a quote and a colon is such a name and nothing else.
- */
-const ESCAPED_ONE_CHARACTER_NAME = /[{,]\s*"\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})"\s*:/;
-
-/** Whether stored JSON text holds a name `JSON.parse` may misread (see above): not verifiable here. */
-export const misreadableJson = (text: string): boolean =>
-  // Most records hold no backslash at all, and looking for one character is nearly free.
-  text.includes('\\') && ESCAPED_ONE_CHARACTER_NAME.test(text);
-
-export const MISREADABLE =
-  'holds a member name of one escaped character, which JSON.parse in this Node.js can misread: it is not verified';
-
-/**
  * What the verifier keeps of one entry: its link and whether its content still matches its own
  * hash (the costly part, which `digestEntry` does and which may run on worker threads).
  */
