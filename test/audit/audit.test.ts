@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { checkpointSigner, recordHash } from '@warden/audit';
+import { ChainHead, checkpointSigner, recordHash } from '@warden/audit';
 import type { ChainedRecord, Problem } from '@warden/audit';
 import { runCli } from '@warden/cli';
 import type { ExportLine } from '@warden/cli';
@@ -221,6 +221,63 @@ describe('the audit log', () => {
       owner.streams.update(StreamName.audit, { ...config, deny_delete: false, deny_purge: false }),
       /can not cancel deny message deletes/,
     );
+  });
+
+  it('says how many records follow the last checkpoint, and signs them all on a clean stop', async () => {
+    await provisionAudit(nats.get());
+    const ca = await writerBus(nats.get(), 'ca', 'ca-tail', 4)();
+    for (let i = 0; i < 6; i++) await ca.audit(entry(i));
+    const keys = keysFile(nats.get());
+    const verify = () => cli(nats.get(), ['audit', 'verify', '--public-keys', keys]);
+    const running = await verify();
+    assert.equal(running.code, 0, running.out);
+    assert.match(
+      running.out,
+      /ca\/ca-tail: unsigned tail of 2 records after checkpoint #4 \(#5-#6\): chained, but not signed/,
+    );
+    await ca.closeAudit();
+    const stopped = await verify();
+    assert.equal(stopped.code, 0, stopped.out);
+    assert.doesNotMatch(stopped.out, /unsigned tail/);
+  });
+
+  it('exports each message as stored, byte for byte, and does not verify what JSON.parse may misread', async () => {
+    await provisionAudit(nats.get());
+    const ca = await writerBus(nats.get(), 'ca', 'ca-names', 500)();
+    await ca.audit(entry(0));
+    // V8 (Node.js 24.21) can parse a member named "\n" as "\\": the writer refuses such names.
+    await assert.rejects(ca.audit({ ...entry(1), details: { '\n': 2 } }), /one character that JSON escapes/);
+    await ca.audit(entry(2));
+    await ca.closeAudit();
+    const js = jetstream(await nats.get().connect('ca'));
+    const link = (instance: string, i: number): string =>
+      new ChainHead({ principal: 'ca', instance }).link(newEnvelope(audit.schema, instance, entry(i))).text;
+    // Stored by hand under the ca's own name: one such name, and a record with spaces after its
+    // colons (the same record, formatted otherwise).
+    const misread = link('ca-forged', 3).replace('"details":{"i":3,', '"details":{"\\n":3,');
+    const spaced = link('ca-spaced', 4).replaceAll('":', '": ');
+    await js.publish(subjectOf(audit, { principal: 'ca', instance: 'ca-forged' }), misread, { msgID: 'f-1' });
+    await js.publish(subjectOf(audit, { principal: 'ca', instance: 'ca-spaced' }), spaced, { msgID: 's-1' });
+    const exported = await cli(nats.get(), ['audit', 'export', '--principal', 'ca']);
+    assert.equal(exported.code, 0, exported.err);
+    const lines = exported.out.trimEnd().split('\n');
+    assert.ok(lines.at(-2)?.endsWith(`,"event":${misread}}`), lines.at(-2));
+    assert.ok(lines.at(-1)?.endsWith(`,"event":${spaced}}`), lines.at(-1));
+    const run = await cli(nats.get(), [
+      'audit',
+      'verify',
+      '--public-keys',
+      keysFile(nats.get()),
+      '-o',
+      'json',
+    ]);
+    assert.equal(run.code, 1);
+    const problems = (JSON.parse(run.out) as Report).problems;
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.position]),
+      [['malformed', lines.length - 1]],
+    );
+    assert.match(problems[0]?.message ?? '', /one escaped character/);
   });
 
   it('applies the operator’s retention to the audit log and keeps it append-only', async () => {

@@ -81,4 +81,104 @@ describe('verifyFile', () => {
       ],
     );
   });
+
+  it('verifies a line formatted otherwise by what it holds, and still finds a change there', async () => {
+    const small = new ChainHead({ principal: 'ca', instance: 'ca-3' });
+    const events = [0, 1, 2, 3].map(
+      (i) =>
+        JSON.parse(
+          small.link({
+            id: `id-${i}`,
+            time: new Date(i).toISOString(),
+            source: 'ca-3',
+            schema: 'warden.audit.v1.record',
+            data: {
+              kind: 'identity',
+              actor: 'a',
+              action: 'x',
+              target: `t-${i}`,
+              outcome: 'success',
+              details: { i },
+            },
+          }).text,
+        ) as Record<string, unknown>,
+    );
+    const subject = 'warden.audit.v1.record.ca.ca-3';
+    const reversed = (value: Record<string, unknown>): Record<string, unknown> =>
+      Object.fromEntries(Object.entries(value).reverse());
+    const text = [
+      JSON.stringify({ type: 'record', subject, event: events[0] }),
+      // Members in another order, event first, spaces: the same record.
+      JSON.stringify({ event: reversed(events[1] ?? {}), subject, type: 'record' }, null, 1).replace(
+        /\n/g,
+        '',
+      ),
+      // The same layout as exported, one value changed.
+      JSON.stringify({ type: 'record', subject, event: events[2] }).replace(
+        '"target":"t-2"',
+        '"target":"t-9"',
+      ),
+      JSON.stringify({ type: 'record', subject, event: events[3] }),
+    ].join('\n');
+    const formatted = join(dir, 'formatted.jsonl');
+    writeFileSync(formatted, `${text}\n`);
+    const verifier = new AuditVerifier({ publicKeys: new Map([['ca', signer.publicKey]]) });
+    await verifyFile(formatted, verifier, () => undefined, Number.POSITIVE_INFINITY);
+    assert.deepEqual(
+      verifier.finish().problems.map((p) => [p.kind, p.seq, p.position]),
+      [['modified', 3, 3]],
+    );
+  });
+
+  it('does not verify a record whose member names JSON.parse may misread, and says so', async () => {
+    assert.throws(
+      () =>
+        new ChainHead({ principal: 'ca', instance: 'ca-2' }).link({
+          data: {
+            kind: 'identity',
+            actor: 'a',
+            action: 'x',
+            target: 't',
+            outcome: 'success',
+            details: { '\n': 1 },
+          },
+        }),
+      /member name of one character that JSON escapes/,
+    );
+    const small = new ChainHead({ principal: 'ca', instance: 'ca-2' });
+    // The writer refuses such names (ChainHead.link), so these lines are edited after linking.
+    const text = ['\\', '\n', 'name']
+      .map((name, i) => {
+        const event = small.link({
+          id: `id-${i}`,
+          time: new Date(i).toISOString(),
+          source: 'ca-2',
+          schema: 'warden.audit.v1.record',
+          data: {
+            kind: 'identity',
+            actor: 'a',
+            action: 'x',
+            target: 't',
+            outcome: 'success',
+            details: { name: 1 },
+          },
+        });
+        return `{"type":"record","subject":"warden.audit.v1.record.ca.ca-2","event":${event.text.replace('"name":1', `${JSON.stringify(name)}:1`)}}`;
+      })
+      .join('\n');
+    const misread = join(dir, 'misread.jsonl');
+    writeFileSync(misread, `${text}\n`);
+    const verifier = new AuditVerifier({ publicKeys: new Map([['ca', signer.publicKey]]) });
+    await verifyFile(misread, verifier, () => undefined, Number.POSITIVE_INFINITY);
+    const { problems } = verifier.finish();
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.position]),
+      [
+        ['malformed', 1],
+        ['malformed', 2],
+        ['deleted', undefined],
+      ],
+    );
+    assert.match(problems[0]?.message ?? '', /one escaped character/);
+  });
 });

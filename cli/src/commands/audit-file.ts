@@ -1,7 +1,8 @@
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { auditSubjectOf, chainKey, digestEntry } from '@warden/audit';
+import { auditSubjectOf, chainKey, digestEntry, MISREADABLE, misreadableJson } from '@warden/audit';
 import type { AuditVerifier, EntryDigest } from '@warden/audit';
 import { messageOf } from '@warden/core';
 
@@ -27,6 +28,18 @@ export type DigestReply = {
   unreadable: { position: number; reason: string }[];
 };
 
+const EVENT_MEMBER = '"event":';
+
+/**
+ * The text of a line's `event` as written, when the line ends with it (`warden audit export`
+ * writes it last): what the writer hashed, unless the file was changed. If that is the text, the
+ * line is its header's members followed by it, so it is also what JSON.parse read as `event`.
+ */
+function storedEventText(line: string): string | undefined {
+  const at = line.indexOf(EVENT_MEMBER);
+  return at < 0 || !line.endsWith('}') ? undefined : line.slice(at + EVENT_MEMBER.length, -1);
+}
+
 /** Digests every line of a slice of an export (`warden audit export`'s JSON Lines). */
 export function digestLines({ index, bytes }: DigestRequest): DigestReply {
   const lines = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8').split('\n');
@@ -38,10 +51,16 @@ export function digestLines({ index, bytes }: DigestRequest): DigestReply {
   const altered = new Uint8Array(lines.length);
   const others: EntryDigest[] = [];
   const unreadable: DigestReply['unreadable'] = [];
+  // A few writers' subjects, over and over: each is taken apart once.
+  const subjects = new Map<string, ReturnType<typeof auditSubjectOf>>();
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.trim() === '') continue;
     const position = i + 1;
+    if (misreadableJson(line)) {
+      unreadable.push({ position, reason: MISREADABLE });
+      continue;
+    }
     let parsed: { subject?: unknown; event?: unknown };
     try {
       parsed = JSON.parse(line) as typeof parsed;
@@ -49,12 +68,19 @@ export function digestLines({ index, bytes }: DigestRequest): DigestReply {
       unreadable.push({ position, reason: `not JSON: ${messageOf(err)}` });
       continue;
     }
-    const kind = typeof parsed?.subject === 'string' ? auditSubjectOf(parsed.subject) : null;
+    let kind: ReturnType<typeof auditSubjectOf> = null;
+    if (typeof parsed?.subject === 'string') {
+      kind = subjects.get(parsed.subject) ?? auditSubjectOf(parsed.subject);
+      if (subjects.size < 1024) subjects.set(parsed.subject, kind);
+    }
     if (!kind) {
       unreadable.push({ position, reason: 'not an exported audit line (no audit subject)' });
       continue;
     }
-    const digest = digestEntry({ type: kind.type, writer: kind.writer, position, event: parsed.event });
+    const digest = digestEntry(
+      { type: kind.type, writer: kind.writer, position, event: parsed.event },
+      storedEventText(line),
+    );
     const link = digest.type === 'record' ? digest.link : null;
     if (
       digest.type === 'record' &&
@@ -102,6 +128,7 @@ export async function verifyFile(
   onRecords: (count: number) => void,
   parallelFromBytes = PARALLEL_FROM_BYTES,
 ): Promise<void> {
+  const file = await open(path, 'r');
   const threads = Math.min(4, availableParallelism());
   const parallel = threads > 1 && statSync(path).size >= parallelFromBytes;
   const workers = parallel
@@ -162,22 +189,29 @@ export async function verifyFile(
   try {
     let carry: Buffer = Buffer.alloc(0);
     let index = 0;
-    for await (const chunk of createReadStream(path, { highWaterMark: SLICE_BYTES })) {
-      const bytes = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
-      const cut = bytes.lastIndexOf(NEWLINE);
+    for (;;) {
+      // Each slice is read into memory of its own, after the partial line the last one left, so
+      // it is handed over to a worker as it is: the only bytes copied are that partial line.
+      const bytes = Buffer.allocUnsafeSlow(carry.length + SLICE_BYTES);
+      carry.copy(bytes);
+      const { bytesRead } = await file.read(bytes, carry.length, SLICE_BYTES, null);
+      const end = carry.length + bytesRead;
+      if (bytesRead === 0) {
+        if (end > 0) await send({ index: index++, bytes: bytes.subarray(0, end) });
+        break;
+      }
+      const cut = bytes.lastIndexOf(NEWLINE, end - 1);
       if (cut < 0) {
-        carry = bytes;
+        carry = bytes.subarray(0, end);
         continue;
       }
-      // A copy of its own, so the slice can be handed over to a worker without copying again.
-      const slice = new Uint8Array(bytes.subarray(0, cut + 1));
-      carry = Buffer.from(bytes.subarray(cut + 1));
-      await send({ index: index++, bytes: slice });
+      carry = Buffer.from(bytes.subarray(cut + 1, end));
+      await send({ index: index++, bytes: bytes.subarray(0, cut + 1) });
     }
-    if (carry.length) await send({ index: index++, bytes: new Uint8Array(carry) });
     while (next < index && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
     if (failure !== undefined) throw failure;
   } finally {
+    await file.close();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }

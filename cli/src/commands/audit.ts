@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AuditVerifier, auditSubjectOf, publicKeyOfSeed } from '@warden/audit';
+import { AuditVerifier, auditSubjectOf, MISREADABLE, misreadableJson, publicKeyOfSeed } from '@warden/audit';
 import type { Problem, VerifyReport } from '@warden/audit';
 import { messageOf } from '@warden/core';
 import { audit, filterOf, servicePrincipals, StreamName } from '@warden/events';
@@ -70,7 +70,7 @@ async function readStream(
     follow?: boolean;
     signal?: AbortSignal;
   },
-  onLine: (line: ExportLine) => void,
+  onLine: (line: ExportLine, text: string) => void,
 ): Promise<void> {
   const until = options.until?.getTime();
   const done = new AbortController();
@@ -91,25 +91,41 @@ async function readStream(
           return;
         }
         const kind = auditSubjectOf(msg.subject);
+        const text = decoder.decode(msg.data);
         let event: unknown;
         try {
-          event = JSON.parse(decoder.decode(msg.data));
+          event = JSON.parse(text);
         } catch {
-          event = decoder.decode(msg.data);
+          event = text;
         }
-        onLine({
-          type: kind?.type ?? 'record',
-          subject: msg.subject,
-          streamSeq: msg.seq,
-          storedAt: msg.storedAt.toISOString(),
-          event,
-        });
+        onLine(
+          {
+            type: kind?.type ?? 'record',
+            subject: msg.subject,
+            streamSeq: msg.seq,
+            storedAt: msg.storedAt.toISOString(),
+            event,
+          },
+          text,
+        );
       },
     )
     .catch((err: unknown) => {
       // Reaching --until ends the read early: that is the end of the window, not a failure.
       if (!done.signal.aborted || (options.signal?.aborted ?? false)) throw err;
     });
+}
+
+/**
+ * An export line with the stored message as it is, byte for byte, rather than parsed and written
+ * again: what the writer hashed, so `verify FILE` checks it without canonicalising, and nothing a
+ * JSON parser may misread is rewritten. A message that is not JSON, or spans lines, is written
+ * as a JSON string or parsed value instead (JSON Lines allows no line break).
+ */
+function exportLineText(line: ExportLine, text: string): string {
+  if (typeof line.event === 'string' || /[\n\r]/.test(text)) return JSON.stringify(line);
+  const { event: _stored, ...where } = line;
+  return `${JSON.stringify(where).slice(0, -1)},"event":${text}}`;
 }
 
 /** Prints how far a long run is, at most every two seconds, on stderr. */
@@ -196,6 +212,7 @@ function printReport(ctx: CommandContext, report: VerifyReport, source: string):
       ]),
     ),
   );
+  if (report.notes.length) ctx.io.out(`\n${report.notes.join('\n')}\n`);
   if (report.problems.length) {
     ctx.io.out('\n');
     ctx.io.out(
@@ -319,8 +336,8 @@ export const auditCommands: Command[] = [
           ...(principal ? { principal } : {}),
           checkpoints: true,
         },
-        (line) => {
-          ctx.io.out(`${JSON.stringify(line)}\n`);
+        (line, text) => {
+          ctx.io.out(`${exportLineText(line, text)}\n`);
           progress.tick();
         },
       );
@@ -351,13 +368,14 @@ export const auditCommands: Command[] = [
         partial: values['partial'] === true || since !== undefined,
       });
       const progress = progressOf(ctx, 'verified');
-      const take = (line: ExportLine, position: number): void => {
+      const take = (line: ExportLine, position: number, text: string): void => {
         const kind = auditSubjectOf(line.subject);
         if (!kind) {
           verifier.unreadable(position, `${JSON.stringify(line.subject)} is not an audit subject`);
           return;
         }
-        verifier.add({ type: kind.type, writer: kind.writer, position, event: line.event });
+        if (misreadableJson(text)) verifier.unreadable(position, MISREADABLE);
+        else verifier.add({ type: kind.type, writer: kind.writer, position, event: line.event }, text);
         progress.tick();
       };
       if (file !== undefined) {
@@ -365,8 +383,8 @@ export const auditCommands: Command[] = [
         if (!existsSync(path)) throw new UsageError(`${path} does not exist`);
         await verifyFile(path, verifier, (count) => progress.add(count));
       } else {
-        await readStream(await ctx.bus(), { ...(since ? { since } : {}), checkpoints: true }, (line) =>
-          take(line, line.streamSeq),
+        await readStream(await ctx.bus(), { ...(since ? { since } : {}), checkpoints: true }, (line, text) =>
+          take(line, line.streamSeq, text),
         );
       }
       progress.end();

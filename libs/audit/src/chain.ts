@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { canonicalJson, canonicalJsonOfParsed } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfParsed, misreadableJson } from './canonical.ts';
 
 /** The `prev` of a chain's first record: no record comes before it. */
 export const GENESIS = '0'.repeat(64);
@@ -50,10 +50,53 @@ export function recordHash(record: ChainedRecord): string {
   return sha256(canonicalJsonOfParsed({ ...record, data: { ...record.data, chain: link } }));
 }
 
+/**
+ * Whether a record's text, as `ChainHead.link` wrote and the stream stored it, hashes to `hash`
+ * once its own hash member is left out: then it is the very text the writer hashed (SHA-256 has
+ * no second preimages), so its parsed record hashes the same and need not be written again.
+ * False says nothing: text formatted otherwise (an export passed through another tool) is
+ * parsed and canonicalised instead (`parsedRecordHash`).
+ */
+export function storedTextHashes(text: string, hash: string): boolean {
+  const at = text.indexOf(CHAIN_MEMBER);
+  const own = `"hash":"${hash}",`;
+  if (at < 0 || !text.startsWith(own, at + CHAIN_MEMBER.length)) return false;
+  const from = at + CHAIN_MEMBER.length;
+  return sha256(text.slice(0, from) + text.slice(from + own.length)) === hash;
+}
+
 /** Whether every member of `value` that sorts before `key` is a string, number, boolean or null. */
 function onlyScalarsBefore(value: Record<string, unknown>, key: string): boolean {
   for (const k in value) if (k < key && typeof value[k] === 'object' && value[k] !== null) return false;
   return true;
+}
+
+/**
+ * Where the first `"chain":{` of a record's canonical text is: its `data.chain`, when only
+ * scalars sort before `data` in the envelope and before `chain` in `data` (no object comes
+ * earlier, and a string cannot hold an unescaped quote). -1 when that does not hold.
+ */
+function chainAt(record: { data: Record<string, unknown> } & Record<string, unknown>, text: string): number {
+  return onlyScalarsBefore(record, 'data') && onlyScalarsBefore(record.data, 'chain')
+    ? text.indexOf(CHAIN_MEMBER)
+    : -1;
+}
+const CHAIN_MEMBER = '"chain":{';
+
+/**
+ * `recordHash` of a record parsed from stored text, which is the same number: it writes the record
+ * as it is (one canonical text, no copies) and leaves the `hash` member out of what it hashes,
+ * instead of copying the record without it. This is what the verifier spends its time on.
+ */
+export function parsedRecordHash(record: ChainedRecord): string {
+  const text = canonicalJsonOfParsed(record);
+  const at = chainAt(record, text);
+  const own = `"hash":${JSON.stringify(record.data.chain.hash)},`;
+  // `hash` sorts first among the link's members; otherwise (a record not written by ChainHead)
+  // the copying way decides.
+  if (at < 0 || !text.startsWith(own, at + CHAIN_MEMBER.length)) return recordHash(record);
+  const from = at + CHAIN_MEMBER.length;
+  return sha256(text.slice(0, from) + text.slice(from + own.length));
 }
 
 /**
@@ -93,17 +136,26 @@ export class ChainHead {
     text: string;
     chain: ChainLink;
   } {
-    if (!onlyScalarsBefore(record, 'data') || !onlyScalarsBefore(record.data, 'chain'))
-      throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
     const seq = this.#seq + 1;
     const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
-    const canonical = canonicalJson({ ...record, data: { ...record.data, chain: link } });
+    const linked = { ...record, data: { ...record.data, chain: link } };
+    const canonical = canonicalJson(linked);
+    // `hash` sorts first in the link, and it goes where the link opens.
+    const at = chainAt(linked, canonical);
+    if (at < 0)
+      throw new TypeError('an audit record may hold only scalars before data.chain in canonical order');
+    // Refused here rather than stored where no verifier on this Node.js could check it.
+    if (misreadableJson(canonical))
+      throw new TypeError(
+        'an audit record may not hold a member name of one character that JSON escapes (a quote, a backslash, a control character)',
+      );
     const hash = sha256(canonical);
     this.#seq = seq;
     this.#hash = hash;
-    // `hash` sorts first in the link, and the link is the first object in the text: `data` sorts
-    // first in the envelope, and only strings (`action`, `actor`) come before `chain` in `data`,
-    // where a quote is always escaped.
-    return { text: canonical.replace('"chain":{', `"chain":{"hash":"${hash}",`), chain: { hash, ...link } };
+    const from = at + CHAIN_MEMBER.length;
+    return {
+      text: `${canonical.slice(0, from)}"hash":"${hash}",${canonical.slice(from)}`,
+      chain: { hash, ...link },
+    };
   }
 }

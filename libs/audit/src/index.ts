@@ -1,9 +1,9 @@
-export { canonicalJson } from './canonical.ts';
+export { canonicalJson, MISREADABLE, misreadableJson } from './canonical.ts';
 export { auditSubjectOf, chainKey, ChainHead, GENESIS, recordHash } from './chain.ts';
 export type { ChainedRecord, ChainLink, Writer } from './chain.ts';
 export { checkpointSignedBy, checkpointSigner, publicKeyOfSeed } from './checkpoint.ts';
 export type { Checkpoint, CheckpointSigner, UnsignedCheckpoint } from './checkpoint.ts';
-export { AuditVerifier, digestEntry, ProblemKind } from './verify.ts';
+export { AuditVerifier, digestEntry, ProblemKind, unsignedTailNote } from './verify.ts';
 export type {
   AuditEntry,
   ChainSummary,

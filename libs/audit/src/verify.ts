@@ -1,5 +1,5 @@
 import type { ChainLink, ChainedRecord, Writer } from './chain.ts';
-import { chainKey, GENESIS, recordHash } from './chain.ts';
+import { chainKey, GENESIS, parsedRecordHash, storedTextHashes } from './chain.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { checkpointSignedBy } from './checkpoint.ts';
 
@@ -59,8 +59,29 @@ export type VerifyReport = {
   checkpoints: number;
   chains: ChainSummary[];
   problems: Problem[];
+  /**
+   * What holds but is not proven: each chain's unsigned tail (`unsignedTailNote`). Not problems:
+   * a writer that is running always has one.
+   */
+  notes: string[];
   ok: boolean;
 };
+
+/**
+ * The records after a chain's last valid checkpoint, in words: they are chained, so none of them
+ * can be changed unseen while a later one is there, but no signature covers them, so records
+ * after them could have been removed without a trace. Null when a checkpoint covers the chain.
+ */
+export function unsignedTailNote(c: ChainSummary): string | null {
+  if (c.unsignedTail === 0 || c.records === 0) return null;
+  // In a time window (`partial`) the chain may begin after the last checkpoint.
+  const from = Math.max(c.checkpointedSeq + 1, c.firstSeq);
+  const n = c.lastSeq - from + 1;
+  const count = `${n} record${n === 1 ? '' : 's'}`;
+  const range = n === 1 ? `#${c.lastSeq}` : `#${from}-#${c.lastSeq}`;
+  const after = c.checkpointedSeq === 0 ? 'and no checkpoint yet' : `after checkpoint #${c.checkpointedSeq}`;
+  return `${c.chain}: unsigned tail of ${count} ${after} (${range}): chained, but not signed, so records written after them could be missing unseen`;
+}
 
 export type VerifyOptions = {
   /** Each principal's nkey public key: the only keys checkpoints are accepted from. */
@@ -126,7 +147,11 @@ export type EntryDigest =
   | { type: 'record'; writer: Writer; position: number; link: ChainLink | null; altered: boolean }
   | { type: 'checkpoint'; writer: Writer; position: number; checkpoint: Checkpoint | null };
 
-export function digestEntry(entry: AuditEntry): EntryDigest {
+/**
+ * `storedText`, when the caller has it, is the event's text as stored (the `event` of an export
+ * line): a record whose text hashes to its own hash is then not written out again.
+ */
+export function digestEntry(entry: AuditEntry, storedText?: string): EntryDigest {
   const { writer, position } = entry;
   if (entry.type === 'checkpoint')
     return { type: 'checkpoint', writer, position, checkpoint: checkpointOf(entry.event) };
@@ -142,7 +167,10 @@ export function digestEntry(entry: AuditEntry): EntryDigest {
       prev: link.prev,
       hash: link.hash,
     },
-    altered: link !== null && recordHash(entry.event as ChainedRecord) !== link.hash,
+    altered:
+      link !== null &&
+      !(storedText !== undefined && storedTextHashes(storedText, link.hash)) &&
+      parsedRecordHash(entry.event as ChainedRecord) !== link.hash,
   };
 }
 
@@ -173,8 +201,9 @@ export class AuditVerifier {
     this.#problems.push({ kind: ProblemKind.malformed, chain: '?', position, message: reason });
   }
 
-  add(entry: AuditEntry): void {
-    this.addDigest(digestEntry(entry));
+  /** `storedText`: the event's text as stored, when the caller has it (see `digestEntry`). */
+  add(entry: AuditEntry, storedText?: string): void {
+    this.addDigest(digestEntry(entry, storedText));
   }
 
   /** An entry already digested (`digestEntry`), possibly on another thread. */
@@ -247,6 +276,7 @@ export class AuditVerifier {
       checkpoints: this.#checkpoints,
       chains,
       problems,
+      notes: chains.map(unsignedTailNote).filter((note) => note !== null),
       ok: problems.length === 0,
     };
   }
@@ -260,42 +290,28 @@ export class AuditVerifier {
     return chain;
   }
 
-  #check(chain: Chain, problems: Problem[]): ChainSummary {
-    const report = (kind: ProblemKind, seq: Problem['seq'], message: string, position?: number): void => {
-      problems.push({
-        kind,
-        chain: chain.key,
-        ...(seq === undefined ? {} : { seq }),
-        ...(position === undefined ? {} : { position }),
-        message,
-      });
-    };
-    const principal = chain.key.slice(0, chain.key.indexOf('/'));
-    const trusted = this.#options.publicKeys.get(principal);
-
-    // Checkpoints first: a valid one settles which of two records for a sequence number is genuine.
-    const vouched = new Map<number, Checkpoint>();
-    let checkpointedSeq = 0;
-    for (const { cp, position } of chain.checkpoints) {
-      const claimsWriter = `${cp.principal}/${cp.instance}` === chain.key;
-      if (!claimsWriter || !trusted || !checkpointSignedBy(cp, trusted)) {
-        report(
-          ProblemKind.forgedCheckpoint,
-          cp.seq,
-          !claimsWriter
-            ? `checkpoint claims to be ${cp.principal}/${cp.instance}'s but was written as ${chain.key}`
-            : trusted
-              ? `checkpoint for #${cp.seq} is not signed by ${principal}'s key`
-              : `no public key for ${principal}: its checkpoint for #${cp.seq} cannot be trusted`,
-          position,
-        );
-        continue;
-      }
-      vouched.set(cp.seq, cp);
-      checkpointedSeq = Math.max(checkpointedSeq, cp.seq);
+  /**
+   * Which record holds each sequence number (`indexOf`), and the sequence numbers held, ascending.
+   * A second record for a number is an insertion and a record stored after one that follows it a
+   * reordering, both reported here. A chain stored whole and in order, as nearly all are, is
+   * told by its numbers alone: no map, set or sort over its records.
+   */
+  #placed(
+    chain: Chain,
+    vouched: ReadonlyMap<number, Checkpoint>,
+    report: (kind: ProblemKind, seq: Problem['seq'], message: string, position?: number) => void,
+  ): { indexOf: (seq: number) => number | undefined; seqs: readonly number[] } {
+    const first = chain.seqs[0] ?? 0;
+    let inOrder = true;
+    for (let i = 1; inOrder && i < chain.seqs.length; i++) inOrder = chain.seqs[i] === first + i;
+    if (inOrder) {
+      const count = chain.seqs.length;
+      return {
+        indexOf: (seq) => (seq >= first && seq < first + count ? seq - first : undefined),
+        seqs: chain.seqs,
+      };
     }
 
-    // Which record holds each sequence number; a second one is an insertion.
     const bySeq = new Map<number, number>();
     const extra: number[] = [];
     for (let i = 0; i < chain.seqs.length; i++) {
@@ -336,8 +352,45 @@ export class AuditVerifier {
         report(ProblemKind.reordered, seq, `record #${seq} is stored after #${highest}`, chain.positions[i]);
       highest = Math.max(highest, seq);
     }
+    return { indexOf: (seq) => bySeq.get(seq), seqs: [...bySeq.keys()].sort((a, b) => a - b) };
+  }
 
-    const seqs = [...bySeq.keys()].sort((a, b) => a - b);
+  #check(chain: Chain, problems: Problem[]): ChainSummary {
+    const report = (kind: ProblemKind, seq: Problem['seq'], message: string, position?: number): void => {
+      problems.push({
+        kind,
+        chain: chain.key,
+        ...(seq === undefined ? {} : { seq }),
+        ...(position === undefined ? {} : { position }),
+        message,
+      });
+    };
+    const principal = chain.key.slice(0, chain.key.indexOf('/'));
+    const trusted = this.#options.publicKeys.get(principal);
+
+    // Checkpoints first: a valid one settles which of two records for a sequence number is genuine.
+    const vouched = new Map<number, Checkpoint>();
+    let checkpointedSeq = 0;
+    for (const { cp, position } of chain.checkpoints) {
+      const claimsWriter = `${cp.principal}/${cp.instance}` === chain.key;
+      if (!claimsWriter || !trusted || !checkpointSignedBy(cp, trusted)) {
+        report(
+          ProblemKind.forgedCheckpoint,
+          cp.seq,
+          !claimsWriter
+            ? `checkpoint claims to be ${cp.principal}/${cp.instance}'s but was written as ${chain.key}`
+            : trusted
+              ? `checkpoint for #${cp.seq} is not signed by ${principal}'s key`
+              : `no public key for ${principal}: its checkpoint for #${cp.seq} cannot be trusted`,
+          position,
+        );
+        continue;
+      }
+      vouched.set(cp.seq, cp);
+      checkpointedSeq = Math.max(checkpointedSeq, cp.seq);
+    }
+
+    const { indexOf, seqs } = this.#placed(chain, vouched, report);
     const firstSeq = seqs[0] ?? 0;
     const lastSeq = seqs.at(-1) ?? 0;
     const from = this.#options.partial ? firstSeq : 1;
@@ -361,25 +414,25 @@ export class AuditVerifier {
     const modify = (seq: number, why: string): void => {
       if (modified.has(seq)) return;
       modified.add(seq);
-      report(ProblemKind.modified, seq, `record #${seq} ${why}`, chain.positions[bySeq.get(seq) as number]);
+      report(ProblemKind.modified, seq, `record #${seq} ${why}`, chain.positions[indexOf(seq) as number]);
     };
     for (const seq of seqs) {
-      const i = bySeq.get(seq) as number;
+      const i = indexOf(seq) as number;
       if (chain.altered.has(i)) modify(seq, 'does not match its own hash');
     }
     for (const seq of seqs) {
-      const i = bySeq.get(seq) as number;
+      const i = indexOf(seq) as number;
       if (chain.altered.has(i)) continue;
       if (seq === 1 && !this.#options.partial && chain.prevs[i] !== GENESIS) {
         modify(seq, 'is the first of its chain but links to an earlier record');
         continue;
       }
-      const before = bySeq.get(seq - 1);
+      const before = indexOf(seq - 1);
       if (before !== undefined && chain.prevs[i] !== chain.hashes[before])
         modify(seq - 1, `is not the record #${seq} was chained to`);
     }
     for (const [seq, cp] of vouched) {
-      const i = bySeq.get(seq);
+      const i = indexOf(seq);
       if (i !== undefined && chain.hashes[i] !== cp.hash)
         modify(seq, 'is not the record its checkpoint signed');
     }

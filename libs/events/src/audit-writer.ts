@@ -13,6 +13,7 @@ import { isNoResponders, isStreamNotFound } from './nats-errors.ts';
 import { compileValidator } from './validate.ts';
 
 export type AuditEntryInput = z.input<typeof auditEntry>;
+type AuditEntry = z.output<typeof auditEntry>;
 
 export type AuditWriterOptions = {
   /** The principal this connection authenticates as: nats-server allows it only its own prefix. */
@@ -43,13 +44,20 @@ export class AuditWriter {
   readonly #bus: Bus;
   readonly #log: BusLogger;
   readonly #metrics: BusMetrics;
+  /** The `stored` counter, its label looked up once rather than on every record. */
+  readonly #stored: { inc(): void };
   readonly #signer: CheckpointSigner | undefined;
   readonly #every: number;
   readonly #intervalMs: number;
   readonly #head: ChainHead;
   #synced: Promise<void> | undefined;
+  /** The head is read and no append is still waiting for it: appends link without a pause. */
+  #ready = false;
+  #waiting = 0;
   #jsm: JetStreamManager | undefined;
-  readonly #inflight = new Set<Promise<unknown>>();
+  /** Records and checkpoints published and not yet acknowledged, and who waits for none. */
+  #inflight = 0;
+  readonly #drainWaiters: (() => void)[] = [];
   #checkpointedSeq = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -59,6 +67,7 @@ export class AuditWriter {
     this.#bus = bus;
     this.#log = log;
     this.#metrics = metrics;
+    this.#stored = metrics.auditRecords.labels({ outcome: 'stored' });
     this.writer = { principal: options.principal, instance: writerToken(source) };
     this.#signer = options.signer;
     this.#every = options.checkpointEvery ?? 1000;
@@ -71,25 +80,54 @@ export class AuditWriter {
     return this.#head.seq;
   }
 
-  async append(data: AuditEntryInput): Promise<PubAck> {
-    if (this.#closed) throw new EventsError('audit_closed', 'the audit writer is closed');
+  /**
+   * Not async itself, and what waits for the ack holds only the record's place: the record's
+   * text and entry are not kept alive by a suspended frame while up to hundreds are in flight.
+   */
+  append(data: AuditEntryInput): Promise<PubAck> {
+    if (this.#closed) return Promise.reject(new EventsError('audit_closed', 'the audit writer is closed'));
     const parsed = validateEntry(data);
     if (!parsed.ok) {
       this.#metrics.invalid.inc({ schema: audit.schema, direction: 'out', reason: 'schema' });
-      throw new InvalidPayloadError(audit.schema, parsed.issues);
+      return Promise.reject(new InvalidPayloadError(audit.schema, parsed.issues));
     }
-    await this.#sync();
-    // From here to the publish nothing awaits: records are linked and sent in call order.
-    // The entry is checked above and the link is built here: the text is stored as it is hashed.
-    const { text, chain } = this.#head.link(newEnvelope(audit.schema, this.#bus.source, parsed.value));
+    if (!this.#ready || this.#waiting > 0) return this.#appendWhenSynced(parsed.value);
+    try {
+      return this.#acked(this.#send(parsed.value));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  async #appendWhenSynced(entry: AuditEntry): Promise<PubAck> {
+    // Appends that wait resume in call order; later ones wait behind them until all have run.
+    this.#waiting++;
+    try {
+      await this.#sync();
+    } finally {
+      this.#waiting--;
+    }
+    return this.#acked(this.#send(entry));
+  }
+
+  /**
+   * Links the entry after the head and publishes it. Nothing here awaits: records are linked and
+   * sent in call order, and the text is stored exactly as it was hashed.
+   */
+  #send(entry: AuditEntry): { seq: number; published: Promise<PubAck> } {
+    const { text, chain } = this.#head.link(newEnvelope(audit.schema, this.#bus.source, entry));
     const seq = chain.seq;
     const published = this.#bus.publishEncoded(audit, text, {
       qualifiers: this.writer,
       msgId: `${this.writer.principal}.${this.writer.instance}.${seq}`,
     });
-    this.#track(published);
+    this.#inflight++;
     if (seq - this.#checkpointedSeq >= this.#every) this.#checkpoint('count');
     else this.#timer ??= setTimeout(() => this.#checkpoint('interval'), this.#intervalMs).unref();
+    return { seq, published };
+  }
+
+  async #acked({ seq, published }: { seq: number; published: Promise<PubAck> }): Promise<PubAck> {
     let ack: PubAck;
     try {
       ack = await published;
@@ -97,6 +135,8 @@ export class AuditWriter {
       this.#metrics.auditRecords.inc({ outcome: 'failed' });
       this.#resync(`record #${seq} may not be stored`, err);
       throw err;
+    } finally {
+      this.#settled();
     }
     if (ack.duplicate) {
       // Another record holds this place: a second process writes under this instance name.
@@ -107,7 +147,7 @@ export class AuditWriter {
         `audit record #${seq} of ${this.writer.principal}/${this.writer.instance} was already written by another process under the same instance name`,
       );
     }
-    this.#metrics.auditRecords.inc({ outcome: 'stored' });
+    this.#stored.inc();
     return ack;
   }
 
@@ -117,21 +157,26 @@ export class AuditWriter {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await Promise.allSettled([...this.#inflight]);
+    await this.#drained();
     this.#checkpoint('stop');
-    await Promise.allSettled([...this.#inflight]);
+    await this.#drained();
   }
 
-  #track(p: Promise<unknown>): void {
-    this.#inflight.add(p);
-    const done = (): void => void this.#inflight.delete(p);
-    p.then(done, done);
+  #settled(): void {
+    if (--this.#inflight === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once nothing is in flight (at once if nothing is). */
+  #drained(): Promise<void> {
+    return this.#inflight === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /** Reads the chain's last stored record once (again after a failure) and continues from it. */
   #sync(): Promise<void> {
     this.#synced ??= (async () => {
-      await Promise.allSettled([...this.#inflight]);
+      await this.#drained();
       this.#jsm ??= await jetstreamManager(this.#bus.nc);
       const last = await this.#jsm.direct.getMessage(StreamName.audit, {
         last_by_subj: subjectOf(audit, this.writer),
@@ -139,6 +184,7 @@ export class AuditWriter {
       if (!last) {
         this.#head.resumeFrom(undefined);
         this.#checkpointedSeq = 0;
+        this.#ready = true;
         return;
       }
       const stored = audit.validateEnvelope(last.json());
@@ -150,6 +196,7 @@ export class AuditWriter {
       this.#head.resumeFrom(stored.value.data.chain);
       // Whatever of it no checkpoint covered yet, the next one will: it signs the whole chain.
       this.#checkpointedSeq = stored.value.data.chain.seq;
+      this.#ready = true;
       this.#log.info(
         { chain: `${this.writer.principal}/${this.writer.instance}`, seq: stored.value.data.chain.seq },
         'audit chain continues from its last stored record',
@@ -173,6 +220,7 @@ export class AuditWriter {
       `${why}; re-reading the chain's head`,
     );
     this.#synced = undefined;
+    this.#ready = false;
   }
 
   #checkpoint(reason: 'count' | 'interval' | 'stop'): void {
@@ -195,7 +243,8 @@ export class AuditWriter {
       at: new Date().toISOString(),
       reason,
     });
-    const published = this.#bus
+    this.#inflight++;
+    void this.#bus
       .publish(auditCheckpoint, data, {
         qualifiers: this.writer,
         id: `checkpoint.${this.writer.principal}.${this.writer.instance}.${seq}`,
@@ -207,7 +256,7 @@ export class AuditWriter {
           this.#log.warn({ err, seq }, 'could not write an audit checkpoint; the next one covers it');
           if (this.#checkpointedSeq === seq) this.#checkpointedSeq = seq - 1;
         },
-      );
-    this.#track(published);
+      )
+      .finally(() => this.#settled());
   }
 }
