@@ -78,3 +78,4 @@ export {
 } from './streams.ts';
 export type { Validator } from './validate.ts';
 export { compileValidator, jsonSchemaOf } from './validate.ts';
+export { OBJECT_CHUNK_BYTES, ObjectReader } from './objects.ts';

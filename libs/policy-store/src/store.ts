@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { Objm } from '@nats-io/obj';
 import type { ObjectStore } from '@nats-io/obj';
 import { WardenError } from '@warden/core';
-import { BucketName, ObjectStoreName } from '@warden/events';
+import { BucketName, OBJECT_CHUNK_BYTES, ObjectReader, ObjectStoreName } from '@warden/events';
 import { parsePolicyBundle } from '@warden/policy-engine';
 import type { PolicyBundle } from '@warden/policy-engine';
 import type { Manifest } from './layout.ts';
@@ -38,16 +38,19 @@ export class PolicyStore {
   private readonly stored = new Set<string>();
   private readonly bundles = new Map<string, PolicyBundle>();
 
-  private constructor(kv: KV, objects: ObjectStore) {
+  private readonly reader: ObjectReader;
+
+  private constructor(kv: KV, objects: ObjectStore, reader: ObjectReader) {
     this.kv = kv;
     this.objects = objects;
+    this.reader = reader;
   }
 
   /** Opens the bucket and object store, which the policy service provisions. */
   static async open(nc: NatsConnection): Promise<PolicyStore> {
     const kv = await new Kvm(nc).open(BucketName.policy);
     const objects = await new Objm(nc).open(ObjectStoreName.bundles);
-    return new PolicyStore(kv, objects);
+    return new PolicyStore(kv, objects, await ObjectReader.open(nc, objects, ObjectStoreName.bundles));
   }
 
   async number(key: string): Promise<number> {
@@ -91,7 +94,8 @@ export class PolicyStore {
     const digest = sha256(bytes);
     const name = kind === 'bundle' ? objectName.bundle(digest) : objectName.source(digest);
     if (this.stored.has(name)) return digest;
-    if (!(await this.objects.info(name))) await this.objects.putBlob({ name }, bytes);
+    if (!(await this.objects.info(name)))
+      await this.objects.putBlob({ name, options: { max_chunk_size: OBJECT_CHUNK_BYTES } }, bytes);
     if (this.stored.size >= 100_000) this.stored.clear();
     this.stored.add(name);
     return digest;
@@ -108,7 +112,7 @@ export class PolicyStore {
   async getBundle(digest: string): Promise<PolicyBundle> {
     const cached = this.bundles.get(digest);
     if (cached) return cached;
-    const bytes = await this.objects.getBlob(objectName.bundle(digest));
+    const bytes = await this.reader.read(objectName.bundle(digest));
     if (!bytes) throw new PolicyStoreError('missing_bundle', `bundle ${digest} is not in the object store`);
     if (sha256(bytes) !== digest)
       throw new PolicyStoreError('corrupt_bundle', `bundle ${digest} does not match its digest`);
@@ -118,13 +122,16 @@ export class PolicyStore {
   }
 
   async getSource(digest: string): Promise<string | null> {
-    const bytes = await this.objects.getBlob(objectName.source(digest));
+    const bytes = await this.reader.read(objectName.source(digest));
     return bytes ? decoder.decode(bytes) : null;
   }
 
   async putManifest(m: Manifest): Promise<string> {
     const bytes = encoder.encode(canonicalJson(m));
-    await this.objects.putBlob({ name: objectName.manifest(m.revision) }, bytes);
+    await this.objects.putBlob(
+      { name: objectName.manifest(m.revision), options: { max_chunk_size: OBJECT_CHUNK_BYTES } },
+      bytes,
+    );
     remember(this.manifests, m.revision, m, 64);
     return sha256(bytes);
   }
@@ -133,7 +140,7 @@ export class PolicyStore {
     if (revision <= 0) return null;
     const cached = this.manifests.get(revision);
     if (cached) return cached;
-    const bytes = await this.objects.getBlob(objectName.manifest(revision));
+    const bytes = await this.reader.read(objectName.manifest(revision));
     if (!bytes) return null;
     const parsed = manifestSchema.parse(JSON.parse(decoder.decode(bytes)));
     remember(this.manifests, revision, parsed, 64);
