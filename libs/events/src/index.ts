@@ -64,6 +64,7 @@ export {
   mirrorDeliverSubject,
   objectStoreSpecs,
   PEOPLE_JS_API,
+  MAX_REPLICAS,
   objectStreamName,
   provision,
   ProvisioningError,

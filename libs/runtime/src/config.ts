@@ -23,6 +23,11 @@ export const baseConfigShape = {
       'a nats:// or tls:// URL, or a comma-separated list of them',
     )
     .default('nats://127.0.0.1:4222'),
+  /**
+   * JetStream copies of each stream, bucket and object store this service provisions: 1 on one
+   * server, 3 on a three-node cluster. Every service of a deployment uses the same count.
+   */
+  WARDEN_JETSTREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** This service's nkey seed file (the server refuses a connection without it when auth is on). */
   WARDEN_NATS_SEED_FILE: z.string().min(1).optional(),
   WARDEN_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
