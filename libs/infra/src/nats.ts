@@ -15,6 +15,8 @@ export type NatsServerOptions = {
   monitorPort?: number;
   /** Per-identity credentials; without them the server runs with no authentication (unit tests only). */
   credentials?: ReadonlyMap<string, NatsCredential>;
+  serverName?: string;
+  cluster?: Record<string, unknown>;
 };
 
 export type NatsServer = ServerProcess & {
@@ -34,12 +36,16 @@ export function natsConfig(options: {
   monitorPort: number;
   storeDir: string;
   credentials?: ReadonlyMap<string, NatsCredential>;
+  /** Unique per node of a cluster. */
+  serverName?: string;
+  /** The `cluster` block of a node that routes to others (see nats-cluster.ts). */
+  cluster?: Record<string, unknown>;
 }): Record<string, unknown> {
   const config: Record<string, unknown> = {
     host: '127.0.0.1',
     port: options.port,
     http: `127.0.0.1:${options.monitorPort}`,
-    server_name: 'warden-local',
+    server_name: options.serverName ?? 'warden-local',
     max_payload: 1024 * 1024,
     jetstream: {
       store_dir: options.storeDir,
@@ -48,6 +54,7 @@ export function natsConfig(options: {
     },
   };
   if (options.credentials) config['accounts'] = accountsConfig(options.credentials);
+  if (options.cluster) config['cluster'] = options.cluster;
   return config;
 }
 
@@ -130,11 +137,13 @@ export async function startNats(options: NatsServerOptions): Promise<NatsServer>
     monitorPort,
     storeDir,
     ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.serverName ? { serverName: options.serverName } : {}),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
   });
   writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
   const server = await startProcess({
-    name: 'nats-server',
+    name: options.serverName ?? 'nats-server',
     command: binary('nats-server'),
     args: ['-c', configFile],
     logFile: join(options.dir, 'nats-server.log'),
