@@ -7,6 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { allStreams, BucketName, ObjectStoreName, provision, servicePrincipals } from '@warden/events';
 import type { ServiceName } from '@warden/events';
 import {
+  CLUSTER_JETSTREAM_REPLICAS,
   ensureCredentials,
   freePort,
   httpOk,
@@ -94,9 +95,6 @@ export type ClusterPorts = {
   /** The second replica of every service (the first uses the single-node ports). */
   secondReplica: ReplicaPorts;
 };
-
-/** JetStream copies of every stream, bucket and object store in cluster mode. */
-export const CLUSTER_JETSTREAM_REPLICAS = 3;
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
 export const defaultPorts: StackPorts = {

@@ -3,7 +3,13 @@ export { ensureCredentials, natsIdentities, seedFile } from './credentials.ts';
 export type { NatsServer, NatsServerOptions } from './nats.ts';
 export { natsConfig, startNats } from './nats.ts';
 export type { NatsCluster, NatsClusterPlan, NatsNodePorts } from './nats-cluster.ts';
-export { natsClusterPlan, startNatsCluster, startNatsNode, waitForJetStreamCluster } from './nats-cluster.ts';
+export {
+  CLUSTER_JETSTREAM_REPLICAS,
+  natsClusterPlan,
+  startNatsCluster,
+  startNatsNode,
+  waitForJetStreamCluster,
+} from './nats-cluster.ts';
 export type { RouteTls } from './route-tls.ts';
 export { ensureRouteTls } from './route-tls.ts';
 export { binary, MissingBinaryError, repoRoot, toolsBin } from './paths.ts';

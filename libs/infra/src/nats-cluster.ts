@@ -14,6 +14,9 @@ import { StartError } from './process.ts';
 import { ensureRouteTls } from './route-tls.ts';
 import type { RouteTls } from './route-tls.ts';
 
+/** JetStream copies of every stream, bucket and object store on a cluster (R3: one node may go). */
+export const CLUSTER_JETSTREAM_REPLICAS = 3;
+
 export type NatsNodePorts = { client: number; monitor: number; route: number };
 
 export type NatsClusterPlan = {
@@ -69,6 +72,7 @@ export function startNatsNode(plan: NatsClusterPlan, index: number): Promise<Nat
     port: node.client,
     monitorPort: node.monitor,
     serverName: node.serverName,
+    replicas: CLUSTER_JETSTREAM_REPLICAS,
     ...(plan.credentials ? { credentials: plan.credentials } : {}),
     cluster: {
       name: plan.name,
