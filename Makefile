@@ -25,7 +25,7 @@ test: setup lint typecheck ## Lint, format check, type check, then every unit an
 	@node --test --test-concurrency=2 --test-timeout=300000 $(TEST_FILES)
 
 test-cluster: setup ## The chaos test: the cluster stack under load while nodes, the Redis primary and replicas are killed (minutes).
-	@node --test --test-timeout=900000 test/cluster/chaos.test.ts
+	@node --test --test-timeout=900000 'test/cluster/**/*.test.ts'
 
 test-unit: setup ## Unit tests only (no servers).
 	@node --test 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts'
