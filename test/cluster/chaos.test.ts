@@ -111,38 +111,42 @@ describe('cluster under chaos', () => {
     const load = runLoad({ user, agent, auditor }, stopLoad.signal);
     const kills: { kill: string; from: number; to: number }[] = [];
 
-    const killAndRecover = async (unitName: string, recovered: () => Promise<boolean>): Promise<void> => {
+    // A failed step must not leave the load running, or the test would never end.
+    try {
+      const killAndRecover = async (unitName: string, recovered: () => Promise<boolean>): Promise<void> => {
+        await sleep(SETTLE_MS);
+        const pid = running.pid(unitName);
+        assert.ok(pid, `${unitName} is running`);
+        const from = Date.now();
+        process.kill(pid, 'SIGKILL');
+        await until(`${unitName} back`, async () => {
+          const now = running.status().find((c) => c.name === unitName);
+          return now?.state === 'ready' && now.pid !== pid && (await recovered());
+        });
+        kills.push({ kill: unitName, from, to: Date.now() });
+      };
+
+      for (const node of plan.nodes)
+        await killAndRecover(node.serverName, async () => {
+          await waitForJetStreamCluster(plan, 1000);
+          return true;
+        });
+
+      const primaryPort = await sentinelPrimaryPort(redis);
+      const primaryIndex = redis.redisPorts.findIndex((p) => p === primaryPort);
+      assert.ok(primaryIndex >= 0, 'the Sentinels name a primary');
+      await killAndRecover(redisNodeName(primaryIndex), async () => {
+        const now = await sentinelPrimaryPort(redis);
+        return now !== null && now !== primaryPort;
+      });
+
+      for (const name of servicePrincipals)
+        await killAndRecover(`${name}-1`, () => httpOk(`http://127.0.0.1:${ports.services[name]}/readyz`));
+
       await sleep(SETTLE_MS);
-      const pid = running.pid(unitName);
-      assert.ok(pid, `${unitName} is running`);
-      const from = Date.now();
-      process.kill(pid, 'SIGKILL');
-      await until(`${unitName} back`, async () => {
-        const now = running.status().find((c) => c.name === unitName);
-        return now?.state === 'ready' && now.pid !== pid && (await recovered());
-      });
-      kills.push({ kill: unitName, from, to: Date.now() });
-    };
-
-    for (const node of plan.nodes)
-      await killAndRecover(node.serverName, async () => {
-        await waitForJetStreamCluster(plan, 1000);
-        return true;
-      });
-
-    const primaryPort = await sentinelPrimaryPort(redis);
-    const primaryIndex = redis.redisPorts.findIndex((p) => p === primaryPort);
-    assert.ok(primaryIndex >= 0, 'the Sentinels name a primary');
-    await killAndRecover(redisNodeName(primaryIndex), async () => {
-      const now = await sentinelPrimaryPort(redis);
-      return now !== null && now !== primaryPort;
-    });
-
-    for (const name of servicePrincipals)
-      await killAndRecover(`${name}-1`, () => httpOk(`http://127.0.0.1:${ports.services[name]}/readyz`));
-
-    await sleep(SETTLE_MS);
-    stopLoad.abort();
+    } finally {
+      stopLoad.abort();
+    }
     const acked = await load;
 
     // Pauses per kill, as a benchmark figure: the longest any kind of load went unanswered.

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Bus} from '@warden/events';
+import type { Bus } from '@warden/events';
 import { caSign, caToken, policyCommitted, policyRejected, policySubmit } from '@warden/events';
 import { createCsr, generateKeyPair } from '@warden/pki';
 
@@ -77,26 +77,22 @@ export async function runLoad(
     }
   };
 
-  const policy = (n: number): Promise<void> => {
+  const policy = async (n: number): Promise<void> => {
     const id = randomUUID();
-    const outcome = new Promise<number | null>((resolve, reject) => {
-      outcomes.set(id, resolve);
-      setTimeout(() => reject(new Error('no outcome')), 5000).unref();
-    });
-    return (async () => {
-      try {
-        await clients.user.publish(
-          policySubmit,
-          { kind: 'authorization-policy', text: chaosPolicy(`p-${run}-${n}`), dryRun: false },
-          { id },
-        );
-        const revision = await outcome;
-        if (revision === null) throw new Error(`submission ${id} was rejected`);
-        acked.policies.set(id, revision);
-      } finally {
-        outcomes.delete(id);
-      }
-    })();
+    const outcome = new Promise<number | null>((resolve) => outcomes.set(id, resolve));
+    try {
+      await clients.user.publish(
+        policySubmit,
+        { kind: 'authorization-policy', text: chaosPolicy(`p-${run}-${n}`), dryRun: false },
+        { id },
+      );
+      const revision = await Promise.race([outcome, sleep(5000, 'timeout' as const, { ref: false })]);
+      if (revision === 'timeout') throw new Error(`no outcome for submission ${id}`);
+      if (revision === null) throw new Error(`submission ${id} was rejected`);
+      acked.policies.set(id, revision);
+    } finally {
+      outcomes.delete(id);
+    }
   };
 
   const svid = async (n: number): Promise<void> => {
