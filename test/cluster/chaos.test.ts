@@ -113,12 +113,18 @@ describe('cluster under chaos', () => {
 
     // A failed step must not leave the load running, or the test would never end.
     try {
-      const killAndRecover = async (unitName: string, recovered: () => Promise<boolean>): Promise<void> => {
+      /**
+       * Kills a unit (held down until `heldUntil`, when given) and waits until it is back and
+       * `recovered` holds; records the window for the pause figures.
+       */
+      const killAndRecover = async (
+        unitName: string,
+        recovered: () => Promise<boolean>,
+        heldUntil?: () => Promise<unknown>,
+      ): Promise<void> => {
         await sleep(SETTLE_MS);
-        const pid = running.pid(unitName);
-        assert.ok(pid, `${unitName} is running`);
         const from = Date.now();
-        process.kill(pid, 'SIGKILL');
+        const pid = await running.crash(unitName, heldUntil?.());
         await until(`${unitName} back`, async () => {
           const now = running.status().find((c) => c.name === unitName);
           return now?.state === 'ready' && now.pid !== pid && (await recovered());
@@ -135,10 +141,14 @@ describe('cluster under chaos', () => {
       const primaryPort = await sentinelPrimaryPort(redis);
       const primaryIndex = redis.redisPorts.findIndex((p) => p === primaryPort);
       assert.ok(primaryIndex >= 0, 'the Sentinels name a primary');
-      await killAndRecover(redisNodeName(primaryIndex), async () => {
+      const promoted = async (): Promise<boolean> => {
         const now = await sentinelPrimaryPort(redis);
         return now !== null && now !== primaryPort;
-      });
+      };
+      // Held down until the Sentinels promote the replica; it comes back as a replica.
+      await killAndRecover(redisNodeName(primaryIndex), promoted, () =>
+        until('a promoted replica', promoted),
+      );
 
       for (const name of servicePrincipals)
         await killAndRecover(`${name}-1`, () => httpOk(`http://127.0.0.1:${ports.services[name]}/readyz`));

@@ -219,6 +219,8 @@ type Unit = {
   launch: () => Promise<ServerProcess>;
   current: ServerProcess | null;
   loop: Promise<void> | null;
+  /** Set by `crash`: the next restart waits for it. */
+  hold: Promise<unknown> | null;
 };
 
 /**
@@ -529,6 +531,21 @@ export class Stack {
     return this.units.find((u) => u.status.name === name)?.status.pid ?? null;
   }
 
+  /**
+   * Kills a component with SIGKILL, as a crash would, and restarts it only once `heldUntil`
+   * settles: a machine that stays away for a while, not a process back in 100 ms (Sentinel
+   * promotes a replica only when the primary stays down). Resolves with the killed pid.
+   */
+  async crash(name: string, heldUntil?: Promise<unknown>): Promise<number> {
+    const unit = this.units.find((u) => u.status.name === name);
+    const current = unit?.current;
+    const pid = current?.child.pid;
+    if (!unit || !current || pid === undefined) throw new Error(`${name} is not running`);
+    unit.hold = heldUntil ?? null;
+    await current.kill();
+    return pid;
+  }
+
   private unit(
     name: string,
     kind: 'infra' | 'service',
@@ -540,6 +557,7 @@ export class Stack {
       launch,
       current: null,
       loop: null,
+      hold: null,
     };
     this.units.push(unit);
     return unit;
@@ -588,6 +606,11 @@ export class Stack {
             new Error(`${unit.status.name} failed to start ${attempts} times: ${unit.status.lastExit}`),
           );
           firstReady = undefined;
+        }
+        if (unit.hold) {
+          this.setState(unit, ComponentState.down, `(${unit.status.lastExit}); held down`);
+          await unit.hold.catch(() => undefined);
+          unit.hold = null;
         }
         unit.status.restarts++;
         const delay = backoff.next(Date.now() - startedAt);
