@@ -9,7 +9,7 @@ import type { ServiceName } from '@warden/events';
 import {
   CLUSTER_JETSTREAM_REPLICAS,
   ensureCredentials,
-  freePort,
+  freePort as anyFreePort,
   httpOk,
   natsClusterPlan,
   redisNodeName,
@@ -150,54 +150,64 @@ export function defaultClusterPorts(nodes = 3): ClusterPorts {
   };
 }
 
-async function ephemeralReplicaPorts(): Promise<ReplicaPorts> {
+async function ephemeralReplicaPorts(nextPort: () => Promise<number>): Promise<ReplicaPorts> {
   const services = {} as Record<ServiceName, number>;
-  for (const name of servicePrincipals) services[name] = await freePort();
+  for (const name of servicePrincipals) services[name] = await nextPort();
   return {
     services,
-    caHttp: await freePort(),
-    extAuthz: await freePort(),
-    xds: await freePort(),
-    ingestGrpc: await freePort(),
-    alertReceiver: await freePort(),
+    caHttp: await nextPort(),
+    extAuthz: await nextPort(),
+    xds: await nextPort(),
+    ingestGrpc: await nextPort(),
+    alertReceiver: await nextPort(),
   };
 }
 
 /** Free ports for every component; with `clusterNodes`, for cluster mode with that many NATS nodes. */
 export async function ephemeralPorts(clusterNodes?: number): Promise<StackPorts> {
-  const single = await ephemeralSinglePorts();
+  // A port the system handed out once may come back from the next call: each is taken once.
+  const taken = new Set<number>();
+  const nextPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await anyFreePort();
+      if (taken.has(port)) continue;
+      taken.add(port);
+      return port;
+    }
+  };
+  const single = await ephemeralSinglePorts(nextPort);
   if (clusterNodes === undefined) return single;
   const natsNodes: NatsNodePorts[] = [
-    { client: single.nats, monitor: single.natsMonitor, route: await freePort() },
+    { client: single.nats, monitor: single.natsMonitor, route: await nextPort() },
   ];
   while (natsNodes.length < clusterNodes)
-    natsNodes.push({ client: await freePort(), monitor: await freePort(), route: await freePort() });
+    natsNodes.push({ client: await nextPort(), monitor: await nextPort(), route: await nextPort() });
   return {
     ...single,
     cluster: {
       natsNodes,
-      redisNodes: [single.redis, await freePort()],
-      sentinels: [await freePort(), await freePort(), await freePort()],
-      secondReplica: await ephemeralReplicaPorts(),
+      redisNodes: [single.redis, await nextPort()],
+      sentinels: [await nextPort(), await nextPort(), await nextPort()],
+      secondReplica: await ephemeralReplicaPorts(nextPort),
     },
   };
 }
 
-async function ephemeralSinglePorts(): Promise<StackPorts> {
+async function ephemeralSinglePorts(nextPort: () => Promise<number>): Promise<StackPorts> {
   const services = {} as Record<ServiceName, number>;
-  for (const name of servicePrincipals) services[name] = await freePort();
+  for (const name of servicePrincipals) services[name] = await nextPort();
   return {
-    nats: await freePort(),
-    natsMonitor: await freePort(),
-    redis: await freePort(),
-    victoriaMetrics: await freePort(),
+    nats: await nextPort(),
+    natsMonitor: await nextPort(),
+    redis: await nextPort(),
+    victoriaMetrics: await nextPort(),
     services,
-    caHttp: await freePort(),
-    extAuthz: await freePort(),
-    xds: await freePort(),
-    ingestGrpc: await freePort(),
-    alertReceiver: await freePort(),
-    vmalert: await freePort(),
+    caHttp: await nextPort(),
+    extAuthz: await nextPort(),
+    xds: await nextPort(),
+    ingestGrpc: await nextPort(),
+    alertReceiver: await nextPort(),
+    vmalert: await nextPort(),
   };
 }
 
