@@ -252,7 +252,9 @@ export class Bus {
       if (isNoResponders(cause)) {
         throw new EventsError(
           'no_stream',
-          `${subject}: no stream stores it yet (${def.stream}); is the service that provisions it running?`,
+          // On a cluster the same answer comes while the stream elects a new leader (seconds after
+          // a node goes), which the client's retries may not outlast.
+          `${subject}: no stream stores it yet (${def.stream}); is the service that provisions it running? On a cluster, its leader may be changing: try again in a few seconds`,
           { cause },
         );
       }
