@@ -8,10 +8,10 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { binary } from './paths.ts';
-import { freePort } from './ports.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { binary } from './paths.ts';
+import { freePort } from './ports.ts';
 import { startProcess, StartError } from './process.ts';
 import type { ServerProcess } from './process.ts';
 import { redisPing, startRedis } from './redis.ts';
