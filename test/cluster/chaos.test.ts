@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -73,10 +74,13 @@ describe('cluster under chaos', () => {
   const dir = tempDir('cluster');
   const connections: NatsConnection[] = [];
   let stack: Stack | undefined;
+  let passed = false;
   after(async () => {
     await Promise.all(connections.splice(0).map((nc) => nc.close().catch(() => undefined)));
     await stack?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    // A failure is explained by the services' logs: they stay.
+    if (passed) rmSync(dir, { recursive: true, force: true });
+    else process.stdout.write(`chaos test failed: logs kept in ${join(dir, 'logs')}\n`);
   });
 
   it('loses no acknowledged policy revision, SVID or audit record while nodes, the Redis primary and replicas die', async () => {
@@ -242,5 +246,6 @@ describe('cluster under chaos', () => {
         assert.ok(port);
         await until(`${name} ready on ${port}`, () => httpOk(`http://127.0.0.1:${port}/readyz`), 30_000);
       }
+    passed = true;
   });
 });
