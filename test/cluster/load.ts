@@ -12,6 +12,18 @@ import { createCsr, generateKeyPair } from '@warden/pki';
 
 export type LoadKind = 'policy' | 'svid' | 'audit';
 
+/**
+ * How long a submission may take to commit: `opa build` takes seconds on a loaded machine, and a
+ * backlog behind it must not read as an outage (as the policy tests, 30 s).
+ */
+const POLICY_OUTCOME_MS = 30_000;
+/**
+ * Submissions in flight at once. A submission delivered to a replica that is then killed is
+ * redelivered only after the consumer's ack wait; with one in flight that alone would stop the
+ * load, and the pause measured would be the ack wait, not the outage.
+ */
+const POLICY_WORKERS = 3;
+
 export type Acknowledged = {
   /** Submission id -> committed revision. */
   policies: Map<string, number>;
@@ -64,17 +76,22 @@ export async function runLoad(
   clients.user.subscribe(policyRejected, (e) => outcomes.get(e.data.submissionId)?.(null));
   await clients.user.nc.flush();
 
-  const loop = async (kind: LoadKind, once: (n: number) => Promise<void>): Promise<void> => {
-    for (let n = 0; !signal.aborted; n++) {
-      try {
-        await once(n);
-        acked.successes[kind].push(Date.now());
-      } catch {
-        acked.failures[kind]++;
-        // No pause: how soon the system answers again is what is measured.
-        await sleep(20);
+  /** `workers` loops of one kind, sharing its sequence numbers. */
+  const loop = async (kind: LoadKind, once: (n: number) => Promise<void>, workers = 1): Promise<void> => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (!signal.aborted) {
+        try {
+          await once(next++);
+          acked.successes[kind].push(Date.now());
+        } catch {
+          acked.failures[kind]++;
+          // No pause: how soon the system answers again is what is measured.
+          await sleep(20);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: workers }, worker));
   };
 
   const policy = async (n: number): Promise<void> => {
@@ -86,7 +103,10 @@ export async function runLoad(
         { kind: 'authorization-policy', text: chaosPolicy(`p-${run}-${n}`), dryRun: false },
         { id },
       );
-      const revision = await Promise.race([outcome, sleep(5000, 'timeout' as const, { ref: false })]);
+      const revision = await Promise.race([
+        outcome,
+        sleep(POLICY_OUTCOME_MS, 'timeout' as const, { ref: false }),
+      ]);
       if (revision === 'timeout') throw new Error(`no outcome for submission ${id}`);
       if (revision === null) throw new Error(`submission ${id} was rejected`);
       acked.policies.set(id, revision);
@@ -120,7 +140,7 @@ export async function runLoad(
     acked.audit.add(target);
   };
 
-  await Promise.all([loop('policy', policy), loop('svid', svid), loop('audit', audit)]);
+  await Promise.all([loop('policy', policy, POLICY_WORKERS), loop('svid', svid), loop('audit', audit)]);
   return acked;
 }
 
