@@ -6,24 +6,32 @@ export NX_DAEMON := false
 export NX_NO_CLOUD := true
 export NX_SKIP_NX_CACHE := false
 
-TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' 'test/**/*.test.ts'
+# test/cluster (the chaos test, minutes of a whole cluster) runs apart: make test-cluster.
+INTEGRATION_FILES := 'test/!(cluster)/**/*.test.ts'
+TEST_FILES := 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts' $(INTEGRATION_FILES)
 
-.PHONY: setup up test test-unit test-integration test-policy test-differential test-manifests lint typecheck format bench detect-eval clean
+.PHONY: setup up down test test-cluster test-unit test-integration test-policy test-differential test-manifests lint typecheck format bench detect-eval clean
 
 setup: ## Install Node.js 24, Debian packages, the Go-built tools and npm dependencies (idempotent).
 	@bash scripts/setup.sh
 
-up: setup ## Start nats-server, redis, VictoriaMetrics and every service; Ctrl-C stops them in order.
-	@node deploy/local/src/up.ts
+up: setup ## Start nats-server, redis, VictoriaMetrics and every service; Ctrl-C stops them in order. CLUSTER=3: three NATS nodes (R3), Redis with Sentinels, two replicas per service.
+	@node deploy/local/src/up.ts $(if $(CLUSTER),--cluster $(CLUSTER))
+
+down: ## Stop the stack `make up` runs (from another terminal), services first.
+	@node deploy/local/src/down.ts
 
 test: setup lint typecheck test-manifests ## Lint, format check, type check, the Kubernetes manifests, then every unit and integration test.
 	@node --test --test-concurrency=2 --test-timeout=300000 $(TEST_FILES)
+
+test-cluster: setup ## The chaos test: the cluster stack under load while nodes, the Redis primary and replicas are killed (minutes).
+	@node --test --test-timeout=900000 'test/cluster/**/*.test.ts'
 
 test-unit: setup ## Unit tests only (no servers).
 	@node --test 'libs/*/src/**/*.test.ts' 'services/*/src/**/*.test.ts' 'cli/src/**/*.test.ts' 'deploy/local/src/**/*.test.ts'
 
 test-integration: setup ## Integration tests against real servers.
-	@node --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'
+	@node --test --test-concurrency=2 --test-timeout=300000 $(INTEGRATION_FILES)
 
 test-manifests: setup ## The checker's own Go tests, then every kustomization of deploy/kubernetes rendered and decoded strictly.
 	@cd tools/cmd/manifest-check && GOFLAGS=-mod=readonly go test ./...

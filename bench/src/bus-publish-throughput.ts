@@ -29,7 +29,7 @@ const subject = subjectOf(telemetryAccess, qualifiers);
 const publishOptions = { timeout: 5000, retries: 3 } as const;
 
 /** One agent flush: `size` access records of a checkout workload calling its neighbours. */
-const accessBatch = (size: number): DataOf<typeof telemetryAccess> => ({
+export const accessBatch = (size: number): DataOf<typeof telemetryAccess> => ({
   records: Array.from({ length: size }, (_, i) => ({
     time: new Date(Date.UTC(2025, 10, 26, 5, 0, 0, i * 37)).toISOString(),
     source: {

@@ -19,10 +19,10 @@ import { cpuSecondsOf, percentile, round, target } from './benchmark.ts';
 
 const SPIFFE_ID = 'spiffe://cluster.local/ns/bench/sa/workload';
 
-type Request = { csrPem: string; token: string };
+export type Request = { csrPem: string; token: string };
 type Run = { svidsPerSec: number; p50Ms: number; p99Ms: number; count: number };
 
-async function prepare(user: Bus, count: number): Promise<Request[]> {
+export async function prepare(user: Bus, count: number): Promise<Request[]> {
   const keys = await generateKeyPair(KeyAlgorithm.ecdsaP256);
   const requests: Request[] = [];
   for (let i = 0; i < count; i++) {
@@ -34,7 +34,7 @@ async function prepare(user: Bus, count: number): Promise<Request[]> {
   return requests;
 }
 
-async function issueAll(agent: Bus, requests: Request[], concurrency: number): Promise<Run> {
+export async function issueAll(agent: Bus, requests: Request[], concurrency: number): Promise<Run> {
   const latencies: number[] = [];
   let next = 0;
   const started = process.hrtime.bigint();

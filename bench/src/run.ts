@@ -14,6 +14,7 @@ import { topology } from './topology.ts';
 import { policyDecision } from './policy-decision.ts';
 import { pkiIssuance } from './pki-issuance.ts';
 import { caIssuance } from './ca-issuance.ts';
+import { clusterR3 } from './cluster-r3.ts';
 import { agentCache } from './agent-cache.ts';
 import { mtlsHandshake } from './mtls-handshake.ts';
 import { extAuthz } from './ext-authz.ts';
@@ -31,6 +32,7 @@ const benchmarks: readonly Benchmark[] = [
   busPublishThroughput,
   pkiIssuance,
   caIssuance,
+  clusterR3,
   agentCache,
   mtlsHandshake,
   policyDecision,

@@ -7,21 +7,37 @@ import { connect } from '@nats-io/transport-node';
 import { allStreams, BucketName, ObjectStoreName, provision, servicePrincipals } from '@warden/events';
 import type { ServiceName } from '@warden/events';
 import {
+  CLUSTER_JETSTREAM_REPLICAS,
   ensureCredentials,
-  freePort,
+  freePort as anyFreePort,
   httpOk,
+  natsClusterPlan,
+  redisNodeName,
+  redisSentinelPlan,
   repoRoot,
   seedFile,
+  sentinelName,
   startNats,
+  startNatsNode,
   startProcess,
   startRedis,
+  startRedisNode,
+  startSentinel,
   ensureRedisCredentials,
   redisPasswordFile,
   redisUsers,
   startVictoriaMetrics,
   startVmalert,
+  waitForJetStreamCluster,
+  waitForSentinels,
 } from '@warden/infra';
-import type { RedisUser, ServerProcess } from '@warden/infra';
+import type {
+  NatsClusterPlan,
+  NatsNodePorts,
+  RedisSentinelPlan,
+  RedisUser,
+  ServerProcess,
+} from '@warden/infra';
 import { Backoff } from '@warden/core';
 
 export const ComponentState = {
@@ -60,6 +76,24 @@ export type StackPorts = {
   /** The detector's Alertmanager v2 receiver, which vmalert notifies. */
   alertReceiver: number;
   vmalert: number;
+  /** Cluster mode (`make up CLUSTER=3`): the NATS nodes, Redis with Sentinels, each service's second replica. */
+  cluster?: ClusterPorts;
+};
+
+/** What a service replica listens on. */
+export type ReplicaPorts = Pick<
+  StackPorts,
+  'services' | 'caHttp' | 'extAuthz' | 'xds' | 'ingestGrpc' | 'alertReceiver'
+>;
+
+export type ClusterPorts = {
+  /** One entry per nats-server node: client, monitoring and route ports. */
+  natsNodes: NatsNodePorts[];
+  /** The Redis primary first, then its replica. */
+  redisNodes: number[];
+  sentinels: number[];
+  /** The second replica of every service (the first uses the single-node ports). */
+  secondReplica: ReplicaPorts;
 };
 
 /** Fixed ports for `make up`, so the URLs stay the same from one run to the next. */
@@ -86,21 +120,94 @@ export const defaultPorts: StackPorts = {
   vmalert: 8880,
 };
 
-export async function ephemeralPorts(): Promise<StackPorts> {
-  const services = {} as Record<ServiceName, number>;
-  for (const name of servicePrincipals) services[name] = await freePort();
+/** Fixed ports of cluster mode: the single-node ports are the first node's and the first replica's. */
+export function defaultClusterPorts(nodes = 3): ClusterPorts {
   return {
-    nats: await freePort(),
-    natsMonitor: await freePort(),
-    redis: await freePort(),
-    victoriaMetrics: await freePort(),
+    natsNodes: Array.from({ length: nodes }, (_, i) => ({
+      client: 4222 + i,
+      monitor: 8222 + i,
+      route: 6222 + i,
+    })),
+    redisNodes: [6380, 6381],
+    sentinels: [26380, 26381, 26382],
+    secondReplica: {
+      services: {
+        ca: 9501,
+        agent: 9502,
+        policy: 9503,
+        topology: 9504,
+        'telemetry-ingest': 9505,
+        detector: 9506,
+        enforcer: 9507,
+        console: 9508,
+      },
+      caHttp: 9509,
+      extAuthz: 9192,
+      xds: 15011,
+      ingestGrpc: 9511,
+      alertReceiver: 9513,
+    },
+  };
+}
+
+async function ephemeralReplicaPorts(nextPort: () => Promise<number>): Promise<ReplicaPorts> {
+  const services = {} as Record<ServiceName, number>;
+  for (const name of servicePrincipals) services[name] = await nextPort();
+  return {
     services,
-    caHttp: await freePort(),
-    extAuthz: await freePort(),
-    xds: await freePort(),
-    ingestGrpc: await freePort(),
-    alertReceiver: await freePort(),
-    vmalert: await freePort(),
+    caHttp: await nextPort(),
+    extAuthz: await nextPort(),
+    xds: await nextPort(),
+    ingestGrpc: await nextPort(),
+    alertReceiver: await nextPort(),
+  };
+}
+
+/** Free ports for every component; with `clusterNodes`, for cluster mode with that many NATS nodes. */
+export async function ephemeralPorts(clusterNodes?: number): Promise<StackPorts> {
+  // A port the system handed out once may come back from the next call: each is taken once.
+  const taken = new Set<number>();
+  const nextPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await anyFreePort();
+      if (taken.has(port)) continue;
+      taken.add(port);
+      return port;
+    }
+  };
+  const single = await ephemeralSinglePorts(nextPort);
+  if (clusterNodes === undefined) return single;
+  const natsNodes: NatsNodePorts[] = [
+    { client: single.nats, monitor: single.natsMonitor, route: await nextPort() },
+  ];
+  while (natsNodes.length < clusterNodes)
+    natsNodes.push({ client: await nextPort(), monitor: await nextPort(), route: await nextPort() });
+  return {
+    ...single,
+    cluster: {
+      natsNodes,
+      redisNodes: [single.redis, await nextPort()],
+      sentinels: [await nextPort(), await nextPort(), await nextPort()],
+      secondReplica: await ephemeralReplicaPorts(nextPort),
+    },
+  };
+}
+
+async function ephemeralSinglePorts(nextPort: () => Promise<number>): Promise<StackPorts> {
+  const services = {} as Record<ServiceName, number>;
+  for (const name of servicePrincipals) services[name] = await nextPort();
+  return {
+    nats: await nextPort(),
+    natsMonitor: await nextPort(),
+    redis: await nextPort(),
+    victoriaMetrics: await nextPort(),
+    services,
+    caHttp: await nextPort(),
+    extAuthz: await nextPort(),
+    xds: await nextPort(),
+    ingestGrpc: await nextPort(),
+    alertReceiver: await nextPort(),
+    vmalert: await nextPort(),
   };
 }
 
@@ -122,6 +229,8 @@ type Unit = {
   launch: () => Promise<ServerProcess>;
   current: ServerProcess | null;
   loop: Promise<void> | null;
+  /** Set by `crash`: the next restart waits for it. */
+  hold: Promise<unknown> | null;
 };
 
 /**
@@ -146,10 +255,9 @@ function localCaEnv(dir: string, httpPort: number): NodeJS.ProcessEnv {
  * The identity agent's state folder (cached SVIDs and their keys, 0700) and SDS socket, for this
  * host, and the CA's CRLs for the crl.pem it writes beside each workload's certificate.
  */
-function localAgentEnv(dir: string, caHttpPort: number): NodeJS.ProcessEnv {
-  const agentDir = join(dir, 'agent');
+function localAgentEnv(agentDir: string, caHttpPort: number, host: string): NodeJS.ProcessEnv {
   return {
-    WARDEN_AGENT_HOST: 'local',
+    WARDEN_AGENT_HOST: host,
     WARDEN_AGENT_DIR: agentDir,
     WARDEN_AGENT_SDS_SOCKET: join(agentDir, 'sds.sock'),
     WARDEN_AGENT_CRL_URL: `http://127.0.0.1:${caHttpPort}/v1/crl.pem`,
@@ -181,6 +289,8 @@ export class Stack {
   private stopping = false;
   /** Wakes supervision loops out of a backoff sleep when the stack stops. */
   private readonly stopSignal = new AbortController();
+  private natsPlan: NatsClusterPlan | undefined;
+  private redisPlan: RedisSentinelPlan | undefined;
   readonly statusFile: string;
 
   constructor(options: StackOptions) {
@@ -188,12 +298,31 @@ export class Stack {
     this.statusFile = join(options.dir, 'status.json');
   }
 
+  /** The NATS URL services connect with: every node of a cluster, comma-separated. */
   get natsUrl(): string {
-    return `nats://127.0.0.1:${this.options.ports.nats}`;
+    const nodes = this.options.ports.cluster?.natsNodes;
+    return nodes
+      ? nodes.map((n) => `nats://127.0.0.1:${n.client}`).join(',')
+      : `nats://127.0.0.1:${this.options.ports.nats}`;
+  }
+
+  /** In cluster mode, the Sentinels (`host:port,...`) services find the Redis primary through. */
+  get redisSentinels(): string | undefined {
+    return this.options.ports.cluster?.sentinels.map((p) => `127.0.0.1:${p}`).join(',');
   }
 
   get credsDir(): string {
     return join(this.options.dir, 'creds');
+  }
+
+  /** The NATS cluster's layout, once `start` made it (cluster mode only). */
+  get natsCluster(): NatsClusterPlan | undefined {
+    return this.natsPlan;
+  }
+
+  /** Redis with Sentinels, once `start` made it (cluster mode only). */
+  get redisSet(): RedisSentinelPlan | undefined {
+    return this.redisPlan;
   }
 
   status(): ComponentStatus[] {
@@ -207,70 +336,77 @@ export class Stack {
     const credentials = ensureCredentials(this.credsDir);
     const redisPasswords = ensureRedisCredentials(this.credsDir);
     const logs = join(dir, 'logs');
+    const cluster = ports.cluster;
 
-    const infra: Unit[] = [
-      this.unit('nats-server', 'infra', this.natsUrl, () =>
-        startNats({ dir: join(dir, 'nats'), port: ports.nats, monitorPort: ports.natsMonitor, credentials }),
-      ),
-      this.unit('redis-server', 'infra', `redis://127.0.0.1:${ports.redis}`, () =>
-        startRedis({ dir: join(dir, 'redis'), port: ports.redis, persist: true, passwords: redisPasswords }),
-      ),
-      this.unit('victoria-metrics', 'infra', `http://127.0.0.1:${ports.victoriaMetrics}`, () =>
-        startVictoriaMetrics({ dir: join(dir, 'victoria-metrics'), port: ports.victoriaMetrics }),
-      ),
-    ];
-    await Promise.all(infra.map((u) => this.supervise(u)));
+    const victoria = this.unit('victoria-metrics', 'infra', `http://127.0.0.1:${ports.victoriaMetrics}`, () =>
+      startVictoriaMetrics({ dir: join(dir, 'victoria-metrics'), port: ports.victoriaMetrics }),
+    );
+    if (cluster) {
+      const natsPlan = await natsClusterPlan({
+        dir: join(dir, 'nats-cluster'),
+        ports: cluster.natsNodes,
+        credentials,
+      });
+      const redisPlan = await redisSentinelPlan({
+        dir: join(dir, 'redis-sentinel'),
+        passwords: redisPasswords,
+        redisPorts: cluster.redisNodes,
+        sentinelPorts: cluster.sentinels,
+        persist: true,
+      });
+      this.natsPlan = natsPlan;
+      this.redisPlan = redisPlan;
+      const natsUnits = natsPlan.nodes.map((node, i) =>
+        this.unit(node.serverName, 'infra', `nats://127.0.0.1:${node.client}`, () =>
+          startNatsNode(natsPlan, i),
+        ),
+      );
+      const redisUnits = redisPlan.redisPorts.map((port, i) =>
+        this.unit(redisNodeName(i), 'infra', `redis://127.0.0.1:${port}`, () => startRedisNode(redisPlan, i)),
+      );
+      // The replica syncs from a running primary; Sentinels watch running data nodes.
+      await Promise.all([...natsUnits, victoria].map((u) => this.supervise(u)));
+      for (const u of redisUnits) await this.supervise(u);
+      const sentinelUnits = redisPlan.sentinelPorts.map((port, i) =>
+        this.unit(sentinelName(i), 'infra', `redis://127.0.0.1:${port}`, () => startSentinel(redisPlan, i)),
+      );
+      await Promise.all(sentinelUnits.map((u) => this.supervise(u)));
+      await waitForJetStreamCluster(natsPlan);
+      await waitForSentinels(redisPlan);
+    } else {
+      const infra: Unit[] = [
+        this.unit('nats-server', 'infra', this.natsUrl, () =>
+          startNats({
+            dir: join(dir, 'nats'),
+            port: ports.nats,
+            monitorPort: ports.natsMonitor,
+            credentials,
+          }),
+        ),
+        this.unit('redis-server', 'infra', `redis://127.0.0.1:${ports.redis}`, () =>
+          startRedis({
+            dir: join(dir, 'redis'),
+            port: ports.redis,
+            persist: true,
+            passwords: redisPasswords,
+          }),
+        ),
+        victoria,
+      ];
+      await Promise.all(infra.map((u) => this.supervise(u)));
+    }
     await this.provisionAll(credentials.get('admin')?.seed);
 
-    const caEnv = localCaEnv(dir, ports.caHttp);
     const tokenFile = receiverTokenFile(this.credsDir);
-    const services = (this.options.services ?? servicePrincipals).map((name) => {
-      const port = ports.services[name];
-      const url = `http://127.0.0.1:${port}`;
-      return this.unit(name, 'service', url, () =>
-        startProcess({
-          name,
-          command: process.execPath,
-          args: [join(repoRoot, 'services', name, 'src', 'main.ts')],
-          logFile: join(logs, `${name}.log`),
-          env: {
-            ...process.env,
-            WARDEN_NATS_URL: this.natsUrl,
-            WARDEN_NATS_SEED_FILE: seedFile(this.credsDir, name),
-            WARDEN_HTTP_PORT: String(port),
-            WARDEN_INSTANCE: `${name}-local`,
-            WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
-            // Only the services with a Redis user get its password.
-            ...(name in redisUsers
-              ? {
-                  WARDEN_REDIS_USER: name,
-                  WARDEN_REDIS_PASSWORD_FILE: redisPasswordFile(this.credsDir, name as RedisUser),
-                }
-              : {}),
-            WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
-            ...(name === 'ca' ? caEnv : {}),
-            ...(name === 'agent' ? localAgentEnv(dir, ports.caHttp) : {}),
-            ...(name === 'enforcer'
-              ? {
-                  WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(ports.extAuthz),
-                  WARDEN_ENFORCER_XDS_PORT: String(ports.xds),
-                }
-              : {}),
-            ...(name === 'telemetry-ingest' ? { WARDEN_INGEST_GRPC_PORT: String(ports.ingestGrpc) } : {}),
-            ...(name === 'detector'
-              ? {
-                  WARDEN_DETECTOR_RECEIVER_PORT: String(ports.alertReceiver),
-                  WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
-                }
-              : {}),
-          },
-          ready: () => httpOk(`${url}/readyz`),
-          readyTimeoutMs: 60_000,
-        }),
-      );
-    });
-    await Promise.all(services.map((u) => this.supervise(u)));
-    // The query-rule evaluator, once VictoriaMetrics and the detector it notifies are up.
+    const names = this.options.services ?? servicePrincipals;
+    const replicas: ReplicaPorts[] = cluster ? [ports, cluster.secondReplica] : [ports];
+    const alertReceivers = replicas.map((r) => `http://127.0.0.1:${r.alertReceiver}`);
+    // Replica by replica: the second starts on state the first created (the CA's trust domain).
+    for (const [index, replica] of replicas.entries()) {
+      const services = names.map((name) => this.serviceUnit(name, index, replica, tokenFile, logs));
+      await Promise.all(services.map((u) => this.supervise(u)));
+    }
+    // The query-rule evaluator, once VictoriaMetrics and the detectors it notifies are up.
     await this.supervise(
       this.unit('vmalert', 'infra', `http://127.0.0.1:${ports.vmalert}`, () =>
         startVmalert({
@@ -278,10 +414,92 @@ export class Stack {
           port: ports.vmalert,
           ruleFiles: this.options.ruleFiles ?? defaultRuleFiles,
           datasourceUrl: `http://127.0.0.1:${ports.victoriaMetrics}`,
-          notifierUrl: `http://127.0.0.1:${ports.alertReceiver}`,
+          notifierUrl: alertReceivers,
           notifierTokenFile: tokenFile,
         }),
       ),
+    );
+  }
+
+  /**
+   * One replica of a service. The single-node stack runs one, named after the service; cluster
+   * mode runs two, `<service>-1` and `<service>-2`, each with its own instance name, ports and
+   * host-local folders (the agent's is a second host's).
+   */
+  private serviceUnit(
+    name: ServiceName,
+    index: number,
+    replica: ReplicaPorts,
+    tokenFile: string,
+    logs: string,
+  ): Unit {
+    const { dir, ports } = this.options;
+    const cluster = ports.cluster;
+    const unitName = cluster ? `${name}-${index + 1}` : name;
+    const local = (sub: string): string => join(dir, cluster && index > 0 ? `${sub}-${index + 1}` : sub);
+    const port = replica.services[name];
+    const url = `http://127.0.0.1:${port}`;
+    const sentinels = this.redisSentinels;
+    return this.unit(unitName, 'service', url, () =>
+      startProcess({
+        name: unitName,
+        command: process.execPath,
+        args: [join(repoRoot, 'services', name, 'src', 'main.ts')],
+        logFile: join(logs, `${unitName}.log`),
+        env: {
+          ...process.env,
+          WARDEN_NATS_URL: this.natsUrl,
+          WARDEN_NATS_SEED_FILE: seedFile(this.credsDir, name),
+          WARDEN_HTTP_PORT: String(port),
+          WARDEN_INSTANCE: cluster ? `${name}-local-${index + 1}` : `${name}-local`,
+          WARDEN_REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
+          ...(cluster
+            ? {
+                WARDEN_JETSTREAM_REPLICAS: String(CLUSTER_JETSTREAM_REPLICAS),
+                ...(sentinels
+                  ? {
+                      WARDEN_REDIS_SENTINELS: sentinels,
+                      WARDEN_REDIS_MASTER_NAME: this.redisPlan?.masterName,
+                    }
+                  : {}),
+              }
+            : {}),
+          // Only the services with a Redis user get its password.
+          ...(name in redisUsers
+            ? {
+                WARDEN_REDIS_USER: name,
+                WARDEN_REDIS_PASSWORD_FILE: redisPasswordFile(this.credsDir, name as RedisUser),
+              }
+            : {}),
+          WARDEN_VICTORIA_METRICS_URL: `http://127.0.0.1:${ports.victoriaMetrics}`,
+          // The CA's replicas share one trust domain folder and key-encryption key.
+          ...(name === 'ca' ? localCaEnv(dir, replica.caHttp) : {}),
+          ...(name === 'agent'
+            ? localAgentEnv(local('agent'), replica.caHttp, index > 0 ? `local-${index + 1}` : 'local')
+            : {}),
+          ...(name === 'enforcer'
+            ? {
+                WARDEN_ENFORCER_EXT_AUTHZ_PORT: String(replica.extAuthz),
+                WARDEN_ENFORCER_XDS_PORT: String(replica.xds),
+                ...(cluster
+                  ? { WARDEN_ENFORCER_TERMINATOR_DIR: join(local('enforcer'), 'terminators') }
+                  : {}),
+              }
+            : {}),
+          ...(name === 'topology' && cluster
+            ? { WARDEN_TOPOLOGY_CONSUMER_PREFIX: `topology-${index + 1}` }
+            : {}),
+          ...(name === 'telemetry-ingest' ? { WARDEN_INGEST_GRPC_PORT: String(replica.ingestGrpc) } : {}),
+          ...(name === 'detector'
+            ? {
+                WARDEN_DETECTOR_RECEIVER_PORT: String(replica.alertReceiver),
+                WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: tokenFile,
+              }
+            : {}),
+        },
+        ready: () => httpOk(`${url}/readyz`),
+        readyTimeoutMs: 60_000,
+      }),
     );
   }
 
@@ -292,7 +510,7 @@ export class Stack {
    */
   private async provisionAll(adminSeed: string | undefined): Promise<void> {
     const nc = await connect({
-      servers: this.natsUrl,
+      servers: this.natsUrl.split(','),
       ...(adminSeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(adminSeed)) } : {}),
     });
     try {
@@ -300,6 +518,7 @@ export class Stack {
         streams: allStreams,
         buckets: Object.values(BucketName),
         objectStores: Object.values(ObjectStoreName),
+        replicas: this.options.ports.cluster ? CLUSTER_JETSTREAM_REPLICAS : 1,
       });
     } finally {
       await nc.close();
@@ -322,6 +541,21 @@ export class Stack {
     return this.units.find((u) => u.status.name === name)?.status.pid ?? null;
   }
 
+  /**
+   * Kills a component with SIGKILL, as a crash would, and restarts it only once `heldUntil`
+   * settles: a machine that stays away for a while, not a process back in 100 ms (Sentinel
+   * promotes a replica only when the primary stays down). Resolves with the killed pid.
+   */
+  async crash(name: string, heldUntil?: Promise<unknown>): Promise<number> {
+    const unit = this.units.find((u) => u.status.name === name);
+    const current = unit?.current;
+    const pid = current?.child.pid;
+    if (!unit || !current || pid === undefined) throw new Error(`${name} is not running`);
+    unit.hold = heldUntil ?? null;
+    await current.kill();
+    return pid;
+  }
+
   private unit(
     name: string,
     kind: 'infra' | 'service',
@@ -333,6 +567,7 @@ export class Stack {
       launch,
       current: null,
       loop: null,
+      hold: null,
     };
     this.units.push(unit);
     return unit;
@@ -382,6 +617,11 @@ export class Stack {
           );
           firstReady = undefined;
         }
+        if (unit.hold) {
+          this.setState(unit, ComponentState.down, `(${unit.status.lastExit}); held down`);
+          await unit.hold.catch(() => undefined);
+          unit.hold = null;
+        }
         unit.status.restarts++;
         const delay = backoff.next(Date.now() - startedAt);
         this.setState(unit, ComponentState.down, `(${unit.status.lastExit}); restarting in ${delay} ms`);
@@ -408,7 +648,19 @@ export class Stack {
     const tmp = `${this.statusFile}.tmp`;
     writeFileSync(
       tmp,
-      JSON.stringify({ updatedAt: new Date().toISOString(), components: this.status() }, null, 2),
+      JSON.stringify(
+        {
+          updatedAt: new Date().toISOString(),
+          mode: this.options.ports.cluster ? 'cluster' : 'single',
+          natsUrl: this.natsUrl,
+          ...(this.redisSentinels
+            ? { redisSentinels: this.redisSentinels, redisMasterName: this.redisPlan?.masterName ?? null }
+            : {}),
+          components: this.status(),
+        },
+        null,
+        2,
+      ),
     );
     renameSync(tmp, this.statusFile);
   }

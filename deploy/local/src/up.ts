@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '@warden/infra';
-import { defaultPorts, ephemeralPorts, formatStatus, Stack } from './stack.ts';
+import { defaultClusterPorts, defaultPorts, ephemeralPorts, formatStatus, Stack } from './stack.ts';
 
-const usage = `usage: node deploy/local/src/up.ts [--dir DIR] [--ephemeral-ports]
+const usage = `usage: node deploy/local/src/up.ts [--dir DIR] [--ephemeral-ports] [--cluster N]
 
 Starts nats-server (JetStream), redis-server, VictoriaMetrics, every Warden service and vmalert
 (the detector's query rules, services/detector/rules/*.rules.yml), prints a
@@ -16,18 +16,34 @@ Ctrl-C stops everything in order. A second run resumes with the same data.
                       victoria-metrics 8428, services 9401-9408, the CA's bundle and CRL 9409,
                       the enforcer's ext_authz 9191, telemetry-ingest's ALS and
                       StreamTelemetry 9410, the detector's alert receiver 9412, vmalert 8880)
+  --cluster N         cluster mode (make up CLUSTER=3): N nats-server nodes (at least 3) with
+                      TLS routes and JetStream R3 (clients 4222.., monitoring 8222.., routes
+                      6222..), a Redis primary and replica (6380, 6381) with three Sentinels
+                      (26380-26382), and two replicas of every service (the second on 9501-9508,
+                      the CA's bundle and CRL 9509, ext_authz 9192, ADS 15011, telemetry-ingest
+                      9511, the alert receiver 9513); data in DIR/nats-cluster and DIR/redis-sentinel
 `;
 
 const { values } = parseArgs({
   options: {
     dir: { type: 'string', default: join(repoRoot, '.warden') },
     'ephemeral-ports': { type: 'boolean', default: false },
+    cluster: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(usage);
   process.exit(0);
+}
+
+const clusterNodes =
+  values.cluster === undefined || values.cluster === '' ? undefined : Number(values.cluster);
+if (clusterNodes !== undefined && (!Number.isInteger(clusterNodes) || clusterNodes < 3 || clusterNodes > 5)) {
+  process.stderr.write(
+    `--cluster takes the number of NATS nodes, 3 to 5, not ${JSON.stringify(values.cluster)}\n`,
+  );
+  process.exit(2);
 }
 
 const log = (line: string): void => {
@@ -58,7 +74,9 @@ function alive(pid: number): boolean {
 
 const stack = new Stack({
   dir: values.dir,
-  ports: values['ephemeral-ports'] ? await ephemeralPorts() : defaultPorts,
+  ports: values['ephemeral-ports']
+    ? await ephemeralPorts(clusterNodes)
+    : { ...defaultPorts, ...(clusterNodes ? { cluster: defaultClusterPorts(clusterNodes) } : {}) },
   onEvent: log,
 });
 
@@ -98,9 +116,13 @@ try {
 process.stdout.write(`\n${formatStatus(stack.status())}\n\n`);
 process.stdout.write(
   [
+    `NATS: ${stack.natsUrl}`,
+    ...(stack.redisSentinels
+      ? [`Redis Sentinels: ${stack.redisSentinels} (primary '${stack.redisSet?.masterName}')`]
+      : []),
     `NATS credentials: ${stack.credsDir}/<identity>.nk (one nkey seed per service, 'user' and 'admin')`,
     `Status: ${stack.statusFile}   Logs: ${join(values.dir, 'logs')}`,
-    'Ctrl-C stops everything.',
+    'Ctrl-C (or make down) stops everything.',
     '',
   ].join('\n'),
 );

@@ -278,7 +278,9 @@ export class Bus {
       if (isNoResponders(cause)) {
         throw new EventsError(
           'no_stream',
-          `${subject}: no stream stores it yet (${def.stream}); is the service that provisions it running?`,
+          // On a cluster the same answer comes while the stream elects a new leader (seconds after
+          // a node goes), which the client's retries may not outlast.
+          `${subject}: no stream stores it yet (${def.stream}); is the service that provisions it running? On a cluster, its leader may be changing: try again in a few seconds`,
           { cause },
         );
       }
@@ -337,7 +339,11 @@ export class Bus {
       // A small batch: every buffered message's ack wait is already running while it waits its
       // turn, so a large batch behind a slow handler would expire and be redelivered.
       // Aborting when the consumer vanishes lets the loop below recreate it instead of waiting forever.
-      return consumer.consume({ max_messages: 8, abort_on_missing_resource: true });
+      // Pulls expire after 5 s, not the client's 30 s: on a cluster, a pull held by a node that
+      // died is lost, and the client notices only after two missed idle heartbeats (half the
+      // expiry each), so with 30 s a node loss stopped every consumer for about 40 s. The cost
+      // is one pull request per 5 s per idle consumer.
+      return consumer.consume({ max_messages: 8, expires: 5000, abort_on_missing_resource: true });
     };
 
     // A refusal on the first attempt is a deployment error the caller must hear about; anything

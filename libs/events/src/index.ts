@@ -68,6 +68,7 @@ export {
   mirrorDeliverSubject,
   objectStoreSpecs,
   PEOPLE_JS_API,
+  MAX_REPLICAS,
   objectStreamName,
   provision,
   ProvisioningError,

@@ -129,7 +129,10 @@ export const WARDEN_JS_API = '$JS.WARDEN.API';
 /** How long JetStream remembers a message id to drop a re-published duplicate. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
-export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
+/** Copies of each stream, bucket and object store: 1 on a single node, 3 on a cluster (ARCHITECTURE §6). */
+export const MAX_REPLICAS = 5;
+
+export function streamConfig(spec: StreamSpec, replicas = 1): Partial<StreamConfig> & { name: string } {
   return {
     name: spec.name,
     description: spec.description,
@@ -143,7 +146,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
     deny_delete: spec.appendOnly,
     deny_purge: spec.appendOnly,
     allow_direct: spec.allowDirect ?? false,
-    num_replicas: 1,
+    num_replicas: replicas,
   };
 }
 
@@ -161,6 +164,11 @@ export type ProvisionTargets = {
   peopleMirrors?: readonly string[];
   /** Retention the operator chose instead of the catalogue's, by stream. */
   retention?: Partial<Record<StreamName, Retention>>;
+  /**
+   * JetStream copies of every stream, bucket, object store and mirror (1 unless given). A stream
+   * with fewer is scaled up; every provisioner of one deployment must pass the same count.
+   */
+  replicas?: number;
 };
 
 /** How long and how much a stream keeps: `0` age and `-1` bytes mean unlimited. */
@@ -174,11 +182,17 @@ const PEOPLE_MIRROR_MAX_BYTES = 512 * 1024 ** 2;
  * run any number of times, by any number of services at once.
  */
 export async function provision(nc: NatsConnection, targets: ProvisionTargets): Promise<void> {
+  const replicas = targets.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS)
+    throw new ProvisioningError(
+      'streams',
+      new Error(`replicas must be 1 to ${MAX_REPLICAS}, not ${replicas}`),
+    );
   const jsm = await jetstreamManager(nc);
   for (const name of targets.streams ?? []) {
     const spec = streamSpecs.find((s) => s.name === name);
     if (!spec) throw new ProvisioningError(name, new Error('not in the catalogue'));
-    await ensureStream(jsm, { ...spec, ...targets.retention?.[name] });
+    await ensureStream(jsm, { ...spec, ...targets.retention?.[name] }, replicas);
   }
   for (const name of targets.buckets ?? []) {
     const spec = bucketSpecs.find((b) => b.name === name);
@@ -187,6 +201,7 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
       await new Kvm(nc).create(spec.name, {
         history: spec.history,
         storage: StorageType.File,
+        replicas,
         ...(spec.maxAgeMs ? { ttl: spec.maxAgeMs } : {}),
       });
     } catch (err) {
@@ -195,14 +210,14 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
   }
   for (const name of targets.objectStores ?? []) {
     try {
-      await new Objm(nc).create(name, { storage: StorageType.File });
+      await new Objm(nc).create(name, { storage: StorageType.File, replicas });
     } catch (err) {
       throw new ProvisioningError(`object store ${name}`, err);
     }
   }
   for (const stream of targets.peopleMirrors ?? []) {
     try {
-      await ensurePeopleMirror(nc, jsm, stream);
+      await ensurePeopleMirror(nc, jsm, stream, replicas);
     } catch (err) {
       throw new ProvisioningError(`people's mirror of ${stream}`, err);
     }
@@ -214,7 +229,12 @@ export async function provision(nc: NatsConnection, targets: ProvisionTargets): 
  * that `WARDEN` owns: people never get to create a consumer on a `WARDEN` stream, whose deliver
  * subject they would choose.
  */
-async function ensurePeopleMirror(nc: NatsConnection, jsm: JetStreamManager, stream: string): Promise<void> {
+async function ensurePeopleMirror(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  stream: string,
+  replicas: number,
+): Promise<void> {
   const feed = await jsm.consumers.info(stream, MIRROR_FEED).catch((err: unknown) => {
     if (isConsumerNotFound(err)) return null;
     throw err;
@@ -241,6 +261,7 @@ async function ensurePeopleMirror(nc: NatsConnection, jsm: JetStreamManager, str
     discard: DiscardPolicy.Old,
     max_age: source.config.max_age,
     max_bytes: PEOPLE_MIRROR_MAX_BYTES,
+    num_replicas: replicas,
     // Object stores and buckets are read with direct gets.
     allow_direct: true,
     mirror: {
@@ -256,12 +277,16 @@ async function ensurePeopleMirror(nc: NatsConnection, jsm: JetStreamManager, str
     throw err;
   });
   if (!current) await people.streams.add(wanted);
-  else if (current.config.max_age !== wanted.max_age || current.config.max_bytes !== wanted.max_bytes)
+  else if (
+    current.config.max_age !== wanted.max_age ||
+    current.config.max_bytes !== wanted.max_bytes ||
+    current.config.num_replicas < replicas
+  )
     await people.streams.update(stream, wanted);
 }
 
-async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<void> {
-  const wanted = streamConfig(spec);
+async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, replicas: number): Promise<void> {
+  const wanted = streamConfig(spec, replicas);
   try {
     const current = await jsm.streams.info(spec.name).catch((err: unknown) => {
       if (isStreamNotFound(err)) return null;
@@ -280,8 +305,14 @@ async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<vo
       cfg.deny_delete === wanted.deny_delete &&
       cfg.deny_purge === wanted.deny_purge &&
       cfg.allow_direct === wanted.allow_direct &&
-      cfg.description === wanted.description;
-    if (!same) await jsm.streams.update(spec.name, wanted);
+      cfg.description === wanted.description &&
+      cfg.num_replicas >= replicas;
+    // Never fewer copies than the stream has: a provisioner with a lower count must not shrink it.
+    if (!same)
+      await jsm.streams.update(spec.name, {
+        ...wanted,
+        num_replicas: Math.max(cfg.num_replicas, replicas),
+      });
   } catch (err) {
     throw new ProvisioningError(`stream ${spec.name}`, err);
   }

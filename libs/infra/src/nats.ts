@@ -15,6 +15,9 @@ export type NatsServerOptions = {
   monitorPort?: number;
   /** Per-identity credentials; without them the server runs with no authentication (unit tests only). */
   credentials?: ReadonlyMap<string, NatsCredential>;
+  serverName?: string;
+  cluster?: Record<string, unknown>;
+  replicas?: number;
 };
 
 export type NatsServer = ServerProcess & {
@@ -34,12 +37,18 @@ export function natsConfig(options: {
   monitorPort: number;
   storeDir: string;
   credentials?: ReadonlyMap<string, NatsCredential>;
+  /** Unique per node of a cluster. */
+  serverName?: string;
+  /** The `cluster` block of a node that routes to others (see nats-cluster.ts). */
+  cluster?: Record<string, unknown>;
+  /** Copies the cluster keeps of each stream: account limits count every copy. */
+  replicas?: number;
 }): Record<string, unknown> {
   const config: Record<string, unknown> = {
     host: '127.0.0.1',
     port: options.port,
     http: `127.0.0.1:${options.monitorPort}`,
-    server_name: 'warden-local',
+    server_name: options.serverName ?? 'warden-local',
     max_payload: 1024 * 1024,
     jetstream: {
       store_dir: options.storeDir,
@@ -47,7 +56,8 @@ export function natsConfig(options: {
       max_file_store: 8 * 1024 ** 3,
     },
   };
-  if (options.credentials) config['accounts'] = accountsConfig(options.credentials);
+  if (options.credentials) config['accounts'] = accountsConfig(options.credentials, options.replicas ?? 1);
+  if (options.cluster) config['cluster'] = options.cluster;
   return config;
 }
 
@@ -67,7 +77,17 @@ export const PEOPLE_JETSTREAM_LIMITS = {
  * and the exports and imports of `accountLayout()`. The operator (`admin`) is unrestricted
  * inside `WARDEN` only.
  */
-function accountsConfig(credentials: ReadonlyMap<string, NatsCredential>): Record<string, unknown> {
+function accountsConfig(
+  credentials: ReadonlyMap<string, NatsCredential>,
+  replicas: number,
+): Record<string, unknown> {
+  // A clustered account's storage limit counts every replica of a stream: the same mirrors at R3
+  // need three times the room.
+  const peopleLimits = {
+    ...PEOPLE_JETSTREAM_LIMITS,
+    max_memory: PEOPLE_JETSTREAM_LIMITS.max_memory * replicas,
+    max_file: PEOPLE_JETSTREAM_LIMITS.max_file * replicas,
+  };
   const layout = accountLayout();
   const accounts: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(layout) as [Account, AccountSpec][]) {
@@ -80,7 +100,7 @@ function accountsConfig(credentials: ReadonlyMap<string, NatsCredential>): Recor
       );
     accounts[name] = {
       ...(spec.jetstream === 'unlimited' ? { jetstream: 'enabled' } : {}),
-      ...(spec.jetstream === 'mirrors-only' ? { jetstream: PEOPLE_JETSTREAM_LIMITS } : {}),
+      ...(spec.jetstream === 'mirrors-only' ? { jetstream: peopleLimits } : {}),
       users,
       exports: spec.exports.map((e) => ({
         [e.kind]: e.subject,
@@ -130,11 +150,14 @@ export async function startNats(options: NatsServerOptions): Promise<NatsServer>
     monitorPort,
     storeDir,
     ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.serverName ? { serverName: options.serverName } : {}),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
+    ...(options.replicas ? { replicas: options.replicas } : {}),
   });
   writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
   const server = await startProcess({
-    name: 'nats-server',
+    name: options.serverName ?? 'nats-server',
     command: binary('nats-server'),
     args: ['-c', configFile],
     logFile: join(options.dir, 'nats-server.log'),

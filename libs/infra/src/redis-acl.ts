@@ -9,8 +9,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readOrCreateSecret } from './credentials.ts';
 
-/** Commands ioredis sends on every connection (its ready check; its CLIENT SETINFO may fail), and scripts. */
-const CONNECTION = ['ping', 'info', 'quit', 'eval', 'evalsha', 'multi', 'exec', 'discard'];
+/**
+ * Commands ioredis sends on every connection (its ready check; its CLIENT SETINFO may fail; ROLE,
+ * when it reached the server through Sentinel, to be sure it is the primary), and scripts.
+ */
+const CONNECTION = ['ping', 'info', 'role', 'quit', 'eval', 'evalsha', 'multi', 'exec', 'discard'];
 
 type RedisGrant = { keys: readonly string[]; commands: readonly string[] };
 
@@ -88,13 +91,34 @@ export function ensureRedisCredentials(dir: string): Map<RedisUser, string> {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+const hashedPassword = (passwords: ReadonlyMap<RedisUser, string>, user: RedisUser): string => {
+  const p = passwords.get(user);
+  if (!p) throw new Error(`no Redis password for ${user}`);
+  return `#${sha256(p)}`;
+};
+
+/**
+ * The `user` lines of a Sentinel's configuration: the default user off; each service may only
+ * ask where the primary is and who the other Sentinels are; `admin` (which the Sentinels also
+ * use between themselves and towards Redis) may do everything.
+ */
+export function sentinelAclLines(passwords: ReadonlyMap<RedisUser, string>): string[] {
+  const lines = ['user default off resetkeys resetchannels -@all'];
+  for (const user of Object.keys(redisUsers) as RedisUser[])
+    lines.push(
+      [
+        `user ${user} on ${hashedPassword(passwords, user)} resetkeys resetchannels -@all`,
+        '+auth +hello +ping +client|setname',
+        '+sentinel|get-master-addr-by-name +sentinel|sentinels',
+      ].join(' '),
+    );
+  lines.push(`user admin on ${hashedPassword(passwords, 'admin')} ~* &* +@all`);
+  return lines;
+}
+
 /** The ACL file for redis-server's `--aclfile`: the default user off, one line per user. */
 export function redisAclFile(passwords: ReadonlyMap<RedisUser, string>): string {
-  const password = (user: RedisUser): string => {
-    const p = passwords.get(user);
-    if (!p) throw new Error(`no Redis password for ${user}`);
-    return `#${sha256(p)}`;
-  };
+  const password = (user: RedisUser): string => hashedPassword(passwords, user);
   const lines = ['user default off resetkeys resetchannels -@all'];
   for (const [user, grant] of Object.entries(redisUsers) as [RedisUser, RedisGrant][])
     lines.push(

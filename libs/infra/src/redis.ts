@@ -28,6 +28,10 @@ export async function startRedis(options: {
   port?: number;
   persist?: boolean;
   passwords?: ReadonlyMap<RedisUser, string>;
+  /** Starts as a replica of the primary on this loopback port (as `admin`, with `passwords`). */
+  replicaOf?: number;
+  /** A name for logs and the supervisor (`redis-server` unless given). */
+  name?: string;
 }): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   mkdirSync(options.dir, { recursive: true });
@@ -38,7 +42,14 @@ export async function startRedis(options: {
     writeFileSync(aclFile, redisAclFile(options.passwords), { mode: 0o600 });
     aclArgs.push('--aclfile', aclFile);
     admin = { username: 'admin', password: options.passwords.get('admin') ?? '' };
+    // Every data node of a replicated set may become a replica (Sentinel turns a returning old
+    // primary into one), so each knows how to log in to a primary. In a file, not on the
+    // command line, where any local user could read the password.
+    const confFile = join(options.dir, 'replication.conf');
+    writeFileSync(confFile, `masteruser ${admin.username}\nmasterauth ${admin.password}\n`, { mode: 0o600 });
+    aclArgs.unshift(confFile);
   }
+  if (options.replicaOf !== undefined) aclArgs.push('--replicaof', '127.0.0.1', String(options.replicaOf));
   const args = [
     ...aclArgs,
     '--bind',
@@ -57,10 +68,10 @@ export async function startRedis(options: {
     options.persist ? 'yes' : 'no',
   ];
   const server = await startProcess({
-    name: 'redis-server',
+    name: options.name ?? 'redis-server',
     command: binary('redis-server'),
     args,
-    logFile: join(options.dir, 'redis-server.log'),
+    logFile: join(options.dir, `${options.name ?? 'redis-server'}.log`),
     ready: () => redisPing(port, admin),
   });
   return { ...server, url: `redis://127.0.0.1:${port}`, port, ...(admin ? { admin } : {}) };

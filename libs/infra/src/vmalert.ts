@@ -15,8 +15,8 @@ export type VmalertOptions = {
   ruleFiles: readonly string[];
   /** Where PromQL queries go: VictoriaMetrics. */
   datasourceUrl: string;
-  /** The Alertmanager v2 API that receives notifications (the detector). */
-  notifierUrl: string;
+  /** The Alertmanager v2 API that receives notifications (the detector); a list notifies every replica. */
+  notifierUrl: string | readonly string[];
   /** A file holding the bearer token the receiver asks for (the detector's `WARDEN_DETECTOR_RECEIVER_TOKEN_FILE`). */
   notifierTokenFile?: string;
   evaluationInterval?: string;
@@ -37,6 +37,7 @@ const ruleArgs = (files: readonly string[]): string[] => files.map((file) => `-r
 export async function startVmalert(options: VmalertOptions): Promise<VmalertServer> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
+  const notifierUrls = typeof options.notifierUrl === 'string' ? [options.notifierUrl] : options.notifierUrl;
   const server = await startProcess({
     name: 'vmalert',
     command: binary('vmalert'),
@@ -44,8 +45,11 @@ export async function startVmalert(options: VmalertOptions): Promise<VmalertServ
       `-httpListenAddr=127.0.0.1:${port}`,
       ...ruleArgs(options.ruleFiles),
       `-datasource.url=${options.datasourceUrl}`,
-      `-notifier.url=${options.notifierUrl}`,
-      ...(options.notifierTokenFile ? [`-notifier.bearerTokenFile=${options.notifierTokenFile}`] : []),
+      // vmalert pairs each -notifier.url with the -notifier.bearerTokenFile of the same position.
+      ...notifierUrls.flatMap((url) => [
+        `-notifier.url=${url}`,
+        ...(options.notifierTokenFile ? [`-notifier.bearerTokenFile=${options.notifierTokenFile}`] : []),
+      ]),
       `-evaluationInterval=${options.evaluationInterval ?? '1s'}`,
       `-rule.evalDelay=${options.evalDelay ?? '0s'}`,
       '-loggerLevel=WARN',

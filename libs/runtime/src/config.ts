@@ -1,5 +1,6 @@
 import { WardenError } from '@warden/core';
 import { z } from 'zod';
+import { parseNatsServers } from './nats-servers.ts';
 
 export class ConfigError extends WardenError {
   readonly problems: readonly string[];
@@ -14,10 +15,19 @@ const port = z.coerce.number().int().min(0).max(65535);
 
 /** The settings every service reads, by environment variable. */
 export const baseConfigShape = {
+  /** One server, or every server of a cluster, comma-separated: the client moves to another on loss. */
   WARDEN_NATS_URL: z
     .string()
-    .regex(/^(nats|tls):\/\/[^\s]+$/, 'a nats:// or tls:// URL')
+    .refine(
+      (text) => parseNatsServers(text) !== null,
+      'a nats:// or tls:// URL, or a comma-separated list of them',
+    )
     .default('nats://127.0.0.1:4222'),
+  /**
+   * JetStream copies of each stream, bucket and object store this service provisions: 1 on one
+   * server, 3 on a three-node cluster. Every service of a deployment uses the same count.
+   */
+  WARDEN_JETSTREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** This service's nkey seed file (the server refuses a connection without it when auth is on). */
   WARDEN_NATS_SEED_FILE: z.string().min(1).optional(),
   WARDEN_HTTP_HOST: z.string().min(1).default('127.0.0.1'),

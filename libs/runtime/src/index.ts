@@ -4,8 +4,18 @@ export type { HealthState, OpsServer } from './http.ts';
 export { startOpsServer } from './http.ts';
 export type { Logger } from './logger.ts';
 export { createLogger } from './logger.ts';
-export { connectNats, NatsCredentialsError } from './nats.ts';
-export { redisAuth, redisAuthConfigShape, RedisCredentialsError } from './redis.ts';
+export { connectNats, NatsCredentialsError, NatsServersError } from './nats.ts';
+export { parseNatsServers } from './nats-servers.ts';
+export type { HostPort, RedisConnectionConfig } from './redis.ts';
+export {
+  createRedis,
+  parseHostPorts,
+  redisAuth,
+  redisAuthConfigShape,
+  redisConnectionOptions,
+  RedisCredentialsError,
+  redisTarget,
+} from './redis.ts';
 export type { RunningService, ServiceContext, ServiceSpec, Started } from './service.ts';
 export { main, runService } from './service.ts';
 export type { PositionedIssue, PositionOf } from './yaml.ts';

@@ -6,6 +6,7 @@ import { messageOf, WardenError } from '@warden/core';
 import { inboxPrefix } from '@warden/events';
 import type { Principal } from '@warden/events';
 import type { Logger } from 'pino';
+import { parseNatsServers } from './nats-servers.ts';
 
 export class NatsCredentialsError extends WardenError {
   constructor(file: string, cause: unknown) {
@@ -22,10 +23,21 @@ export function readSeed(file: string): string {
   }
 }
 
+export class NatsServersError extends WardenError {
+  constructor(text: string) {
+    super(
+      'invalid_config',
+      `not a nats:// or tls:// URL, or a comma-separated list of them: ${JSON.stringify(text)}`,
+    );
+  }
+}
+
 /**
  * One connection per service, authenticated with the service's own nkey and using its own inbox
  * prefix, which its permissions let only it read. Reconnects forever: a NATS restart is an outage
- * to ride out, not a reason to exit.
+ * to ride out, not a reason to exit. `url` may list every server of a cluster (comma-separated):
+ * the client starts at a random one and, when its server goes, moves to another (jittered, so
+ * replicas do not all land on one node at the same instant).
  */
 export async function connectNats(options: {
   url: string;
@@ -37,10 +49,12 @@ export async function connectNats(options: {
   /** For tools (the CLI): fail at once when the server is not there instead of waiting for it. */
   reconnect?: boolean;
 }): Promise<NatsConnection> {
+  const servers = parseNatsServers(options.url);
+  if (!servers) throw new NatsServersError(options.url);
   let seed = options.seed;
   if (!seed && options.seedFile) seed = readSeed(options.seedFile);
   const nc = await connect({
-    servers: options.url,
+    servers,
     name: options.instance,
     // Otherwise every request and JetStream publish builds two Error objects up front, to carry
     // the caller's stack should it fail: 7% of the CA's CPU at 2,000 SVIDs/s. Failures still
@@ -50,7 +64,13 @@ export async function connectNats(options: {
     ...(options.principal === 'admin' ? {} : { inboxPrefix: inboxPrefix(options.principal) }),
     ...(options.reconnect === false
       ? { maxReconnectAttempts: 0, waitOnFirstConnect: false, timeout: 3000 }
-      : { maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true }),
+      : {
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          reconnectJitter: 100,
+          reconnectJitterTLS: 1000,
+          waitOnFirstConnect: true,
+        }),
   });
   const log = options.logger;
   if (log) {

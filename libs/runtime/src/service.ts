@@ -124,10 +124,13 @@ export async function runService<S extends z.ZodObject>(
 
     phase = 'provisioning';
     await provisionWithRetry(nc, spec.name, log, {
-      [StreamName.audit]: {
-        maxAgeMs: config.WARDEN_AUDIT_MAX_AGE_DAYS * 86_400_000,
-        maxBytes: config.WARDEN_AUDIT_MAX_BYTES,
+      retention: {
+        [StreamName.audit]: {
+          maxAgeMs: config.WARDEN_AUDIT_MAX_AGE_DAYS * 86_400_000,
+          maxBytes: config.WARDEN_AUDIT_MAX_BYTES,
+        },
       },
+      replicas: config.WARDEN_JETSTREAM_REPLICAS,
     });
 
     ctx = { name: spec.name, instance, config, log, registry, nc, bus };
@@ -195,9 +198,9 @@ async function provisionWithRetry(
   nc: NatsConnection,
   name: ServiceName,
   log: Logger,
-  retention: ProvisionTargets['retention'],
+  settings: Pick<ProvisionTargets, 'retention' | 'replicas'>,
 ): Promise<void> {
-  const owned = { ...ownedResources(name), retention };
+  const owned = { ...ownedResources(name), ...settings };
   const backoff = new Backoff({ initialMs: 200, maxMs: 5000 });
   for (;;) {
     try {

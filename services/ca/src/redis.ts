@@ -1,27 +1,16 @@
 import { messageOf } from '@warden/core';
-import type { Logger } from '@warden/runtime';
-import { Redis } from 'ioredis';
+import { createRedis, redisTarget } from '@warden/runtime';
+import type { Logger, RedisConnectionConfig } from '@warden/runtime';
+import type { Redis } from 'ioredis';
 import { CaError, IndexUnavailableError } from './errors.ts';
 
-function redisHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(unparsable URL)';
-  }
-}
-
 /**
- * Connects to the Redis of join tokens and the issued index. No offline queue: while Redis is
- * away a command fails at once and the CA refuses, not waits.
+ * Connects to the Redis of join tokens and the issued index (one server, or the primary the
+ * Sentinels name). No offline queue: while Redis is away a command fails at once and the CA
+ * refuses, not waits.
  */
-export async function connectRedis(
-  url: string,
-  auth: { username?: string; password?: string },
-  log: Logger,
-): Promise<Redis> {
-  const redis = new Redis(url, {
-    ...auth,
+export async function connectRedis(config: RedisConnectionConfig, log: Logger): Promise<Redis> {
+  const redis = createRedis(config, {
     // Commands issued in one tick go out in one write: under load, many issuances share a syscall.
     enableAutoPipelining: true,
     lazyConnect: true,
@@ -34,8 +23,7 @@ export async function connectRedis(
     await redis.connect();
   } catch (cause) {
     redis.disconnect();
-    // The host only: the URL may carry a password.
-    throw new CaError('redis_unavailable', `cannot reach Redis at ${redisHost(url)}`, { cause });
+    throw new CaError('redis_unavailable', `cannot reach Redis at ${redisTarget(config)}`, { cause });
   }
   return redis;
 }

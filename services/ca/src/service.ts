@@ -2,7 +2,6 @@ import type { Subscription } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
 import { BucketName, CA_LEASE_TTL_MS, Lease } from '@warden/events';
 import type { Bus } from '@warden/events';
-import { redisAuth } from '@warden/runtime';
 import type { Logger } from '@warden/runtime';
 import { folderSettings } from '@warden/trust-domain';
 import type { TrustDomain } from '@warden/trust-domain';
@@ -54,7 +53,7 @@ export async function startCa(deps: CaDeps): Promise<RunningCa> {
   };
   const folder = folderSettings(config, settings.kek);
   const { trustDomain, stamp } = await openTrustDomain(folder, log);
-  const redis = await connectRedis(config.WARDEN_REDIS_URL, redisAuth(config), log);
+  const redis = await connectRedis(config, log);
   const index = new IssuedIndex(redis);
   const tokens = new JoinTokens(redis, await new Kvm(bus.nc).open(BucketName.joinTokens));
   const keeper = new IndexKeeper({ bus, index, log });

@@ -1,8 +1,7 @@
 import type { Subscription } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
 import { telemetryAccess, telemetryDecision, topologyQuery } from '@warden/events';
-import { redisAuth } from '@warden/runtime';
-import { Redis } from 'ioredis';
+import { createRedis } from '@warden/runtime';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TopologyConfig } from './config.ts';
 import { startGraphIngest } from './graph/ingest.ts';
@@ -112,8 +111,7 @@ export async function startTopology(deps: TopologyDeps): Promise<RunningTopology
     }),
   );
 
-  const redis = new Redis(config.WARDEN_REDIS_URL, {
-    ...redisAuth(config),
+  const redis = createRedis(config, {
     lazyConnect: true,
     maxRetriesPerRequest: 3,
   });
