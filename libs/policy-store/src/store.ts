@@ -126,6 +126,11 @@ export class PolicyStore {
     return bytes ? decoder.decode(bytes) : null;
   }
 
+  /** What `putManifest` returns for a manifest: the SHA-256 of its canonical JSON. */
+  manifestDigest(m: Manifest): string {
+    return sha256(encoder.encode(canonicalJson(m)));
+  }
+
   async putManifest(m: Manifest): Promise<string> {
     const bytes = encoder.encode(canonicalJson(m));
     await this.objects.putBlob(

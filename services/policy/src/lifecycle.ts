@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Bus, DataOf, Envelope, InvalidMessage, policyStatus, ReplyOf } from '@warden/events';
 import { policyCommitted, policyRejected } from '@warden/events';
 import type { Issue, TranslateOptions } from '@warden/policy-engine';
@@ -43,18 +44,18 @@ export class PolicyLifecycle {
     const submission = event.data;
     const done = await this.store.number(kvKey.submission(event.id));
     if (done > 0) {
-      // A redelivery after a crash between commit and ack: the revision exists already.
+      // A redelivery after a crash between commit and ack, or after the committed event reached
+      // its subscribers but not the stream (a JetStream leader lost mid-publish): the revision
+      // exists already. Its event goes out again under the same id, which the stream stores once.
+      const committed = await this.store.getManifest(done);
+      if (committed) await this.publishCommitted(committed, await this.changedKeys(committed));
       this.log.info({ submissionId: event.id, revision: done }, 'submission already committed');
       return;
     }
     const latest = await this.store.getManifest(await this.store.number(kvKey.latest));
     if (latest?.submissionId === event.id) {
       // A redelivery after a crash between storing the manifest and recording the submission.
-      const before = (await this.store.getManifest(latest.revision - 1))?.entries ?? {};
-      const changed = [
-        ...Object.keys(latest.entries).filter((k) => before[k]?.digest !== latest.entries[k]?.digest),
-        ...Object.keys(before).filter((k) => !(k in latest.entries)),
-      ];
+      const changed = await this.changedKeys(latest);
       this.log.info({ submissionId: event.id, revision: latest.revision }, 'finishing an interrupted commit');
       return this.commit(latest, changed, latest.rollbackOf === undefined ? submission.kind : 'rollback');
     }
@@ -139,13 +140,7 @@ export class PolicyLifecycle {
     const digest = await this.store.putManifest(manifest);
     await this.store.activate(manifest, changed);
     await this.store.kv.put(kvKey.submission(manifest.submissionId), String(manifest.revision));
-    await this.bus.publish(policyCommitted, {
-      submissionId: manifest.submissionId,
-      revision: manifest.revision,
-      keys: changed,
-      bundleDigest: digest,
-      dryRun: manifest.dryRun,
-    });
+    await this.publishCommitted(manifest, changed, digest);
     this.metrics.outcomes.inc({ kind, outcome: 'committed' });
     await this.audit('policy.commit', manifest.submissionId, 'success', {
       revision: manifest.revision,
@@ -156,6 +151,36 @@ export class PolicyLifecycle {
       { revision: manifest.revision, keys: changed, dryRun: manifest.dryRun },
       'policy revision committed',
     );
+  }
+
+  /**
+   * The `committed` event, under an id derived from the submission: published again after a
+   * redelivery, it is stored once (the stream's duplicate window is two minutes; redeliveries
+   * come within seconds).
+   */
+  private async publishCommitted(manifest: Manifest, changed: string[], digest?: string): Promise<void> {
+    await this.bus.publish(
+      policyCommitted,
+      {
+        submissionId: manifest.submissionId,
+        revision: manifest.revision,
+        keys: changed,
+        bundleDigest: digest ?? this.store.manifestDigest(manifest),
+        dryRun: manifest.dryRun,
+      },
+      { id: `committed-${createHash('sha256').update(manifest.submissionId).digest('hex').slice(0, 40)}` },
+    );
+  }
+
+  /**
+   * The keys a stored revision changed: those it gave its own number, and for a rollback those
+   * the revision before it had and it has not.
+   */
+  private async changedKeys(m: Manifest): Promise<string[]> {
+    const changed = Object.keys(m.entries).filter((k) => m.entries[k]?.revision === m.revision);
+    if (m.rollbackOf === undefined) return changed;
+    const before = (await this.store.getManifest(m.revision - 1))?.entries ?? {};
+    return [...changed, ...Object.keys(before).filter((k) => !(k in m.entries))];
   }
 
   /**

@@ -18,7 +18,7 @@ export type PolicyDeps = {
 
 export type RunningPolicy = { stop(): Promise<void> };
 
-const SUBMISSION_ACK_WAIT_MS = 10_000;
+const SUBMISSION_ACK_WAIT_MS = 5_000;
 
 /**
  * The policy service: consumes submissions one at a time in the whole deployment (a durable
