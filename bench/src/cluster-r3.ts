@@ -1,8 +1,19 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { allStreams, Bus, caBundle, Principal, provision, telemetryAccess } from '@warden/events';
 import {
+  allStreams,
+  Bus,
+  caBundle,
+  policyCommitted,
+  policyRejected,
+  policySubmit,
+  Principal,
+  provision,
+  telemetryAccess,
+} from '@warden/events';
+import {
+  binary,
   CLUSTER_JETSTREAM_REPLICAS,
   freePort,
   httpOk,
@@ -29,7 +40,9 @@ import type { Request } from './ca-issuance.ts';
  * - publish: `Bus.publish` of telemetry access batches as telemetry-ingest, 256 in flight, each
  *   acknowledged only once a quorum of two nodes stored it;
  * - issuance: SVIDs at concurrency 64 with join tokens (a KV write and an `identity.issued`
- *   publish per SVID, both replicated).
+ *   publish per SVID, both replicated);
+ * - policy apply: one AuthorizationPolicy submitted as `user` until its `committed` event arrives,
+ *   one at a time, through a policy service process (compile with `opa`, object store, KV, events).
  *
  * Clients connect with every node's URL, as services do, so each lands on a random node.
  */
@@ -41,6 +54,9 @@ type Setup = {
   nats: TestNats;
   redis: TestRedis;
   ca: ServerProcess;
+  policy: ServerProcess;
+  /** Submission id → what to call when its outcome arrives. */
+  outcomes: Map<string, (committed: boolean) => void>;
   agent: Bus;
   user: Bus;
   ingest: Bus;
@@ -55,6 +71,7 @@ async function startSetup(name: Setup['name']): Promise<Setup> {
   await provision(admin, { streams: allStreams, replicas });
   const dir = tempDir(`bench-${name}`);
   const port = await freePort();
+  const policyPort = await freePort();
   const ca = await startProcess({
     name: `ca-${name}`,
     command: process.execPath,
@@ -74,19 +91,66 @@ async function startSetup(name: Setup['name']): Promise<Setup> {
     ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
     readyTimeoutMs: 60_000,
   });
+  const policy = await startProcess({
+    name: `policy-${name}`,
+    command: process.execPath,
+    args: [join(repoRoot, 'services', 'policy', 'src', 'main.ts')],
+    logFile: join(dir, 'policy.log'),
+    env: {
+      ...process.env,
+      WARDEN_NATS_URL: nats.url,
+      WARDEN_NATS_SEED_FILE: seedFile(nats.credsDir, 'policy'),
+      WARDEN_JETSTREAM_REPLICAS: String(replicas),
+      WARDEN_HTTP_PORT: String(policyPort),
+      WARDEN_LOG_LEVEL: 'warn',
+      WARDEN_OPA_PATH: binary('opa'),
+    },
+    ready: () => httpOk(`http://127.0.0.1:${policyPort}/readyz`),
+    readyTimeoutMs: 60_000,
+  });
+  const user = new Bus(await nats.connect(Principal.user), { source: 'bench-user' });
+  const outcomes = new Map<string, (committed: boolean) => void>();
+  user.subscribe(policyCommitted, (e) => outcomes.get(e.data.submissionId)?.(true));
+  user.subscribe(policyRejected, (e) => outcomes.get(e.data.submissionId)?.(false));
+  await user.nc.flush();
   return {
     name,
     nats,
     redis,
     ca,
+    policy,
+    outcomes,
     dir,
     agent: new Bus(await nats.connect(Principal.agent), { source: 'bench-agent' }),
-    user: new Bus(await nats.connect(Principal.user), { source: 'bench-user' }),
+    user,
     ingest: new Bus(await nats.connect(Principal.telemetryIngest), { source: 'bench-telemetry-ingest' }),
   };
 }
 
+/** One AuthorizationPolicy applied: milliseconds from the submission to its `committed` event. */
+async function applyOnce(s: Setup, n: number): Promise<number> {
+  const id = randomUUID();
+  const text = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: bench-${n}, namespace: shop }
+spec:
+  action: ALLOW
+  rules: [{ to: [{ operation: { methods: ["GET"], paths: ["/item/${n}"] } }] }]
+`;
+  const t0 = process.hrtime.bigint();
+  const outcome = new Promise<boolean>((resolve) => s.outcomes.set(id, resolve));
+  await s.user.publish(policySubmit, { kind: 'authorization-policy', text }, { id });
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${s.name}: no outcome for submission ${id} in 60 s`)), 60_000).unref(),
+  );
+  const committed = await Promise.race([outcome, timeout]);
+  s.outcomes.delete(id);
+  if (!committed) throw new Error(`${s.name}: the policy service rejected a benchmark policy`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 async function stopSetup(setup: Setup): Promise<void> {
+  await setup.policy.stop();
   await setup.ca.stop();
   await setup.redis.stop();
   await setup.nats.stop();
@@ -99,18 +163,20 @@ type Tally = {
   publishSeconds: number;
   svids: number;
   svidSeconds: number;
+  applyMs: number[];
 };
 
 export const clusterR3: Benchmark = {
   name: 'cluster-r3',
   description:
-    'request/reply p50/p99, publish msgs/s and SVIDs/s at concurrency 64 on 3 nodes at R3 vs 1 node at R1',
+    'request/reply p50/p99, publish msgs/s, SVIDs/s at concurrency 64 and policy apply p50/p99 on 3 nodes at R3 vs 1 node at R1',
   defaults: {
     requests: 2000,
     messages: 20_000,
     window: 256,
     records: 10,
     svids: 3000,
+    applies: 60,
     rounds: 4,
     warmup: 300,
   },
@@ -121,6 +187,7 @@ export const clusterR3: Benchmark = {
       window = 1,
       records = 10,
       svids = 1,
+      applies = 1,
       rounds = 1,
       warmup = 0,
     } = params;
@@ -131,7 +198,7 @@ export const clusterR3: Benchmark = {
       const tallies = new Map<Setup['name'], Tally>(
         [cluster, single].map((s) => [
           s.name,
-          { latenciesMs: [], published: 0, publishSeconds: 0, svids: 0, svidSeconds: 0 },
+          { latenciesMs: [], published: 0, publishSeconds: 0, svids: 0, svidSeconds: 0, applyMs: [] },
         ]),
       );
       progress(`preparing ${warmup + svids} CSRs and join tokens on each`);
@@ -145,7 +212,9 @@ export const clusterR3: Benchmark = {
         requests: split(requests, rounds),
         messages: split(messages, rounds),
         svids: split(svids, rounds),
+        applies: split(applies, rounds),
       };
+      let applied = 0;
       for (let index = 0; index < rounds; index++) {
         for (const s of sidesFor(index, cluster, single)) {
           const tally = tallies.get(s.name);
@@ -164,6 +233,8 @@ export const clusterR3: Benchmark = {
           const run = await issueAll(s.agent, mine, 64);
           tally.svids += mine.length;
           tally.svidSeconds += mine.length / run.svidsPerSec;
+          for (let i = 0; i < (perRound.applies[index] ?? 0); i++)
+            tally.applyMs.push(await applyOnce(s, applied++));
         }
         progress(`round ${index + 1}/${rounds}`);
       }
@@ -176,6 +247,20 @@ export const clusterR3: Benchmark = {
           requestP99Ms: round(percentile(sorted, 99), 3),
           publishMsgsPerSec: Math.round(t.published / t.publishSeconds),
           c64SvidsPerSec: Math.round(t.svids / t.svidSeconds),
+          policyApplyP50Ms: round(
+            percentile(
+              [...t.applyMs].sort((a, b) => a - b),
+              50,
+            ),
+            1,
+          ),
+          policyApplyP99Ms: round(
+            percentile(
+              [...t.applyMs].sort((a, b) => a - b),
+              99,
+            ),
+            1,
+          ),
         };
       };
       const results = figures('cluster');
