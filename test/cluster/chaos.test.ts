@@ -92,7 +92,9 @@ describe('cluster under chaos', () => {
     const redis = running.redisSet;
     assert.ok(plan && redis, 'the stack runs in cluster mode');
 
-    const open = async (identity: 'user' | 'agent' | 'console' | 'admin'): Promise<NatsConnection> => {
+    const open = async (
+      identity: 'user' | 'agent' | 'console' | 'detector' | 'admin',
+    ): Promise<NatsConnection> => {
       const nc = await connectNats({
         url: running.natsUrl,
         principal: identity,
@@ -105,6 +107,7 @@ describe('cluster under chaos', () => {
     const user = new Bus(await open('user'), { source: 'chaos-user' });
     const agent = new Bus(await open('agent'), { source: 'chaos-agent' });
     const auditor = new Bus(await open('console'), { source: 'chaos-load', audit: { principal: 'console' } });
+    const detector = new Bus(await open('detector'), { source: 'chaos-detector' });
     const admin = await open('admin');
 
     // Every stream, bucket and object store is replicated on three nodes.
@@ -112,7 +115,7 @@ describe('cluster under chaos', () => {
     for await (const info of jsm.streams.list()) assert.equal(info.config.num_replicas, 3, info.config.name);
 
     const stopLoad = new AbortController();
-    const load = runLoad({ user, agent, auditor }, stopLoad.signal);
+    const load = runLoad({ user, agent, auditor, detector }, stopLoad.signal);
     const kills: { kill: string; from: number; to: number }[] = [];
 
     // A failed step must not leave the load running, or the test would never end.
@@ -168,7 +171,7 @@ describe('cluster under chaos', () => {
       kill: k.kill,
       recoveredMs: k.to - k.from,
       longestPauseMs: Object.fromEntries(
-        (['policy', 'svid', 'audit'] as const).map((kind) => [
+        (['policy', 'svid', 'audit', 'alert'] as const).map((kind) => [
           kind,
           longestPause(acked.successes[kind], k.from, k.to),
         ]),
@@ -177,7 +180,12 @@ describe('cluster under chaos', () => {
     process.stdout.write(
       `${JSON.stringify({
         benchmark: 'cluster-chaos',
-        acknowledged: { policies: acked.policies.size, svids: acked.svids.size, audit: acked.audit.size },
+        acknowledged: {
+          policies: acked.policies.size,
+          svids: acked.svids.size,
+          audit: acked.audit.size,
+          alertsDelivered: acked.alerts,
+        },
         failedAttempts: acked.failures,
         pauses,
       })}\n`,
@@ -186,7 +194,7 @@ describe('cluster under chaos', () => {
     for (const p of pauses)
       for (const [kind, pause] of Object.entries(p.longestPauseMs))
         assert.notEqual(pause, null, `${kind} never succeeded again after ${p.kill} was killed`);
-    assert.ok(acked.policies.size > 0 && acked.svids.size > 0 && acked.audit.size > 0);
+    assert.ok(acked.policies.size > 0 && acked.svids.size > 0 && acked.audit.size > 0 && acked.alerts > 0);
 
     // Policy: every acknowledged submission committed exactly once; revisions contiguous, none twice.
     const committed = await readAll(admin, StreamName.policy, subjectOf(policyCommitted, {}));

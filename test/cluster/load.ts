@@ -1,5 +1,5 @@
 /**
- * The chaos test's load: three loops that run while things are killed, each recording what the
+ * The chaos test's load: four loops that run while things are killed, each recording what the
  * system acknowledged and when. Every attempt uses fresh ids (a policy submission, a join token
  * and SPIFFE ID, an audit target), so an attempt that failed but was stored anyway can never be
  * taken for the acknowledgement of another.
@@ -7,10 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bus } from '@warden/events';
-import { caSign, caToken, policyCommitted, policyRejected, policySubmit } from '@warden/events';
+import { alert, caSign, caToken, policyCommitted, policyRejected, policySubmit } from '@warden/events';
 import { createCsr, generateKeyPair } from '@warden/pki';
 
-export type LoadKind = 'policy' | 'svid' | 'audit';
+export type LoadKind = 'policy' | 'svid' | 'audit' | 'alert';
+
+/** How long an alert may take from the detector's publish to a person's live subscription. */
+const ALERT_DELIVERY_MS = 2_000;
 
 /**
  * How long a submission may take to commit: `opa build` takes seconds on a loaded machine, and a
@@ -33,6 +36,8 @@ export type Acknowledged = {
   tokens: Map<string, string>;
   /** Audit targets whose record JetStream acknowledged. */
   audit: Set<string>;
+  /** Alerts a person's `warden.alert.>` subscription received, of those the detector published. */
+  alerts: number;
   /** When each kind last succeeded, in order. */
   successes: Record<LoadKind, number[]>;
   failures: Record<LoadKind, number>;
@@ -55,11 +60,12 @@ export const chaosSpiffeId = (n: number, run: string): string =>
   `spiffe://cluster.local/ns/chaos/sa/w-${run}-${n}`;
 
 /**
- * Runs until `signal` aborts. `user` submits policies and creates tokens, `agent` asks for SVIDs,
- * `auditor` appends audit records (its bus has an audit writer).
+ * Runs until `signal` aborts. `user` submits policies, creates tokens and follows alerts live, as
+ * people do; `agent` asks for SVIDs; `auditor` appends audit records (its bus has an audit
+ * writer); `detector` publishes alerts.
  */
 export async function runLoad(
-  clients: { user: Bus; agent: Bus; auditor: Bus },
+  clients: { user: Bus; agent: Bus; auditor: Bus; detector: Bus },
   signal: AbortSignal,
 ): Promise<Acknowledged> {
   const acked: Acknowledged = {
@@ -67,13 +73,16 @@ export async function runLoad(
     svids: new Map(),
     tokens: new Map(),
     audit: new Set(),
-    successes: { policy: [], svid: [], audit: [] },
-    failures: { policy: 0, svid: 0, audit: 0 },
+    alerts: 0,
+    successes: { policy: [], svid: [], audit: [], alert: [] },
+    failures: { policy: 0, svid: 0, audit: 0, alert: 0 },
   };
   const run = randomUUID().slice(0, 8);
   const outcomes = new Map<string, (revision: number | null) => void>();
   clients.user.subscribe(policyCommitted, (e) => outcomes.get(e.data.submissionId)?.(e.data.revision));
   clients.user.subscribe(policyRejected, (e) => outcomes.get(e.data.submissionId)?.(null));
+  const delivered = new Map<string, () => void>();
+  clients.user.subscribe(alert, (e) => delivered.get(e.data.alertId)?.());
   await clients.user.nc.flush();
 
   /** `workers` loops of one kind, sharing its sequence numbers. */
@@ -140,7 +149,44 @@ export async function runLoad(
     acked.audit.add(target);
   };
 
-  await Promise.all([loop('policy', policy, POLICY_WORKERS), loop('svid', svid), loop('audit', audit)]);
+  const liveAlert = async (n: number): Promise<void> => {
+    const alertId = `chaos-${run}-${n}`;
+    const arrived = new Promise<void>((resolve) => delivered.set(alertId, resolve));
+    try {
+      const target = { namespace: 'chaos', workload: 'probe' };
+      await clients.detector.publish(
+        alert,
+        {
+          alertId,
+          status: 'firing',
+          severity: 'info',
+          rule: 'ChaosProbe',
+          target,
+          summary: 'the chaos test checks that people still receive alerts',
+          labels: {},
+          startsAt: new Date().toISOString(),
+        },
+        { qualifiers: { severity: 'info', ...target } },
+      );
+      const got = await Promise.race([
+        arrived.then(() => true),
+        sleep(ALERT_DELIVERY_MS, false, { ref: false }),
+      ]);
+      if (!got) throw new Error(`alert ${alertId} did not reach the subscription`);
+      acked.alerts++;
+      // One probe every 100 ms is enough to time an outage and leaves the stream small.
+      await sleep(100);
+    } finally {
+      delivered.delete(alertId);
+    }
+  };
+
+  await Promise.all([
+    loop('policy', policy, POLICY_WORKERS),
+    loop('svid', svid),
+    loop('audit', audit),
+    loop('alert', liveAlert),
+  ]);
   return acked;
 }
 
