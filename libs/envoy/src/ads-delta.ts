@@ -16,8 +16,8 @@
 import { createHash } from 'node:crypto';
 import type { Any } from './any.ts';
 import type { AdsEvent, AdsNode, ResourceSource } from './ads.ts';
+import { ClientSnapshot } from './ads.ts';
 import { ResourceType, TypeUrl } from './xds-resources.ts';
-import type { Resources } from './xds-resources.ts';
 
 export type DeltaDiscoveryRequest = {
   node?: { id?: string; cluster?: string; user_agent_name?: string } | null;
@@ -62,18 +62,14 @@ const versionOf = (any: Any): string =>
 export class DeltaAdsSession {
   readonly #types = new Map<ResourceType, DeltaTypeState>();
   #nonce = 0;
-  #node: AdsNode | undefined;
-  #source: ResourceSource;
-  #resources: Resources | undefined;
-  #version: string;
+  readonly #client: ClientSnapshot;
 
   constructor(source: ResourceSource, version: string) {
-    this.#source = source;
-    this.#version = version;
+    this.#client = new ClientSnapshot(source, version);
   }
 
   get node(): AdsNode | undefined {
-    return this.#node;
+    return this.#client.node;
   }
 
   /** Per type URL, what this client subscribed to, was sent, acknowledged and rejected. */
@@ -83,12 +79,7 @@ export class DeltaAdsSession {
 
   request(req: DeltaDiscoveryRequest): { responses: DeltaDiscoveryResponse[]; events: AdsEvent[] } {
     const events: AdsEvent[] = [];
-    if (req.node?.id && !this.#node)
-      this.#node = {
-        id: req.node.id,
-        cluster: req.node.cluster ?? '',
-        userAgent: req.node.user_agent_name ?? '',
-      };
+    this.#client.identify(req.node);
     const typeUrl = req.type_url ?? '';
     const type = typeOfUrl.get(typeUrl);
     if (!type) return { responses: [], events: [{ kind: 'unknown-type', typeUrl }] };
@@ -132,9 +123,7 @@ export class DeltaAdsSession {
 
   /** A new snapshot: for each subscribed type, the resources that changed and those that went. */
   update(source: ResourceSource, version: string): DeltaDiscoveryResponse[] {
-    this.#source = source;
-    this.#resources = undefined;
-    this.#version = version;
+    this.#client.replace(source, version);
     const out: DeltaDiscoveryResponse[] = [];
     for (const [type, state] of this.#types) {
       const response = this.#respond(type, state);
@@ -143,14 +132,8 @@ export class DeltaAdsSession {
     return out;
   }
 
-  #current(): Resources {
-    if (typeof this.#source !== 'function') return this.#source;
-    this.#resources ??= this.#source(this.#node ?? { id: '', cluster: '', userAgent: '' });
-    return this.#resources;
-  }
-
   #respond(type: ResourceType, state: DeltaTypeState): DeltaDiscoveryResponse | undefined {
-    const all = this.#current().get(type) ?? new Map<string, Any>();
+    const all = this.#client.resources().get(type) ?? new Map<string, Any>();
     const wanted = new Map<string, Any>();
     if (state.wildcard) for (const [name, any] of all) wanted.set(name, any);
     for (const name of state.names) {
@@ -168,9 +151,9 @@ export class DeltaAdsSession {
     for (const name of removed) state.known.delete(name);
     const nonce = String(++this.#nonce);
     state.lastNonce = nonce;
-    state.lastVersion = this.#version;
+    state.lastVersion = this.#client.version;
     return {
-      system_version_info: this.#version,
+      system_version_info: this.#client.version,
       resources: changed,
       type_url: `type.googleapis.com/${type}`,
       removed_resources: removed,

@@ -53,9 +53,12 @@ export type AdsEvent =
   | { kind: 'nack'; typeUrl: string; version: string; message: string }
   | { kind: 'unknown-type'; typeUrl: string };
 
-export class AdsSession {
-  readonly #types = new Map<ResourceType, TypeState>();
-  #nonce = 0;
+/**
+ * What one stream is served from: the client as its first request names it, and the snapshot
+ * chosen for that client (asked once per snapshot, after the client has named itself). Both ADS
+ * flavours hold one.
+ */
+export class ClientSnapshot {
   #node: AdsNode | undefined;
   #source: ResourceSource;
   #resources: Resources | undefined;
@@ -70,6 +73,42 @@ export class AdsSession {
     return this.#node;
   }
 
+  get version(): string {
+    return this.#version;
+  }
+
+  /** Remembers the node the first request that names one gives. */
+  identify(node: { id?: string; cluster?: string; user_agent_name?: string } | null | undefined): void {
+    if (node?.id && !this.#node)
+      this.#node = { id: node.id, cluster: node.cluster ?? '', userAgent: node.user_agent_name ?? '' };
+  }
+
+  replace(source: ResourceSource, version: string): void {
+    this.#source = source;
+    this.#resources = undefined;
+    this.#version = version;
+  }
+
+  resources(): Resources {
+    if (typeof this.#source !== 'function') return this.#source;
+    this.#resources ??= this.#source(this.#node ?? { id: '', cluster: '', userAgent: '' });
+    return this.#resources;
+  }
+}
+
+export class AdsSession {
+  readonly #types = new Map<ResourceType, TypeState>();
+  #nonce = 0;
+  readonly #client: ClientSnapshot;
+
+  constructor(source: ResourceSource, version: string) {
+    this.#client = new ClientSnapshot(source, version);
+  }
+
+  get node(): AdsNode | undefined {
+    return this.#client.node;
+  }
+
   /** Per type URL, what this client subscribed to, was sent, acknowledged and rejected. */
   state(): ReadonlyMap<string, TypeState> {
     return new Map([...this.#types].map(([type, state]) => [`type.googleapis.com/${type}`, state]));
@@ -78,12 +117,7 @@ export class AdsSession {
   /** Handles one request; returns what to send (at most one response) and what happened. */
   request(req: DiscoveryRequest): { responses: DiscoveryResponse[]; events: AdsEvent[] } {
     const events: AdsEvent[] = [];
-    if (req.node?.id && !this.#node)
-      this.#node = {
-        id: req.node.id,
-        cluster: req.node.cluster ?? '',
-        userAgent: req.node.user_agent_name ?? '',
-      };
+    this.#client.identify(req.node);
     const typeUrl = req.type_url ?? '';
     const type = typeOfUrl.get(typeUrl);
     if (!type) return { responses: [], events: [{ kind: 'unknown-type', typeUrl }] };
@@ -111,9 +145,7 @@ export class AdsSession {
 
   /** A new snapshot: responses for every subscribed type whose content changed. */
   update(source: ResourceSource, version: string): DiscoveryResponse[] {
-    this.#source = source;
-    this.#resources = undefined;
-    this.#version = version;
+    this.#client.replace(source, version);
     const out: DiscoveryResponse[] = [];
     for (const [type, state] of this.#types) {
       const response = this.#respond(type, state);
@@ -122,14 +154,8 @@ export class AdsSession {
     return out;
   }
 
-  #current(): Resources {
-    if (typeof this.#source !== 'function') return this.#source;
-    this.#resources ??= this.#source(this.#node ?? { id: '', cluster: '', userAgent: '' });
-    return this.#resources;
-  }
-
   #respond(type: ResourceType, state: TypeState): DiscoveryResponse | undefined {
-    const all = this.#current().get(type) ?? new Map<string, Any>();
+    const all = this.#client.resources().get(type) ?? new Map<string, Any>();
     const selected: [string, Any][] =
       state.names === 'wildcard'
         ? [...all]
@@ -145,9 +171,9 @@ export class AdsSession {
     const digest = hash.digest('hex');
     if (state.sent?.digest === digest) return undefined;
     const nonce = String(++this.#nonce);
-    state.sent = { version: this.#version, nonce, digest, resources: selected.length };
+    state.sent = { version: this.#client.version, nonce, digest, resources: selected.length };
     return {
-      version_info: this.#version,
+      version_info: this.#client.version,
       resources: selected.map(([, any]) => any),
       type_url: `type.googleapis.com/${type}`,
       nonce,
