@@ -4,7 +4,7 @@ import { Bus, newEnvelope, Principal, provision, StreamName, subjectOf, audit } 
 import type { AuditEntryInput } from '@warden/events';
 import { startTestNats } from '@warden/testing';
 import type { Benchmark } from './benchmark.ts';
-import { pump, round, sidesFor, split, target } from './benchmark.ts';
+import { cpuSecondsOf, pump, round, sidesFor, split, target } from './benchmark.ts';
 
 /**
  * Audit append throughput: `Bus.audit` (validation, RFC 8785 canonical JSON, SHA-256 link to the
@@ -26,13 +26,23 @@ const entry = (i: number): AuditEntryInput => ({
   details: { expiresAt: '2026-12-04T07:00:00.000Z', callerAccount: 'PEOPLE', i },
 });
 
-type Throughput = { records: number; seconds: number; recordsPerSec: number; roundsRecordsPerSec: number[] };
+type Throughput = {
+  records: number;
+  seconds: number;
+  recordsPerSec: number;
+  roundsRecordsPerSec: number[];
+  /** CPU per record of this process (the writer) and of nats-server, in microseconds. */
+  clientCpuMicros: number;
+  serverCpuMicros: number;
+};
 
 export const auditAppend: Benchmark = {
   name: 'audit-append',
   description:
     'audit records/s appended with chaining and signed checkpoints vs the same records published raw',
-  defaults: { records: 40_000, warmup: 2_000, rounds: 6, window: 256, every: 1000 },
+  // Rounds of 50,000 records per side after 20,000 of warm-up: rounds of a few thousand measured
+  // the JIT's warm-up and the machine's noise more than the writer (single rounds 17k-42k/s).
+  defaults: { records: 300_000, warmup: 20_000, rounds: 6, window: 256, every: 1000 },
   run: async (params, progress) => {
     const { records = 0, warmup = 0, rounds = 1, window = 1, every = 1000 } = params;
     const nats = await startTestNats();
@@ -60,15 +70,32 @@ export const auditAppend: Benchmark = {
       progress(`warm-up: ${warmup} records per side`);
       await pump(warmup, window, chained);
       await pump(warmup, window, raw);
-      const chainRun: Throughput = { records: 0, seconds: 0, recordsPerSec: 0, roundsRecordsPerSec: [] };
-      const rawRun: Throughput = { records: 0, seconds: 0, recordsPerSec: 0, roundsRecordsPerSec: [] };
+      const newRun = (): Throughput => ({
+        records: 0,
+        seconds: 0,
+        recordsPerSec: 0,
+        roundsRecordsPerSec: [],
+        clientCpuMicros: 0,
+        serverCpuMicros: 0,
+      });
+      const chainRun = newRun();
+      const rawRun = newRun();
+      const serverPid = nats.server.child.pid;
+      const clientCpu = (): number => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) / 1e6;
+      };
       for (const [index, count] of split(records, rounds).entries()) {
         for (const [publishOne, run] of sidesFor(
           index,
           [chained, chainRun] as const,
           [raw, rawRun] as const,
         )) {
+          const client = clientCpu();
+          const server = cpuSecondsOf(serverPid);
           const seconds = await pump(count, window, publishOne);
+          run.clientCpuMicros += clientCpu() - client;
+          run.serverCpuMicros += cpuSecondsOf(serverPid) - server;
           run.records += count;
           run.seconds += seconds;
           run.roundsRecordsPerSec.push(Math.round(count / seconds));
@@ -79,6 +106,8 @@ export const auditAppend: Benchmark = {
       for (const run of [chainRun, rawRun]) {
         run.recordsPerSec = Math.round(run.records / run.seconds);
         run.seconds = round(run.seconds, 3);
+        run.clientCpuMicros = round((run.clientCpuMicros * 1e6) / run.records, 2);
+        run.serverCpuMicros = round((run.serverCpuMicros * 1e6) / run.records, 2);
       }
       // Every record stored once, and the chain's checkpoints beside them.
       const jsm = await jetstreamManager(nc);

@@ -100,6 +100,20 @@ export function parsedRecordHash(record: ChainedRecord): string {
 }
 
 /**
+ * A copy of `value` with `key` set, its members in canonical order: `canonicalJson` then writes it
+ * as it is instead of copying it again in that order (the writer's hot path builds each record
+ * once). Members whose order the engine decides (index-like names) are put right there.
+ */
+function withMember<T extends Record<string, unknown>, V>(value: T, key: string, member: V): T & Record<string, V> {
+  const keys = Object.keys(value);
+  if (!Object.hasOwn(value, key)) keys.push(key);
+  keys.sort();
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = k === key ? member : value[k];
+  return out as T & Record<string, V>;
+}
+
+/**
  * The head of one writer's chain: the last record appended. `link` gives the next record its
  * place and hash; nothing is sent, so the caller decides how and when it is stored.
  */
@@ -138,7 +152,7 @@ export class ChainHead {
   } {
     const seq = this.#seq + 1;
     const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
-    const linked = { ...record, data: { ...record.data, chain: link } };
+    const linked = withMember(record, 'data', withMember(record.data, 'chain', link));
     const canonical = canonicalJson(linked);
     // `hash` sorts first in the link, and it goes where the link opens.
     const at = chainAt(linked, canonical);
