@@ -104,7 +104,11 @@ export function parsedRecordHash(record: ChainedRecord): string {
  * as it is instead of copying it again in that order (the writer's hot path builds each record
  * once). Members whose order the engine decides (index-like names) are put right there.
  */
-function withMember<T extends Record<string, unknown>, V>(value: T, key: string, member: V): T & Record<string, V> {
+function withMember<T extends Record<string, unknown>, V>(
+  value: T,
+  key: string,
+  member: V,
+): T & Record<string, V> {
   const keys = Object.keys(value);
   if (!Object.hasOwn(value, key)) keys.push(key);
   keys.sort();
