@@ -182,7 +182,7 @@ describe('the audit log', () => {
     const js = jetstream(await nats.get().connect('ca'));
     const foreign = newEnvelope(audit.schema, 'ca-1', {
       ...entry(2),
-      chain: { principal: 'policy', instance: 'p', seq: 1, prev: '0'.repeat(64), hash: '0'.repeat(64) },
+      chain: { principal: 'policy', instance: 'p', seq: 1, prev: 'A'.repeat(43), hash: 'A'.repeat(43) },
     });
     for (const subject of [
       subjectOf(audit, { principal: 'policy', instance: 'p' }),

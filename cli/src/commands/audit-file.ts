@@ -2,7 +2,14 @@ import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { auditSubjectOf, chainKey, digestEntry, MISREADABLE, misreadableJson } from '@warden/audit';
+import {
+  auditSubjectOf,
+  chainKey,
+  digestEntry,
+  HASH_LENGTH,
+  MISREADABLE,
+  misreadableJson,
+} from '@warden/audit';
 import type { AuditVerifier, EntryDigest } from '@warden/audit';
 import { messageOf } from '@warden/core';
 
@@ -147,8 +154,8 @@ export async function verifyFile(
           keys[i] as string,
           lineOffset + (ready.positions[i] as number),
           ready.seqs[i] as number,
-          ready.prevs.slice(i * 64, i * 64 + 64),
-          ready.hashes.slice(i * 64, i * 64 + 64),
+          ready.prevs.slice(i * HASH_LENGTH, (i + 1) * HASH_LENGTH),
+          ready.hashes.slice(i * HASH_LENGTH, (i + 1) * HASH_LENGTH),
           ready.altered[i] === 1,
         );
       }

@@ -240,7 +240,7 @@ describe('canonicalJson against the plain reading of RFC 8785', () => {
           target: `spiffe://warden.local/ns/shop/sa/${String(generate(next, 0))}`,
           outcome: 'success',
           details: generate(next, 3),
-          chain: { instance: 'ca-1', prev: '0'.repeat(64), principal: 'ca', seq: i + 1 },
+          chain: { instance: 'ca-1', prev: 'A'.repeat(43), principal: 'ca', seq: i + 1 },
         },
       };
       assert.equal(canonicalJson(record), reference(record), `record ${i}`);

@@ -1,8 +1,15 @@
 import { hash as digest } from 'node:crypto';
 import { canonicalJson, canonicalJsonOfParsed, misreadableJson } from './canonical.ts';
 
-/** The `prev` of a chain's first record: no record comes before it. */
-export const GENESIS = '0'.repeat(64);
+/**
+ * Chain hashes are SHA-256 in unpadded base64url: 43 characters where hex takes 64. Every record
+ * carries two, and a record's size is most of what storing it costs (nats-server's work and the
+ * writer's grow with its bytes).
+ */
+export const HASH_LENGTH = 43;
+
+/** The `prev` of a chain's first record (32 zero bytes): no record comes before it. */
+export const GENESIS = 'A'.repeat(HASH_LENGTH);
 
 /** Where one record sits in its writer's chain; `hash` covers the whole record except itself. */
 export type ChainLink = {
@@ -42,9 +49,9 @@ export function auditSubjectOf(subject: string): { type: 'record' | 'checkpoint'
 }
 
 // The one-shot `hash` builds no Hash object: noticeably cheaper for records this small.
-const sha256 = (text: string): string => digest('sha256', text, 'hex');
+const sha256 = (text: string): string => digest('sha256', text, 'base64url');
 
-/** SHA-256 (hex) of the record's canonical JSON, its own `chain.hash` left out. */
+/** SHA-256 (base64url) of the record's canonical JSON, its own `chain.hash` left out. */
 export function recordHash(record: ChainedRecord): string {
   const { hash: _own, ...link } = record.data.chain;
   return sha256(canonicalJsonOfParsed({ ...record, data: { ...record.data, chain: link } }));

@@ -1,5 +1,5 @@
 export { canonicalJson, MISREADABLE, misreadableJson } from './canonical.ts';
-export { auditSubjectOf, chainKey, ChainHead, GENESIS, recordHash } from './chain.ts';
+export { auditSubjectOf, chainKey, ChainHead, GENESIS, HASH_LENGTH, recordHash } from './chain.ts';
 export type { ChainedRecord, ChainLink, Writer } from './chain.ts';
 export { checkpointSignedBy, checkpointSigner, publicKeyOfSeed } from './checkpoint.ts';
 export type { Checkpoint, CheckpointSigner, UnsignedCheckpoint } from './checkpoint.ts';

@@ -232,7 +232,7 @@ describe('checkpoint signatures', () => {
       principal: 'ca',
       instance: 'ca-1',
       seq: 7,
-      hash: 'a'.repeat(64),
+      hash: 'a'.repeat(43),
       at: new Date(0).toISOString(),
       reason: 'stop',
     });

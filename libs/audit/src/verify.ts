@@ -1,5 +1,5 @@
 import type { ChainLink, ChainedRecord, Writer } from './chain.ts';
-import { chainKey, GENESIS, parsedRecordHash, storedTextHashes } from './chain.ts';
+import { chainKey, GENESIS, HASH_LENGTH, parsedRecordHash, storedTextHashes } from './chain.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { checkpointSignedBy } from './checkpoint.ts';
 
@@ -115,11 +115,11 @@ function linkOf(event: unknown): ChainLink | null {
     typeof c.instance === 'string' &&
     Number.isSafeInteger(c.seq) &&
     (c.seq ?? 0) >= 1 &&
-    // Only the length: a hash that is not hex matches no computed hash, and is named there.
+    // Only the length: a hash that is not base64url matches no computed hash, and is named there.
     typeof c.prev === 'string' &&
-    c.prev.length === 64 &&
+    c.prev.length === HASH_LENGTH &&
     typeof c.hash === 'string' &&
-    c.hash.length === 64
+    c.hash.length === HASH_LENGTH
     ? (c as ChainLink)
     : null;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HASH_LENGTH } from '@warden/audit';
 import { defineEvent, defineRequest, StreamName } from './define.ts';
 import { isoTime } from './validate.ts';
 
@@ -16,6 +17,10 @@ const spiffeId = z
   .max(2048);
 const revision = z.number().int().positive();
 const sha256 = z.string().regex(/^[a-f0-9]{64}$/, 'a hex SHA-256 digest');
+/** An audit chain's hash: SHA-256 in unpadded base64url. */
+const chainHash = z
+  .string()
+  .regex(new RegExp(`^[A-Za-z0-9_-]{${HASH_LENGTH}}$`), 'a base64url SHA-256 digest');
 const labels = z.record(z.string().max(317), z.string().max(63));
 const reason = z.string().min(1).max(4096);
 const workloadRef = z.object({ namespace, workload: name });
@@ -286,8 +291,8 @@ export const audit = defineEvent({
       principal: writerToken,
       instance: writerToken,
       seq: z.number().int().positive(),
-      prev: sha256,
-      hash: sha256,
+      prev: chainHash,
+      hash: chainHash,
     }),
   }),
 });
@@ -304,7 +309,7 @@ export const auditCheckpoint = defineEvent({
     principal: writerToken,
     instance: writerToken,
     seq: z.number().int().positive(),
-    hash: sha256,
+    hash: chainHash,
     at: isoTime,
     reason: z.enum(['count', 'interval', 'stop']),
     publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'an nkey user public key'),
