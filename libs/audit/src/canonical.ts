@@ -104,6 +104,16 @@ function sortedCopy(input: unknown): unknown {
   return out ?? value;
 }
 
+/**
+ * `value` with its members in canonical order, for `JSON.stringify` to write as `canonicalJson`
+ * would (`value` itself when nothing needed reordering), or undefined when only `canonicalJson`
+ * can write it (index-like member names). Throws on what JSON cannot carry, as `canonicalJson` does.
+ */
+export function canonicalOrder(value: unknown): unknown {
+  const sorted = sortedCopy(value);
+  return sorted === NEEDS_GENERAL_PATH ? undefined : sorted;
+}
+
 /** Writes canonical JSON member by member: for objects `sortedCopy` cannot order. */
 function canonicalJsonByHand(input: unknown): string {
   const value = jsonOf(input);

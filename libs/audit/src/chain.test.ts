@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ChainedRecord } from './chain.ts';
+import type { ChainedRecord, EntryParts, EnvelopeParts } from './chain.ts';
 import { ChainHead, parsedRecordHash, recordHash } from './chain.ts';
 
 const DETAILS: readonly unknown[] = [
@@ -55,5 +55,33 @@ describe('parsedRecordHash', () => {
         assert.equal(parsedRecordHash(parsed), recordHash(parsed), `record ${i}, variant ${v}`);
       }
     }
+  });
+});
+
+describe('ChainHead.linkEntry', () => {
+  it('writes the very text and hash that link writes, for any details', () => {
+    const details: readonly Record<string, unknown>[] = [
+      ...(DETAILS as Record<string, unknown>[]),
+      { at: new Date(Date.UTC(2026, 11, 4)), z: undefined, a: [null, 1] },
+      { é: 1, e: 2, E: 3, '\u{1F600}': 4, '\uFFFF': 5 },
+    ];
+    const byLink = new ChainHead({ principal: 'ca', instance: 'ca-1' });
+    const byEntry = new ChainHead({ principal: 'ca', instance: 'ca-1' });
+    for (let i = 0; i < 300; i++) {
+      const { data, ...envelope } = record(i);
+      const entry = { ...(data as Omit<EntryParts, 'details'>), details: details[i % details.length] ?? {} };
+      const expected = byLink.link({ ...envelope, data: entry });
+      const actual = byEntry.linkEntry(envelope as EnvelopeParts, entry);
+      assert.equal(actual.text, expected.text, `record ${i}`);
+      assert.deepEqual(actual.chain, expected.chain, `record ${i}`);
+    }
+  });
+
+  it('refuses what JSON cannot carry, as link does', () => {
+    const head = new ChainHead({ principal: 'ca', instance: 'ca-1' });
+    const { data, ...envelope } = record(0);
+    const entry = { ...(data as Omit<EntryParts, 'details'>), details: { n: Number.NaN } };
+    assert.throws(() => head.linkEntry(envelope as EnvelopeParts, entry), /canonical JSON has no NaN/);
+    assert.equal(head.seq, 0);
   });
 });

@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { canonicalJson, canonicalJsonOfParsed, misreadableJson } from './canonical.ts';
+import { canonicalJson, canonicalJsonOfParsed, canonicalOrder, misreadableJson } from './canonical.ts';
 
 /**
  * Chain hashes are SHA-256 in unpadded base64url: 43 characters where hex takes 64. Every record
@@ -106,23 +106,28 @@ export function parsedRecordHash(record: ChainedRecord): string {
   return sha256(text.slice(0, from) + text.slice(from + own.length));
 }
 
-/**
- * A copy of `value` with `key` set, its members in canonical order: `canonicalJson` then writes it
- * as it is instead of copying it again in that order (the writer's hot path builds each record
- * once). Members whose order the engine decides (index-like names) are put right there.
- */
-function withMember<T extends Record<string, unknown>, V>(
-  value: T,
-  key: string,
-  member: V,
-): T & Record<string, V> {
-  const keys = Object.keys(value);
-  if (!Object.hasOwn(value, key)) keys.push(key);
-  keys.sort();
-  const out: Record<string, unknown> = {};
-  for (const k of keys) out[k] = k === key ? member : value[k];
-  return out as T & Record<string, V>;
-}
+/** The members of an audit entry (the `data` of a record, before its link), as `linkEntry` writes them. */
+export type EntryParts = {
+  action: string;
+  actor: string;
+  details: Readonly<Record<string, unknown>>;
+  kind: string;
+  outcome: string;
+  target: string;
+};
+
+/** Every member name of `EntryParts`: the events catalogue's audit entry must have exactly these. */
+export const ENTRY_MEMBERS: readonly (keyof EntryParts)[] = [
+  'action',
+  'actor',
+  'details',
+  'kind',
+  'outcome',
+  'target',
+];
+
+/** The envelope's own members, beside `data`. */
+export type EnvelopeParts = { id: string; schema: string; source: string; time: string };
 
 /**
  * The head of one writer's chain: the last record appended. `link` gives the next record its
@@ -161,10 +166,55 @@ export class ChainHead {
     text: string;
     chain: ChainLink;
   } {
-    const seq = this.#seq + 1;
-    const link = { instance: this.writer.instance, prev: this.#hash, principal: this.writer.principal, seq };
-    const linked = withMember(record, 'data', withMember(record.data, 'chain', link));
-    const canonical = canonicalJson(linked);
+    const link = this.#nextLink();
+    const linked = { ...record, data: { ...record.data, chain: link } };
+    return this.#seal(canonicalJson(linked), linked, link);
+  }
+
+  /**
+   * `link` for a record made of an envelope and an audit entry, the writer's hot path: the record
+   * is built with its members already in canonical order, every one a string but the ordered
+   * `details` and the link's `seq`, so the engine's `JSON.stringify` writes exactly
+   * `canonicalJson`'s text without walking the record first (the walk and its copies were a third
+   * of what chaining cost the writer).
+   */
+  linkEntry(envelope: EnvelopeParts, entry: EntryParts): { text: string; chain: ChainLink } {
+    const details = canonicalOrder(entry.details);
+    if (details === undefined) return this.link({ ...envelope, data: { ...entry } });
+    const link = this.#nextLink();
+    const record = {
+      data: {
+        action: entry.action,
+        actor: entry.actor,
+        chain: link,
+        details,
+        kind: entry.kind,
+        outcome: entry.outcome,
+        target: entry.target,
+      },
+      id: envelope.id,
+      schema: envelope.schema,
+      source: envelope.source,
+      time: envelope.time,
+    };
+    return this.#seal(JSON.stringify(record), record, link);
+  }
+
+  #nextLink(): Omit<ChainLink, 'hash'> {
+    return {
+      instance: this.writer.instance,
+      prev: this.#hash,
+      principal: this.writer.principal,
+      seq: this.#seq + 1,
+    };
+  }
+
+  /** Hashes the canonical text of `linked`, moves the head on and puts the hash into the text. */
+  #seal(
+    canonical: string,
+    linked: { data: Record<string, unknown> } & Record<string, unknown>,
+    link: Omit<ChainLink, 'hash'>,
+  ): { text: string; chain: ChainLink } {
     // `hash` sorts first in the link, and it goes where the link opens.
     const at = chainAt(linked, canonical);
     if (at < 0)
@@ -175,7 +225,7 @@ export class ChainHead {
         'an audit record may not hold a member name of one character that JSON escapes (a quote, a backslash, a control character)',
       );
     const hash = sha256(canonical);
-    this.#seq = seq;
+    this.#seq = link.seq;
     this.#hash = hash;
     const from = at + CHAIN_MEMBER.length;
     return {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { JetStreamManager, PubAck } from '@nats-io/jetstream';
 import { ChainHead } from '@warden/audit';
@@ -6,7 +7,6 @@ import type { z } from 'zod';
 import type { Bus, BusLogger } from './bus.ts';
 import { audit, auditCheckpoint, auditEntry } from './catalog.ts';
 import { StreamName, subjectOf } from './define.ts';
-import { newEnvelope } from './envelope.ts';
 import { EventsError, InvalidPayloadError } from './errors.ts';
 import type { BusMetrics } from './metrics.ts';
 import { isNoResponders, isStreamNotFound } from './nats-errors.ts';
@@ -115,7 +115,10 @@ export class AuditWriter {
    * sent in call order, and the text is stored exactly as it was hashed.
    */
   #send(entry: AuditEntry): { seq: number; published: Promise<PubAck> } {
-    const { text, chain } = this.#head.link(newEnvelope(audit.schema, this.#bus.source, entry));
+    const { text, chain } = this.#head.linkEntry(
+      { id: randomUUID(), schema: audit.schema, source: this.#bus.source, time: new Date().toISOString() },
+      entry,
+    );
     const seq = chain.seq;
     const published = this.#bus.publishEncoded(audit, text, {
       qualifiers: this.writer,

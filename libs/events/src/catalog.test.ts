@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auditSubjectOf } from '@warden/audit';
+import { auditSubjectOf, ENTRY_MEMBERS } from '@warden/audit';
 import {
   alert,
   audit,
   auditCheckpoint,
+  auditEntry,
   events,
   requests,
   telemetryAccess,
@@ -70,6 +71,10 @@ describe('streams', () => {
     assert.deepEqual(auditSubjectOf(subjectOf(audit, writer)), { type: 'record', writer });
     assert.deepEqual(auditSubjectOf(subjectOf(auditCheckpoint, writer)), { type: 'checkpoint', writer });
     assert.equal(auditSubjectOf('warden.audit.v1.record.ca'), null);
+  });
+
+  it('gives an audit entry exactly the members the chain writes (ChainHead.linkEntry)', () => {
+    assert.deepEqual(Object.keys(auditEntry.shape).sort(), [...ENTRY_MEMBERS].sort());
   });
 
   it('keeps the audit stream append-only and unlimited', () => {
