@@ -135,6 +135,22 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
     }
   });
 
+  it('will not start a receiver other hosts can reach without a token', async () => {
+    const receiverPort = await freePort();
+    await assert.rejects(
+      runService(
+        detectorService,
+        detectorEnv(nats.get(), {
+          WARDEN_DETECTOR_RECEIVER_HOST: '0.0.0.0',
+          WARDEN_DETECTOR_RECEIVER_PORT: String(receiverPort),
+        }),
+      ),
+      /WARDEN_DETECTOR_RECEIVER_HOST="0\.0\.0\.0": not a loopback address, so WARDEN_DETECTOR_RECEIVER_TOKEN_FILE must be set/,
+    );
+    // Nothing was left listening.
+    await assert.rejects(fetch(`http://127.0.0.1:${receiverPort}/api/v2/alerts`));
+  });
+
   it('refuses a notification without the token, or malformed, and publishes nothing', async () => {
     const tokenFile = join(dir, 'receiver2.token');
     writeFileSync(tokenFile, 'another-token\n', { mode: 0o600 });

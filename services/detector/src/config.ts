@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '@warden/core';
 import { FEED_LIST_HELP, FEED_LIST_PATTERN } from '@warden/telemetry';
 import { z } from 'zod';
 
@@ -13,7 +14,8 @@ export const detectorConfig = z.object({
   WARDEN_DETECTOR_RECEIVER_PORT: int(0, 65_535).default(9412),
   /**
    * A file holding the bearer token notifications must carry (vmalert's `-notifier.bearerTokenFile`);
-   * unset: no token is asked for, and only the loopback binding protects the receiver.
+   * unset: no token is asked for, and only the loopback binding protects the receiver (so it is
+   * required on any other address; `receiverProblems`).
    */
   WARDEN_DETECTOR_RECEIVER_TOKEN_FILE: z.string().min(1).optional(),
   /** Largest notification body accepted, in bytes. */
@@ -43,3 +45,15 @@ export const detectorConfig = z.object({
 });
 
 export type DetectorConfig = z.infer<typeof detectorConfig>;
+
+/**
+ * What is wrong with the receiver's settings taken together (each is valid alone): an alert can
+ * lead to containment, so a receiver that other hosts may reach must ask for the token.
+ */
+export function receiverProblems(config: DetectorConfig): string[] {
+  const host = config.WARDEN_DETECTOR_RECEIVER_HOST;
+  if (config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE || isLoopbackHost(host)) return [];
+  return [
+    `WARDEN_DETECTOR_RECEIVER_HOST=${JSON.stringify(host)}: not a loopback address, so WARDEN_DETECTOR_RECEIVER_TOKEN_FILE must be set (vmalert's -notifier.bearerTokenFile): otherwise anyone who can reach the receiver could raise alerts, and alerts lead to containment`,
+  ];
+}

@@ -4,11 +4,13 @@ import type { Bus, RunningConsumer } from '@warden/events';
 import { StreamingRules } from '@warden/anomaly';
 import { telemetryAccess, telemetryFeatures } from '@warden/events';
 import { ModelStore } from '@warden/model-store';
+import { ConfigError } from '@warden/runtime';
 import type { AlertChange } from '@warden/telemetry';
 import { AlertTracker, FeedSet, feedSpecs } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { AlertPublisher } from './alerts.ts';
 import type { DetectorConfig } from './config.ts';
+import { receiverProblems } from './config.ts';
 import { createDetectorMetrics } from './metrics.ts';
 import { ModelFollower } from './models.ts';
 import type { Receiver } from './receiver.ts';
@@ -42,6 +44,8 @@ export type RunningDetector = { readonly receiverPort: number; stop(): Promise<v
  */
 export async function startDetector(deps: DetectorDeps): Promise<RunningDetector> {
   const { bus, log, config } = deps;
+  const exposed = receiverProblems(config);
+  if (exposed.length > 0) throw new ConfigError('detector', exposed);
   const metrics = createDetectorMetrics(deps.metricsRegistry);
   const tracker = new AlertTracker();
   const publisher = new AlertPublisher({ bus, tracker, metrics });
