@@ -103,6 +103,14 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
       assert.deepEqual(firing.data.target, { namespace: 'shop', workload: 'cart' });
       assert.equal(firing.data.labels['source_workload'], 'frontend');
       assert.match(firing.data.summary, /web\/frontend →\s+shop\/cart/);
+      // Its evidence: records of the storm read back from WARDEN_TELEMETRY, errors first.
+      assert.equal(firing.data.evidence?.detector, 'query-rule');
+      const samples = firing.data.evidence?.samples ?? [];
+      assert.ok(samples.length > 0, JSON.stringify(firing.data.evidence));
+      for (const r of samples) {
+        assert.ok((r.status ?? 0) >= 500, JSON.stringify(r));
+        assert.equal(r.destination.workload, 'cart');
+      }
 
       const resolved = await eventually(
         () => seen.find((s) => s.data.status === 'resolved' && s.data.alertId === firing.data.alertId),
@@ -122,6 +130,10 @@ describe('detector: the founding design 5xx rule, evaluated by vmalert, becomes 
         'warden.alert.v1.warning.shop.cart 5xx-storm firing',
         'warden.alert.v1.warning.shop.cart 5xx-storm resolved',
       ]);
+      const storm = seen.find((s) => s.data.rule === '5xx-storm' && s.data.status === 'firing');
+      assert.equal(storm?.data.evidence?.detector, 'streaming-rule');
+      assert.ok((storm?.data.evidence?.samples ?? []).length > 0, JSON.stringify(storm?.data.evidence));
+      for (const r of storm?.data.evidence?.samples ?? []) assert.equal(r.status, 503, JSON.stringify(r));
       assert.ok(
         lines.indexOf(streaming[0] ?? '') <
           lines.indexOf(lines.find((l) => l.includes('EdgeServerErrors')) ?? ''),

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, it } from 'node:test';
-import { alert, Bus, provision, StreamName, telemetryFeatures } from '@warden/events';
+import {
+  alert,
+  Bus,
+  provision,
+  StreamName,
+  telemetryAccess,
+  telemetryDecision,
+  telemetryFeatures,
+} from '@warden/events';
 import type { DataOf } from '@warden/events';
 import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
@@ -10,6 +18,7 @@ import { eventually, useNats } from '@warden/testing';
 import { detectorEnv } from './helpers.ts';
 
 type Alert = DataOf<typeof alert>;
+type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
 type Features = Record<string, number>;
 
 /** An ordinary second of a workload, a little different each time. */
@@ -80,6 +89,33 @@ describe('detector: streaming rules on the feature stream', () => {
     const workloads = ['cart', 'web', 'scanner', 'quiet'];
     // A minute of ordinary traffic for every workload: the rules' baselines.
     for (let s = 0; s < 60; s++) for (const w of workloads) await publish(w, s, normal(s));
+    // The data plane's records of the first attack second, stored before its features: web's
+    // 5xx among ordinary calls, and the enforcer's denies of calls to cart.
+    const attackAt = (ms: number): string => new Date(start + 60_000 + ms).toISOString();
+    const call = (i: number, to: string, extra: Partial<AccessRecord>): AccessRecord => ({
+      time: attackAt(10 * i),
+      source: { namespace: 'shop', workload: 'client', address: '10.0.0.7' },
+      destination: { namespace: 'shop', workload: to, port: 8080 },
+      protocol: 'http',
+      method: 'GET',
+      path: `/p/${i}`,
+      ...extra,
+    });
+    await ingest.publish(
+      telemetryAccess,
+      { records: Array.from({ length: 60 }, (_, i) => call(i, 'web', { status: i % 4 === 0 ? 503 : 200 })) },
+      { qualifiers: { namespace: 'shop', workload: 'web' } },
+    );
+    const enforcer = new Bus(await nats.get().connect('enforcer'), { source: 'test-enforcer' });
+    await enforcer.publish(
+      telemetryDecision,
+      {
+        records: Array.from({ length: 20 }, (_, i) =>
+          call(i, 'cart', { status: 403, decision: 'deny', reason: 'deny_matched' }),
+        ),
+      },
+      { qualifiers: { namespace: 'shop', workload: 'cart' } },
+    );
     // Then five seconds of attack on three of them; the quiet one goes on as before.
     for (let s = 60; s < 65; s++) {
       await publish('cart', s, { ...normal(s), denies: 80 });
@@ -104,10 +140,29 @@ describe('detector: streaming rules on the feature stream', () => {
     const [storm] = firing('web');
     assert.equal(storm?.data.rule, '5xx-storm');
     assert.match(storm?.data.summary ?? '', /status_5xx 70/);
+    // Their evidence: the rule's conditions over the first attack window, and sample records of
+    // that window which show the attack (only 5xx to web, only denies of calls to cart).
+    const stormEvidence = storm?.data.evidence;
+    assert.equal(stormEvidence?.detector, 'streaming-rule');
+    assert.deepEqual(stormEvidence?.window, { start: attackAt(0), end: attackAt(1000) });
+    assert.ok(stormEvidence?.conditions?.some((c) => c.feature === 'status_5xx' && c.value === 70));
+    assert.equal(stormEvidence?.samples?.length, 5);
+    for (const r of stormEvidence?.samples ?? []) {
+      assert.equal(r.status, 503);
+      assert.equal(r.destination.workload, 'web');
+    }
+    assert.equal(deny?.data.evidence?.samples?.length, 5);
+    for (const r of deny?.data.evidence?.samples ?? []) {
+      assert.equal(r.decision, 'deny');
+      assert.equal(r.destination.workload, 'cart');
+    }
     // A scan by the workload is read on its outbound features; it also surges its requests.
     const scan = firing('scanner').find((a) => a.data.rule === 'port-scan');
     assert.equal(scan?.data.severity, 'critical');
     assert.equal(scan?.data.labels['direction'], 'outbound');
+    // No records of the scanner's calls were stored: the alert says so instead.
+    assert.deepEqual(scan?.data.evidence?.samples, []);
+    assert.match(scan?.data.evidence?.samplesNote ?? '', /no outbound records of shop\/scanner/);
     assert.deepEqual(
       firing('scanner')
         .map((a) => a.data.rule)

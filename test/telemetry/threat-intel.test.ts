@@ -103,11 +103,22 @@ describe('detector: threat-intelligence feeds raise alerts on listed sources', (
       firing.find((f) => f.data.labels['feed'] === 'local')?.data.labels['source_address'],
       '203.0.113.77',
     );
+    // The evidence is the listed call itself.
+    const evidence = firing.find((f) => f.data.labels['feed'] === 'ids')?.data.evidence;
+    assert.equal(evidence?.detector, 'threat-intel');
+    assert.deepEqual(
+      evidence?.samples?.map((r) => r.source.principal),
+      ['spiffe://cluster.local/ns/evil/sa/miner'],
+    );
     const resolved = await eventually(() => {
       const r = seen.filter((s) => s.data.status === 'resolved');
       return r.length >= 2 ? r : undefined;
     }, 'both to resolve once the sources are quiet');
     assert.deepEqual(resolved.map((r) => r.data.alertId).sort(), firing.map((f) => f.data.alertId).sort());
+    assert.ok(
+      resolved.every((r) => r.data.evidence === undefined),
+      'resolutions do not repeat the evidence',
+    );
     assert.equal(seen.length, 4, 'one firing and one resolved each, nothing for unlisted sources');
     sub.unsubscribe();
     await userNc.close();

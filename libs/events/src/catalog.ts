@@ -182,6 +182,38 @@ export const telemetryFeatures = defineEvent({
 
 export const Severity = { critical: 'critical', warning: 'warning', info: 'info' } as const;
 
+/** Sample access records an alert carries at most: enough to see what happened, not a log. */
+export const MAX_ALERT_SAMPLES = 5;
+
+/**
+ * Why an alert fired, for the people and playbooks acting on it: which detector, the rule or
+ * model, its score, the window it judged, the conditions that held, and a few access records of
+ * that window (`samples`), or why there are none (`samplesNote`). Firing events carry it;
+ * resolved events do not repeat it.
+ */
+const alertEvidence = z.object({
+  detector: z.enum(['query-rule', 'streaming-rule', 'lstm', 'threat-intel']),
+  /** The model version (`lstm`). */
+  model: z.string().max(128).optional(),
+  score: z.number().min(0).max(1_000_000).optional(),
+  window: z.object({ start: isoTime, end: isoTime }).optional(),
+  conditions: z
+    .array(
+      z.object({
+        feature: z.string().max(128),
+        kind: z.enum(['threshold', 'rate', 'zscore', 'forecast']),
+        value: z.number(),
+        required: z.number().optional(),
+        baseline: z.number().optional(),
+        z: z.number().optional(),
+      }),
+    )
+    .max(16)
+    .optional(),
+  samples: z.array(accessRecord).max(MAX_ALERT_SAMPLES).optional(),
+  samplesNote: z.string().max(512).optional(),
+});
+
 export const alert = defineEvent({
   schema: 'warden.alert.v1',
   qualifiers: ['severity', 'namespace', 'workload'],
@@ -196,6 +228,7 @@ export const alert = defineEvent({
     labels: labels.default({}),
     startsAt: isoTime,
     endsAt: isoTime.optional(),
+    evidence: alertEvidence.optional(),
   }),
 });
 

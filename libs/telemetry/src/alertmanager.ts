@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { WardenError } from '@warden/core';
+import type { AccessRecord } from './record.ts';
 
 /**
  * Alertmanager v2 notifications (`POST /api/v2/alerts`, as vmalert and Prometheus send them) into
@@ -18,6 +19,26 @@ export type NotifiedAlert = {
   startsAt: string;
   endsAt?: string;
   generatorURL?: string;
+  /** Set by Warden's own detectors, never read from a notification. */
+  evidence?: AlertEvidence;
+};
+
+/** The `evidence` of the catalogue's alert (`@warden/events`), written out because this lib is pure. */
+export type AlertEvidence = {
+  detector: 'query-rule' | 'streaming-rule' | 'lstm' | 'threat-intel';
+  model?: string;
+  score?: number;
+  window?: { start: string; end: string };
+  conditions?: {
+    feature: string;
+    kind: 'threshold' | 'rate' | 'zscore' | 'forecast';
+    value: number;
+    required?: number;
+    baseline?: number;
+    z?: number;
+  }[];
+  samples?: AccessRecord[];
+  samplesNote?: string;
 };
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -32,6 +53,8 @@ export type AlertChange = {
   labels: Record<string, string>;
   startsAt: string;
   endsAt?: string;
+  /** Firing changes only: why it fired (see `AlertEvidence`). */
+  evidence?: AlertEvidence;
 };
 
 /** Alerts per notification at most; vmalert sends one request per group evaluation. */
@@ -141,6 +164,7 @@ function changeOf(alert: NotifiedAlert, status: 'firing' | 'resolved', endsAt?: 
     startsAt: new Date(alert.startsAt).toISOString(),
   };
   if (endsAt) change.endsAt = new Date(endsAt).toISOString();
+  if (status === 'firing' && alert.evidence) change.evidence = alert.evidence;
   return change;
 }
 

@@ -20,7 +20,9 @@ export type {
 export { FeatureName, FeatureWindows, inboundView, OUTBOUND_PREFIX, outboundView } from './features.ts';
 export type { SeriesOptions, SeriesOutcome } from './series.ts';
 export { SeriesCounters } from './series.ts';
-export type { AlertChange, NotifiedAlert, Severity, TrackerOptions } from './alertmanager.ts';
+export type { AlertChange, AlertEvidence, NotifiedAlert, Severity, TrackerOptions } from './alertmanager.ts';
+export { SAMPLE_SLACK_MS, SampleCollector } from './evidence.ts';
+export type { SampleQuery } from './evidence.ts';
 export {
   AlertPayloadError,
   AlertTracker,

@@ -18,6 +18,12 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       labelNames: ['status', 'severity', 'rule'] as const,
       registers,
     }),
+    evidenceLookups: new Counter({
+      name: 'warden_detector_evidence_lookups_total',
+      help: "Look-backs into WARDEN_TELEMETRY for a new alert's sample records, by outcome (found, none, timeout, failed, skipped: the batch's budget was spent).",
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     firing: new Gauge({
       name: 'warden_detector_firing_alerts',
       help: 'Alerts firing now, as the detector tracks them.',

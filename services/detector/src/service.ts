@@ -15,6 +15,7 @@ import { createDetectorMetrics } from './metrics.ts';
 import { ModelFollower } from './models.ts';
 import type { Receiver } from './receiver.ts';
 import { startReceiver } from './receiver.ts';
+import { SampleLookback } from './samples.ts';
 import { StreamingDetector } from './streaming.ts';
 import { ThreatAlerts } from './threats.ts';
 
@@ -48,7 +49,12 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
   if (exposed.length > 0) throw new ConfigError('detector', exposed);
   const metrics = createDetectorMetrics(deps.metricsRegistry);
   const tracker = new AlertTracker();
-  const publisher = new AlertPublisher({ bus, tracker, metrics });
+  const publisher = new AlertPublisher({
+    bus,
+    tracker,
+    metrics,
+    lookback: new SampleLookback({ bus, metrics }),
+  });
   const token = config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE
     ? readFileSync(config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE, 'utf8').trim()
     : undefined;

@@ -1,6 +1,6 @@
 import type { BaselineScorer, RuleHit, StreamingRules } from '@warden/anomaly';
 import type { DataOf, telemetryFeatures } from '@warden/events';
-import type { NotifiedAlert } from '@warden/telemetry';
+import type { AlertEvidence, NotifiedAlert } from '@warden/telemetry';
 import { inboundView, outboundView } from '@warden/telemetry';
 
 type FeaturesEvent = DataOf<typeof telemetryFeatures>;
@@ -87,6 +87,18 @@ export class StreamingDetector {
               severity: hit.severity,
               labels: { detector: 'streaming-rule', score: hit.score.toFixed(2) },
               summary: `${hit.description} on ${name} (${direction}): ${because(hit)}`,
+              evidence: {
+                detector: 'streaming-rule',
+                score: hit.score,
+                conditions: hit.evidence.map(({ feature, kind, value, required, baseline, z }) => ({
+                  feature,
+                  kind,
+                  value,
+                  required,
+                  ...(baseline === undefined ? {} : { baseline }),
+                  ...(z === undefined ? {} : { z }),
+                })),
+              },
             }),
           );
         }
@@ -103,6 +115,18 @@ export class StreamingDetector {
               severity: 'warning',
               labels: { detector: 'lstm', model: model.version, score: result.score.toFixed(2) },
               summary: `${name} departs from its learned behaviour: forecast error ${round(result.error)} scores ${result.score.toFixed(2)} (alert at ${this.#options.alertScore}) with model ${model.version}`,
+              evidence: {
+                detector: 'lstm',
+                model: model.version,
+                score: result.score,
+                conditions: [
+                  {
+                    feature: 'forecast_error',
+                    kind: 'forecast',
+                    value: result.error,
+                  },
+                ],
+              },
             }),
           );
       }
@@ -120,7 +144,7 @@ export class StreamingDetector {
     rule: string,
     nowMs: number,
     window: FeaturesEvent,
-    first: { severity: string; labels: Record<string, string>; summary: string },
+    first: { severity: string; labels: Record<string, string>; summary: string; evidence: AlertEvidence },
   ): NotifiedAlert {
     const key = `${rule}|${target.namespace}/${target.workload}|${direction}`;
     const endsAtMs = nowMs + this.#options.quietMs;
@@ -143,6 +167,7 @@ export class StreamingDetector {
       },
       annotations: { summary: first.summary },
       startsAt: window.windowEnd,
+      evidence: { ...first.evidence, window: { start: window.windowStart, end: window.windowEnd } },
     };
     this.#episodes.delete(key);
     if (this.#episodes.size >= this.#maxEpisodes) {

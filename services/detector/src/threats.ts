@@ -67,6 +67,11 @@ export class ThreatAlerts {
         summary: `${who.replace(/^[a-z]+:/, '')} → ${target.namespace}/${target.workload} is listed by ${match.feed} (${match.entry})`,
         labels: Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, v.slice(0, 63)])),
         startsAt,
+        evidence: {
+          detector: 'threat-intel',
+          window: { start: record.time, end: record.time },
+          samples: [record],
+        },
       };
       if (this.open.size >= MAX_OPEN) {
         const oldest = this.open.keys().next().value;
@@ -90,7 +95,9 @@ export class ThreatAlerts {
     for (const [key, entry] of this.open) {
       if (nowMs - entry.lastSeenMs < this.quietMs) continue;
       this.open.delete(key);
-      out.push({ ...entry.change, status: 'resolved', endsAt: new Date(nowMs).toISOString() });
+      // The firing event carried the evidence; its resolution does not repeat it.
+      const { evidence: _firing, ...change } = entry.change;
+      out.push({ ...change, status: 'resolved', endsAt: new Date(nowMs).toISOString() });
     }
     return out;
   }

@@ -1,0 +1,108 @@
+import type { Bus } from '@warden/events';
+import { filterOf, matchesEvent, StreamName, telemetryAccess, telemetryDecision } from '@warden/events';
+import type { AccessRecord, SampleQuery } from '@warden/telemetry';
+import { qualifierOf, SAMPLE_SLACK_MS, SampleCollector } from '@warden/telemetry';
+import type { DetectorMetrics } from './metrics.ts';
+
+export type Samples = { samples: AccessRecord[]; note?: string };
+
+export type SampleLookbackOptions = {
+  bus: Bus;
+  metrics: DetectorMetrics;
+  /** How long one look-back may take: an alert waits for it. */
+  budgetMs?: number;
+  /**
+   * Stored messages (record batches) read at most per look-back, from the window's start on: a
+   * scan stops there, at the budget, or once the best kind of samples are in hand.
+   */
+  maxMessages?: number;
+};
+
+/**
+ * Finds a new alert's sample records in `WARDEN_TELEMETRY`: the access and decision records of
+ * its window, read from the window's start with an ordered consumer filtered to the workload's
+ * subjects (records are published under their destination, so a look-back for calls a workload
+ * made reads every destination's). Bounded in time and messages: evidence must not hold up
+ * containment, so an alert whose look-back finds nothing in time goes out with a note saying so.
+ */
+export class SampleLookback {
+  readonly #bus: Bus;
+  readonly #metrics: DetectorMetrics;
+  readonly #budgetMs: number;
+  readonly #maxMessages: number;
+
+  constructor(options: SampleLookbackOptions) {
+    this.#bus = options.bus;
+    this.#metrics = options.metrics;
+    this.#budgetMs = options.budgetMs ?? 250;
+    this.#maxMessages = options.maxMessages ?? 200;
+  }
+
+  async find(query: SampleQuery): Promise<Samples> {
+    const collector = new SampleCollector(query);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.#budgetMs);
+    let outcome: 'found' | 'none' | 'timeout' | 'failed' = 'none';
+    let read = 0;
+    let note: string | undefined;
+    try {
+      await this.#bus.scan(
+        StreamName.telemetry,
+        {
+          subjects: subjectsFor(query),
+          since: new Date(query.startMs - SAMPLE_SLACK_MS),
+          signal: abort.signal,
+        },
+        (msg) => {
+          read++;
+          for (const record of recordsOf(msg.subject, msg.data)) collector.offer(record);
+          // Enough read: ends the scan through its signal (it then reports the abort).
+          if (collector.settled || read >= this.#maxMessages) abort.abort('enough');
+        },
+      );
+    } catch (err) {
+      if (!abort.signal.aborted) {
+        outcome = 'failed';
+        note = `no sample records: reading ${StreamName.telemetry} failed (${err instanceof Error ? err.message : String(err)})`;
+      } else if (abort.signal.reason !== 'enough') {
+        outcome = 'timeout';
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const samples = collector.samples();
+    if (outcome !== 'failed') {
+      if (samples.length > 0) outcome = outcome === 'timeout' ? 'timeout' : 'found';
+      else
+        note =
+          outcome === 'timeout'
+            ? `no sample records found within the look-back's ${this.#budgetMs} ms`
+            : `no ${query.direction} records of ${query.target.namespace}/${query.target.workload} stored for the window (read ${read} batches)`;
+    }
+    this.#metrics.evidenceLookups.inc({ outcome });
+    return note === undefined ? { samples } : { samples, note };
+  }
+}
+
+const BATCHES = [telemetryAccess, telemetryDecision] as const;
+
+/** Inbound: the workload's own subjects; outbound: every destination's. */
+function subjectsFor(query: SampleQuery): string[] {
+  const filter =
+    query.direction === 'outbound'
+      ? {}
+      : { namespace: qualifierOf(query.target.namespace), workload: qualifierOf(query.target.workload) };
+  return BATCHES.map((def) => filterOf(def, filter));
+}
+
+/** The records of a stored access or decision batch; anything unreadable yields none. */
+function recordsOf(subject: string, data: Uint8Array): AccessRecord[] {
+  const def = BATCHES.find((d) => matchesEvent(d, subject));
+  if (!def) return [];
+  try {
+    const parsed = def.validateEnvelope(JSON.parse(Buffer.from(data).toString('utf8')));
+    return parsed.ok ? parsed.value.data.records : [];
+  } catch {
+    return [];
+  }
+}
