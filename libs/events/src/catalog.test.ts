@@ -73,6 +73,34 @@ describe('streams', () => {
     assert.equal(auditSubjectOf('warden.audit.v1.record.ca'), null);
   });
 
+  it('bounds the evidence an alert carries', () => {
+    const sample = {
+      time: '2026-12-04T12:00:00.000Z',
+      source: { address: '10.0.0.7' },
+      destination: { namespace: 'shop', workload: 'cart' },
+      protocol: 'http',
+      status: 503,
+    };
+    const firing = (samples: number, extra: object = {}) => ({
+      alertId: 'a1',
+      status: 'firing',
+      severity: 'warning',
+      rule: '5xx-storm',
+      target: { namespace: 'shop', workload: 'cart' },
+      summary: 's',
+      startsAt: '2026-12-04T12:00:01.000Z',
+      evidence: {
+        detector: 'streaming-rule',
+        samples: Array.from({ length: samples }, () => sample),
+        ...extra,
+      },
+    });
+    assert.equal(alert.validateData(firing(5)).ok, true);
+    assert.equal(alert.validateData(firing(6)).ok, false);
+    assert.equal(alert.validateData(firing(1, { detector: 'someone-else' })).ok, false);
+    assert.equal(alert.validateData(firing(1, { samplesNote: 'x'.repeat(513) })).ok, false);
+  });
+
   it('gives an audit entry exactly the members the chain writes (ChainHead.linkEntry)', () => {
     assert.deepEqual(Object.keys(auditEntry.shape).sort(), [...ENTRY_MEMBERS].sort());
   });
