@@ -2,7 +2,9 @@
  * The ingest benchmark's load generator, in a worker thread so that encoding gRPC messages does
  * not run on the ingest service's event loop: `streams` ALS client streams, as Envoy sidecars
  * open them, each sending `messages` StreamAccessLogsMessages of `batch` HTTP entries, with
- * gRPC flow control (a full stream waits for `drain`). Posts `{ sent }` when every stream ended.
+ * gRPC flow control (a full stream waits for `drain`). Loads and connects first and posts
+ * `{ ready: true }`, as sidecars are up before their traffic; sends on `'go'` and posts `{ sent }`
+ * when every stream ended.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClientWritableStream } from '@grpc/grpc-js';
@@ -30,11 +32,21 @@ const entry = (i: number, now: number) => ({
   response: { response_code: { value: i % 97 === 0 ? 503 : 200 }, response_body_bytes: 1200 },
 });
 
-async function oneStream(index: number): Promise<number> {
-  const client = new Client(`127.0.0.1:${load.port}`, credentials.createInsecure()) as unknown as {
-    StreamAccessLogs(cb: (err: Error | null) => void): ClientWritableStream<unknown>;
-    close(): void;
-  };
+type AlsClient = {
+  StreamAccessLogs(cb: (err: Error | null) => void): ClientWritableStream<unknown>;
+  waitForReady(deadline: number, cb: (err: Error | undefined) => void): void;
+  close(): void;
+};
+
+async function connected(): Promise<AlsClient> {
+  const client = new Client(`127.0.0.1:${load.port}`, credentials.createInsecure()) as unknown as AlsClient;
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
+  );
+  return client;
+}
+
+async function oneStream(client: AlsClient, index: number): Promise<number> {
   let sent = 0;
   await new Promise<void>((resolve, reject) => {
     const call = client.StreamAccessLogs((err) => (err ? reject(err) : resolve()));
@@ -69,5 +81,8 @@ async function oneStream(index: number): Promise<number> {
   return sent;
 }
 
-const counts = await Promise.all(Array.from({ length: load.streams }, (_, i) => oneStream(i)));
+const clients = await Promise.all(Array.from({ length: load.streams }, connected));
+parentPort?.postMessage({ ready: true });
+await new Promise<void>((resolve) => parentPort?.once('message', () => resolve()));
+const counts = await Promise.all(clients.map((client, i) => oneStream(client, i)));
 parentPort?.postMessage({ sent: counts.reduce((a, b) => a + b, 0) });

@@ -79,11 +79,16 @@ const num = (value: Long | undefined | null): number => {
 const millisOf = (d: Duration): number | undefined =>
   d ? num(d.seconds) * 1000 + (d.nanos ?? 0) / 1e6 : undefined;
 
+/** The last time written: a busy sidecar logs many calls in the same millisecond. */
+let lastTime = { ms: Number.NaN, iso: '' };
+
 const timeOf = (t: Timestamp, fallback: () => Date): string => {
   if (!t) return fallback().toISOString();
   const ms = num(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
   // Outside what a Date holds or before 2000: Envoy did not set it; the arrival time stands in.
-  return ms >= 946_684_800_000 && ms < 8.64e15 ? new Date(ms).toISOString() : fallback().toISOString();
+  if (!(ms >= 946_684_800_000 && ms < 8.64e15)) return fallback().toISOString();
+  if (ms !== lastTime.ms) lastTime = { ms, iso: new Date(ms).toISOString() };
+  return lastTime.iso;
 };
 
 const stringField = (s: Struct, key: string): string | undefined => {
@@ -110,10 +115,20 @@ const spiffeOf = (c: CertificateProperties): string | undefined => {
   return undefined;
 };
 
+/** Principals already parsed: a mesh has few identities and each calls many times. */
+const identities = new Map<string, { namespace: string; serviceAccount: string } | null>();
+const MAX_IDENTITIES = 10_000;
+
 /** An endpoint from a SPIFFE ID: Istio's shape names the namespace and, by its service account, the workload. */
 const endpointOfPrincipal = (principal: string | undefined): Endpoint => {
   if (!principal) return {};
-  const identity = istioIdentityOf(principal);
+  let identity = identities.get(principal);
+  if (identity === undefined) {
+    if (identities.size >= MAX_IDENTITIES) identities.clear();
+    const parsed = istioIdentityOf(principal);
+    identity = parsed ? { namespace: parsed.namespace, serviceAccount: parsed.serviceAccount } : null;
+    identities.set(principal, identity);
+  }
   const out: Endpoint = { principal };
   if (identity) {
     out.namespace = identity.namespace;
@@ -159,11 +174,16 @@ const endpointOfHost = (host: string | undefined): Endpoint => {
   return out;
 };
 
+/** The endpoint each member of which comes from the first part that has it. */
 const merge = (...parts: Endpoint[]): Endpoint => {
   const out: Endpoint = {};
-  for (const part of parts)
-    for (const [key, value] of Object.entries(part) as [keyof Endpoint, never][])
-      if (value !== undefined && out[key] === undefined) out[key] = value;
+  for (const part of parts) {
+    if (out.namespace === undefined && part.namespace !== undefined) out.namespace = part.namespace;
+    if (out.workload === undefined && part.workload !== undefined) out.workload = part.workload;
+    if (out.principal === undefined && part.principal !== undefined) out.principal = part.principal;
+    if (out.address === undefined && part.address !== undefined) out.address = part.address;
+    if (out.port === undefined && part.port !== undefined) out.port = part.port;
+  }
   return out;
 };
 

@@ -215,14 +215,26 @@ type Open = {
   acc: Accumulator;
 };
 
-const keyOf = (
-  scope: FeatureScope,
-  sizeMs: number,
-  start: number,
-  target: WorkloadName,
-  peer?: WorkloadName,
-): string =>
-  `${sizeMs}|${start}|${scope}|${target.namespace}/${target.workload}|${peer ? `${peer.namespace}/${peer.workload}` : ''}`;
+/** A window's key: its length and start (`windowPrefix`), scope, target and, for an edge, the peer. */
+const keyOf = (prefix: string, scope: FeatureScope, target: string, peer: string): string =>
+  `${prefix}${scope}|${target}|${peer}`;
+
+const windowPrefix = (sizeMs: number, start: number): string => `${sizeMs}|${start}|`;
+
+const nameKey = (name: WorkloadName): string => `${name.namespace}/${name.workload}`;
+
+type LastRun = {
+  start: number;
+  target: WorkloadName;
+  peer: WorkloadName;
+  source: WorkloadName;
+  inbound: Accumulator;
+  edge: Accumulator;
+  outbound: Accumulator;
+};
+
+const sameName = (a: WorkloadName, b: WorkloadName): boolean =>
+  a.namespace === b.namespace && a.workload === b.workload;
 
 export class FeatureWindows {
   private readonly open = new Map<string, Open>();
@@ -233,6 +245,8 @@ export class FeatureWindows {
   private readonly maxOpen: number;
   private readonly maxSamples: number;
   private readonly maxDistinct: number;
+  /** Per window length, the windows the last record went to (see `accumulators`). */
+  private readonly lastRun: (LastRun | undefined)[] = [];
 
   constructor(options: WindowOptions = {}) {
     this.windowsMs = options.windowsMs ?? [1000, 10_000];
@@ -254,32 +268,67 @@ export class FeatureWindows {
     outcome: AddOutcome,
     visit: (inbound: Accumulator, edge: Accumulator, outbound: Accumulator) => void,
   ): void {
-    for (const sizeMs of this.windowsMs) {
+    // Built once per record, for the windows of every length that are not the last run's.
+    let targetKey: string | undefined;
+    let peerKey: string | undefined;
+    let sourceKey: string | undefined;
+    for (let i = 0; i < this.windowsMs.length; i++) {
+      const sizeMs = this.windowsMs[i] as number;
       const start = timeMs - (timeMs % sizeMs);
       if (start + sizeMs <= (this.closedUntil.get(sizeMs) ?? -Infinity)) {
         outcome.late++;
         continue;
       }
-      const inbound = this.get('workload', sizeMs, start, target);
-      const edge = this.get('edge', sizeMs, start, target, peer);
-      const outbound = this.get('workload', sizeMs, start, source);
+      // A data plane's records come in runs of the same caller and callee: the last run's
+      // windows are reused without building keys. (A window that closed is late, checked above.)
+      const last = this.lastRun[i];
+      if (
+        last &&
+        last.start === start &&
+        sameName(last.target, target) &&
+        sameName(last.peer, peer) &&
+        sameName(last.source, source)
+      ) {
+        visit(last.inbound, last.edge, last.outbound);
+        outcome.accepted++;
+        continue;
+      }
+      targetKey ??= nameKey(target);
+      const prefix = windowPrefix(sizeMs, start);
+      const inbound = this.get(keyOf(prefix, 'workload', targetKey, ''), 'workload', sizeMs, start, target);
+      const edge = this.get(
+        keyOf(prefix, 'edge', targetKey, (peerKey ??= nameKey(peer))),
+        'edge',
+        sizeMs,
+        start,
+        target,
+        peer,
+      );
+      const outbound = this.get(
+        keyOf(prefix, 'workload', (sourceKey ??= nameKey(source)), ''),
+        'workload',
+        sizeMs,
+        start,
+        source,
+      );
       if (!inbound || !edge || !outbound) {
         outcome.overflow++;
         continue;
       }
+      this.lastRun[i] = { start, target, peer, source, inbound, edge, outbound };
       visit(inbound, edge, outbound);
       outcome.accepted++;
     }
   }
 
   private get(
+    key: string,
     scope: FeatureScope,
     sizeMs: number,
     start: number,
     target: WorkloadName,
     peer?: WorkloadName,
   ): Accumulator | undefined {
-    const key = keyOf(scope, sizeMs, start, target, peer);
     const found = this.open.get(key);
     if (found) return found.acc;
     if (this.open.size >= this.maxOpen) return undefined;

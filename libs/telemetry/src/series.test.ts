@@ -40,6 +40,17 @@ describe('SeriesCounters', () => {
     assert.equal(series.add({ ...record, status: 200 }, 2000), 'ok');
   });
 
+  it('counts a call again, from zero, after its series went idle and were forgotten', () => {
+    const series = new SeriesCounters({ instance: 'i', idleMs: 1000 });
+    series.add(record, 0);
+    series.add(record, 0);
+    const requests = (at: number) => series.lines(at).filter((l) => l.startsWith('warden_requests,'));
+    assert.match(requests(0)[0] ?? '', / total=2 0$/);
+    assert.deepEqual(requests(5000), []);
+    series.add(record, 6000);
+    assert.match(requests(6000)[0] ?? '', / total=1 6000$/);
+  });
+
   it('writes sidecar counters with the status class as response_code', () => {
     const series = new SeriesCounters({ instance: 'i' });
     series.addCounters(

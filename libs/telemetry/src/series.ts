@@ -33,7 +33,12 @@ type Series = {
   measurementTags: string;
   fields: Record<string, number>;
   changedAt: number;
+  /** The `calls` entry that holds it, if any (dropped with it). */
+  call?: string;
 };
+
+/** The series one call counts in, found together under the call's label values. */
+type CallSeries = { requests?: Series; received?: Series; sent?: Series; duration?: Series };
 
 const escapeTag = (value: string): string => value.replace(/[\\, =]/g, (c) => `\\${c}`).replace(/\n/g, '');
 
@@ -50,6 +55,7 @@ export type SeriesOutcome = 'ok' | 'overflow';
 
 export class SeriesCounters {
   private readonly series = new Map<string, Series>();
+  private readonly calls = new Map<string, CallSeries>();
   private readonly instance: string;
   private readonly maxSeries: number;
   private readonly idleMs: number;
@@ -70,58 +76,102 @@ export class SeriesCounters {
     fields: Record<string, number>,
     nowMs: number,
   ): SeriesOutcome {
-    // The hot path: a cheap key first; the escaped line prefix is built once per new series.
     let key = measurement;
     for (const name in labels) key += `\u0000${labels[name]}`;
+    const entry = this.entry(key, measurement, () => labels, nowMs);
+    if (!entry) return 'overflow';
+    for (const [field, delta] of Object.entries(fields))
+      entry.fields[field] = (entry.fields[field] ?? 0) + delta;
+    return 'ok';
+  }
+
+  /**
+   * The series under `key` (its measurement and label values, NUL-separated), created on first
+   * use with the escaped line prefix built once; undefined past `maxSeries`.
+   */
+  private entry(key: string, measurement: string, labels: () => Labels, nowMs: number): Series | undefined {
     let entry = this.series.get(key);
     if (!entry) {
-      if (this.series.size >= this.maxSeries) return 'overflow';
+      if (this.series.size >= this.maxSeries) return undefined;
       entry = {
-        measurementTags: `${measurement},${tagsOf({ ...labels, instance: this.instance })}`,
+        measurementTags: `${measurement},${tagsOf({ ...labels(), instance: this.instance })}`,
         fields: {},
         changedAt: nowMs,
       };
       this.series.set(key, entry);
     }
-    for (const [field, delta] of Object.entries(fields))
-      entry.fields[field] = (entry.fields[field] ?? 0) + delta;
     entry.changedAt = nowMs;
-    return 'ok';
+    return entry;
   }
 
   /** Counts one access record (a decision record counts only as a deny). */
   add(record: AccessRecord, nowMs: number): SeriesOutcome {
-    const edge: Labels = {
-      source_namespace: record.source.namespace ?? 'unknown',
-      source_workload: record.source.workload ?? 'unknown',
-      destination_namespace: record.destination.namespace ?? 'unknown',
-      destination_workload: record.destination.workload ?? 'unknown',
-    };
+    const sourceNamespace = record.source.namespace ?? 'unknown';
+    const sourceWorkload = record.source.workload ?? 'unknown';
+    const destinationNamespace = record.destination.namespace ?? 'unknown';
+    const destinationWorkload = record.destination.workload ?? 'unknown';
     if (record.decision !== undefined) {
       if (record.decision !== 'deny') return 'ok';
       return this.bump(
         'warden_denied_requests',
-        { ...edge, reason: record.reason ?? 'unknown' },
+        {
+          source_namespace: sourceNamespace,
+          source_workload: sourceWorkload,
+          destination_namespace: destinationNamespace,
+          destination_workload: destinationWorkload,
+          reason: record.reason ?? 'unknown',
+        },
         { total: 1 },
         nowMs,
       );
     }
-    const labels = { ...edge, response_code: `${record.status ?? 0}`, protocol: record.protocol };
-    const outcomes = [
-      this.bump('warden_requests', labels, { total: 1 }, nowMs),
-      this.bump('warden_received_bytes', labels, { total: record.bytesReceived ?? 0 }, nowMs),
-      this.bump('warden_sent_bytes', labels, { total: record.bytesSent ?? 0 }, nowMs),
-    ];
-    if (record.durationMs !== undefined)
-      outcomes.push(
-        this.bump(
-          'warden_request_duration_seconds',
-          labels,
-          { sum: record.durationMs / 1000, count: 1 },
-          nowMs,
-        ),
-      );
-    return outcomes.includes('overflow') ? 'overflow' : 'ok';
+    // The hot path: every series of a call shares one label set, found once under its values;
+    // the labels themselves are built only when a series is new.
+    const responseCode = `${record.status ?? 0}`;
+    const labelValues = `\u0000${sourceNamespace}\u0000${sourceWorkload}\u0000${destinationNamespace}\u0000${destinationWorkload}\u0000${responseCode}\u0000${record.protocol}`;
+    let call = this.calls.get(labelValues);
+    if (!call) {
+      call = {};
+      this.calls.set(labelValues, call);
+    }
+    const labels = (): Labels => ({
+      source_namespace: sourceNamespace,
+      source_workload: sourceWorkload,
+      destination_namespace: destinationNamespace,
+      destination_workload: destinationWorkload,
+      response_code: responseCode,
+      protocol: record.protocol,
+    });
+    const series = (measurement: string): Series | undefined => {
+      const found = this.entry(`${measurement}${labelValues}`, measurement, labels, nowMs);
+      if (found) found.call = labelValues;
+      return found;
+    };
+    const requests = (call.requests ??= series('warden_requests'));
+    const received = (call.received ??= series('warden_received_bytes'));
+    const sent = (call.sent ??= series('warden_sent_bytes'));
+    let overflow = !requests || !received || !sent;
+    if (requests) {
+      requests.fields['total'] = (requests.fields['total'] ?? 0) + 1;
+      requests.changedAt = nowMs;
+    }
+    if (received) {
+      received.fields['total'] = (received.fields['total'] ?? 0) + (record.bytesReceived ?? 0);
+      received.changedAt = nowMs;
+    }
+    if (sent) {
+      sent.fields['total'] = (sent.fields['total'] ?? 0) + (record.bytesSent ?? 0);
+      sent.changedAt = nowMs;
+    }
+    if (record.durationMs !== undefined) {
+      const duration = (call.duration ??= series('warden_request_duration_seconds'));
+      if (duration) {
+        duration.fields['sum'] = (duration.fields['sum'] ?? 0) + record.durationMs / 1000;
+        duration.fields['count'] = (duration.fields['count'] ?? 0) + 1;
+        duration.changedAt = nowMs;
+      } else overflow = true;
+    }
+    return overflow ? 'overflow' : 'ok';
   }
 
   /**
@@ -169,6 +219,8 @@ export class SeriesCounters {
     for (const [key, entry] of this.series) {
       if (nowMs - entry.changedAt > this.idleMs) {
         this.series.delete(key);
+        // Its call's other series are found again in `series` on the next call.
+        if (entry.call !== undefined) this.calls.delete(entry.call);
         continue;
       }
       const fields = Object.entries(entry.fields)
