@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
 import {
   alert,
   Bus,
@@ -15,7 +16,7 @@ import { freePort } from '@warden/infra';
 import { runService } from '@warden/runtime';
 import { detectorService } from '@warden/detector';
 import { eventually, useNats } from '@warden/testing';
-import { detectorEnv } from './helpers.ts';
+import { detectorEnv, metricValue } from './helpers.ts';
 
 type Alert = DataOf<typeof alert>;
 type AccessRecord = DataOf<typeof telemetryAccess>['records'][number];
@@ -189,5 +190,54 @@ describe('detector: streaming rules on the feature stream', () => {
       seen.filter((a) => a.data.target.workload === 'quiet'),
       [],
     );
+  });
+
+  it('gives every replica every window, and stores each alert change once', async () => {
+    await provision(await nats.get().connect('admin'), { streams: [StreamName.telemetry] });
+    const replicas = [];
+    for (let i = 0; i < 2; i++) {
+      const replica = await runService(
+        detectorService,
+        detectorEnv(nats.get(), {
+          WARDEN_INSTANCE: `detector-${i}`,
+          WARDEN_DETECTOR_RECEIVER_PORT: String(await freePort()),
+          WARDEN_DETECTOR_RULES_WARMUP_WINDOWS: '20',
+          WARDEN_DETECTOR_STREAM_QUIET_MS: '2000',
+          WARDEN_DETECTOR_EXPIRY_INTERVAL_MS: '200',
+        }),
+      );
+      running.push({ stop: () => replica.stop('done') });
+      replicas.push(replica);
+    }
+    const ingest = new Bus(await nats.get().connect('telemetry-ingest'), { source: 'test-ingest' });
+    const start = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+    for (let s = 0; s < 65; s++)
+      await ingest.publish(
+        telemetryFeatures,
+        {
+          windowStart: new Date(start + s * 1000).toISOString(),
+          windowEnd: new Date(start + (s + 1) * 1000).toISOString(),
+          windowSeconds: 1,
+          scope: 'workload',
+          features: s < 60 ? normal(s) : { ...normal(s), status_5xx: 70, error_rate: 0.7 },
+        },
+        { qualifiers: { namespace: 'shop', workload: 'web' } },
+      );
+    for (const replica of replicas)
+      await eventually(
+        async () => (await metricValue(replica.httpPort, 'warden_detector_feature_windows_total')) === 65,
+        'every window judged by every replica',
+        20_000,
+        100,
+      );
+    // Both announced the storm and its end alike: one firing and one resolved event stored.
+    const jsm = await jetstreamManager(await nats.get().connect('admin'));
+    const stored = async (): Promise<number> =>
+      (await jsm.streams.info(StreamName.alerts, { subjects_filter: 'warden.alert.v1.>' })).state.subjects?.[
+        'warden.alert.v1.warning.shop.web'
+      ] ?? 0;
+    await eventually(async () => (await stored()) >= 2, 'the storm alert and its resolution', 20_000, 100);
+    await sleep(500);
+    assert.equal(await stored(), 2);
   });
 });

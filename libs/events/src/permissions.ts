@@ -142,7 +142,7 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     // detector loads the newest approved one and follows the store.
     writesObjects: [ObjectStoreName.models],
     readsObjects: [ObjectStoreName.models],
-    durables: { 'detector-threat-intel': e.telemetryAccess, 'detector-features': e.telemetryFeatures },
+    durables: { 'detector-threat-intel': e.telemetryAccess },
   },
   enforcer: {
     ...none,

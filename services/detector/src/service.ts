@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Bus, RunningConsumer } from '@warden/events';
 import { StreamingRules } from '@warden/anomaly';
 import { telemetryAccess, telemetryFeatures } from '@warden/events';
@@ -100,7 +100,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     );
   }
   let models: ModelFollower | undefined;
-  let featureConsumer: RunningConsumer | undefined;
+  let featureSubscription: Subscription | undefined;
   const streaming = new StreamingDetector({
     rules: new StreamingRules({
       baseline: config.WARDEN_DETECTOR_RULES_BASELINE_WINDOWS,
@@ -132,21 +132,20 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       loads: metrics.modelLoads,
     });
     await models.start();
-    // One durable shared by every replica: each window is judged once. New windows only: the
-    // rules' baselines warm up on the present, not on a day of history replayed at start.
-    featureConsumer = await bus.consume(
-      telemetryFeatures,
-      async (event, subject) => {
-        const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
-        const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
-        if (event.data.scope !== 'edge')
-          metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
-        for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
-        metrics.baselineScores.inc(observed.scored);
-        await publisher.receive(observed.alerts);
-      },
-      { durable: 'detector-features', deliver: 'new' },
-    );
+    // Every replica reads every window, live: a workload's baselines, its model history and its
+    // episodes need all of its windows in order (a durable shared by replicas split them, breaking
+    // the model's sequences and raising one episode twice). Replicas judging alike announce
+    // alike, and an alert's event id makes JetStream store it once. The rules' baselines warm
+    // up on the present, not on a day of history replayed at start.
+    featureSubscription = bus.subscribe(telemetryFeatures, async (event, subject) => {
+      const [namespace = 'unknown', workload = 'unknown'] = subject.split('.').slice(4);
+      const observed = streaming.observe({ namespace, workload }, event.data, Date.now());
+      if (event.data.scope !== 'edge')
+        metrics.featureWindows.inc({ window: `${event.data.windowSeconds ?? 0}s` });
+      for (const hit of observed.hits) metrics.ruleHits.inc({ rule: hit.rule });
+      metrics.baselineScores.inc(observed.scored);
+      await publisher.receive(observed.alerts);
+    });
     receiver = await startReceiver({
       host: config.WARDEN_DETECTOR_RECEIVER_HOST,
       port: config.WARDEN_DETECTOR_RECEIVER_PORT,
@@ -160,7 +159,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     clearInterval(timer);
     feeds.stop();
     await threatConsumer?.stop();
-    await featureConsumer?.stop();
+    featureSubscription?.unsubscribe();
     await models?.stop();
     throw err;
   }
@@ -170,14 +169,14 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
   );
   const running = receiver;
   const follower = models;
-  const features = featureConsumer;
+  const features = featureSubscription;
   return {
     receiverPort: running.port,
     stop: async () => {
       clearInterval(timer);
       feeds.stop();
       await threatConsumer?.stop();
-      await features.stop();
+      features.unsubscribe();
       await follower.stop();
       await running.close();
     },
