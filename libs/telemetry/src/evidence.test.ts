@@ -70,6 +70,21 @@ describe('SampleCollector', () => {
     );
   });
 
+  it('cuts the long path and identities of a sample, not of the record offered', () => {
+    const c = new SampleCollector(query('5xx-storm'));
+    const long = call(1, {
+      status: 500,
+      path: `/${'p'.repeat(5000)}`,
+      source: { namespace: 'shop', workload: 'web', principal: `spiffe://cluster.local/${'x'.repeat(1500)}` },
+    });
+    c.offer(long);
+    const [sample] = c.samples();
+    assert.equal(sample?.path?.length, 256);
+    assert.equal(sample?.source.principal?.length, 512);
+    assert.equal(long.path?.length, 5001);
+    assert.ok(Buffer.byteLength(JSON.stringify(sample)) < 1200);
+  });
+
   it('shows a scan as one record per port reached', () => {
     const c = new SampleCollector(query('port-scan'));
     for (let i = 0; i < 30; i++)

@@ -13,6 +13,26 @@ export type SampleQuery = {
   max: number;
 };
 
+/**
+ * A sample's long fields are cut to these lengths: five samples stay within a few KiB, so an
+ * alert stays a small message however long the paths and identities of the calls it shows.
+ */
+export const SAMPLE_FIELD_LIMITS = { path: 256, principal: 512, policy: 256 } as const;
+
+const cut = (value: string | undefined, max: number): string | undefined =>
+  value === undefined || value.length <= max ? value : value.slice(0, max);
+
+function bounded(r: AccessRecord): AccessRecord {
+  const out: AccessRecord = { ...r, source: { ...r.source }, destination: { ...r.destination } };
+  const L = SAMPLE_FIELD_LIMITS;
+  if (r.path !== undefined) out.path = cut(r.path, L.path) as string;
+  if (r.policy !== undefined) out.policy = cut(r.policy, L.policy) as string;
+  if (r.source.principal !== undefined) out.source.principal = cut(r.source.principal, L.principal) as string;
+  if (r.destination.principal !== undefined)
+    out.destination.principal = cut(r.destination.principal, L.principal) as string;
+  return out;
+}
+
 /** Records up to this far outside the window still belong to it. */
 export const SAMPLE_SLACK_MS = 1000;
 
@@ -98,9 +118,9 @@ export class SampleCollector {
     else if (worst !== undefined && this.#better(entry, this.#kept[worst] as Kept)) this.#kept[worst] = entry;
   }
 
-  /** The kept records, best first. */
+  /** The kept records, best first, their long fields cut (`SAMPLE_FIELD_LIMITS`). */
   samples(): AccessRecord[] {
-    return [...this.#kept].sort((a, b) => (this.#better(a, b) ? -1 : 1)).map((k) => k.record);
+    return [...this.#kept].sort((a, b) => (this.#better(a, b) ? -1 : 1)).map((k) => bounded(k.record));
   }
 
   #better(a: { rank: number; timeMs: number }, b: { rank: number; timeMs: number }): boolean {
