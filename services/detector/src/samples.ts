@@ -41,12 +41,18 @@ export class SampleLookback {
   async find(query: SampleQuery): Promise<Samples> {
     const collector = new SampleCollector(query);
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.#budgetMs);
-    let outcome: 'found' | 'none' | 'timeout' | 'failed' = 'none';
     let read = 0;
-    let note: string | undefined;
-    try {
-      await this.#bus.scan(
+    let timer: NodeJS.Timeout | undefined;
+    // The budget holds even while the scan is still being set up (a slow server): the scan is
+    // told to stop and left to end on its own, deleting its consumer.
+    const budget = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort('budget');
+        resolve('timeout');
+      }, this.#budgetMs);
+    });
+    const scanning = this.#bus
+      .scan(
         StreamName.telemetry,
         {
           subjects: subjectsFor(query),
@@ -59,25 +65,27 @@ export class SampleLookback {
           // Enough read: ends the scan through its signal (it then reports the abort).
           if (collector.settled || read >= this.#maxMessages) abort.abort('enough');
         },
+      )
+      .then(
+        () => 'done' as const,
+        (err: unknown) => (abort.signal.reason === 'enough' ? ('done' as const) : { err }),
       );
-    } catch (err) {
-      if (!abort.signal.aborted) {
-        outcome = 'failed';
-        note = `no sample records: reading ${StreamName.telemetry} failed (${err instanceof Error ? err.message : String(err)})`;
-      } else if (abort.signal.reason !== 'enough') {
-        outcome = 'timeout';
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    const ended = await Promise.race([scanning, budget]);
+    clearTimeout(timer);
     const samples = collector.samples();
-    if (outcome !== 'failed') {
-      if (samples.length > 0) outcome = outcome === 'timeout' ? 'timeout' : 'found';
-      else
-        note =
-          outcome === 'timeout'
-            ? `no sample records found within the look-back's ${this.#budgetMs} ms`
-            : `no ${query.direction} records of ${query.target.namespace}/${query.target.workload} stored for the window (read ${read} batches)`;
+    let outcome: 'found' | 'none' | 'timeout' | 'failed';
+    let note: string | undefined;
+    if (typeof ended === 'object' && abort.signal.reason !== 'budget') {
+      outcome = 'failed';
+      const reason = ended.err instanceof Error ? ended.err.message : String(ended.err);
+      note = `no sample records: reading ${StreamName.telemetry} failed (${reason})`;
+    } else if (ended === 'timeout' || typeof ended === 'object') {
+      outcome = 'timeout';
+      if (samples.length === 0) note = `no sample records found within the look-back's ${this.#budgetMs} ms`;
+    } else {
+      outcome = samples.length > 0 ? 'found' : 'none';
+      if (samples.length === 0)
+        note = `no ${query.direction} records of ${query.target.namespace}/${query.target.workload} stored for the window (read ${read} batches)`;
     }
     this.#metrics.evidenceLookups.inc({ outcome });
     return note === undefined ? { samples } : { samples, note };
