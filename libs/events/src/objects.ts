@@ -9,7 +9,7 @@ import { objectStreamName } from './streams.ts';
 
 /**
  * Objects are written in one chunk up to this size, so that `readObject` reads them with one
- * direct get. Under nats-server's default 1 MiB message limit, with room for headers.
+ * get. Under nats-server's default 1 MiB message limit, with room for headers.
  */
 export const OBJECT_CHUNK_BYTES = 512 * 1024;
 
@@ -18,8 +18,14 @@ export const OBJECT_CHUNK_BYTES = 512 * 1024;
  * consumer that the server keeps for minutes after the read, and a stream holds a limited number
  * of consumers: a service that reads objects often (a policy replica reading manifests, an
  * enforcer reading bundles) runs out, and every read fails. An object of one chunk is read with a
- * direct get of its chunk subject instead, which leaves nothing behind, and checked against the
- * digest its metadata records; a larger one takes nats.js's way. Null when there is no such object.
+ * get of its chunk subject instead, which leaves nothing behind, and checked against the digest
+ * its metadata records; a larger one takes nats.js's way. Null when there is no such object.
+ *
+ * The get is the stream leader's (`STREAM.MSG.GET`), as nats.js reads the metadata, not a direct
+ * get: on a replicated stream any replica answers a direct get, and the client's own server
+ * first, so a replica still catching up after a restart answered "no such chunk" for an object
+ * whose metadata the leader had (the chaos test saw policy replicas stuck on one manifest for
+ * minutes).
  */
 export class ObjectReader {
   readonly #objects: ObjectStore;
@@ -41,7 +47,7 @@ export class ObjectReader {
     if (!info || info.deleted) return null;
     if (info.size === 0) return new Uint8Array();
     if (info.chunks !== 1) return this.#objects.getBlob(name);
-    const chunk = await this.#jsm.direct.getMessage(objectStreamName(this.#store), {
+    const chunk = await this.#jsm.streams.getMessage(objectStreamName(this.#store), {
       last_by_subj: `$O.${this.#store}.C.${info.nuid}`,
     });
     if (!chunk)
