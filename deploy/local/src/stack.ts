@@ -9,7 +9,7 @@ import type { ServiceName } from '@warden/events';
 import {
   CLUSTER_JETSTREAM_REPLICAS,
   ensureCredentials,
-  freePort as anyFreePort,
+  freePort,
   httpOk,
   natsClusterPlan,
   redisNodeName,
@@ -165,16 +165,8 @@ async function ephemeralReplicaPorts(nextPort: () => Promise<number>): Promise<R
 
 /** Free ports for every component; with `clusterNodes`, for cluster mode with that many NATS nodes. */
 export async function ephemeralPorts(clusterNodes?: number): Promise<StackPorts> {
-  // A port the system handed out once may come back from the next call: each is taken once.
-  const taken = new Set<number>();
-  const nextPort = async (): Promise<number> => {
-    for (;;) {
-      const port = await anyFreePort();
-      if (taken.has(port)) continue;
-      taken.add(port);
-      return port;
-    }
-  };
+  // freePort hands each port out once, so consecutive calls never collide.
+  const nextPort = freePort;
   const single = await ephemeralSinglePorts(nextPort);
   if (clusterNodes === undefined) return single;
   const natsNodes: NatsNodePorts[] = [

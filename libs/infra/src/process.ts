@@ -55,6 +55,27 @@ export type SpawnOptions = {
   readyTimeoutMs?: number;
 };
 
+/** The end of a process's output, kept so a failed start can say why without opening the log. */
+class OutputTail {
+  private text = '';
+
+  add(chunk: Buffer): void {
+    this.text = (this.text + chunk.toString('utf8')).slice(-OutputTail.KEEP);
+  }
+
+  /** The last `count` non-empty lines, joined with ' | '. */
+  lines(count: number): string {
+    return this.text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0)
+      .slice(-count)
+      .join(' | ');
+  }
+
+  private static readonly KEEP = 2048;
+}
+
 /** Starts a server process, sends its output to a log file, and waits until it is ready. */
 export async function startProcess(options: SpawnOptions): Promise<ServerProcess> {
   installExitHook();
@@ -71,7 +92,11 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
   // stderr after stdout closed) would be a write after end that crashes the supervisor.
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
-  child.once('close', () => log.end());
+  const lastWords = new OutputTail();
+  child.stdout?.on('data', (chunk: Buffer) => lastWords.add(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => lastWords.add(chunk));
+  const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
+  void closed.then(() => log.end());
   log.on('error', () => undefined);
   running.add(child);
   const exited = new Promise<number | string>((resolveExit) => {
@@ -92,7 +117,12 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (gone !== undefined) {
-      throw new StartError(`${options.name} exited (${gone}) before it was ready; see ${options.logFile}`);
+      // The output is complete only once the pipes close, shortly after the exit.
+      await Promise.race([closed, sleep(1000)]);
+      const said = lastWords.lines(3);
+      throw new StartError(
+        `${options.name} exited (${gone}) before it was ready${said ? `: ${said}` : ''}; see ${options.logFile}`,
+      );
     }
     if (await options.ready().catch(() => false)) break;
     if (Date.now() > deadline) {
