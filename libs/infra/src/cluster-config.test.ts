@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ensureCredentials } from './credentials.ts';
+import { streamSpecs } from '@warden/events';
 import { natsConfig, PEOPLE_JETSTREAM_LIMITS } from './nats.ts';
 import { redisAclFile, sentinelAclLines } from './redis-acl.ts';
 import type { RedisUser } from './redis-acl.ts';
@@ -68,5 +69,24 @@ describe('Sentinel ACL users', () => {
 
   it('refuses to write a user without a password', () => {
     assert.throws(() => sentinelAclLines(new Map([['admin', 'x']])), /no Redis password for ca/);
+  });
+});
+
+describe('natsConfig: the file store', () => {
+  const credentials = ensureCredentials(join(dir, 'creds-store'));
+
+  it('holds every stream reservation and every account limit at once, as a restart checks them', () => {
+    for (const replicas of [1, 3]) {
+      const config = natsConfig({ port: 4222, monitorPort: 8222, storeDir: '/data', credentials, replicas });
+      const limit = (config['jetstream'] as { max_file_store: number }).max_file_store;
+      const streams = streamSpecs.reduce((sum, spec) => sum + Math.max(0, spec.maxBytes), 0);
+      const accounts = Object.values(config['accounts'] as Accounts).reduce(
+        (sum, account) => sum + Math.max(0, account.jetstream?.max_file ?? 0),
+        0,
+      );
+      assert.ok(streams > 0 && accounts > 0);
+      // Reserved in any order, with room left for the streams that reserve nothing.
+      assert.ok(limit >= streams + accounts + 1024 ** 3, `${limit} < ${streams} + ${accounts} + 1 GiB`);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Account, accountLayout, accountOf, grants, natsPermissions } from '@warden/events';
+import { Account, accountLayout, accountOf, grants, natsPermissions, streamSpecs } from '@warden/events';
 import type { AccountSpec, Principal } from '@warden/events';
 import type { NatsCredential } from './credentials.ts';
 import { binary } from './paths.ts';
@@ -53,12 +53,26 @@ export function natsConfig(options: {
     jetstream: {
       store_dir: options.storeDir,
       max_memory_store: 256 * 1024 * 1024,
-      max_file_store: 8 * 1024 ** 3,
+      max_file_store: fileStoreLimit(options.replicas ?? 1),
     },
   };
   if (options.credentials) config['accounts'] = accountsConfig(options.credentials, options.replicas ?? 1);
   if (options.cluster) config['cluster'] = options.cluster;
   return config;
+}
+
+const GIB = 1024 ** 3;
+
+/**
+ * The file store's limit. A single nats-server admits streams' `max_bytes` and accounts' `max_file`
+ * only while their sum stays under it, and checks again at every restart as it recovers the
+ * accounts, in no fixed order: at 8 GiB, WARDEN's recovered reservations (telemetry 4 GiB,
+ * topology 2 GiB) and then PEOPLE_HISTORY's 4 GiB refused to start JetStream at about every other
+ * restart. So: every reservation, plus 8 GiB for the streams without a size limit.
+ */
+export function fileStoreLimit(replicas: number): number {
+  const reserved = streamSpecs.reduce((sum, spec) => sum + Math.max(0, spec.maxBytes), 0);
+  return reserved + PEOPLE_JETSTREAM_LIMITS.max_file * replicas + 8 * GIB;
 }
 
 /** Limits of `PEOPLE_HISTORY`'s JetStream, which holds only people's read-only mirrors (ARCHITECTURE §7). */

@@ -1,4 +1,5 @@
 import { WardenError } from '@warden/core';
+import { isSpiffeId } from '@warden/pki';
 import { z } from 'zod';
 import { parseNatsServers } from './nats-servers.ts';
 
@@ -12,6 +13,15 @@ export class ConfigError extends WardenError {
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** `WARDEN_TRUST_DOMAIN` for the services that check SPIFFE IDs: `cluster.local` unless set. */
+export const trustDomainSetting = z
+  .string()
+  .refine(
+    (td) => !td.includes('/') && isSpiffeId(`spiffe://${td}`),
+    'a SPIFFE trust domain: [a-z0-9._-], at most 255',
+  )
+  .default('cluster.local');
 
 /** The settings every service reads, by environment variable. */
 export const baseConfigShape = {

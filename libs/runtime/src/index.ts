@@ -1,5 +1,5 @@
 export type { BaseConfig } from './config.ts';
-export { baseConfig, baseConfigShape, ConfigError, loadConfig } from './config.ts';
+export { baseConfig, baseConfigShape, ConfigError, loadConfig, trustDomainSetting } from './config.ts';
 export type { HealthState, OpsServer } from './http.ts';
 export { startOpsServer } from './http.ts';
 export type { Logger } from './logger.ts';

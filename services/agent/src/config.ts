@@ -1,6 +1,6 @@
 import type { BackoffPolicy } from '@warden/core';
 import { isSpiffeId, KeyAlgorithm } from '@warden/pki';
-import { ConfigError } from '@warden/runtime';
+import { ConfigError, trustDomainSetting } from '@warden/runtime';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -32,13 +32,7 @@ export const agentConfig = z.object({
   WARDEN_AGENT_ENTRIES_POLL_MS: int(0, 3_600_000).default(2000),
   /** Where Envoy's SDS is served (a Unix socket path); unset: no SDS. */
   WARDEN_AGENT_SDS_SOCKET: z.string().min(1).max(100, 'a Unix socket path of at most 100 bytes').optional(),
-  WARDEN_TRUST_DOMAIN: z
-    .string()
-    .refine(
-      (td) => !td.includes('/') && isSpiffeId(`spiffe://${td}`),
-      'a SPIFFE trust domain: [a-z0-9._-], at most 255',
-    )
-    .default('cluster.local'),
+  WARDEN_TRUST_DOMAIN: trustDomainSetting,
   /** Key algorithm for entries that name none (ARCHITECTURE §3: ECDSA P-256 by default). */
   WARDEN_AGENT_KEY_ALGORITHM: z
     .enum([KeyAlgorithm.ecdsaP256, KeyAlgorithm.rsa2048])

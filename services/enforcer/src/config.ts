@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSpiffeId } from '@warden/pki';
+import { trustDomainSetting } from '@warden/runtime';
 import { FEED_LIST_HELP, FEED_LIST_PATTERN } from '@warden/telemetry';
 import { z } from 'zod';
 
@@ -46,13 +46,7 @@ export const enforcerConfig = z.object({
    */
   WARDEN_ENFORCER_XDS_DEBOUNCE_MS: int(5, 10_000).default(10),
   /** The SPIFFE trust domain whose peers the listeners accept. */
-  WARDEN_TRUST_DOMAIN: z
-    .string()
-    .refine(
-      (td) => !td.includes('/') && isSpiffeId(`spiffe://${td}`),
-      'a SPIFFE trust domain: [a-z0-9._-], at most 255',
-    )
-    .default('cluster.local'),
+  WARDEN_TRUST_DOMAIN: trustDomainSetting,
   /** How often expired containment rules are removed from the bucket (they stop applying at once). */
   WARDEN_ENFORCER_CONTAINMENT_SWEEP_MS: int(100, 3_600_000).default(10_000),
   /** A YAML file of HAProxy terminators to drive (`terminators:`); unset: none. */

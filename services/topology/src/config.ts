@@ -1,4 +1,4 @@
-import { redisAuthConfigShape } from '@warden/runtime';
+import { redisAuthConfigShape, trustDomainSetting } from '@warden/runtime';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -9,14 +9,7 @@ const SNAPSHOT_INTERVAL = 'milliseconds: 0 (no snapshots) or 100 to 86400000';
  * at start; a bad value stops the service with the variable, the value and what was expected.
  */
 export const topologyConfig = z.object({
-  WARDEN_TRUST_DOMAIN: z
-    .string()
-    .max(255)
-    .regex(
-      /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/,
-      'a SPIFFE trust domain (lower-case letters, digits, ., - and _)',
-    )
-    .default('cluster.local'),
+  WARDEN_TRUST_DOMAIN: trustDomainSetting,
   WARDEN_REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL')
