@@ -1,4 +1,4 @@
-import type { Client, ClientWritableStream } from '@grpc/grpc-js';
+import type { ChannelCredentials, Client, ClientWritableStream } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import { Bus, onReplay, telemetryAccess, telemetryFeatures } from '@warden/events';
 import type { DataOf } from '@warden/events';
@@ -46,12 +46,13 @@ type Streaming = Client &
 
 /** Sends each message on one client stream, half-closes it and returns the server's answer. */
 async function stream(
-  Client: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client,
+  Client: new (address: string, creds: ChannelCredentials) => Client,
   method: string,
   port: number,
   messages: readonly unknown[],
+  creds: ChannelCredentials = credentials.createInsecure(),
 ): Promise<unknown> {
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure()) as Streaming;
+  const client = new Client(`127.0.0.1:${port}`, creds) as Streaming;
   try {
     return await new Promise((resolve, reject) => {
       const call = client[method]!((err, response) => (err ? reject(err) : resolve(response)));
@@ -63,11 +64,18 @@ async function stream(
   }
 }
 
-export const sendAls = (port: number, messages: readonly unknown[]): Promise<unknown> =>
-  stream(loadAccessLogService().Client, 'StreamAccessLogs', port, messages);
+/** Plaintext unless `creds` say otherwise (an SVID for the mTLS listener). */
+export const sendAls = (
+  port: number,
+  messages: readonly unknown[],
+  creds?: ChannelCredentials,
+): Promise<unknown> => stream(loadAccessLogService().Client, 'StreamAccessLogs', port, messages, creds);
 
-export const sendTelemetry = (port: number, reports: readonly unknown[]): Promise<unknown> =>
-  stream(loadTelemetryService().Client, 'StreamTelemetry', port, reports);
+export const sendTelemetry = (
+  port: number,
+  reports: readonly unknown[],
+  creds?: ChannelCredentials,
+): Promise<unknown> => stream(loadTelemetryService().Client, 'StreamTelemetry', port, reports, creds);
 
 /** An Envoy node as Istio's sidecar names it. */
 export const istioNode = (namespace: string, workload: string): unknown => ({

@@ -36,3 +36,5 @@ export type { FeedIssue, ParsedFeed, ThreatMatch } from './threat-intel.ts';
 export { FeedFormat, MAX_FEED_LINES, parseCidr, parseFeed, ThreatIndex } from './threat-intel.ts';
 export type { FeedMetrics, FeedSpec } from './feed-set.ts';
 export { FEED_LIST_HELP, FEED_LIST_PATTERN, FeedSet, feedSpecs } from './feed-set.ts';
+export type { Reporter } from './reporter.ts';
+export { bindToReporter, refusalOf, ReporterBinding, reporterOfCertificate } from './reporter.ts';

@@ -1,3 +1,6 @@
+import { isLoopbackHost } from '@warden/core';
+import { trustDomainSetting } from '@warden/runtime';
+import { ReporterBinding } from '@warden/telemetry';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -13,11 +16,29 @@ export const ingestConfig = z.object({
     .regex(/^https?:\/\/[^\s]+$/, 'an http:// or https:// URL')
     .default('http://127.0.0.1:8428'),
   /**
-   * Where Envoy's ALS and Warden's StreamTelemetry are served. Plaintext and unauthenticated, so
-   * loopback by default: senders are sidecars and agents on the same host (ARCHITECTURE §6).
+   * Where Envoy's ALS and Warden's StreamTelemetry are served: loopback by default. Any other
+   * address needs WARDEN_INGEST_TLS_DIR (`listenerProblems`).
    */
   WARDEN_INGEST_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   WARDEN_INGEST_GRPC_PORT: int(0, 65_535).default(9410),
+  /**
+   * A folder with this service's SVID as the agent writes it (`cert-chain.pem`, `key.pem`,
+   * `root-cert.pem`). Set: the listener is mTLS, every sender must present an SVID of the trust
+   * domain, and what it reports is bound to it (WARDEN_INGEST_REPORTER_BINDING). Unset: plaintext
+   * and unauthenticated, for senders on the same host only.
+   */
+  WARDEN_INGEST_TLS_DIR: z.string().min(1).optional(),
+  /** How often those files are read again: the agent replaces them at every rotation. */
+  WARDEN_INGEST_TLS_REFRESH_MS: int(100, 3_600_000).default(5000),
+  /**
+   * What an mTLS sender may report: `service-account` (calls its own workload, named as its SVID's
+   * service account, received or made) or `namespace` (calls of any workload of its namespace).
+   */
+  WARDEN_INGEST_REPORTER_BINDING: z
+    .enum([ReporterBinding.serviceAccount, ReporterBinding.namespace])
+    .default(ReporterBinding.serviceAccount),
+  /** The trust domain whose SVIDs the mTLS listener accepts. */
+  WARDEN_TRUST_DOMAIN: trustDomainSetting,
   /** Largest gRPC message accepted, in bytes. */
   WARDEN_INGEST_GRPC_MAX_MESSAGE_BYTES: int(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Access records wait at most this long before going out as one event per destination. */
@@ -45,3 +66,15 @@ export const ingestConfig = z.object({
 });
 
 export type IngestConfig = z.infer<typeof ingestConfig>;
+
+/**
+ * What is wrong with the listener's settings taken together (each is valid alone): telemetry can
+ * lead to containment, so a listener other hosts may reach must know who is reporting.
+ */
+export function listenerProblems(config: IngestConfig): string[] {
+  const host = config.WARDEN_INGEST_GRPC_HOST;
+  if (config.WARDEN_INGEST_TLS_DIR || isLoopbackHost(host)) return [];
+  return [
+    `WARDEN_INGEST_GRPC_HOST=${JSON.stringify(host)}: not a loopback address, so WARDEN_INGEST_TLS_DIR must be set (the folder with this service's SVID): otherwise anyone who can reach the listener could report forged calls, and what is reported can lead to the containment of the workloads named in it`,
+  ];
+}

@@ -1,8 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { loadAccessLogService } from '@warden/envoy';
-import type { AlsMessage, AlsStreamContext, TelemetryReport } from '@warden/telemetry';
-import { translateAls, translateReport } from '@warden/telemetry';
+import { ConfigError } from '@warden/runtime';
+import type {
+  AlsMessage,
+  AlsStreamContext,
+  Reporter,
+  ReporterBinding,
+  TelemetryReport,
+} from '@warden/telemetry';
+import {
+  bindToReporter,
+  refusalOf,
+  reporterOfCertificate,
+  translateAls,
+  translateReport,
+} from '@warden/telemetry';
 import type { IngestMetrics } from './metrics.ts';
 import type { Pipeline } from './pipeline.ts';
 import { loadTelemetryService } from './telemetry-proto.ts';
@@ -16,27 +31,104 @@ type StreamResponse = {
   first_rejection: string;
 };
 
+/** The listener's mTLS: the service's SVID files and what a sender may report. */
+export type IngestTls = {
+  /** `cert-chain.pem`, `key.pem` and `root-cert.pem`, as the agent writes them. */
+  dir: string;
+  refreshMs: number;
+  trustDomain: string;
+  binding: ReporterBinding;
+};
+
+const TLS_FILES = {
+  certificateFile: 'cert-chain.pem',
+  privateKeyFile: 'key.pem',
+  caCertificateFile: 'root-cert.pem',
+};
+
+/**
+ * Credentials that ask every sender for a certificate chaining to the trust bundle, re-reading the
+ * files every `refreshMs` so a rotated SVID or bundle is used without a restart. Files that cannot
+ * be read at start stop the service with their names.
+ */
+function mtlsCredentials(tls: IngestTls): ServerCredentials {
+  const files = Object.fromEntries(
+    Object.entries(TLS_FILES).map(([role, name]) => [role, join(tls.dir, name)]),
+  ) as typeof TLS_FILES;
+  const unreadable = Object.values(files).flatMap((file) => {
+    try {
+      readFileSync(file);
+      return [];
+    } catch (err) {
+      return [`${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`];
+    }
+  });
+  if (unreadable.length > 0)
+    throw new ConfigError('telemetry-ingest', [
+      `WARDEN_INGEST_TLS_DIR=${JSON.stringify(tls.dir)}: cannot read ${unreadable.join(', ')}`,
+    ]);
+  const provider = new experimental.FileWatcherCertificateProvider({
+    ...files,
+    refreshIntervalMs: tls.refreshMs,
+  });
+  // grpc-js 1.14 passes its first two arguments on in the opposite order of its declaration; the
+  // one provider serves both roles, so the order cannot matter.
+  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+/** The reporter of a call on the mTLS listener, or why it has none; null on the plaintext one. */
+type ReporterCheck = { reporter: Reporter } | { refused: string } | null;
+
+function reporterCheck(
+  call: { getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string } } },
+  tls: IngestTls | undefined,
+): ReporterCheck {
+  if (!tls) return null;
+  const found = reporterOfCertificate(
+    call.getAuthContext().sslPeerCertificate?.subjectaltname,
+    tls.trustDomain,
+  );
+  return typeof found === 'string' ? { refused: found } : { reporter: found };
+}
+
 /**
  * The gRPC side of ingest: Envoy's `AccessLogService/StreamAccessLogs` and Warden's
- * `TelemetryService/StreamTelemetry`, both client streams, on one plaintext listener. A message
- * is translated as it arrives and handed to the pipeline; nothing here blocks on the bus or the
+ * `TelemetryService/StreamTelemetry`, both client streams, on one listener: mTLS with each
+ * sender bound to what it may report when `tls` is given, plaintext otherwise. A message is
+ * translated as it arrives and handed to the pipeline; nothing here blocks on the bus or the
  * database. A stream that fails mid-way loses nothing already received.
  */
 export async function startIngestServer(options: {
   host: string;
   port: number;
   maxMessageBytes: number;
+  tls?: IngestTls;
   pipeline: Pipeline;
   metrics: IngestMetrics;
   log: { warn(obj: object, msg: string): void };
 }): Promise<IngestServer> {
-  const { pipeline, metrics, log } = options;
+  const { pipeline, metrics, log, tls } = options;
+  const credentials = tls ? mtlsCredentials(tls) : ServerCredentials.createInsecure();
+  /** A sender whose certificate names no reporter is refused before anything it sent is read. */
+  const unauthenticated = (
+    api: 'als' | 'stream_telemetry',
+    reason: string,
+    end: (err: object) => void,
+  ): void => {
+    metrics.rejected.inc({ source: api, reason: 'unauthenticated' });
+    log.warn({ api, reason }, 'telemetry sender refused');
+    end({ code: status.UNAUTHENTICATED, details: `telemetry-ingest: ${reason}` });
+  };
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': 64 * 1024,
   });
   server.addService(loadAccessLogService().service, {
     StreamAccessLogs: (call: ServerReadableStream<AlsMessage, object>, callback: sendUnaryData<object>) => {
+      const check = reporterCheck(call, tls);
+      if (check && 'refused' in check) return unauthenticated('als', check.refused, (err) => callback(err));
+      const reporter = check?.reporter;
+      let refusalLogged = false;
       metrics.streams.inc({ api: 'als' });
       let context: AlsStreamContext | undefined;
       let ended = false;
@@ -50,7 +142,20 @@ export async function startIngestServer(options: {
         context = translated.context;
         if (translated.skipped > 0)
           metrics.rejected.inc({ source: 'als', reason: 'intermediate_entry' }, translated.skipped);
-        pipeline.addRecords(translated.records, 'als');
+        let records = translated.records;
+        if (reporter && tls) {
+          const bound = bindToReporter(records, reporter, tls.binding);
+          records = bound.kept;
+          if (bound.refused > 0) {
+            metrics.rejected.inc({ source: 'als', reason: 'not_the_reporter' }, bound.refused);
+            // Once per stream: a misconfigured sidecar would otherwise log every entry.
+            if (!refusalLogged) {
+              log.warn({ refused: bound.refused }, refusalOf(reporter, tls.binding));
+              refusalLogged = true;
+            }
+          }
+        }
+        pipeline.addRecords(records, 'als');
       });
       call.on('end', () => {
         end();
@@ -67,6 +172,10 @@ export async function startIngestServer(options: {
       call: ServerReadableStream<TelemetryReport, StreamResponse>,
       callback: sendUnaryData<StreamResponse>,
     ) => {
+      const check = reporterCheck(call, tls);
+      if (check && 'refused' in check)
+        return unauthenticated('stream_telemetry', check.refused, (err) => callback(err));
+      const reporter = check?.reporter;
       metrics.streams.inc({ api: 'stream_telemetry' });
       const response: StreamResponse = {
         accepted_calls: 0,
@@ -82,12 +191,25 @@ export async function startIngestServer(options: {
       };
       call.on('data', (report: TelemetryReport) => {
         const translated = translateReport(report, Date.now());
-        pipeline.addRecords(translated.records, 'stream_telemetry');
-        for (const sample of translated.counters) pipeline.addCounters(sample, sample.protocol);
-        metrics.counterSamples.inc(translated.counters.length);
-        response.accepted_calls += translated.records.length;
-        response.accepted_counters += translated.counters.length;
-        response.rejected += translated.rejected.length;
+        let { records, counters } = translated;
+        let refused = 0;
+        if (reporter && tls) {
+          const boundRecords = bindToReporter(records, reporter, tls.binding);
+          const boundCounters = bindToReporter(counters, reporter, tls.binding);
+          records = boundRecords.kept;
+          counters = boundCounters.kept;
+          refused = boundRecords.refused + boundCounters.refused;
+          if (refused > 0) {
+            metrics.rejected.inc({ source: 'stream_telemetry', reason: 'not_the_reporter' }, refused);
+            if (!response.first_rejection) response.first_rejection = refusalOf(reporter, tls.binding);
+          }
+        }
+        pipeline.addRecords(records, 'stream_telemetry');
+        for (const sample of counters) pipeline.addCounters(sample, sample.protocol);
+        metrics.counterSamples.inc(counters.length);
+        response.accepted_calls += records.length;
+        response.accepted_counters += counters.length;
+        response.rejected += translated.rejected.length + refused;
         const first = translated.rejected[0];
         if (first) {
           metrics.rejected.inc(
@@ -108,7 +230,7 @@ export async function startIngestServer(options: {
     },
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, actual) =>
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, actual) =>
       err ? reject(err) : resolve(actual),
     );
   });

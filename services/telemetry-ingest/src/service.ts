@@ -1,8 +1,10 @@
 import type { Bus, RunningConsumer } from '@warden/events';
 import { telemetryDecision } from '@warden/events';
+import { ConfigError } from '@warden/runtime';
 import { FeatureWindows, SeriesCounters } from '@warden/telemetry';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { IngestConfig } from './config.ts';
+import { listenerProblems } from './config.ts';
 import { FeaturePublisher } from './features.ts';
 import type { IngestServer } from './grpc-server.ts';
 import { startIngestServer } from './grpc-server.ts';
@@ -43,6 +45,8 @@ const ERROR_LOG_EVERY = 1000;
  */
 export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
   const { bus, log, config } = deps;
+  const exposed = listenerProblems(config);
+  if (exposed.length > 0) throw new ConfigError('telemetry-ingest', exposed);
   const metrics = createIngestMetrics(deps.metricsRegistry);
   let publishErrors = 0;
   const onError = (err: unknown): void => {
@@ -117,12 +121,26 @@ export async function startIngest(deps: IngestDeps): Promise<RunningIngest> {
       host: config.WARDEN_INGEST_GRPC_HOST,
       port: config.WARDEN_INGEST_GRPC_PORT,
       maxMessageBytes: config.WARDEN_INGEST_GRPC_MAX_MESSAGE_BYTES,
+      ...(config.WARDEN_INGEST_TLS_DIR
+        ? {
+            tls: {
+              dir: config.WARDEN_INGEST_TLS_DIR,
+              refreshMs: config.WARDEN_INGEST_TLS_REFRESH_MS,
+              trustDomain: config.WARDEN_TRUST_DOMAIN,
+              binding: config.WARDEN_INGEST_REPORTER_BINDING,
+            },
+          }
+        : {}),
       pipeline,
       metrics,
       log,
     });
     log.info(
-      { grpc: `${config.WARDEN_INGEST_GRPC_HOST}:${server.port}` },
+      {
+        grpc: `${config.WARDEN_INGEST_GRPC_HOST}:${server.port}`,
+        mtls: config.WARDEN_INGEST_TLS_DIR !== undefined,
+        ...(config.WARDEN_INGEST_TLS_DIR ? { reporterBinding: config.WARDEN_INGEST_REPORTER_BINDING } : {}),
+      },
       'telemetry ingest listening (ALS, StreamTelemetry)',
     );
   } catch (err) {

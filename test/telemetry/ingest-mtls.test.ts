@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
+import { freePort } from '@warden/infra';
+import type { RunningService } from '@warden/runtime';
+import { runService } from '@warden/runtime';
+import type { TestLeaf, TestTrustDomain } from '@warden/testing';
+import { eventually, tempDir, testTrustDomain, useNats, useVictoriaMetrics } from '@warden/testing';
+import { telemetryIngestService } from '@warden/telemetry-ingest';
+import {
+  httpEntry,
+  ingestEnv,
+  istioNode,
+  metricValue,
+  sendAls,
+  sendTelemetry,
+  storedTelemetry,
+} from './helpers.ts';
+
+const INGEST_ID = 'spiffe://cluster.local/ns/warden/sa/warden-telemetry-ingest';
+
+/** A sender's channel: its SVID, and the ingest's SPIFFE ID checked instead of a host name. */
+const svidChannel = (roots: string, leaf?: TestLeaf): ChannelCredentials =>
+  credentials.createSsl(
+    Buffer.from(roots),
+    leaf ? Buffer.from(leaf.keyPem) : null,
+    leaf ? Buffer.from(leaf.chainPem.join('')) : null,
+    {
+      checkServerIdentity: (_host, cert) =>
+        cert.subjectaltname === `URI:${INGEST_ID}`
+          ? undefined
+          : new Error(`server is ${cert.subjectaltname}`),
+    },
+  );
+
+const inbound = (from: string, count: number, now: number): unknown[] =>
+  Array.from({ length: count }, (_, i) => httpEntry(from, 200, now + i));
+
+describe('telemetry-ingest over mTLS: every sender shows an SVID and reports only its own calls', () => {
+  const nats = useNats();
+  const vm = useVictoriaMetrics();
+  const dir = tempDir('ingest-mtls');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let td: TestTrustDomain;
+  let tlsDir: string;
+  let ingest: RunningService | undefined;
+  afterEach(async () => {
+    await ingest?.stop('test done');
+    ingest = undefined;
+  });
+
+  before(async () => {
+    td = await testTrustDomain('cluster.local');
+    const own = await td.leaf(INGEST_ID);
+    tlsDir = join(dir, 'svid');
+    mkdirSync(tlsDir, { recursive: true });
+    writeFileSync(join(tlsDir, 'cert-chain.pem'), own.chainPem.join(''));
+    writeFileSync(join(tlsDir, 'key.pem'), own.keyPem, { mode: 0o600 });
+    writeFileSync(join(tlsDir, 'root-cert.pem'), td.rootPem);
+  });
+
+  const start = async (grpcPort: number, extra: NodeJS.ProcessEnv = {}): Promise<RunningService> => {
+    ingest = await runService(
+      telemetryIngestService,
+      ingestEnv(nats.get(), vm.get().url, grpcPort, { WARDEN_INGEST_TLS_DIR: tlsDir, ...extra }),
+    );
+    return ingest;
+  };
+
+  it("keeps what a workload reports of its own calls, and refuses what it claims of another's", async () => {
+    const grpcPort = await freePort();
+    const service = await start(grpcPort);
+    const cart = svidChannel(td.rootPem, await td.leaf('spiffe://cluster.local/ns/shop/sa/cart'));
+    const now = Date.now();
+    // cart's sidecar logs 6 calls it received: kept.
+    await sendAls(
+      grpcPort,
+      [
+        {
+          identifier: { node: istioNode('shop', 'cart') },
+          http_logs: { log_entry: inbound('web/sa/frontend', 6, now) },
+        },
+      ],
+      cart,
+    );
+    // The same SVID posing as payments' sidecar, and as a node of another namespace: refused.
+    await sendAls(
+      grpcPort,
+      [
+        {
+          identifier: { node: istioNode('shop', 'payments') },
+          http_logs: { log_entry: inbound('web/sa/frontend', 4, now) },
+        },
+      ],
+      cart,
+    );
+    await sendAls(
+      grpcPort,
+      [
+        {
+          identifier: { node: istioNode('pay', 'cart') },
+          http_logs: { log_entry: inbound('web/sa/frontend', 3, now) },
+        },
+      ],
+      cart,
+    );
+    // StreamTelemetry: a report as payments is refused with the reason; one as cart is kept.
+    const call = {
+      start_unix_ms: now,
+      direction: 'OUTBOUND',
+      peer: { namespace: 'pay', workload: 'ledger' },
+      protocol: 'http',
+      status: 401,
+    };
+    const posing = (await sendTelemetry(
+      grpcPort,
+      [{ reporter: { namespace: 'shop', workload: 'payments' }, calls: [call, call] }],
+      cart,
+    )) as {
+      accepted_calls: string;
+      rejected: string;
+      first_rejection: string;
+    };
+    assert.equal(Number(posing.accepted_calls), 0);
+    assert.equal(Number(posing.rejected), 2);
+    assert.match(
+      posing.first_rejection,
+      /spiffe:\/\/cluster\.local\/ns\/shop\/sa\/cart reports only calls its own workload \(shop\/cart\)/,
+    );
+    const own = (await sendTelemetry(
+      grpcPort,
+      [{ reporter: { namespace: 'shop', workload: 'cart' }, calls: [call] }],
+      cart,
+    )) as {
+      accepted_calls: string;
+      rejected: string;
+    };
+    assert.deepEqual([Number(own.accepted_calls), Number(own.rejected)], [1, 0]);
+
+    const stored = await eventually(async () => {
+      const s = await storedTelemetry(nats.get());
+      const records = s.access.flatMap((a) => a.data.records);
+      return records.length >= 7 ? records : undefined;
+    }, 'the kept records on the bus');
+    assert.equal(stored.length, 7, 'only cart’s own calls');
+    for (const record of stored) {
+      const reporterSide = record.source.namespace === 'shop' ? record.source : record.destination;
+      assert.deepEqual([reporterSide.namespace, reporterSide.workload], ['shop', 'cart']);
+    }
+    assert.equal(
+      await metricValue(service.httpPort, 'warden_ingest_rejected_total', {
+        source: 'als',
+        reason: 'not_the_reporter',
+      }),
+      7,
+    );
+    assert.equal(
+      await metricValue(service.httpPort, 'warden_ingest_rejected_total', {
+        source: 'stream_telemetry',
+        reason: 'not_the_reporter',
+      }),
+      2,
+    );
+  });
+
+  it('refuses a sender without a certificate, with another CA’s, with another trust domain’s SPIFFE ID, or in plaintext', async () => {
+    const grpcPort = await freePort();
+    const service = await start(grpcPort);
+    const message = [
+      {
+        identifier: { node: istioNode('shop', 'cart') },
+        http_logs: { log_entry: inbound('web/sa/frontend', 1, Date.now()) },
+      },
+    ];
+    const other = await testTrustDomain('cluster.local');
+    const attempts: [string, ChannelCredentials][] = [
+      ['plaintext', credentials.createInsecure()],
+      ['no client certificate', svidChannel(td.rootPem)],
+      [
+        'another CA of the same name',
+        svidChannel(td.rootPem, await other.leaf('spiffe://cluster.local/ns/shop/sa/cart')),
+      ],
+    ];
+    for (const [what, creds] of attempts) await assert.rejects(sendAls(grpcPort, message, creds), what);
+    // Chains to the bundle but names another trust domain: the TLS handshake passes, the call does not.
+    const foreign = svidChannel(td.rootPem, await td.leaf('spiffe://evil.example/ns/shop/sa/cart'));
+    await assert.rejects(
+      sendAls(grpcPort, message, foreign),
+      /UNAUTHENTICATED.*not of this trust domain \(cluster\.local\)/,
+    );
+    await assert.rejects(
+      sendTelemetry(grpcPort, [{ reporter: { namespace: 'shop', workload: 'cart' } }], foreign),
+      /UNAUTHENTICATED/,
+    );
+    assert.equal(
+      await metricValue(service.httpPort, 'warden_ingest_rejected_total', { reason: 'unauthenticated' }),
+      2,
+    );
+    // Nothing any of them sent was stored: once a genuine sender's record is on the bus (a
+    // barrier: what came before it has been handled), it is the only one.
+    const cart = svidChannel(td.rootPem, await td.leaf('spiffe://cluster.local/ns/shop/sa/cart'));
+    await sendAls(grpcPort, message, cart);
+    const records = await eventually(async () => {
+      const all = (await storedTelemetry(nats.get())).access.flatMap((a) => a.data.records);
+      return all.length > 0 ? all : undefined;
+    }, 'the genuine record');
+    assert.equal(records.length, 1);
+  });
+
+  it('will not listen beyond loopback without mTLS, nor start with unreadable SVID files', async () => {
+    const grpcPort = await freePort();
+    await assert.rejects(
+      runService(
+        telemetryIngestService,
+        ingestEnv(nats.get(), vm.get().url, grpcPort, { WARDEN_INGEST_GRPC_HOST: '0.0.0.0' }),
+      ),
+      /WARDEN_INGEST_GRPC_HOST="0\.0\.0\.0": not a loopback address, so WARDEN_INGEST_TLS_DIR must be set/,
+    );
+    await assert.rejects(
+      runService(
+        telemetryIngestService,
+        ingestEnv(nats.get(), vm.get().url, grpcPort, {
+          WARDEN_INGEST_GRPC_HOST: '0.0.0.0',
+          WARDEN_INGEST_TLS_DIR: join(dir, 'missing'),
+        }),
+      ),
+      /WARDEN_INGEST_TLS_DIR=".*missing": cannot read .*cert-chain\.pem: ENOENT, .*key\.pem: ENOENT, .*root-cert\.pem: ENOENT/,
+    );
+    // Nothing was left listening.
+    await assert.rejects(sendAls(grpcPort, [], credentials.createInsecure()));
+  });
+});
