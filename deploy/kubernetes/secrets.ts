@@ -45,6 +45,18 @@ function keptRandom(file: string, bytes: number): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/**
+ * Secrets the operator creates, because their content comes from elsewhere (deploy/README.md):
+ * telemetry-ingest's SVID, issued by Warden's CA and renewed before it expires.
+ */
+export const operatorSecrets = [
+  {
+    namespace: 'warden',
+    name: 'warden-telemetry-ingest-svid',
+    keys: ['cert-chain.pem', 'key.pem', 'root-cert.pem'],
+  },
+] as const;
+
 /** The Secrets and the rules ConfigMap, generating what `dir` lacks. */
 export function kubernetesSecrets(dir: string = credsDir): Manifest[] {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -101,4 +113,8 @@ if (import.meta.main) {
       .map((manifest) => stringify(manifest))
       .join('---\n'),
   );
+  for (const s of operatorSecrets)
+    process.stderr.write(
+      `also needed, from you: Secret ${s.namespace}/${s.name} (${s.keys.join(', ')}); see deploy/README.md\n`,
+    );
 }

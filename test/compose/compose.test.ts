@@ -13,7 +13,12 @@ import {
   generate,
   isBootOnly,
 } from '../../deploy/compose/generate.ts';
-import { credsDir as credsDirK8s, kubernetesSecrets } from '../../deploy/kubernetes/secrets.ts';
+import {
+  credsDir as credsDirK8s,
+  kubernetesSecrets,
+  operatorSecrets,
+} from '../../deploy/kubernetes/secrets.ts';
+import { ingestConfig, listenerProblems } from '@warden/telemetry-ingest';
 
 /**
  * The container deployment, checked without a Docker engine: docker-compose.yml, the one
@@ -305,6 +310,12 @@ describe('docker-compose.yml', () => {
     assert.equal(url.hostname, 'ca');
     assert.equal(url.port, ca['WARDEN_CA_HTTP_PORT']);
     assert.equal(url.pathname, '/v1/crl.pem');
+  });
+
+  it('keeps telemetry-ingest on its loopback, as it has no SVID to listen beyond it with', () => {
+    const env = environment(service('telemetry-ingest'), 'telemetry-ingest');
+    const config = ingestConfig.parse(env);
+    assert.deepEqual(listenerProblems(config), []);
   });
 
   for (const name of runningServices) {
@@ -717,19 +728,25 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('references only Secrets and ConfigMaps that the base declares or secrets.ts writes, with their keys', () => {
+  it('references only Secrets and ConfigMaps that the base declares, secrets.ts writes or the operator is told to create, with their keys', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'warden-k8s-'));
     try {
       const generated = kubernetesSecrets(tmp);
-      const available = [...manifests(), ...(generated as unknown as Obj[])]
-        .filter((m) => m['kind'] === 'Secret' || m['kind'] === 'ConfigMap')
-        .map((m) => ({
-          id: `${String(m['kind'])} ${namespaceOf(m)}/${name(m)}`,
-          keys: Object.keys({
-            ...((m['data'] as Obj | undefined) ?? {}),
-            ...((m['stringData'] as Obj | undefined) ?? {}),
-          }),
-        }));
+      const available = [
+        ...[...manifests(), ...(generated as unknown as Obj[])]
+          .filter((m) => m['kind'] === 'Secret' || m['kind'] === 'ConfigMap')
+          .map((m) => ({
+            id: `${String(m['kind'])} ${namespaceOf(m)}/${name(m)}`,
+            keys: Object.keys({
+              ...((m['data'] as Obj | undefined) ?? {}),
+              ...((m['stringData'] as Obj | undefined) ?? {}),
+            }),
+          })),
+        ...operatorSecrets.map((s) => ({
+          id: `Secret ${s.namespace}/${s.name}`,
+          keys: [...s.keys] as string[],
+        })),
+      ];
       for (const w of workloads())
         for (const ref of references(w)) {
           const id = `${ref.kind} ${ref.namespace}/${ref.name}`;

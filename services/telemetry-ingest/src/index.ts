@@ -1,5 +1,5 @@
 export type { IngestConfig } from './config.ts';
-export { ingestConfig } from './config.ts';
+export { ingestConfig, listenerProblems } from './config.ts';
 export type { IngestDeps, RunningIngest } from './service.ts';
 export { startIngest } from './service.ts';
 export { telemetryIngestService } from './spec.ts';
