@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { ChannelCredentials } from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChannelCredentials, ClientWritableStream } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import { freePort } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import type { TestLeaf, TestTrustDomain } from '@warden/testing';
 import { eventually, tempDir, testTrustDomain, useNats, useVictoriaMetrics } from '@warden/testing';
+import { loadAccessLogService } from '@warden/envoy';
 import { telemetryIngestService } from '@warden/telemetry-ingest';
 import {
   httpEntry,
@@ -52,14 +54,20 @@ describe('telemetry-ingest over mTLS: every sender shows an SVID and reports onl
     ingest = undefined;
   });
 
+  /** The service's SVID files, as the agent writes them, in a folder of their own. */
+  const svidFolder = async (name: string): Promise<string> => {
+    const own = await td.leaf(INGEST_ID);
+    const folder = join(dir, name);
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'cert-chain.pem'), own.chainPem.join(''));
+    writeFileSync(join(folder, 'key.pem'), own.keyPem, { mode: 0o600 });
+    writeFileSync(join(folder, 'root-cert.pem'), td.rootPem);
+    return folder;
+  };
+
   before(async () => {
     td = await testTrustDomain('cluster.local');
-    const own = await td.leaf(INGEST_ID);
-    tlsDir = join(dir, 'svid');
-    mkdirSync(tlsDir, { recursive: true });
-    writeFileSync(join(tlsDir, 'cert-chain.pem'), own.chainPem.join(''));
-    writeFileSync(join(tlsDir, 'key.pem'), own.keyPem, { mode: 0o600 });
-    writeFileSync(join(tlsDir, 'root-cert.pem'), td.rootPem);
+    tlsDir = await svidFolder('svid');
   });
 
   const start = async (grpcPort: number, extra: NodeJS.ProcessEnv = {}): Promise<RunningService> => {
@@ -231,5 +239,57 @@ describe('telemetry-ingest over mTLS: every sender shows an SVID and reports onl
     );
     // Nothing was left listening.
     await assert.rejects(sendAls(grpcPort, [], credentials.createInsecure()));
+  });
+
+  it('refuses a revoked SVID, and cuts off an open stream once crl.pem lists its certificate', async () => {
+    const folder = await svidFolder('svid-revocation');
+    const stolen = await td.leaf('spiffe://cluster.local/ns/shop/sa/cart');
+    const current = await td.leaf('spiffe://cluster.local/ns/shop/sa/cart');
+    writeFileSync(join(folder, 'crl.pem'), await td.crls({ serials: [stolen.certificate.serialNumber] }));
+    const grpcPort = await freePort();
+    const service = await start(grpcPort, {
+      WARDEN_INGEST_TLS_DIR: folder,
+      WARDEN_INGEST_TLS_REFRESH_MS: '200',
+    });
+    const message = (count: number): unknown => ({
+      identifier: { node: istioNode('shop', 'cart') },
+      http_logs: { log_entry: inbound('web/sa/frontend', count, Date.now()) },
+    });
+    await assert.rejects(
+      sendAls(grpcPort, [message(1)], svidChannel(td.rootPem, stolen)),
+      /UNAUTHENTICATED.*the certificate [0-9a-f]+ of spiffe:\/\/cluster\.local\/ns\/shop\/sa\/cart is revoked/,
+    );
+
+    // The current SVID streams, as Envoy does, without closing.
+    const Client = loadAccessLogService().Client;
+    const client = new Client(`127.0.0.1:${grpcPort}`, svidChannel(td.rootPem, current)) as InstanceType<
+      typeof Client
+    > & { StreamAccessLogs(callback: (err: Error | null) => void): ClientWritableStream<unknown> };
+    try {
+      const ended = new Promise<Error | null>((resolveEnded) => {
+        const call = client.StreamAccessLogs((err: Error | null) => resolveEnded(err));
+        call.write(message(2));
+        void eventually(async () => {
+          const records = (await storedTelemetry(nats.get())).access.flatMap((a) => a.data.records);
+          return records.length === 2 ? records : undefined;
+        }, 'the open stream’s records').then(async () => {
+          // Revoked now: the agent writes the CA's new CRLs.
+          writeFileSync(
+            join(folder, 'crl.pem'),
+            await td.crls({ serials: [stolen.certificate.serialNumber, current.certificate.serialNumber] }),
+          );
+        });
+      });
+      // Far longer than the 200 ms between reads of crl.pem; a stream left open fails here.
+      const err = await Promise.race([ended, sleep(15_000).then(() => new Error('still open after 15 s'))]);
+      assert.match(String(err), /UNAUTHENTICATED.*is revoked/);
+    } finally {
+      client.close();
+    }
+    assert.equal(
+      await metricValue(service.httpPort, 'warden_ingest_rejected_total', { reason: 'revoked' }),
+      2,
+    );
+    assert.equal(await metricValue(service.httpPort, 'warden_ingest_grpc_streams', { api: 'als' }), 0);
   });
 });

@@ -23,12 +23,13 @@ export const ingestConfig = z.object({
   WARDEN_INGEST_GRPC_PORT: int(0, 65_535).default(9410),
   /**
    * A folder with this service's SVID as the agent writes it (`cert-chain.pem`, `key.pem`,
-   * `root-cert.pem`). Set: the listener is mTLS, every sender must present an SVID of the trust
-   * domain, and what it reports is bound to it (WARDEN_INGEST_REPORTER_BINDING). Unset: plaintext
-   * and unauthenticated, for senders on the same host only.
+   * `root-cert.pem`, and `crl.pem` if the agent fetches CRLs). Set: the listener is mTLS, every
+   * sender must present an unrevoked SVID of the trust domain, and what it reports is bound to it
+   * (WARDEN_INGEST_REPORTER_BINDING). Unset: plaintext and unauthenticated, for senders on the
+   * same host only.
    */
   WARDEN_INGEST_TLS_DIR: z.string().min(1).optional(),
-  /** How often those files are read again: the agent replaces them at every rotation. */
+  /** How often those files are read again: the agent replaces them at every rotation and CRL update. */
   WARDEN_INGEST_TLS_REFRESH_MS: int(100, 3_600_000).default(5000),
   /**
    * What an mTLS sender may report: `service-account` (calls its own workload, named as its SVID's

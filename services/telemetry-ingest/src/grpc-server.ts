@@ -20,6 +20,7 @@ import {
 } from '@warden/telemetry';
 import type { IngestMetrics } from './metrics.ts';
 import type { Pipeline } from './pipeline.ts';
+import { RevokedSerials } from './revocation.ts';
 import { loadTelemetryService } from './telemetry-proto.ts';
 
 export type IngestServer = { readonly port: number; stop(): Promise<void> };
@@ -76,20 +77,32 @@ function mtlsCredentials(tls: IngestTls): ServerCredentials {
   return experimental.createCertificateProviderServerCredentials(provider, provider, true);
 }
 
-/** The reporter of a call on the mTLS listener, or why it has none; null on the plaintext one. */
-type ReporterCheck = { reporter: Reporter } | { refused: string } | null;
+type Api = 'als' | 'stream_telemetry';
+
+/**
+ * The reporter of a call on the mTLS listener and its certificate's serial, or why it is refused
+ * (`why` is the metric's reason); null on the plaintext listener.
+ */
+type ReporterCheck =
+  { reporter: Reporter; serial: string } | { refused: string; why: 'unauthenticated' | 'revoked' } | null;
 
 function reporterCheck(
-  call: { getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string } } },
+  call: { getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string; serialNumber?: string } } },
   tls: IngestTls | undefined,
+  revoked: RevokedSerials | undefined,
 ): ReporterCheck {
   if (!tls) return null;
-  const found = reporterOfCertificate(
-    call.getAuthContext().sslPeerCertificate?.subjectaltname,
-    tls.trustDomain,
-  );
-  return typeof found === 'string' ? { refused: found } : { reporter: found };
+  const certificate = call.getAuthContext().sslPeerCertificate;
+  const found = reporterOfCertificate(certificate?.subjectaltname, tls.trustDomain);
+  if (typeof found === 'string') return { refused: found, why: 'unauthenticated' };
+  const serial = certificate?.serialNumber ?? '';
+  revoked?.refresh();
+  if (revoked?.has(serial)) return { refused: revokedReason(serial, found), why: 'revoked' };
+  return { reporter: found, serial };
 }
+
+const revokedReason = (serial: string, reporter: Reporter): string =>
+  `the certificate ${serial.toLowerCase()} of ${reporter.principal} is revoked`;
 
 /**
  * The gRPC side of ingest: Envoy's `AccessLogService/StreamAccessLogs` and Warden's
@@ -105,19 +118,67 @@ export async function startIngestServer(options: {
   tls?: IngestTls;
   pipeline: Pipeline;
   metrics: IngestMetrics;
-  log: { warn(obj: object, msg: string): void };
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }): Promise<IngestServer> {
   const { pipeline, metrics, log, tls } = options;
   const credentials = tls ? mtlsCredentials(tls) : ServerCredentials.createInsecure();
-  /** A sender whose certificate names no reporter is refused before anything it sent is read. */
-  const unauthenticated = (
-    api: 'als' | 'stream_telemetry',
-    reason: string,
-    end: (err: object) => void,
+  const revoked = tls ? new RevokedSerials(join(tls.dir, 'crl.pem'), log) : undefined;
+  revoked?.load();
+  /** A sender the listener will not hear: refused before anything it sent is read, or cut off. */
+  const refuse = (
+    api: Api,
+    refusal: { refused: string; why: 'unauthenticated' | 'revoked' },
+    answer: (err: object) => void,
   ): void => {
-    metrics.rejected.inc({ source: api, reason: 'unauthenticated' });
-    log.warn({ api, reason }, 'telemetry sender refused');
-    end({ code: status.UNAUTHENTICATED, details: `telemetry-ingest: ${reason}` });
+    metrics.rejected.inc({ source: api, reason: refusal.why });
+    log.warn({ api, reason: refusal.refused }, 'telemetry sender refused');
+    answer({ code: status.UNAUTHENTICATED, details: `telemetry-ingest: ${refusal.refused}` });
+  };
+  /** Streams open on the mTLS listener, with the serial of the certificate each came with. */
+  const live = new Map<symbol, { serial: string; reporter: Reporter; cut: (reason: string) => void }>();
+  // Streams live for hours (Envoy keeps its ALS stream open): a certificate revoked meanwhile is
+  // cut off once the agent's next crl.pem lists it, not at the sender's next reconnect.
+  const sweep =
+    tls && revoked
+      ? setInterval(() => {
+          if (!revoked.refresh()) return;
+          for (const stream of live.values())
+            if (revoked.has(stream.serial)) stream.cut(revokedReason(stream.serial, stream.reporter));
+        }, tls.refreshMs)
+      : undefined;
+  sweep?.unref();
+  /**
+   * One client stream's life: counted while open, known to the revocation sweep, answered once
+   * (by its end, or by a cut), and deaf to what arrives after that.
+   */
+  const track = <R>(api: Api, check: ReporterCheck, answer: sendUnaryData<R>) => {
+    metrics.streams.inc({ api });
+    const key = Symbol(api);
+    let open = true;
+    const close = (): boolean => {
+      if (!open) return false;
+      open = false;
+      metrics.streams.dec({ api });
+      live.delete(key);
+      return true;
+    };
+    if (check && 'reporter' in check)
+      live.set(key, {
+        serial: check.serial,
+        reporter: check.reporter,
+        cut: (reason) => {
+          if (close()) refuse(api, { refused: reason, why: 'revoked' }, (err) => answer(err));
+        },
+      });
+    return {
+      isOpen: (): boolean => open,
+      finish: (response: R): void => {
+        if (close()) answer(null, response);
+      },
+      fail: (): void => {
+        close();
+      },
+    };
   };
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
@@ -125,19 +186,14 @@ export async function startIngestServer(options: {
   });
   server.addService(loadAccessLogService().service, {
     StreamAccessLogs: (call: ServerReadableStream<AlsMessage, object>, callback: sendUnaryData<object>) => {
-      const check = reporterCheck(call, tls);
-      if (check && 'refused' in check) return unauthenticated('als', check.refused, (err) => callback(err));
+      const check = reporterCheck(call, tls, revoked);
+      if (check && 'refused' in check) return refuse('als', check, (err) => callback(err));
       const reporter = check?.reporter;
+      const stream = track('als', check, callback);
       let refusalLogged = false;
-      metrics.streams.inc({ api: 'als' });
       let context: AlsStreamContext | undefined;
-      let ended = false;
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        metrics.streams.dec({ api: 'als' });
-      };
       call.on('data', (message: AlsMessage) => {
+        if (!stream.isOpen()) return;
         const translated = translateAls(message, context);
         context = translated.context;
         if (translated.skipped > 0)
@@ -157,12 +213,9 @@ export async function startIngestServer(options: {
         }
         pipeline.addRecords(records, 'als');
       });
-      call.on('end', () => {
-        end();
-        callback(null, {});
-      });
+      call.on('end', () => stream.finish({}));
       call.on('error', (err: unknown) => {
-        end();
+        stream.fail();
         log.warn({ err }, 'ALS stream failed');
       });
     },
@@ -172,24 +225,18 @@ export async function startIngestServer(options: {
       call: ServerReadableStream<TelemetryReport, StreamResponse>,
       callback: sendUnaryData<StreamResponse>,
     ) => {
-      const check = reporterCheck(call, tls);
-      if (check && 'refused' in check)
-        return unauthenticated('stream_telemetry', check.refused, (err) => callback(err));
+      const check = reporterCheck(call, tls, revoked);
+      if (check && 'refused' in check) return refuse('stream_telemetry', check, (err) => callback(err));
       const reporter = check?.reporter;
-      metrics.streams.inc({ api: 'stream_telemetry' });
+      const stream = track('stream_telemetry', check, callback);
       const response: StreamResponse = {
         accepted_calls: 0,
         accepted_counters: 0,
         rejected: 0,
         first_rejection: '',
       };
-      let ended = false;
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        metrics.streams.dec({ api: 'stream_telemetry' });
-      };
       call.on('data', (report: TelemetryReport) => {
+        if (!stream.isOpen()) return;
         const translated = translateReport(report, Date.now());
         let { records, counters } = translated;
         let refused = 0;
@@ -219,12 +266,9 @@ export async function startIngestServer(options: {
           if (!response.first_rejection) response.first_rejection = `${first.item}: ${first.reason}`;
         }
       });
-      call.on('end', () => {
-        end();
-        callback(null, response);
-      });
+      call.on('end', () => stream.finish(response));
       call.on('error', (err: unknown) => {
-        end();
+        stream.fail();
         log.warn({ err }, 'StreamTelemetry stream failed');
       });
     },
@@ -238,6 +282,7 @@ export async function startIngestServer(options: {
     port,
     stop: () =>
       new Promise<void>((resolve) => {
+        clearInterval(sweep);
         // Senders stream forever (Envoy does): give them a moment to finish, then cut them off.
         const force = setTimeout(() => server.forceShutdown(), 2000);
         server.tryShutdown(() => {
