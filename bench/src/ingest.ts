@@ -1,7 +1,16 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Bus, Principal, provision, StreamName } from '@warden/events';
-import { startTestNats, startTestVictoriaMetrics, eventually, promQuery } from '@warden/testing';
+import {
+  startTestNats,
+  startTestVictoriaMetrics,
+  eventually,
+  promQuery,
+  testTrustDomain,
+} from '@warden/testing';
 import { ingestConfig, startIngest } from '@warden/telemetry-ingest';
 import { Registry } from 'prom-client';
 import type { Benchmark } from './benchmark.ts';
@@ -13,8 +22,32 @@ import { round, target } from './benchmark.ts';
  * to VictoriaMetrics. The clock stops when every record is stored on the bus and the counters that
  * include the last record are written to the database. Baseline, in the same run: core NATS
  * publishes of one record-sized message each, on the same server (what a design that put every
- * record on the bus as its own message could at best do).
+ * record on the bus as its own message could at best do). With `--mtls 1` the listener is mTLS and
+ * each sidecar sends with an SVID of its own workload, bound as a deployment beyond loopback is.
  */
+
+/** What the load generator needs to send over mTLS: the bundle and one SVID per stream. */
+export type SenderTls = { rootsPem: string; serverId: string; svids: { keyPem: string; chainPem: string }[] };
+
+const INGEST_ID = 'spiffe://cluster.local/ns/warden/sa/warden-telemetry-ingest';
+
+/** The service's SVID folder and one SVID per sidecar (`shop/backend-<i>`, as the load names them). */
+async function mtlsSetup(dir: string, streams: number): Promise<{ tlsDir: string; sender: SenderTls }> {
+  const td = await testTrustDomain('cluster.local');
+  const own = await td.leaf(INGEST_ID);
+  const tlsDir = join(dir, 'svid');
+  mkdirSync(tlsDir, { recursive: true });
+  writeFileSync(join(tlsDir, 'cert-chain.pem'), own.chainPem.join(''));
+  writeFileSync(join(tlsDir, 'key.pem'), own.keyPem, { mode: 0o600 });
+  writeFileSync(join(tlsDir, 'root-cert.pem'), td.rootPem);
+  const svids = await Promise.all(
+    Array.from({ length: streams }, async (_, i) => {
+      const leaf = await td.leaf(`spiffe://cluster.local/ns/shop/sa/backend-${i}`);
+      return { keyPem: leaf.keyPem, chainPem: leaf.chainPem.join('') };
+    }),
+  );
+  return { tlsDir, sender: { rootsPem: td.rootPem, serverId: INGEST_ID, svids } };
+}
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -35,12 +68,22 @@ export const ingestBench: Benchmark = {
     'telemetry-ingest end to end (ALS → records → features → bus + VictoriaMetrics), records/s vs raw NATS publishes/s',
   // A warm-up round of `warmup` messages per stream first, not timed: the first records through a
   // cold pipeline measured the JIT more than the service (first rounds 10-20% below the next).
-  defaults: { streams: 4, messages: 750, batch: 100, edges: 20, rounds: 3, warmup: 150 },
+  defaults: { streams: 4, messages: 750, batch: 100, edges: 20, rounds: 3, warmup: 150, mtls: 0 },
   run: async (params, progress) => {
-    const { streams = 4, messages = 750, batch = 100, edges = 20, rounds = 3, warmup = 150 } = params;
+    const {
+      streams = 4,
+      messages = 750,
+      batch = 100,
+      edges = 20,
+      rounds = 3,
+      warmup = 150,
+      mtls = 0,
+    } = params;
     const nats = await startTestNats();
     const vm = await startTestVictoriaMetrics();
+    const dir = mkdtempSync(join(tmpdir(), 'warden-bench-ingest-'));
     try {
+      const tls = mtls ? await mtlsSetup(dir, streams) : undefined;
       const nc = await nats.connect(Principal.telemetryIngest);
       // The baseline publishes on a subject no service grant covers: as the unrestricted admin.
       const adminNc = await nats.connect('admin');
@@ -51,6 +94,7 @@ export const ingestBench: Benchmark = {
         WARDEN_VICTORIA_METRICS_URL: vm.url,
         WARDEN_INGEST_GRPC_PORT: '0',
         WARDEN_INGEST_GRPC_HOST: '127.0.0.1',
+        ...(tls ? { WARDEN_INGEST_TLS_DIR: tls.tlsDir } : {}),
       });
       const ingest = await startIngest({
         bus,
@@ -70,7 +114,14 @@ export const ingestBench: Benchmark = {
       try {
         for (let r = warmup > 0 ? -1 : 0; r < rounds; r++) {
           const worker = new Worker(new URL('./ingest/als-load.ts', import.meta.url), {
-            workerData: { port: ingest.grpcPort, streams, messages: r < 0 ? warmup : messages, batch, edges },
+            workerData: {
+              port: ingest.grpcPort,
+              streams,
+              messages: r < 0 ? warmup : messages,
+              batch,
+              edges,
+              tls: tls?.sender,
+            },
           });
           const next = (): Promise<{ ready?: true; sent?: number }> =>
             new Promise((resolve, reject) => {
@@ -103,6 +154,8 @@ export const ingestBench: Benchmark = {
           progress(`round ${r + 1}/${rounds}: ${sent} records in ${round(seconds, 2)} s`);
           rawRates.push(Math.round(await rawNatsRate(adminNc, perRound, 400)));
         }
+        const refused = await metric('warden_ingest_rejected_total');
+        if (refused > 0) throw new Error(`ingest refused ${refused} items: the load is not what it binds`);
         const dropped = await metric('warden_ingest_records_dropped_total');
         const lineDrops = await metric('warden_ingest_series_lines_dropped_total');
         if (dropped > 0 || lineDrops > 0)
@@ -122,6 +175,7 @@ export const ingestBench: Benchmark = {
         const natsPerSec = Math.round(rawRates.reduce((a, b) => a + b, 0) / rawRates.length);
         return {
           results: {
+            mtls: tls ? 1 : 0,
             records: expected,
             recordsPerSec,
             roundsRecordsPerSec: roundRates,
@@ -143,6 +197,7 @@ export const ingestBench: Benchmark = {
     } finally {
       await vm.stop();
       await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 };

@@ -7,11 +7,20 @@
  * when every stream ended.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ClientWritableStream } from '@grpc/grpc-js';
+import type { ChannelCredentials, ClientWritableStream } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
 import { loadAccessLogService } from '@warden/envoy';
+import type { SenderTls } from '../ingest.ts';
 
-type Load = { port: number; streams: number; messages: number; batch: number; edges: number };
+type Load = {
+  port: number;
+  streams: number;
+  messages: number;
+  batch: number;
+  edges: number;
+  /** Set: each stream sends over mTLS with the SVID of its own workload. */
+  tls?: SenderTls;
+};
 const load = workerData as Load;
 const { Client } = loadAccessLogService();
 
@@ -38,8 +47,26 @@ type AlsClient = {
   close(): void;
 };
 
-async function connected(): Promise<AlsClient> {
-  const client = new Client(`127.0.0.1:${load.port}`, credentials.createInsecure()) as unknown as AlsClient;
+/** Stream `index`'s channel: plaintext, or its workload's SVID with the ingest's SPIFFE ID checked. */
+function channel(index: number): ChannelCredentials {
+  const tls = load.tls;
+  const svid = tls?.svids[index];
+  if (!tls || !svid) return credentials.createInsecure();
+  return credentials.createSsl(
+    Buffer.from(tls.rootsPem),
+    Buffer.from(svid.keyPem),
+    Buffer.from(svid.chainPem),
+    {
+      checkServerIdentity: (_host, cert) =>
+        cert.subjectaltname === `URI:${tls.serverId}`
+          ? undefined
+          : new Error(`server is ${cert.subjectaltname}`),
+    },
+  );
+}
+
+async function connected(index: number): Promise<AlsClient> {
+  const client = new Client(`127.0.0.1:${load.port}`, channel(index)) as unknown as AlsClient;
   await new Promise<void>((resolve, reject) =>
     client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
   );
@@ -81,7 +108,7 @@ async function oneStream(client: AlsClient, index: number): Promise<number> {
   return sent;
 }
 
-const clients = await Promise.all(Array.from({ length: load.streams }, connected));
+const clients = await Promise.all(Array.from({ length: load.streams }, (_, i) => connected(i)));
 parentPort?.postMessage({ ready: true });
 await new Promise<void>((resolve) => parentPort?.once('message', () => resolve()));
 const counts = await Promise.all(clients.map((client, i) => oneStream(client, i)));

@@ -32,3 +32,24 @@ describe('startProcess', () => {
     assert.match(readFileSync(logFile, 'utf8'), /address already in use/);
   });
 });
+
+describe('startProcess, a server that never gets ready', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-process-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is killed at the deadline, and the error says what it printed last', async () => {
+    const error = await startProcess({
+      name: 'stuck',
+      command: process.execPath,
+      args: ['-e', "console.log('waiting for the disk'); setInterval(() => {}, 1000)"],
+      logFile: join(dir, 'stuck.log'),
+      ready: async () => false,
+      readyTimeoutMs: 300,
+    }).then(
+      () => assert.fail('started'),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof StartError);
+    assert.match(error.message, /^stuck not ready within 300 ms, last said: waiting for the disk; see /);
+  });
+});

@@ -92,9 +92,12 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
   // stderr after stdout closed) would be a write after end that crashes the supervisor.
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
+  // Kept only until the server is ready: after that the log has it, and a chatty server would
+  // make every chunk a copy for nothing.
   const lastWords = new OutputTail();
-  child.stdout?.on('data', (chunk: Buffer) => lastWords.add(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => lastWords.add(chunk));
+  const keep = (chunk: Buffer): void => lastWords.add(chunk);
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const closed = new Promise<void>((resolveClosed) => child.once('close', () => resolveClosed()));
   void closed.then(() => log.end());
   log.on('error', () => undefined);
@@ -124,11 +127,16 @@ export async function startProcess(options: SpawnOptions): Promise<ServerProcess
         `${options.name} exited (${gone}) before it was ready${said ? `: ${said}` : ''}; see ${options.logFile}`,
       );
     }
-    if (await options.ready().catch(() => false)) break;
+    if (await options.ready().catch(() => false)) {
+      child.stdout?.off('data', keep);
+      child.stderr?.off('data', keep);
+      break;
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
+      const said = lastWords.lines(3);
       throw new StartError(
-        `${options.name} not ready within ${options.readyTimeoutMs ?? 30_000} ms; see ${options.logFile}`,
+        `${options.name} not ready within ${options.readyTimeoutMs ?? 30_000} ms${said ? `, last said: ${said}` : ''}; see ${options.logFile}`,
       );
     }
     await sleep(25);

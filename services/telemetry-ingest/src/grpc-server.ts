@@ -1,29 +1,19 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
-import { experimental, Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { loadAccessLogService } from '@warden/envoy';
-import { ConfigError } from '@warden/runtime';
-import type {
-  AlsMessage,
-  AlsStreamContext,
-  Reporter,
-  ReporterBinding,
-  TelemetryReport,
-} from '@warden/telemetry';
-import {
-  bindToReporter,
-  refusalOf,
-  reporterOfCertificate,
-  translateAls,
-  translateReport,
-} from '@warden/telemetry';
+import type { AlsMessage, AlsStreamContext, Reporter, TelemetryReport } from '@warden/telemetry';
+import { bindToReporter, refusalOf, translateAls, translateReport } from '@warden/telemetry';
 import type { IngestMetrics } from './metrics.ts';
 import type { Pipeline } from './pipeline.ts';
 import { RevokedSerials } from './revocation.ts';
+import type { IngestTls, ReporterCheck } from './senders.ts';
+import { mtlsCredentials, reporterCheck, revokedReason } from './senders.ts';
 import { loadTelemetryService } from './telemetry-proto.ts';
 
 export type IngestServer = { readonly port: number; stop(): Promise<void> };
+
+type Api = 'als' | 'stream_telemetry';
 
 type StreamResponse = {
   accepted_calls: number;
@@ -31,78 +21,6 @@ type StreamResponse = {
   rejected: number;
   first_rejection: string;
 };
-
-/** The listener's mTLS: the service's SVID files and what a sender may report. */
-export type IngestTls = {
-  /** `cert-chain.pem`, `key.pem` and `root-cert.pem`, as the agent writes them. */
-  dir: string;
-  refreshMs: number;
-  trustDomain: string;
-  binding: ReporterBinding;
-};
-
-const TLS_FILES = {
-  certificateFile: 'cert-chain.pem',
-  privateKeyFile: 'key.pem',
-  caCertificateFile: 'root-cert.pem',
-};
-
-/**
- * Credentials that ask every sender for a certificate chaining to the trust bundle, re-reading the
- * files every `refreshMs` so a rotated SVID or bundle is used without a restart. Files that cannot
- * be read at start stop the service with their names.
- */
-function mtlsCredentials(tls: IngestTls): ServerCredentials {
-  const files = Object.fromEntries(
-    Object.entries(TLS_FILES).map(([role, name]) => [role, join(tls.dir, name)]),
-  ) as typeof TLS_FILES;
-  const unreadable = Object.values(files).flatMap((file) => {
-    try {
-      readFileSync(file);
-      return [];
-    } catch (err) {
-      return [`${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`];
-    }
-  });
-  if (unreadable.length > 0)
-    throw new ConfigError('telemetry-ingest', [
-      `WARDEN_INGEST_TLS_DIR=${JSON.stringify(tls.dir)}: cannot read ${unreadable.join(', ')}`,
-    ]);
-  const provider = new experimental.FileWatcherCertificateProvider({
-    ...files,
-    refreshIntervalMs: tls.refreshMs,
-  });
-  // grpc-js 1.14 passes its first two arguments on in the opposite order of its declaration; the
-  // one provider serves both roles, so the order cannot matter.
-  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
-}
-
-type Api = 'als' | 'stream_telemetry';
-
-/**
- * The reporter of a call on the mTLS listener and its certificate's serial, or why it is refused
- * (`why` is the metric's reason); null on the plaintext listener.
- */
-type ReporterCheck =
-  { reporter: Reporter; serial: string } | { refused: string; why: 'unauthenticated' | 'revoked' } | null;
-
-function reporterCheck(
-  call: { getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string; serialNumber?: string } } },
-  tls: IngestTls | undefined,
-  revoked: RevokedSerials | undefined,
-): ReporterCheck {
-  if (!tls) return null;
-  const certificate = call.getAuthContext().sslPeerCertificate;
-  const found = reporterOfCertificate(certificate?.subjectaltname, tls.trustDomain);
-  if (typeof found === 'string') return { refused: found, why: 'unauthenticated' };
-  const serial = certificate?.serialNumber ?? '';
-  revoked?.refresh();
-  if (revoked?.has(serial)) return { refused: revokedReason(serial, found), why: 'revoked' };
-  return { reporter: found, serial };
-}
-
-const revokedReason = (serial: string, reporter: Reporter): string =>
-  `the certificate ${serial.toLowerCase()} of ${reporter.principal} is revoked`;
 
 /**
  * The gRPC side of ingest: Envoy's `AccessLogService/StreamAccessLogs` and Warden's

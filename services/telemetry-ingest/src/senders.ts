@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ServerCredentials } from '@grpc/grpc-js';
+import { experimental } from '@grpc/grpc-js';
+import { ConfigError } from '@warden/runtime';
+import type { Reporter, ReporterBinding } from '@warden/telemetry';
+import { reporterOfCertificate } from '@warden/telemetry';
+import type { RevokedSerials } from './revocation.ts';
+
+/** The listener's mTLS: the service's SVID files and what a sender may report. */
+export type IngestTls = {
+  /** `cert-chain.pem`, `key.pem` and `root-cert.pem`, as the agent writes them. */
+  dir: string;
+  refreshMs: number;
+  trustDomain: string;
+  binding: ReporterBinding;
+};
+
+const TLS_FILES = {
+  certificateFile: 'cert-chain.pem',
+  privateKeyFile: 'key.pem',
+  caCertificateFile: 'root-cert.pem',
+};
+
+/**
+ * Credentials that ask every sender for a certificate chaining to the trust bundle, re-reading the
+ * files every `refreshMs` so a rotated SVID or bundle is used without a restart. Files that cannot
+ * be read at start stop the service with their names.
+ */
+export function mtlsCredentials(tls: IngestTls): ServerCredentials {
+  const files = Object.fromEntries(
+    Object.entries(TLS_FILES).map(([role, name]) => [role, join(tls.dir, name)]),
+  ) as typeof TLS_FILES;
+  const unreadable = Object.values(files).flatMap((file) => {
+    try {
+      readFileSync(file);
+      return [];
+    } catch (err) {
+      return [`${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`];
+    }
+  });
+  if (unreadable.length > 0)
+    throw new ConfigError('telemetry-ingest', [
+      `WARDEN_INGEST_TLS_DIR=${JSON.stringify(tls.dir)}: cannot read ${unreadable.join(', ')}`,
+    ]);
+  const provider = new experimental.FileWatcherCertificateProvider({
+    ...files,
+    refreshIntervalMs: tls.refreshMs,
+  });
+  // grpc-js 1.14 passes its first two arguments on in the opposite order of its declaration; the
+  // one provider serves both roles, so the order cannot matter.
+  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+/**
+ * The reporter of a call on the mTLS listener and its certificate's serial, or why it is refused
+ * (`why` is the metric's reason); null on the plaintext listener.
+ */
+export type ReporterCheck =
+  { reporter: Reporter; serial: string } | { refused: string; why: 'unauthenticated' | 'revoked' } | null;
+
+export function reporterCheck(
+  call: { getAuthContext(): { sslPeerCertificate?: { subjectaltname?: string; serialNumber?: string } } },
+  tls: IngestTls | undefined,
+  revoked: RevokedSerials | undefined,
+): ReporterCheck {
+  if (!tls) return null;
+  const certificate = call.getAuthContext().sslPeerCertificate;
+  const found = reporterOfCertificate(certificate?.subjectaltname, tls.trustDomain);
+  if (typeof found === 'string') return { refused: found, why: 'unauthenticated' };
+  const serial = certificate?.serialNumber ?? '';
+  revoked?.refresh();
+  if (revoked?.has(serial)) return { refused: revokedReason(serial, found), why: 'revoked' };
+  return { reporter: found, serial };
+}
+
+export const revokedReason = (serial: string, reporter: Reporter): string =>
+  `the certificate ${serial.toLowerCase()} of ${reporter.principal} is revoked`;
