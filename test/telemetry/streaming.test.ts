@@ -192,8 +192,16 @@ describe('detector: streaming rules on the feature stream', () => {
     );
   });
 
-  it('gives every replica every window, and stores each alert change once', async () => {
+  it('gives every replica every window; the lease holder announces each change once, and a standby takes over', async () => {
     await provision(await nats.get().connect('admin'), { streams: [StreamName.telemetry] });
+    // What a subscriber to the alert subjects sees live: every publish, stored or not.
+    const live: string[] = [];
+    const watcher = await nats.get().connect('admin');
+    watcher.subscribe('warden.alert.v1.>', {
+      callback: (_err, msg) => {
+        live.push(`${msg.subject} ${(msg.json() as { data: { status: string } }).data.status}`);
+      },
+    });
     const replicas = [];
     for (let i = 0; i < 2; i++) {
       const replica = await runService(
@@ -204,40 +212,81 @@ describe('detector: streaming rules on the feature stream', () => {
           WARDEN_DETECTOR_RULES_WARMUP_WINDOWS: '20',
           WARDEN_DETECTOR_STREAM_QUIET_MS: '2000',
           WARDEN_DETECTOR_EXPIRY_INTERVAL_MS: '200',
+          WARDEN_DETECTOR_STANDBY_DELAY_MS: '1000',
         }),
       );
-      running.push({ stop: () => replica.stop('done') });
-      replicas.push(replica);
+      const stop = { stop: () => replica.stop('done') };
+      running.push(stop);
+      replicas.push({ replica, stop });
     }
+    const [first, second] = replicas;
+    assert.ok(first && second);
+    // The first started took the lease; the second stands by.
+    assert.equal(await metricValue(first.replica.httpPort, 'warden_detector_lease_held'), 1);
+    assert.equal(await metricValue(second.replica.httpPort, 'warden_detector_lease_held'), 0);
+
     const ingest = new Bus(await nats.get().connect('telemetry-ingest'), { source: 'test-ingest' });
-    const start = Math.floor(Date.now() / 1000) * 1000 - 120_000;
-    for (let s = 0; s < 65; s++)
-      await ingest.publish(
-        telemetryFeatures,
-        {
-          windowStart: new Date(start + s * 1000).toISOString(),
-          windowEnd: new Date(start + (s + 1) * 1000).toISOString(),
-          windowSeconds: 1,
-          scope: 'workload',
-          features: s < 60 ? normal(s) : { ...normal(s), status_5xx: 70, error_rate: 0.7 },
-        },
-        { qualifiers: { namespace: 'shop', workload: 'web' } },
-      );
-    for (const replica of replicas)
+    /** 60 normal windows, then 5 of a 5xx storm, for one workload. */
+    const storm = async (workload: string): Promise<void> => {
+      const start = Math.floor(Date.now() / 1000) * 1000 - 120_000;
+      for (let s = 0; s < 65; s++)
+        await ingest.publish(
+          telemetryFeatures,
+          {
+            windowStart: new Date(start + s * 1000).toISOString(),
+            windowEnd: new Date(start + (s + 1) * 1000).toISOString(),
+            windowSeconds: 1,
+            scope: 'workload',
+            features: s < 60 ? normal(s) : { ...normal(s), status_5xx: 70, error_rate: 0.7 },
+          },
+          { qualifiers: { namespace: 'shop', workload } },
+        );
+    };
+    await storm('web');
+    for (const { replica } of replicas)
       await eventually(
         async () => (await metricValue(replica.httpPort, 'warden_detector_feature_windows_total')) === 65,
         'every window judged by every replica',
         20_000,
         100,
       );
-    // Both announced the storm and its end alike: one firing and one resolved event stored.
+    // Both judged the storm and its end alike; the holder announced them, once each.
+    const webEvents = (): string[] =>
+      live.filter((line) => line.startsWith('warden.alert.v1.warning.shop.web '));
+    await eventually(() => webEvents().length >= 2, 'the storm alert and its resolution, live', 20_000, 100);
+    await eventually(
+      async () =>
+        (await metricValue(second.replica.httpPort, 'warden_detector_standby_changes_total', {
+          outcome: 'announced_by_holder',
+        })) === 2,
+      'the standby dropping both changes the holder announced',
+      10_000,
+      100,
+    );
+    assert.deepEqual(webEvents(), [
+      'warden.alert.v1.warning.shop.web firing',
+      'warden.alert.v1.warning.shop.web resolved',
+    ]);
     const jsm = await jetstreamManager(await nats.get().connect('admin'));
-    const stored = async (): Promise<number> =>
-      (await jsm.streams.info(StreamName.alerts, { subjects_filter: 'warden.alert.v1.>' })).state.subjects?.[
-        'warden.alert.v1.warning.shop.web'
-      ] ?? 0;
-    await eventually(async () => (await stored()) >= 2, 'the storm alert and its resolution', 20_000, 100);
-    await sleep(500);
-    assert.equal(await stored(), 2);
+    const info = await jsm.streams.info(StreamName.alerts, { subjects_filter: 'warden.alert.v1.>' });
+    assert.equal(info.state.subjects?.['warden.alert.v1.warning.shop.web'], 2);
+
+    // The holder stops (releasing the lease): the standby takes over and announces the next storm.
+    await first.stop.stop();
+    running.splice(running.indexOf(first.stop), 1);
+    await eventually(
+      async () => (await metricValue(second.replica.httpPort, 'warden_detector_lease_held')) === 1,
+      'the standby taking the lease',
+      10_000,
+      100,
+    );
+    await storm('api');
+    await eventually(
+      () => live.filter((line) => line.startsWith('warden.alert.v1.warning.shop.api ')).length >= 2,
+      'the next storm and its resolution, from the new holder',
+      20_000,
+      100,
+    );
+    await watcher.close();
   });
 });

@@ -25,6 +25,8 @@ export const BucketName = {
   caLease: 'warden-ca-lease',
   /** The CRLs the lease holder signed last, which every CA replica serves over HTTP. */
   caCrl: 'warden-ca-crl',
+  /** Which detector replica announces the alerts every replica computes alike (a lease). */
+  detectorLease: 'warden-detector-lease',
 } as const;
 export type BucketName = (typeof BucketName)[keyof typeof BucketName];
 

@@ -63,6 +63,7 @@ export {
   bucketSpecs,
   JOIN_TOKEN_MAX_TTL_MS,
   CA_LEASE_TTL_MS,
+  DETECTOR_LEASE_TTL_MS,
   kvStreamName,
   MIRROR_FEED,
   mirrorDeliverSubject,

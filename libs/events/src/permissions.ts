@@ -142,6 +142,9 @@ export const grants: Readonly<Record<Principal, Grant>> = {
     // detector loads the newest approved one and follows the store.
     writesObjects: [ObjectStoreName.models],
     readsObjects: [ObjectStoreName.models],
+    // Its replicas' lease: the holder announces what every replica computes alike.
+    writesBuckets: [BucketName.detectorLease],
+    readsBuckets: [BucketName.detectorLease],
     durables: { 'detector-threat-intel': e.telemetryAccess },
   },
   enforcer: {

@@ -91,6 +91,9 @@ export const JOIN_TOKEN_MAX_TTL_MS = 29 * DAY_MS;
 /** A CA replica that dies holding the lease is replaced within this plus a fifth of it. */
 export const CA_LEASE_TTL_MS = 6000;
 
+/** A detector replica that dies holding the lease is replaced within this plus a fifth of it. */
+export const DETECTOR_LEASE_TTL_MS = 6000;
+
 export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs?: number }[] = [
   { name: BucketName.policy, history: 16 },
   { name: BucketName.containment, history: 8 },
@@ -99,6 +102,7 @@ export const bucketSpecs: readonly { name: BucketName; history: number; maxAgeMs
   // The bucket's max age is the lease's TTL: a holder that stops renewing loses it by itself.
   { name: BucketName.caLease, history: 1, maxAgeMs: CA_LEASE_TTL_MS },
   { name: BucketName.caCrl, history: 1 },
+  { name: BucketName.detectorLease, history: 1, maxAgeMs: DETECTOR_LEASE_TTL_MS },
 ];
 
 export const objectStoreSpecs: readonly { name: ObjectStoreName }[] = [

@@ -10,17 +10,36 @@ const QUERY_RULE_LOOKBACK_MS = 60_000;
 /** Look-backs for one batch of changes share this budget; later alerts go out without samples. */
 const BATCH_LOOKBACK_MS = 1000;
 
+/** Whether this replica holds the lease of the replicas (`Lease` from @warden/events). */
+export type Leadership = { readonly held: boolean };
+
+/** Event ids seen on the live alert subjects are remembered this long at least. */
+const SEEN_KEEP_MS = 5 * 60_000;
+
 /**
  * Alert changes onto `warden.alert.v1.<severity>.<namespace>.<workload>`. The event id is the
  * alert's id and its status, so the same change published twice (a retry, or two detector
  * instances notified by the same evaluator) is stored once within JetStream's two-minute window.
+ *
+ * A live subscriber sees every publish, stored or not, so what every replica computes alike
+ * (`receive`, `expire`: vmalert notifies every replica, and each judges every feature window) is
+ * announced by the lease holder alone, at once. A standby keeps each such change for
+ * `standbyDelayMs` and announces it only if it has not seen it on the alert subjects by then: one
+ * announcement while the holder lives, a late one rather than none when it has just died.
+ * `publish` announces at once whoever holds the lease (threat matches: the replica that consumed
+ * the record is the only one that knows).
  */
 export class AlertPublisher {
   private readonly bus: Bus;
   private readonly tracker: AlertTracker;
   private readonly metrics: DetectorMetrics;
-
   private readonly lookback: SampleLookback | undefined;
+  private readonly leadership: Leadership | undefined;
+  private readonly standbyDelayMs: number;
+  /** Event ids announced on the alert subjects, by anyone, with when they were seen. */
+  private readonly seen = new Map<string, number>();
+  /** A standby's changes waiting to be announced if the holder does not. */
+  private deferred: { change: AlertChange; dueMs: number }[] = [];
 
   constructor(options: {
     bus: Bus;
@@ -28,11 +47,34 @@ export class AlertPublisher {
     metrics: DetectorMetrics;
     /** Finds sample records for new alerts; without it alerts carry none. */
     lookback?: SampleLookback;
+    /** Without it this replica announces everything itself (a single detector). */
+    leadership?: Leadership;
+    standbyDelayMs?: number;
   }) {
     this.bus = options.bus;
     this.tracker = options.tracker;
     this.metrics = options.metrics;
     this.lookback = options.lookback;
+    this.leadership = options.leadership;
+    this.standbyDelayMs = options.standbyDelayMs ?? 3000;
+  }
+
+  /** An alert event seen on the live subjects (this replica's own included). */
+  observed(eventId: string, nowMs = Date.now()): void {
+    this.seen.set(eventId, nowMs);
+  }
+
+  /** Changes a standby has held long enough: announced unless the holder did. */
+  async flushDeferred(nowMs = Date.now()): Promise<void> {
+    const due = this.deferred.filter((d) => d.dueMs <= nowMs);
+    if (due.length === 0) return;
+    this.deferred = this.deferred.filter((d) => d.dueMs > nowMs);
+    const missing = due.map((d) => d.change).filter((change) => !this.seen.has(eventIdOf(change)));
+    this.metrics.standbyChanges.inc({ outcome: 'announced_by_holder' }, due.length - missing.length);
+    this.metrics.standbyChanges.inc({ outcome: 'announced_late' }, missing.length);
+    for (const [id, at] of this.seen)
+      if (at < nowMs - Math.max(SEEN_KEEP_MS, 2 * this.standbyDelayMs)) this.seen.delete(id);
+    await this.publish(missing);
   }
 
   /** Reads the alert stream back so alerts announced before a restart are not announced again. */
@@ -44,15 +86,21 @@ export class AlertPublisher {
     return result.applied;
   }
 
-  /** One notification: publishes its changes; throws if any could not be published (after un-marking it). */
+  /** One notification: announces its changes; throws if any could not be published (after un-marking it). */
   async receive(alerts: readonly NotifiedAlert[], nowMs = Date.now()): Promise<void> {
-    await this.publish(this.tracker.receive(alerts, nowMs));
+    await this.announceOnce(this.tracker.receive(alerts, nowMs), nowMs);
   }
 
   async expire(nowMs = Date.now()): Promise<void> {
     const changes = this.tracker.expire(nowMs);
     this.metrics.expired.inc(changes.length);
-    await this.publish(changes);
+    await this.announceOnce(changes, nowMs);
+  }
+
+  /** Changes every replica computes alike: the holder announces them, a standby defers them. */
+  private async announceOnce(changes: readonly AlertChange[], nowMs: number): Promise<void> {
+    if (!this.leadership || this.leadership.held) return this.publish(changes);
+    for (const change of changes) this.deferred.push({ change, dueMs: nowMs + this.standbyDelayMs });
   }
 
   /** Publishes changes made elsewhere (threat intelligence); throws the first failure. */
@@ -68,7 +116,7 @@ export class AlertPublisher {
             namespace: qualifierOf(change.target.namespace),
             workload: qualifierOf(change.target.workload),
           },
-          id: `${change.alertId}-${change.status}`,
+          id: eventIdOf(change),
         });
         this.metrics.alerts.inc({ status: change.status, severity: change.severity, rule: change.rule });
       } catch (err) {
@@ -119,3 +167,6 @@ export class AlertPublisher {
     };
   }
 }
+
+/** One id per alert and status, the same on every replica. */
+const eventIdOf = (change: AlertChange): string => `${change.alertId}-${change.status}`;

@@ -23,6 +23,11 @@ export const detectorConfig = z.object({
   /** How often firing alerts whose `endsAt` passed without a refresh are resolved. */
   WARDEN_DETECTOR_EXPIRY_INTERVAL_MS: int(100, 60_000).default(1000),
   /**
+   * How long a standby replica holds an alert change before announcing it itself, if the lease
+   * holder has not: longer than the holder takes (its evidence look-ups take up to a second).
+   */
+  WARDEN_DETECTOR_STANDBY_DELAY_MS: int(500, 60_000).default(3000),
+  /**
    * Threat-intelligence feeds, comma-separated `<name>=<format>:<file or http(s) URL>`, formats
    * plain, firehol, spamhaus-drop, spiffe; e.g.
    * `drop=spamhaus-drop:https://www.spamhaus.org/drop/drop_v4.json,mine=plain:/etc/warden/block.txt`.

@@ -87,5 +87,16 @@ export function createDetectorMetrics(registry: Registry = new Registry()) {
       help: 'Firing alerts resolved because their evaluator stopped refreshing them.',
       registers,
     }),
+    standbyChanges: new Counter({
+      name: 'warden_detector_standby_changes_total',
+      help: 'Alert changes a standby replica held back, by outcome: announced_by_holder (seen from the lease holder in time), announced_late (the standby announced it).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    leaseHeld: new Gauge({
+      name: 'warden_detector_lease_held',
+      help: '1 while this replica holds the lease and announces the alerts every replica computes.',
+      registers,
+    }),
   };
 }

@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import type { Bus, RunningConsumer } from '@warden/events';
+import type { Bus, BusLogger, RunningConsumer } from '@warden/events';
 import { StreamingRules } from '@warden/anomaly';
-import { telemetryAccess, telemetryFeatures } from '@warden/events';
+import {
+  alert,
+  BucketName,
+  DETECTOR_LEASE_TTL_MS,
+  Lease,
+  telemetryAccess,
+  telemetryFeatures,
+} from '@warden/events';
 import { ModelStore } from '@warden/model-store';
 import { ConfigError } from '@warden/runtime';
 import type { AlertChange } from '@warden/telemetry';
@@ -19,17 +26,11 @@ import { SampleLookback } from './samples.ts';
 import { StreamingDetector } from './streaming.ts';
 import { ThreatAlerts } from './threats.ts';
 
-type Log = {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-};
-
 export type DetectorDeps = {
   bus: Bus;
   /** For the model store (an object store the detector owns). */
   nc: NatsConnection;
-  log: Log;
+  log: BusLogger;
   metricsRegistry: MetricsRegistry;
   config: DetectorConfig;
 };
@@ -49,12 +50,28 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
   if (exposed.length > 0) throw new ConfigError('detector', exposed);
   const metrics = createDetectorMetrics(deps.metricsRegistry);
   const tracker = new AlertTracker();
+  const lease = await Lease.open(deps.nc, {
+    bucket: BucketName.detectorLease,
+    key: 'announcer',
+    holder: bus.source,
+    ttlMs: DETECTOR_LEASE_TTL_MS,
+    log,
+    onChange: (held) => {
+      metrics.leaseHeld.set(held ? 1 : 0);
+      log.info({ held }, held ? 'announcing alerts (lease held)' : 'standing by (lease held elsewhere)');
+    },
+  });
   const publisher = new AlertPublisher({
     bus,
     tracker,
     metrics,
     lookback: new SampleLookback({ bus, metrics }),
+    leadership: lease,
+    standbyDelayMs: config.WARDEN_DETECTOR_STANDBY_DELAY_MS,
   });
+  // What anyone announces, seen live: a standby drops what the holder already announced.
+  const announced = bus.subscribe(alert, (event) => publisher.observed(event.id));
+  await lease.start();
   const token = config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE
     ? readFileSync(config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE, 'utf8').trim()
     : undefined;
@@ -118,6 +135,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     publisher
       .expire()
       .then(() => publisher.publish(threats.sweep(Date.now())))
+      .then(() => publisher.flushDeferred())
       .then(() => streaming.sweep(Date.now()))
       .catch((err: unknown) => log.error({ err }, 'publishing expired alerts failed; retried next tick'))
       .finally(() => {
@@ -160,6 +178,8 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     feeds.stop();
     await threatConsumer?.stop();
     featureSubscription?.unsubscribe();
+    announced.unsubscribe();
+    await lease.stop();
     await models?.stop();
     throw err;
   }
@@ -177,6 +197,8 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       feeds.stop();
       await threatConsumer?.stop();
       features.unsubscribe();
+      announced.unsubscribe();
+      await lease.stop();
       await follower.stop();
       await running.close();
     },
