@@ -39,7 +39,8 @@ export async function startIngestServer(options: {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }): Promise<IngestServer> {
   const { pipeline, metrics, log, tls } = options;
-  const credentials = tls ? mtlsCredentials(tls) : ServerCredentials.createInsecure();
+  const mtls = tls ? mtlsCredentials(tls) : undefined;
+  const credentials = mtls?.credentials ?? ServerCredentials.createInsecure();
   const revoked = tls ? new RevokedSerials(join(tls.dir, 'crl.pem'), log) : undefined;
   revoked?.load();
   /** A sender the listener will not hear: refused before anything it sent is read, or cut off. */
@@ -196,6 +197,13 @@ export async function startIngestServer(options: {
       err ? reject(err) : resolve(actual),
     );
   });
+  try {
+    await mtls?.loaded();
+  } catch (err) {
+    clearInterval(sweep);
+    server.forceShutdown();
+    throw err;
+  }
   return {
     port,
     stop: () =>

@@ -22,12 +22,20 @@ const TLS_FILES = {
   caCertificateFile: 'root-cert.pem',
 };
 
+/** How long the listener waits at start for its SVID to load before it gives up. */
+const LOAD_TIMEOUT_MS = 10_000;
+
 /**
  * Credentials that ask every sender for a certificate chaining to the trust bundle, re-reading the
  * files every `refreshMs` so a rotated SVID or bundle is used without a restart. Files that cannot
- * be read at start stop the service with their names.
+ * be read at start stop the service with their names. `loaded` resolves once the listener has its
+ * SVID and bundle: the provider reads them asynchronously, and until then every handshake fails,
+ * so the service is not ready before it.
  */
-export function mtlsCredentials(tls: IngestTls): ServerCredentials {
+export function mtlsCredentials(tls: IngestTls): {
+  credentials: ServerCredentials;
+  loaded: () => Promise<void>;
+} {
   const files = Object.fromEntries(
     Object.entries(TLS_FILES).map(([role, name]) => [role, join(tls.dir, name)]),
   ) as typeof TLS_FILES;
@@ -49,7 +57,41 @@ export function mtlsCredentials(tls: IngestTls): ServerCredentials {
   });
   // grpc-js 1.14 passes its first two arguments on in the opposite order of its declaration; the
   // one provider serves both roles, so the order cannot matter.
-  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  const credentials = experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  // Called after the server is bound: the credentials' own listeners are then registered first, so
+  // by the time these hear of the files, the listener's secure context has them too.
+  const loaded = (): Promise<void> =>
+    new Promise<void>((resolveLoaded, reject) => {
+      let identity = false;
+      let ca = false;
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        provider.removeIdentityCertificateListener(onIdentity);
+        provider.removeCaCertificateListener(onCa);
+        if (err) reject(err);
+        else resolveLoaded();
+      };
+      const onIdentity = (update: unknown): void => {
+        identity = update !== null;
+        if (identity && ca) done();
+      };
+      const onCa = (update: unknown): void => {
+        ca = update !== null;
+        if (identity && ca) done();
+      };
+      const timer = setTimeout(
+        () =>
+          done(
+            new ConfigError('telemetry-ingest', [
+              `WARDEN_INGEST_TLS_DIR=${JSON.stringify(tls.dir)}: the SVID and bundle did not load within ${LOAD_TIMEOUT_MS} ms`,
+            ]),
+          ),
+        LOAD_TIMEOUT_MS,
+      );
+      provider.addIdentityCertificateListener(onIdentity);
+      provider.addCaCertificateListener(onCa);
+    });
+  return { credentials, loaded };
 }
 
 /**
