@@ -69,9 +69,6 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     leadership: lease,
     standbyDelayMs: config.WARDEN_DETECTOR_STANDBY_DELAY_MS,
   });
-  // What anyone announces, seen live: a standby drops what the holder already announced.
-  const announced = bus.subscribe(alert, (event) => publisher.observed(event.id));
-  await lease.start();
   const token = config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE
     ? readFileSync(config.WARDEN_DETECTOR_RECEIVER_TOKEN_FILE, 'utf8').trim()
     : undefined;
@@ -142,7 +139,11 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
         expiring = false;
       });
   }, config.WARDEN_DETECTOR_EXPIRY_INTERVAL_MS);
+  let announced: Subscription | undefined;
   try {
+    // What anyone announces, seen live: a standby drops what the holder already announced.
+    announced = bus.subscribe(alert, (event) => publisher.observed(event.id));
+    await lease.start();
     models = new ModelFollower({
       store: await ModelStore.open(deps.nc),
       log,
@@ -178,7 +179,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
     feeds.stop();
     await threatConsumer?.stop();
     featureSubscription?.unsubscribe();
-    announced.unsubscribe();
+    announced?.unsubscribe();
     await lease.stop();
     await models?.stop();
     throw err;
@@ -190,6 +191,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
   const running = receiver;
   const follower = models;
   const features = featureSubscription;
+  const watching = announced;
   return {
     receiverPort: running.port,
     stop: async () => {
@@ -197,7 +199,7 @@ export async function startDetector(deps: DetectorDeps): Promise<RunningDetector
       feeds.stop();
       await threatConsumer?.stop();
       features.unsubscribe();
-      announced.unsubscribe();
+      watching.unsubscribe();
       await lease.stop();
       await follower.stop();
       await running.close();

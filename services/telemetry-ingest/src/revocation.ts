@@ -11,7 +11,7 @@ type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string
  */
 export class RevokedSerials {
   private serials: ReadonlySet<string> = new Set();
-  /** The modification time and size of what `serials` came from; `absent` for no file. */
+  /** The modification time and size of what `serials` came from; `absent` or `unreadable` for no file. */
   private version: string | null = null;
 
   private readonly file: string;
@@ -35,14 +35,21 @@ export class RevokedSerials {
     return this.serials.has(normaliseSerial(serialHex));
   }
 
-  /** Reads the file again if it changed; true when the set changed. Later failures keep the last good set. */
+  /** Reads the file again if it changed; true when the set changed. Never throws unless `strict`: failures keep the last good set. */
   refresh(strict = false): boolean {
     let version: string;
     try {
       const stat = statSync(this.file);
       version = `${stat.mtimeMs}:${stat.size}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // Called from the listener's handlers: a failure here must not take a stream down.
+        if (strict) throw new ConfigError('telemetry-ingest', [`${this.file}: ${(err as Error).message}`]);
+        if (this.version !== 'unreadable')
+          this.log.warn({ err, file: this.file }, 'crl.pem not readable; keeping the last CRLs');
+        this.version = 'unreadable';
+        return false;
+      }
       version = 'absent';
     }
     if (version === this.version) return false;
