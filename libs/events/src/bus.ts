@@ -109,15 +109,21 @@ export type RunningConsumer = {
 /** A handler for one stored event type during `Bus.replay`. */
 export type ReplayHandler = {
   readonly def: EventDef<unknown, string>;
+  /** The subject filter to read (`filterOf` the def, narrowed by qualifier values). */
+  readonly subject: string;
   handle(event: Envelope<unknown>, stored: { subject: string; seq: number }): Promise<void> | void;
 };
 
-/** Pairs an event type with its handler for `Bus.replay`, keeping the payload's type. */
+/**
+ * Pairs an event type with its handler for `Bus.replay`, keeping the payload's type; `filter`
+ * narrows it to some qualifier values (the server then sends only those subjects).
+ */
 export function onReplay<E extends EventDef<unknown, string>>(
   def: E,
   handle: (event: Envelope<DataOf<E>>, stored: { subject: string; seq: number }) => Promise<void> | void,
+  filter: Partial<Record<E['qualifiers'][number], string>> = {},
 ): ReplayHandler {
-  return { def, handle: handle as ReplayHandler['handle'] };
+  return { def, subject: filterOf(def, filter), handle: handle as ReplayHandler['handle'] };
 }
 
 /** One message as a stream stores it, for `Bus.scan`. */
@@ -447,15 +453,16 @@ export class Bus {
   }
 
   /**
-   * Reads a stream from its first message up to its last sequence at the time of the call,
-   * through an ordered (ephemeral) consumer, handing each event to the handler of its type, in
-   * stream order. Every message is validated like any other input: an invalid one is logged,
-   * counted and skipped. A handler that throws ends the replay with its error. Used to rebuild
-   * state that Redis holds from the stream that is its durable copy.
+   * Reads a stream from its first message (or from `since`) up to its last sequence at the time
+   * of the call, through an ordered (ephemeral) consumer, handing each event to the handler of its
+   * type, in stream order. Every message is validated like any other input: an invalid one is
+   * logged, counted and skipped. A handler that throws ends the replay with its error. Used to
+   * rebuild state that Redis holds from the stream that is its durable copy, and to look back at
+   * a window of it.
    */
   async replay(
     handlers: readonly ReplayHandler[],
-    options: { signal?: AbortSignal } = {},
+    options: { since?: Date; signal?: AbortSignal } = {},
   ): Promise<ReplayResult> {
     const started = Date.now();
     const stream = handlers[0]?.def.stream;
@@ -465,7 +472,8 @@ export class Bus {
     const scanned = await this.scan(
       stream,
       {
-        subjects: handlers.map((h) => filterOf(h.def)),
+        subjects: handlers.map((h) => h.subject),
+        ...(options.since ? { since: options.since } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       },
       async (msg) => {

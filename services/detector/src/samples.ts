@@ -1,5 +1,5 @@
-import type { Bus } from '@warden/events';
-import { filterOf, matchesEvent, StreamName, telemetryAccess, telemetryDecision } from '@warden/events';
+import type { Bus, DataOf } from '@warden/events';
+import { onReplay, StreamName, telemetryAccess, telemetryDecision } from '@warden/events';
 import type { AccessRecord, SampleQuery } from '@warden/telemetry';
 import { qualifierOf, SAMPLE_SLACK_MS, SampleCollector } from '@warden/telemetry';
 import type { DetectorMetrics } from './metrics.ts';
@@ -51,21 +51,22 @@ export class SampleLookback {
         resolve('timeout');
       }, this.#budgetMs);
     });
+    const batch = (event: { data: DataOf<typeof telemetryAccess> }): void => {
+      read++;
+      for (const record of event.data.records) collector.offer(record);
+      // Enough read: ends the read through its signal (it then reports the abort).
+      if (collector.settled || read >= this.#maxMessages) abort.abort('enough');
+    };
+    // Inbound: the workload's own subjects; outbound: every destination's.
+    const filter =
+      query.direction === 'outbound'
+        ? {}
+        : { namespace: qualifierOf(query.target.namespace), workload: qualifierOf(query.target.workload) };
     const scanning = this.#bus
-      .scan(
-        StreamName.telemetry,
-        {
-          subjects: subjectsFor(query),
-          since: new Date(query.startMs - SAMPLE_SLACK_MS),
-          signal: abort.signal,
-        },
-        (msg) => {
-          read++;
-          for (const record of recordsOf(msg.subject, msg.data)) collector.offer(record);
-          // Enough read: ends the scan through its signal (it then reports the abort).
-          if (collector.settled || read >= this.#maxMessages) abort.abort('enough');
-        },
-      )
+      .replay([onReplay(telemetryAccess, batch, filter), onReplay(telemetryDecision, batch, filter)], {
+        since: new Date(query.startMs - SAMPLE_SLACK_MS),
+        signal: abort.signal,
+      })
       .then(
         () => 'done' as const,
         (err: unknown) => (abort.signal.reason === 'enough' ? ('done' as const) : { err }),
@@ -89,28 +90,5 @@ export class SampleLookback {
     }
     this.#metrics.evidenceLookups.inc({ outcome });
     return note === undefined ? { samples } : { samples, note };
-  }
-}
-
-const BATCHES = [telemetryAccess, telemetryDecision] as const;
-
-/** Inbound: the workload's own subjects; outbound: every destination's. */
-function subjectsFor(query: SampleQuery): string[] {
-  const filter =
-    query.direction === 'outbound'
-      ? {}
-      : { namespace: qualifierOf(query.target.namespace), workload: qualifierOf(query.target.workload) };
-  return BATCHES.map((def) => filterOf(def, filter));
-}
-
-/** The records of a stored access or decision batch; anything unreadable yields none. */
-function recordsOf(subject: string, data: Uint8Array): AccessRecord[] {
-  const def = BATCHES.find((d) => matchesEvent(d, subject));
-  if (!def) return [];
-  try {
-    const parsed = def.validateEnvelope(JSON.parse(Buffer.from(data).toString('utf8')));
-    return parsed.ok ? parsed.value.data.records : [];
-  } catch {
-    return [];
   }
 }
