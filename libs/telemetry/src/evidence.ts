@@ -19,17 +19,16 @@ export type SampleQuery = {
  */
 export const SAMPLE_FIELD_LIMITS = { path: 256, principal: 512, policy: 256 } as const;
 
-const cut = (value: string | undefined, max: number): string | undefined =>
-  value === undefined || value.length <= max ? value : value.slice(0, max);
+const cut = (value: string, max: number): string => (value.length <= max ? value : value.slice(0, max));
 
 function bounded(r: AccessRecord): AccessRecord {
   const out: AccessRecord = { ...r, source: { ...r.source }, destination: { ...r.destination } };
   const L = SAMPLE_FIELD_LIMITS;
-  if (r.path !== undefined) out.path = cut(r.path, L.path) as string;
-  if (r.policy !== undefined) out.policy = cut(r.policy, L.policy) as string;
-  if (r.source.principal !== undefined) out.source.principal = cut(r.source.principal, L.principal) as string;
+  if (r.path !== undefined) out.path = cut(r.path, L.path);
+  if (r.policy !== undefined) out.policy = cut(r.policy, L.policy);
+  if (r.source.principal !== undefined) out.source.principal = cut(r.source.principal, L.principal);
   if (r.destination.principal !== undefined)
-    out.destination.principal = cut(r.destination.principal, L.principal) as string;
+    out.destination.principal = cut(r.destination.principal, L.principal);
   return out;
 }
 

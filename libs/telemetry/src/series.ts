@@ -40,6 +40,12 @@ type Series = {
 /** The series one call counts in, found together under the call's label values. */
 type CallSeries = { requests?: Series; received?: Series; sent?: Series; duration?: Series };
 
+/** Adds `delta` to one field of a series and marks it changed. */
+const count = (series: Series, field: string, delta: number, nowMs: number): void => {
+  series.fields[field] = (series.fields[field] ?? 0) + delta;
+  series.changedAt = nowMs;
+};
+
 const escapeTag = (value: string): string => value.replace(/[\\, =]/g, (c) => `\\${c}`).replace(/\n/g, '');
 
 const tagsOf = (labels: Labels): string =>
@@ -80,8 +86,7 @@ export class SeriesCounters {
     for (const name in labels) key += `\u0000${labels[name]}`;
     const entry = this.entry(key, measurement, () => labels, nowMs);
     if (!entry) return 'overflow';
-    for (const [field, delta] of Object.entries(fields))
-      entry.fields[field] = (entry.fields[field] ?? 0) + delta;
+    for (const [field, delta] of Object.entries(fields)) count(entry, field, delta, nowMs);
     return 'ok';
   }
 
@@ -151,24 +156,14 @@ export class SeriesCounters {
     const received = (call.received ??= series('warden_received_bytes'));
     const sent = (call.sent ??= series('warden_sent_bytes'));
     let overflow = !requests || !received || !sent;
-    if (requests) {
-      requests.fields['total'] = (requests.fields['total'] ?? 0) + 1;
-      requests.changedAt = nowMs;
-    }
-    if (received) {
-      received.fields['total'] = (received.fields['total'] ?? 0) + (record.bytesReceived ?? 0);
-      received.changedAt = nowMs;
-    }
-    if (sent) {
-      sent.fields['total'] = (sent.fields['total'] ?? 0) + (record.bytesSent ?? 0);
-      sent.changedAt = nowMs;
-    }
+    if (requests) count(requests, 'total', 1, nowMs);
+    if (received) count(received, 'total', record.bytesReceived ?? 0, nowMs);
+    if (sent) count(sent, 'total', record.bytesSent ?? 0, nowMs);
     if (record.durationMs !== undefined) {
       const duration = (call.duration ??= series('warden_request_duration_seconds'));
       if (duration) {
-        duration.fields['sum'] = (duration.fields['sum'] ?? 0) + record.durationMs / 1000;
-        duration.fields['count'] = (duration.fields['count'] ?? 0) + 1;
-        duration.changedAt = nowMs;
+        count(duration, 'sum', record.durationMs / 1000, nowMs);
+        count(duration, 'count', 1, nowMs);
       } else overflow = true;
     }
     return overflow ? 'overflow' : 'ok';
