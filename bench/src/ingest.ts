@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -10,6 +10,7 @@ import {
   eventually,
   promQuery,
   testTrustDomain,
+  writeAgentFiles,
 } from '@warden/testing';
 import { ingestConfig, startIngest } from '@warden/telemetry-ingest';
 import { Registry } from 'prom-client';
@@ -34,12 +35,8 @@ const INGEST_ID = 'spiffe://cluster.local/ns/warden/sa/warden-telemetry-ingest';
 /** The service's SVID folder and one SVID per sidecar (`shop/backend-<i>`, as the load names them). */
 async function mtlsSetup(dir: string, streams: number): Promise<{ tlsDir: string; sender: SenderTls }> {
   const td = await testTrustDomain('cluster.local');
-  const own = await td.leaf(INGEST_ID);
   const tlsDir = join(dir, 'svid');
-  mkdirSync(tlsDir, { recursive: true });
-  writeFileSync(join(tlsDir, 'cert-chain.pem'), own.chainPem.join(''));
-  writeFileSync(join(tlsDir, 'key.pem'), own.keyPem, { mode: 0o600 });
-  writeFileSync(join(tlsDir, 'root-cert.pem'), td.rootPem);
+  await writeAgentFiles(td, INGEST_ID, tlsDir);
   const svids = await Promise.all(
     Array.from({ length: streams }, async (_, i) => {
       const leaf = await td.leaf(`spiffe://cluster.local/ns/shop/sa/backend-${i}`);

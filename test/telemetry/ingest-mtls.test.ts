@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +9,14 @@ import { freePort } from '@warden/infra';
 import type { RunningService } from '@warden/runtime';
 import { runService } from '@warden/runtime';
 import type { TestLeaf, TestTrustDomain } from '@warden/testing';
-import { eventually, tempDir, testTrustDomain, useNats, useVictoriaMetrics } from '@warden/testing';
+import {
+  eventually,
+  tempDir,
+  testTrustDomain,
+  useNats,
+  useVictoriaMetrics,
+  writeAgentFiles,
+} from '@warden/testing';
 import { loadAccessLogService } from '@warden/envoy';
 import { telemetryIngestService } from '@warden/telemetry-ingest';
 import {
@@ -56,12 +63,8 @@ describe('telemetry-ingest over mTLS: every sender shows an SVID and reports onl
 
   /** The service's SVID files, as the agent writes them, in a folder of their own. */
   const svidFolder = async (name: string): Promise<string> => {
-    const own = await td.leaf(INGEST_ID);
     const folder = join(dir, name);
-    mkdirSync(folder, { recursive: true });
-    writeFileSync(join(folder, 'cert-chain.pem'), own.chainPem.join(''));
-    writeFileSync(join(folder, 'key.pem'), own.keyPem, { mode: 0o600 });
-    writeFileSync(join(folder, 'root-cert.pem'), td.rootPem);
+    await writeAgentFiles(td, INGEST_ID, folder);
     return folder;
   };
 

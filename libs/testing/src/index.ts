@@ -15,6 +15,6 @@ export {
   useVictoriaMetrics,
 } from './harness.ts';
 export type { TestLeaf, TestLeafOptions, TestTrustDomain, TestTrustDomainOptions } from './trust-domain.ts';
-export { crlBlocks, testLeaf, testTrustDomain } from './trust-domain.ts';
+export { crlBlocks, testLeaf, testTrustDomain, writeAgentFiles } from './trust-domain.ts';
 export type { CallOutcome, XdsWorkload } from './xds.ts';
 export { startXdsWorkload, writeXdsBootstrap, xdsWorkloadFiles } from './xds.ts';

@@ -1,4 +1,6 @@
 import type { webcrypto } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   certificatePem,
   createCrl,
@@ -127,3 +129,21 @@ export async function testLeaf(
 /** A CRL file's blocks, one per element: node:tls loads one CRL per `crl` element (of a PEM, its first). */
 export const crlBlocks = (text: string): string[] =>
   parseCrls(text, 'CRL file', { maxBytes: 1 << 20, maxBlocks: MAX_CRL_BLOCKS }).map((crl) => crl.pem);
+
+/**
+ * What the agent leaves for a workload, in its layout: `cert-chain.pem` (the leaf, then its
+ * issuer), `key.pem` (0600) and `root-cert.pem`, written into `dir` (made if missing). Returns the
+ * new SVID.
+ */
+export async function writeAgentFiles(
+  domain: TestTrustDomain,
+  spiffeId: string,
+  dir: string,
+): Promise<TestLeaf> {
+  const leaf = await domain.leaf(spiffeId);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cert-chain.pem'), leaf.chainPem.join(''));
+  writeFileSync(join(dir, 'key.pem'), leaf.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'root-cert.pem'), domain.rootPem);
+  return leaf;
+}

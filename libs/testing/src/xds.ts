@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { grpcBootstrap } from '@warden/envoy';
-import { certificatePem, istioIdentityOf } from '@warden/pki';
+import { istioIdentityOf } from '@warden/pki';
 import { tempDir } from './harness.ts';
 import type { TestTrustDomain } from './trust-domain.ts';
-import { testLeaf } from './trust-domain.ts';
+import { writeAgentFiles } from './trust-domain.ts';
 
 /** A call's outcome as the client workload reports it: the gRPC status code and details. */
 export type CallOutcome = { code: number; details?: string };
@@ -75,12 +75,8 @@ export async function xdsWorkloadFiles(
   spiffeId: string,
   adsAddress: string,
 ): Promise<string> {
-  const leaf = await testLeaf(domain.intermediate, spiffeId);
   const dir = tempDir('xds-workload');
-  const file = (name: string) => join(dir, name);
-  writeFileSync(file('cert-chain.pem'), leaf.chainPem.join(''));
-  writeFileSync(file('key.pem'), leaf.keyPem);
-  writeFileSync(file('root-cert.pem'), certificatePem(domain.root.certificate));
+  await writeAgentFiles(domain, spiffeId, dir);
   return writeXdsBootstrap(dir, spiffeId, adsAddress);
 }
 
